@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "zone-agent",
+    products: [
+        .executable(name: "zone-agent", targets: ["ZoneAgent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.2.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        // libsodium, from Debian's libsodium-dev.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // Ed25519, XChaCha20-Poly1305 and BLAKE2b behind small protocols; the only module that touches libsodium.
+        .target(name: "MeshCrypto", dependencies: ["CSodium", .product(name: "Yams", package: "Yams")]),
+        // The versioned binary wire format and the signed records it carries.
+        .target(name: "Wire", dependencies: ["MeshCrypto", nioCore]),
+        // The pure function from mesh state to weighted routes, and the endpoint picker.
+        .target(name: "WeightTable", dependencies: ["Wire", .product(name: "Atomics", package: "swift-atomics")]),
+        // The pure SWIM/Lifeguard protocol core: no I/O, no clock reads, no global randomness.
+        .target(name: "Gossip", dependencies: ["Wire", "MeshCrypto"]),
+        // The thin SwiftNIO shell that runs the core over UDP and TCP.
+        .target(name: "GossipNIO", dependencies: [
+            "Gossip", "Wire", "MeshCrypto", nioCore, nioPosix, logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // A virtual network with a virtual clock and seeded randomness that runs many cores in one process.
+        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto"]),
+        .executableTarget(name: "ZoneAgent", dependencies: [
+            "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipNIO", nioCore, nioPosix, logging,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // libFuzzer entry point for the wire decoder (`make fuzz`).
+        .executableTarget(name: "WireFuzz", dependencies: ["Wire", nioCore]),
+        // Figures for `make bench`: run in release, print numbers, assert nothing.
+        .executableTarget(name: "Benchmarks", dependencies: [
+            "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipSimulation", nioCore,
+        ]),
+        .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "MeshCrypto", nioCore]),
+        .testTarget(name: "WeightTableTests", dependencies: [
+            "WeightTable", "Wire", "MeshCrypto",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "GossipTests", dependencies: ["Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto"]),
+        .testTarget(name: "ZoneAgentTests", dependencies: ["ZoneAgent", "WeightTable", "Wire", "MeshCrypto"]),
+    ]
+)

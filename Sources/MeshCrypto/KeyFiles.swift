@@ -1,0 +1,111 @@
+import Foundation
+
+/// Reading and writing the key files of `zone-agent keygen`.
+///
+/// `NAME.key` holds the base64 Ed25519 seed on its first line (mode 0600); `NAME.pub` holds the base64 public key
+/// on its first line, exactly as `trust.yaml` lists it; `mesh.key` holds a base64 32-byte mesh key, or several,
+/// one per line, the first being the primary (later lines are accepted on receive during a rotation).
+public enum KeyFiles {
+    /// Writes `DIR/NAME.key` and `DIR/NAME.pub` for a new cluster signing key and returns the key pair.
+    @discardableResult
+    public static func writeClusterKey(cluster: String, directory: String, force: Bool = false) throws(KeyFileError) -> SigningKeyPair {
+        let pair = SigningKeyPair.generate()
+        let secretPath = (directory as NSString).appendingPathComponent("\(cluster).key")
+        let publicPath = (directory as NSString).appendingPathComponent("\(cluster).pub")
+        try ensureWritable([secretPath, publicPath], directory: directory, force: force)
+        try write(Base64.encode(pair.seed) + "\n", to: secretPath, mode: 0o600)
+        try write(pair.publicKey.base64 + "\n# zone-agent Ed25519 public key of cluster \(cluster) (key id \(pair.keyID))\n",
+                  to: publicPath, mode: 0o644)
+        return pair
+    }
+
+    /// Writes `DIR/mesh.key` with a new mesh key and returns it.
+    @discardableResult
+    public static func writeMeshKey(directory: String, force: Bool = false) throws(KeyFileError) -> MeshKey {
+        let key = MeshKey.generate()
+        let path = (directory as NSString).appendingPathComponent("mesh.key")
+        try ensureWritable([path], directory: directory, force: force)
+        try write(key.base64 + "\n", to: path, mode: 0o600)
+        return key
+    }
+
+    public static func readSigningKey(path: String) throws(KeyFileError) -> SigningKeyPair {
+        let line = try firstLines(path).first ?? ""
+        guard let seed = Base64.decode(line), let pair = try? SigningKeyPair(seed: seed) else {
+            throw .malformed(path: path, reason: "its first line is not a base64 Ed25519 seed of 32 bytes")
+        }
+        return pair
+    }
+
+    public static func readPublicKey(path: String) throws(KeyFileError) -> PublicKey {
+        guard let key = PublicKey(base64: try firstLines(path).first ?? "") else {
+            throw .malformed(path: path, reason: "its first line is not a base64 Ed25519 public key of 32 bytes")
+        }
+        return key
+    }
+
+    /// Reads a mesh key file: the first key is primary, any further ones are accepted on receive.
+    public static func readMeshKeys(path: String) throws(KeyFileError) -> (primary: MeshKey, accepted: [MeshKey]) {
+        var keys: [MeshKey] = []
+        for (i, line) in try firstLines(path).enumerated() {
+            guard let key = MeshKey(base64: line) else {
+                throw .malformed(path: path, reason: "line \(i + 1) is not a base64 mesh key of 32 bytes")
+            }
+            keys.append(key)
+        }
+        guard let primary = keys.first else { throw .malformed(path: path, reason: "it holds no key") }
+        return (primary, Array(keys.dropFirst()))
+    }
+
+    /// The non-empty, non-comment lines of a small text file.
+    static func firstLines(_ path: String) throws(KeyFileError) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path) }
+        guard data.count <= 64 * 1024, let text = String(data: data, encoding: .utf8) else {
+            throw .malformed(path: path, reason: "it is not a small UTF-8 text file")
+        }
+        return text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    private static func ensureWritable(_ paths: [String], directory: String, force: Bool) throws(KeyFileError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch { throw .unwritable(path: directory, reason: "\(error.localizedDescription)") }
+        if !force, let existing = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            throw .exists(path: existing)
+        }
+    }
+
+    private static func write(_ text: String, to path: String, mode: Int) throws(KeyFileError) {
+        // Create with the final mode so a secret is never readable by others, not even for an instant.
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode_t(mode))
+        guard fd >= 0 else { throw .unwritable(path: path, reason: String(cString: strerror(errno))) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        fchmod(fd, mode_t(mode))
+        close(fd)
+        guard written == bytes.count, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw .unwritable(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+}
+
+/// A key file that cannot be used or written.
+public enum KeyFileError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String)
+    case malformed(path: String, reason: String)
+    case exists(path: String)
+    case unwritable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path): return "\(path): cannot be read (missing, or no permission)"
+        case .malformed(let path, let reason): return "\(path): \(reason)"
+        case .exists(let path): return "\(path) exists already; pass --force to replace it"
+        case .unwritable(let path, let reason): return "\(path): cannot be written: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import MeshCrypto
+
+/// Why a signed digest or member record was refused. Each case is logged and counted by `reason`.
+public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible {
+    case unknownCluster(String)
+    case untrustedKey(cluster: String, keyID: KeyID)
+    case badSignature(origin: String)
+    case notNewer(origin: String, received: DigestOrder, stored: DigestOrder)
+    case fromTheFuture(origin: String, aheadMillis: UInt64)
+    case unsigned(origin: String)
+
+    public var reason: String {
+        switch self {
+        case .unknownCluster: return "unknown_cluster"
+        case .untrustedKey: return "untrusted_key"
+        case .badSignature: return "bad_signature"
+        case .notNewer: return "not_newer"
+        case .fromTheFuture: return "future_timestamp"
+        case .unsigned: return "unsigned"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unknownCluster(let c): return "cluster \(c) is not in the trust roster"
+        case .untrustedKey(let c, let k): return "key \(k) is not trusted for cluster \(c)"
+        case .badSignature(let o): return "the signature of \(o)'s record does not verify"
+        case .notNewer(let o, let r, let s): return "\(o)'s digest \(r) is not newer than the stored \(s)"
+        case .fromTheFuture(let o, let ms): return "\(o)'s digest claims to be issued \(ms) ms in the future"
+        case .unsigned(let o): return "\(o) serves a cluster but its record is unsigned"
+        }
+    }
+}
+
+/// Checks signed records against the trust roster before anything is stored or relayed.
+public struct RecordVerifier: Sendable {
+    public var roster: TrustRoster
+    public var verifier: any SignatureVerifier
+    /// How far in the future (by the receiver's wall clock) an issue time may lie: clock skew between nodes.
+    public var maxFutureSkewMillis: UInt64
+
+    public init(roster: TrustRoster, verifier: any SignatureVerifier = Ed25519Verifier(), maxFutureSkewMillis: UInt64 = 30_000) {
+        self.roster = roster
+        self.verifier = verifier
+        self.maxFutureSkewMillis = maxFutureSkewMillis
+    }
+
+    /// Verifies `signed` as the successor of `stored` (the order of the digest already held for its origin).
+    public func verify(_ signed: SignedDigest, stored: DigestOrder?, nowMillis: UInt64) -> RecordRejection? {
+        let d = signed.digest
+        if let stored, d.order <= stored {
+            return .notNewer(origin: d.origin.name, received: d.order, stored: stored)
+        }
+        if d.issuedAtMillis > nowMillis, d.issuedAtMillis - nowMillis > maxFutureSkewMillis {
+            return .fromTheFuture(origin: d.origin.name, aheadMillis: d.issuedAtMillis - nowMillis)
+        }
+        if let rejection = checkKey(cluster: d.origin.cluster, keyID: signed.keyID) { return rejection }
+        let key = roster.key(signed.keyID, forCluster: d.origin.cluster)!
+        guard verifier.isValid(signature: signed.signature, of: WireEncoding.signedBytes(of: d), by: key) else {
+            return .badSignature(origin: d.origin.name)
+        }
+        return nil
+    }
+
+    /// Verifies a member's own alive or left record. Clusterless members (gateways) may be unsigned.
+    public func verify(_ signed: SignedMemberRecord) -> RecordRejection? {
+        let identity = signed.record.identity
+        if identity.cluster.isEmpty { return nil }
+        guard signed.isSigned else { return .unsigned(origin: identity.name) }
+        if let rejection = checkKey(cluster: identity.cluster, keyID: signed.keyID) { return rejection }
+        let key = roster.key(signed.keyID, forCluster: identity.cluster)!
+        guard verifier.isValid(signature: signed.signature, of: WireEncoding.signedBytes(of: signed.record), by: key) else {
+            return .badSignature(origin: identity.name)
+        }
+        return nil
+    }
+
+    private func checkKey(cluster: String, keyID: KeyID) -> RecordRejection? {
+        guard roster.contains(cluster: cluster) else { return .unknownCluster(cluster) }
+        guard roster.key(keyID, forCluster: cluster) != nil else { return .untrustedKey(cluster: cluster, keyID: keyID) }
+        return nil
+    }
+}

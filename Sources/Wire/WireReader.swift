@@ -1,0 +1,204 @@
+import MeshCrypto
+import NIOCore
+
+/// A strict reader: every read checks what is left, every count is bounded by the bytes that could hold it.
+struct WireReader {
+    var buffer: ByteBuffer
+    let limits: WireLimits
+
+    init(buffer: ByteBuffer, limits: WireLimits) {
+        self.buffer = buffer
+        self.limits = limits
+    }
+
+    mutating func u8(_ field: String) throws(WireError) -> UInt8 {
+        guard let v = buffer.readInteger(as: UInt8.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func u16(_ field: String) throws(WireError) -> UInt16 {
+        guard let v = buffer.readInteger(as: UInt16.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func u32(_ field: String) throws(WireError) -> UInt32 {
+        guard let v = buffer.readInteger(as: UInt32.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func u64(_ field: String) throws(WireError) -> UInt64 {
+        guard let v = buffer.readInteger(as: UInt64.self) else { throw .truncated(field: field) }
+        return v
+    }
+
+    mutating func bool(_ field: String) throws(WireError) -> Bool {
+        let v = try u8(field)
+        guard v <= 1 else { throw .badValue(field: field, value: UInt64(v)) }
+        return v == 1
+    }
+
+    mutating func varint(_ field: String) throws(WireError) -> UInt64 {
+        var result: UInt64 = 0
+        for i in 0..<10 {
+            let byte = try u8(field)
+            if i == 9 && byte > 1 { throw .overlongVarint(field: field) }
+            result |= UInt64(byte & 0x7f) << (7 * UInt64(i))
+            if byte & 0x80 == 0 {
+                // Shortest form only, so every value has one encoding (signatures cover encodings).
+                if i > 0 && byte == 0 { throw .overlongVarint(field: field) }
+                return result
+            }
+        }
+        throw .overlongVarint(field: field)
+    }
+
+    /// A count of elements of at least `minimumElementSize` bytes each: refused before any allocation when the
+    /// remaining bytes could not hold that many.
+    mutating func count(_ field: String, minimumElementSize: Int, limit: Int) throws(WireError) -> Int {
+        let n = try varint(field)
+        guard n <= UInt64(limit) else { throw .tooLarge(field: field, limit: limit) }
+        guard n * UInt64(minimumElementSize) <= UInt64(buffer.readableBytes) else { throw .truncated(field: field) }
+        return Int(n)
+    }
+
+    mutating func string(_ field: String) throws(WireError) -> String {
+        let n = try varint(field)
+        guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field, limit: limits.maxStringBytes) }
+        guard let view = buffer.readSlice(length: Int(n)) else { throw .truncated(field: field) }
+        guard let s = view.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
+            throw .invalidUTF8(field: field)
+        }
+        return s
+    }
+
+    mutating func bytes(_ field: String, exactly allowed: Set<Int>) throws(WireError) -> [UInt8] {
+        let n = try varint(field)
+        guard allowed.contains(Int(clamping: n)) else { throw .badValue(field: field, value: n) }
+        guard let bytes = buffer.readBytes(length: Int(n)) else { throw .truncated(field: field) }
+        return bytes
+    }
+
+    mutating func identity(_ field: String) throws(WireError) -> MemberIdentity {
+        let name = try string("\(field).name")
+        guard !name.isEmpty else { throw .badValue(field: "\(field).name", value: 0) }
+        return MemberIdentity(name: name, cluster: try string("\(field).cluster"), zone: try string("\(field).zone"),
+                              generation: try u64("\(field).generation"))
+    }
+
+    mutating func address(_ field: String) throws(WireError) -> PeerAddress {
+        let family = try u8("\(field).family")
+        let host: PeerAddress.Host
+        switch family {
+        case 4: host = .v4(try u32("\(field).ipv4"))
+        case 6: host = .v6(try u64("\(field).ipv6"), try u64("\(field).ipv6"))
+        default: throw .badValue(field: "\(field).family", value: UInt64(family))
+        }
+        return PeerAddress(host: host, port: try u16("\(field).port"))
+    }
+
+    mutating func expectEnd(_ field: String) throws(WireError) {
+        guard buffer.readableBytes == 0 else { throw .trailingBytes(field: field, count: buffer.readableBytes) }
+    }
+
+    // MARK: Messages
+
+    mutating func message() throws(WireError) -> GossipMessage {
+        let rawType = try u8("message type")
+        let length = try varint("message length")
+        guard length <= UInt64(buffer.readableBytes) else { throw .truncated(field: "message body") }
+        guard let body = buffer.readSlice(length: Int(length)) else { throw .truncated(field: "message body") }
+        guard let type = WireEncoding.MessageType(rawValue: rawType) else { throw .unknownMessageType(rawType) }
+        var inner = WireReader(buffer: body, limits: limits)
+        let message = try inner.body(of: type)
+        try inner.expectEnd("message type \(rawType)")
+        return message
+    }
+
+    private mutating func body(of type: WireEncoding.MessageType) throws(WireError) -> GossipMessage {
+        switch type {
+        case .ping:
+            return .ping(Ping(sequence: try u32("ping.sequence"), source: try string("ping.source"),
+                              target: try string("ping.target"), targetGeneration: try u64("ping.targetGeneration")))
+        case .pingRequest:
+            return .pingRequest(PingRequest(
+                sequence: try u32("pingRequest.sequence"), source: try string("pingRequest.source"),
+                target: try string("pingRequest.target"), targetGeneration: try u64("pingRequest.targetGeneration"),
+                targetAddress: try address("pingRequest.targetAddress"), wantsNack: try bool("pingRequest.wantsNack")))
+        case .ack:
+            return .ack(Ack(sequence: try u32("ack.sequence"), source: try string("ack.source")))
+        case .nack:
+            return .nack(Nack(sequence: try u32("nack.sequence"), source: try string("nack.source")))
+        case .member:
+            let identity = try identity("member.identity")
+            let address = try address("member.address")
+            let incarnation = try u64("member.incarnation")
+            let rawStatus = try u8("member.status")
+            guard let status = MemberRecordStatus(rawValue: rawStatus) else {
+                throw .badValue(field: "member.status", value: UInt64(rawStatus))
+            }
+            let keyID = KeyID(rawValue: try u64("member.keyID"))
+            let signature = try bytes("member.signature", exactly: [0, 64])
+            let record = MemberRecord(identity: identity, address: address, incarnation: incarnation, status: status)
+            return .member(SignedMemberRecord(record: record, keyID: keyID, signature: signature))
+        case .accusation:
+            let rawKind = try u8("accusation.kind")
+            guard let kind = Accusation.Kind(rawValue: rawKind) else {
+                throw .badValue(field: "accusation.kind", value: UInt64(rawKind))
+            }
+            return .accusation(Accusation(kind: kind, target: try string("accusation.target"),
+                                          generation: try u64("accusation.generation"),
+                                          incarnation: try u64("accusation.incarnation"),
+                                          accuser: try string("accusation.accuser")))
+        case .digest:
+            let origin = try identity("digest.origin")
+            let incarnation = try u64("digest.incarnation")
+            let version = try u64("digest.version")
+            let issuedAt = try u64("digest.issuedAt")
+            let n = try count("digest.endpoints", minimumElementSize: 5, limit: limits.maxEndpoints)
+            var endpoints: [EndpointHealth] = []
+            endpoints.reserveCapacity(n)
+            for _ in 0..<n {
+                let service = try string("digest.endpoint.service")
+                let host = try string("digest.endpoint.host")
+                let port = try u16("digest.endpoint.port")
+                let rawState = try u8("digest.endpoint.state")
+                guard let state = EndpointHealthState(rawValue: rawState) else {
+                    throw .badValue(field: "digest.endpoint.state", value: UInt64(rawState))
+                }
+                let e = EndpointHealth(service: service, host: host, port: port, state: state)
+                // Strictly increasing (service, host, port): the one canonical order the signature covers.
+                if let last = endpoints.last, !((last.service, last.host, last.port) < (e.service, e.host, e.port)) {
+                    throw .nonCanonical(field: "digest.endpoints")
+                }
+                endpoints.append(e)
+            }
+            let keyID = KeyID(rawValue: try u64("digest.keyID"))
+            let signature = try bytes("digest.signature", exactly: [64])
+            let digest = HealthDigest(origin: origin, incarnation: incarnation, version: version,
+                                      issuedAtMillis: issuedAt, endpoints: endpoints)
+            return .digest(SignedDigest(digest: digest, keyID: keyID, signature: signature))
+        case .syncSummary:
+            let sender = try string("syncSummary.sender")
+            let wantsReply = try bool("syncSummary.wantsReply")
+            let m = try count("syncSummary.members", minimumElementSize: 18, limit: limits.maxSummaryEntries)
+            var members: [SyncSummary.MemberEntry] = []
+            members.reserveCapacity(m)
+            for _ in 0..<m {
+                members.append(.init(name: try string("syncSummary.member.name"),
+                                     generation: try u64("syncSummary.member.generation"),
+                                     incarnation: try u64("syncSummary.member.incarnation"),
+                                     status: try u8("syncSummary.member.status")))
+            }
+            let d = try count("syncSummary.digests", minimumElementSize: 17, limit: limits.maxSummaryEntries)
+            var digests: [SyncSummary.DigestEntry] = []
+            digests.reserveCapacity(d)
+            for _ in 0..<d {
+                let origin = try string("syncSummary.digest.origin")
+                let order = DigestOrder(generation: try u64("syncSummary.digest.generation"),
+                                        version: try u64("syncSummary.digest.version"))
+                digests.append(.init(origin: origin, order: order))
+            }
+            return .syncSummary(SyncSummary(sender: sender, members: members, digests: digests, wantsReply: wantsReply))
+        }
+    }
+}
