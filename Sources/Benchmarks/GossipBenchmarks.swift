@@ -1,0 +1,3 @@
+enum GossipBenchmarks {
+    static func run(arguments: [String]) {}
+}

@@ -1,0 +1,34 @@
+import Dispatch
+
+/// Runs `body` repeatedly for about `seconds` and returns operations per second (one core, wall clock).
+func operationsPerSecond(seconds: Double = 1.0, batch: Int = 1000, _ body: () -> Void) -> Double {
+    // Warm up caches and lazily initialised state first.
+    for _ in 0..<min(batch, 100) { body() }
+    let start = DispatchTime.now().uptimeNanoseconds
+    var operations = 0
+    var elapsed: UInt64 = 0
+    while elapsed < UInt64(seconds * 1e9) {
+        for _ in 0..<batch { body() }
+        operations += batch
+        elapsed = DispatchTime.now().uptimeNanoseconds - start
+    }
+    return Double(operations) / (Double(elapsed) / 1e9)
+}
+
+/// Formats a figure with thousands separators.
+func grouped(_ value: Double) -> String {
+    let n = Int(value.rounded())
+    let digits = String(n)
+    var out = ""
+    for (i, c) in digits.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return String(out.reversed())
+}
+
+/// Prints one benchmark figure in a fixed, grep-able form.
+func report(_ name: String, _ value: String, aim: String = "") {
+    let pad = String(repeating: " ", count: max(1, 52 - name.count))
+    print("  \(name)\(pad)\(value)\(aim.isEmpty ? "" : "   (aim: \(aim))")")
+}

@@ -1,0 +1,3 @@
+enum WireBenchmarks {
+    static func run() {}
+}
