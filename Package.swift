@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         // libFuzzer entry point for the wire decoder (`make fuzz`).
-        .executableTarget(name: "WireFuzz", dependencies: ["Wire", nioCore]),
+        .executableTarget(name: "WireFuzz", dependencies: ["Wire", "MeshCrypto", nioCore]),
         // Figures for `make bench`: run in release, print numbers, assert nothing.
         .executableTarget(name: "Benchmarks", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipSimulation", nioCore,

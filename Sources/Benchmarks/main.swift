@@ -4,6 +4,7 @@
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 switch which {
 case "wire": WireBenchmarks.run()
+case "wire-decode": WireBenchmarks.decodeOnly()
 case "table": TableBenchmarks.run()
 case "gossip": GossipBenchmarks.run(arguments: Array(CommandLine.arguments.dropFirst(2)))
 case "all":

@@ -193,6 +193,15 @@ public struct HealthDigest: Hashable, Sendable {
         self.endpoints = Self.canonical(endpoints)
     }
 
+    /// For the decoder, which has already checked that `endpoints` are strictly ordered.
+    init(origin: MemberIdentity, incarnation: UInt64, version: UInt64, issuedAtMillis: UInt64, canonicalEndpoints: [EndpointHealth]) {
+        self.origin = origin
+        self.incarnation = incarnation
+        self.version = version
+        self.issuedAtMillis = issuedAtMillis
+        self.endpoints = canonicalEndpoints
+    }
+
     /// Sorted by (service, host, port); where one endpoint appears twice, the worst health wins.
     static func canonical(_ endpoints: [EndpointHealth]) -> [EndpointHealth] {
         var out: [EndpointHealth] = []

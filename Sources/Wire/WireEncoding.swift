@@ -37,8 +37,19 @@ public enum WireEncoding {
 
     /// Decodes a whole packet; `limits` bounds its size and contents.
     public static func decodePacket(_ buffer: ByteBuffer, limits: WireLimits = .datagram) throws(WireError) -> [GossipMessage] {
-        var reader = WireReader(buffer: buffer, limits: limits)
-        guard buffer.readableBytes <= limits.maxPacketBytes else { throw .tooLarge(field: "packet", limit: limits.maxPacketBytes) }
+        let result = buffer.withUnsafeReadableBytes { raw in Result { () throws(WireError) in try decodePacket(raw, limits: limits) } }
+        return try result.get()
+    }
+
+    /// Decodes a packet from raw bytes.
+    public static func decodePacket(_ bytes: [UInt8], limits: WireLimits = .datagram) throws(WireError) -> [GossipMessage] {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try decodePacket(raw, limits: limits) } }
+        return try result.get()
+    }
+
+    static func decodePacket(_ raw: UnsafeRawBufferPointer, limits: WireLimits) throws(WireError) -> [GossipMessage] {
+        guard raw.count <= limits.maxPacketBytes else { throw .tooLarge(field: "packet", limit: limits.maxPacketBytes) }
+        var reader = WireReader(bytes: raw, limits: limits)
         guard try reader.u8("magic") == magic.0, try reader.u8("magic") == magic.1 else { throw .badMagic }
         let v = try reader.u8("version")
         guard v == version else { throw .unsupportedVersion(v) }
@@ -50,20 +61,25 @@ public enum WireEncoding {
         return out
     }
 
-    /// Decodes a packet from raw bytes.
-    public static func decodePacket(_ bytes: [UInt8], limits: WireLimits = .datagram) throws(WireError) -> [GossipMessage] {
-        try decodePacket(ByteBuffer(bytes: bytes), limits: limits)
-    }
-
     // MARK: Messages
 
     /// Appends one message (type, length, body).
     public static func encodeMessage(_ message: GossipMessage, into buffer: inout ByteBuffer) {
-        var body = ByteBuffer()
-        let type = encodeBody(message, into: &body)
-        buffer.writeInteger(type.rawValue)
-        buffer.writeVarint(UInt64(body.readableBytes))
-        buffer.writeImmutableBuffer(body)
+        // The body is written in place after a one-byte length guess, and shifted in the rare case that its
+        // length needs a longer varint: no temporary buffer per message.
+        let typeIndex = buffer.writerIndex
+        buffer.writeInteger(UInt16(0))
+        let bodyStart = buffer.writerIndex
+        let type = encodeBody(message, into: &buffer)
+        let bodyLength = buffer.writerIndex - bodyStart
+        buffer.setInteger(type.rawValue, at: typeIndex)
+        let lengthSize = varintSize(UInt64(bodyLength))
+        if lengthSize > 1 {
+            buffer.writeRepeatingByte(0, count: lengthSize - 1)
+            // In bounds by construction: the bytes were just written.
+            _ = try? buffer.copyBytes(at: bodyStart, to: bodyStart + lengthSize - 1, length: bodyLength)
+        }
+        buffer.setVarint(UInt64(bodyLength), at: typeIndex + 1)
     }
 
     /// The bytes `message` takes inside a packet, for packing datagrams to a budget.
@@ -220,6 +236,17 @@ public struct WireLimits: Sendable {
 }
 
 extension ByteBuffer {
+    mutating func setVarint(_ value: UInt64, at index: Int) {
+        var v = value
+        var i = index
+        while v >= 0x80 {
+            setInteger(UInt8(v & 0x7f | 0x80), at: i)
+            v >>= 7
+            i += 1
+        }
+        setInteger(UInt8(v), at: i)
+    }
+
     mutating func writeVarint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {

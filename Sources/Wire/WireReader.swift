@@ -1,103 +1,114 @@
 import MeshCrypto
-import NIOCore
 
-/// A strict reader: every read checks what is left, every count is bounded by the bytes that could hold it.
+/// A strict reader over raw bytes: every read checks what is left, every count is bounded by the bytes that
+/// could hold it. It works on a raw pointer rather than `ByteBuffer` reads because decoding sits on the gossip hot
+/// path and per-read bounds and exclusivity checks of a class-backed buffer cost more than the parsing itself.
 struct WireReader {
-    var buffer: ByteBuffer
+    let bytes: UnsafeRawBufferPointer
+    var offset: Int
+    let end: Int
     let limits: WireLimits
 
-    init(buffer: ByteBuffer, limits: WireLimits) {
-        self.buffer = buffer
+    init(bytes: UnsafeRawBufferPointer, offset: Int = 0, end: Int? = nil, limits: WireLimits) {
+        self.bytes = bytes
+        self.offset = offset
+        self.end = end ?? bytes.count
         self.limits = limits
     }
 
-    mutating func u8(_ field: String) throws(WireError) -> UInt8 {
-        guard let v = buffer.readInteger(as: UInt8.self) else { throw .truncated(field: field) }
+    var remaining: Int { end - offset }
+
+    @inline(__always)
+    private mutating func take<T: FixedWidthInteger>(_: T.Type, _ field: @autoclosure () -> String) throws(WireError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw .truncated(field: field()) }
+        let v = T(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+        offset += size
         return v
     }
 
-    mutating func u16(_ field: String) throws(WireError) -> UInt16 {
-        guard let v = buffer.readInteger(as: UInt16.self) else { throw .truncated(field: field) }
+    mutating func u8(_ field: @autoclosure () -> String) throws(WireError) -> UInt8 {
+        guard offset < end else { throw .truncated(field: field()) }
+        let v = bytes[offset]
+        offset += 1
         return v
     }
 
-    mutating func u32(_ field: String) throws(WireError) -> UInt32 {
-        guard let v = buffer.readInteger(as: UInt32.self) else { throw .truncated(field: field) }
-        return v
-    }
+    mutating func u16(_ field: @autoclosure () -> String) throws(WireError) -> UInt16 { try take(UInt16.self, field()) }
+    mutating func u32(_ field: @autoclosure () -> String) throws(WireError) -> UInt32 { try take(UInt32.self, field()) }
+    mutating func u64(_ field: @autoclosure () -> String) throws(WireError) -> UInt64 { try take(UInt64.self, field()) }
 
-    mutating func u64(_ field: String) throws(WireError) -> UInt64 {
-        guard let v = buffer.readInteger(as: UInt64.self) else { throw .truncated(field: field) }
-        return v
-    }
-
-    mutating func bool(_ field: String) throws(WireError) -> Bool {
-        let v = try u8(field)
-        guard v <= 1 else { throw .badValue(field: field, value: UInt64(v)) }
+    mutating func bool(_ field: @autoclosure () -> String) throws(WireError) -> Bool {
+        let v = try u8(field())
+        guard v <= 1 else { throw .badValue(field: field(), value: UInt64(v)) }
         return v == 1
     }
 
-    mutating func varint(_ field: String) throws(WireError) -> UInt64 {
+    mutating func varint(_ field: @autoclosure () -> String) throws(WireError) -> UInt64 {
         var result: UInt64 = 0
         for i in 0..<10 {
-            let byte = try u8(field)
-            if i == 9 && byte > 1 { throw .overlongVarint(field: field) }
+            let byte = try u8(field())
+            if i == 9 && byte > 1 { throw .overlongVarint(field: field()) }
             result |= UInt64(byte & 0x7f) << (7 * UInt64(i))
             if byte & 0x80 == 0 {
                 // Shortest form only, so every value has one encoding (signatures cover encodings).
-                if i > 0 && byte == 0 { throw .overlongVarint(field: field) }
+                if i > 0 && byte == 0 { throw .overlongVarint(field: field()) }
                 return result
             }
         }
-        throw .overlongVarint(field: field)
+        throw .overlongVarint(field: field())
     }
 
     /// A count of elements of at least `minimumElementSize` bytes each: refused before any allocation when the
     /// remaining bytes could not hold that many.
-    mutating func count(_ field: String, minimumElementSize: Int, limit: Int) throws(WireError) -> Int {
-        let n = try varint(field)
-        guard n <= UInt64(limit) else { throw .tooLarge(field: field, limit: limit) }
-        guard n * UInt64(minimumElementSize) <= UInt64(buffer.readableBytes) else { throw .truncated(field: field) }
+    mutating func count(_ field: @autoclosure () -> String, minimumElementSize: Int, limit: Int) throws(WireError) -> Int {
+        let n = try varint(field())
+        guard n <= UInt64(limit) else { throw .tooLarge(field: field(), limit: limit) }
+        guard n * UInt64(minimumElementSize) <= UInt64(remaining) else { throw .truncated(field: field()) }
         return Int(n)
     }
 
-    mutating func string(_ field: String) throws(WireError) -> String {
-        let n = try varint(field)
-        guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field, limit: limits.maxStringBytes) }
-        guard let view = buffer.readSlice(length: Int(n)) else { throw .truncated(field: field) }
-        guard let s = view.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
-            throw .invalidUTF8(field: field)
-        }
+    mutating func string(_ field: @autoclosure () -> String) throws(WireError) -> String {
+        let n = try varint(field())
+        guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field(), limit: limits.maxStringBytes) }
+        guard n <= UInt64(remaining) else { throw .truncated(field: field()) }
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(n)])
+        offset += Int(n)
+        // Names, hosts and services are ASCII in practice; only other text pays for full UTF-8 validation.
+        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
+        guard let s = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(field: field()) }
         return s
     }
 
-    mutating func bytes(_ field: String, exactly allowed: Set<Int>) throws(WireError) -> [UInt8] {
-        let n = try varint(field)
-        guard allowed.contains(Int(clamping: n)) else { throw .badValue(field: field, value: n) }
-        guard let bytes = buffer.readBytes(length: Int(n)) else { throw .truncated(field: field) }
-        return bytes
+    /// A signature: exactly `length` bytes, or none where `optional`.
+    mutating func signature(_ field: @autoclosure () -> String, length: Int, optional: Bool) throws(WireError) -> [UInt8] {
+        let n = try varint(field())
+        guard n == UInt64(length) || (optional && n == 0) else { throw .badValue(field: field(), value: n) }
+        guard n <= UInt64(remaining) else { throw .truncated(field: field()) }
+        defer { offset += Int(n) }
+        return Array(bytes[offset..<offset + Int(n)])
     }
 
-    mutating func identity(_ field: String) throws(WireError) -> MemberIdentity {
-        let name = try string("\(field).name")
-        guard !name.isEmpty else { throw .badValue(field: "\(field).name", value: 0) }
-        return MemberIdentity(name: name, cluster: try string("\(field).cluster"), zone: try string("\(field).zone"),
-                              generation: try u64("\(field).generation"))
+    mutating func identity(_ field: @autoclosure () -> String) throws(WireError) -> MemberIdentity {
+        let name = try string("\(field()).name")
+        guard !name.isEmpty else { throw .badValue(field: "\(field()).name", value: 0) }
+        return MemberIdentity(name: name, cluster: try string("\(field()).cluster"), zone: try string("\(field()).zone"),
+                              generation: try u64("\(field()).generation"))
     }
 
-    mutating func address(_ field: String) throws(WireError) -> PeerAddress {
-        let family = try u8("\(field).family")
+    mutating func address(_ field: @autoclosure () -> String) throws(WireError) -> PeerAddress {
+        let family = try u8("\(field()).family")
         let host: PeerAddress.Host
         switch family {
-        case 4: host = .v4(try u32("\(field).ipv4"))
-        case 6: host = .v6(try u64("\(field).ipv6"), try u64("\(field).ipv6"))
-        default: throw .badValue(field: "\(field).family", value: UInt64(family))
+        case 4: host = .v4(try u32("\(field()).ipv4"))
+        case 6: host = .v6(try u64("\(field()).ipv6"), try u64("\(field()).ipv6"))
+        default: throw .badValue(field: "\(field()).family", value: UInt64(family))
         }
-        return PeerAddress(host: host, port: try u16("\(field).port"))
+        return PeerAddress(host: host, port: try u16("\(field()).port"))
     }
 
-    mutating func expectEnd(_ field: String) throws(WireError) {
-        guard buffer.readableBytes == 0 else { throw .trailingBytes(field: field, count: buffer.readableBytes) }
+    mutating func expectEnd(_ field: @autoclosure () -> String) throws(WireError) {
+        guard remaining == 0 else { throw .trailingBytes(field: field(), count: remaining) }
     }
 
     // MARK: Messages
@@ -105,10 +116,10 @@ struct WireReader {
     mutating func message() throws(WireError) -> GossipMessage {
         let rawType = try u8("message type")
         let length = try varint("message length")
-        guard length <= UInt64(buffer.readableBytes) else { throw .truncated(field: "message body") }
-        guard let body = buffer.readSlice(length: Int(length)) else { throw .truncated(field: "message body") }
+        guard length <= UInt64(remaining) else { throw .truncated(field: "message body") }
         guard let type = WireEncoding.MessageType(rawValue: rawType) else { throw .unknownMessageType(rawType) }
-        var inner = WireReader(buffer: body, limits: limits)
+        var inner = WireReader(bytes: bytes, offset: offset, end: offset + Int(length), limits: limits)
+        offset += Int(length)
         let message = try inner.body(of: type)
         try inner.expectEnd("message type \(rawType)")
         return message
@@ -137,7 +148,7 @@ struct WireReader {
                 throw .badValue(field: "member.status", value: UInt64(rawStatus))
             }
             let keyID = KeyID(rawValue: try u64("member.keyID"))
-            let signature = try bytes("member.signature", exactly: [0, 64])
+            let signature = try self.signature("member.signature", length: 64, optional: true)
             let record = MemberRecord(identity: identity, address: address, incarnation: incarnation, status: status)
             return .member(SignedMemberRecord(record: record, keyID: keyID, signature: signature))
         case .accusation:
@@ -173,9 +184,9 @@ struct WireReader {
                 endpoints.append(e)
             }
             let keyID = KeyID(rawValue: try u64("digest.keyID"))
-            let signature = try bytes("digest.signature", exactly: [64])
+            let signature = try self.signature("digest.signature", length: 64, optional: false)
             let digest = HealthDigest(origin: origin, incarnation: incarnation, version: version,
-                                      issuedAtMillis: issuedAt, endpoints: endpoints)
+                                      issuedAtMillis: issuedAt, canonicalEndpoints: endpoints)
             return .digest(SignedDigest(digest: digest, keyID: keyID, signature: signature))
         case .syncSummary:
             let sender = try string("syncSummary.sender")

@@ -1,0 +1,28 @@
+import Foundation
+import MeshCrypto
+import NIOCore
+import Wire
+
+/// The seed corpus: every message type alone, and all of them in one packet.
+enum FuzzCorpus {
+    static func seeds() -> [[UInt8]] {
+        let signer = try! SigningKeyPair(seed: Array(repeating: 5, count: 32))
+        let all = SampleMessages.all(signer: signer)
+        var seeds = all.map { Array(WireEncoding.encodePacket([$0]).readableBytesView) }
+        seeds.append(Array(WireEncoding.encodePacket(all).readableBytesView))
+        seeds.append(Array(WireEncoding.encodePacket([.digest(SignedDigest(signing: SampleMessages.digest(endpoints: 20), with: signer))]).readableBytesView))
+        return seeds
+    }
+
+    static func write(to directory: String) {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (i, seed) in seeds().enumerated() {
+            FileManager.default.createFile(atPath: "\(directory)/seed-\(i)", contents: Data(seed))
+        }
+        print("wrote \(seeds().count) seeds to \(directory)")
+    }
+
+    static func read(_ path: String) -> [UInt8]? {
+        FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+    }
+}
