@@ -1,0 +1,43 @@
+# zone-agent: `make demo` runs the main job, `make test` runs the tests. Both install what they need.
+SWIFT ?= swift
+BIN := .build/release/zone-agent
+
+.PHONY: all deps build release demo test fuzz fuzz-smoke bench bench-gossip bench-proxy clean
+
+all: build
+
+deps:
+	@scripts/ensure-deps.sh build
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product zone-agent
+
+demo: release
+	@scripts/demo.sh
+
+test: deps
+	@scripts/test.sh
+
+# A short, seeded round of the decoder fuzzer (at least 100,000 mutated inputs built from valid messages).
+fuzz-smoke:
+	@scripts/fuzz.sh 100000 1
+
+# An open-ended fuzzing session; FUZZ_RUNS=N bounds it.
+fuzz: deps
+	@scripts/fuzz.sh $${FUZZ_RUNS:-0} $${FUZZ_SEED:-$$RANDOM}
+
+bench: deps
+	$(SWIFT) build -c release --product Benchmarks
+	.build/release/Benchmarks wire
+	.build/release/Benchmarks table
+
+bench-gossip:
+	@scripts/ensure-deps.sh bench
+	$(SWIFT) build -c release --product Benchmarks
+	.build/release/Benchmarks gossip
+
+clean:
+	rm -rf .build .build-fuzz fuzz-artifacts
