@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
     ],
     targets: [
         // libsodium, from Debian's libsodium-dev.
@@ -43,8 +45,21 @@ let package = Package(
         ]),
         // A virtual network with a virtual clock and seeded randomness that runs many cores in one process.
         .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto"]),
+        // The built-in weighted HTTP/1.1 reverse proxy and the small HTTP server behind the admin API and demo backends.
+        .target(name: "GatewayHTTP", dependencies: [
+            nioCore, nioPosix, logging,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        // Endpoint discovery through the Kubernetes API: list and watch EndpointSlices.
+        .target(name: "KubernetesDiscovery", dependencies: [
+            nioCore, logging,
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .executableTarget(name: "ZoneAgent", dependencies: [
-            "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipNIO", nioCore, nioPosix, logging,
+            "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipNIO", "GatewayHTTP", "KubernetesDiscovery",
+            nioCore, nioPosix, logging,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -65,6 +80,13 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto"]),
+        .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
+                                                            .product(name: "NIOHTTP1", package: "swift-nio")]),
+        .testTarget(name: "KubernetesDiscoveryTests", dependencies: [
+            "KubernetesDiscovery", nioCore, nioPosix,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .testTarget(name: "ZoneAgentTests", dependencies: ["ZoneAgent", "WeightTable", "Wire", "MeshCrypto"]),
     ]
 )

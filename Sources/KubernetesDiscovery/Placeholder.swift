@@ -1,0 +1,1 @@
+// Kubernetes EndpointSlice discovery.
