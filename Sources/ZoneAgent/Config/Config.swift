@@ -1,0 +1,289 @@
+import Foundation
+import MeshCrypto
+import Yams
+
+/// Which side of the mesh a process plays; some keys belong to one side only.
+enum Role: String, Sendable {
+    case agent
+    case gateway
+}
+
+/// The configuration file of CONTRACT.md, validated as a whole before anything starts.
+struct Config: Sendable {
+    var file: String
+    var role: Role
+    var node: String
+    var cluster: String
+    var zone: String
+    var gossip: GossipConfig
+    var keys: KeysConfig
+    var adminListen: HostPort?
+    var endpoints: EndpointsConfig
+    var probe: ProbeConfig
+    var routes: RoutesConfig?
+    var proxyListen: HostPort?
+    var outputs: OutputsConfig
+
+    struct GossipConfig: Sendable {
+        var bind: HostPort
+        var advertise: HostPort?
+        var join: [HostPort]
+        var profile: String
+        /// Bound into every sealed packet, so neighbouring meshes never merge by accident.
+        var mesh: String
+    }
+
+    struct KeysConfig: Sendable {
+        var signing: SigningKeyPair?
+        var roster: TrustRoster
+        var mesh: Keyring?
+    }
+
+    struct StaticEndpoint: Sendable, Hashable {
+        var service: String
+        var address: HostPort
+    }
+
+    struct EndpointsConfig: Sendable {
+        var staticList: [StaticEndpoint] = []
+        var kubernetesServices: [String] = []
+    }
+
+    struct ProbeConfig: Sendable {
+        enum Kind: Sendable, Equatable {
+            case http(path: String, expectStatus: Int)
+            case tcp
+        }
+        var kind: Kind = .http(path: "/healthz", expectStatus: 200)
+        var interval: Duration = .seconds(1)
+        var timeout: Duration = .milliseconds(500)
+        var fall = 2
+        var rise = 2
+        /// How many agents of a cluster probe each endpoint (rendezvous hashing over the live members).
+        var probers = 2
+    }
+
+    enum RoutesConfig: @unchecked Sendable {
+        /// An Ingress manifest, resolved against the config file's directory.
+        case ingress(path: String)
+        /// Inline routes, as the YAML node (the weight table module validates them).
+        case inline(Node)
+    }
+
+    struct OutputsConfig: Sendable {
+        var envoyDirectory: String?
+        var haproxy: HAProxyOutput?
+    }
+
+    struct HAProxyOutput: Sendable {
+        var socket: String
+        var backend: String
+        /// Servers named PREFIX1...PREFIXn in the backend are the slots zone-agent fills (`server-template`).
+        var serverPrefix: String
+    }
+}
+
+extension Config {
+    /// Reads and validates `path` for `role`; every problem is a `ConfigError` naming the file and the key.
+    static func load(path: String, role: Role, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Config {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: nil, problem: "cannot be read (missing, or no permission)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, key: nil, problem: "is not UTF-8 text")
+        }
+        return try parse(text, file: path, role: role, environment: environment)
+    }
+
+    static func parse(_ text: String, file: String, role: Role, environment: [String: String]) throws(ConfigError) -> Config {
+        let y = YAMLReader(file: file)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw y.fail("", "is empty") }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw y.fail("", "is not valid YAML: \(error)")
+        }
+        let top = try y.mapping(root, at: "", allowed: ["node", "cluster", "zone", "gossip", "keys", "admin", "endpoints",
+                                                        "probe", "routes", "proxy", "outputs"])
+        let directory = (file as NSString).deletingLastPathComponent
+        func resolve(_ p: String) -> String { p.hasPrefix("/") || directory.isEmpty ? p : "\(directory)/\(p)" }
+
+        // Keys that belong to the other role are refused rather than ignored: they show a misunderstanding.
+        let agentOnly = ["endpoints", "probe"], gatewayOnly = ["routes", "proxy", "outputs"]
+        for key in (role == .agent ? gatewayOnly : agentOnly) where top[key] != nil {
+            throw y.fail(key, "belongs to the \(role == .agent ? "gateway" : "agent") configuration, not the \(role.rawValue)'s")
+        }
+
+        var node = try y.string(top["node"], at: "node") ?? environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
+        node = node.trimmingCharacters(in: .whitespaces)
+        guard !node.isEmpty, node.utf8.count <= 253 else { throw y.fail("node", "must be a name of 1 to 253 bytes") }
+        let cluster = try y.string(top["cluster"], at: "cluster") ?? ""
+        if role == .agent && cluster.isEmpty { throw y.fail("cluster", "is required for an agent (the cluster id it vouches for)") }
+        let zone = try y.string(top["zone"], at: "zone") ?? ""
+
+        // gossip
+        guard let gossipNode = top["gossip"] else { throw y.fail("gossip", "is required (at least gossip.bind)") }
+        let g = try y.mapping(gossipNode, at: "gossip", allowed: ["bind", "advertise", "join", "profile", "mesh"])
+        guard let bind = try y.address(g["bind"], at: "gossip.bind") else { throw y.fail("gossip.bind", "is required") }
+        var advertise = try y.address(g["advertise"], at: "gossip.advertise")
+        if advertise == nil, let podIP = environment["POD_IP"], !podIP.isEmpty {
+            advertise = HostPort(host: podIP, port: bind.port)
+        }
+        var join: [HostPort] = []
+        for (i, item) in try y.list(g["join"], at: "gossip.join").enumerated() {
+            guard let a = try y.address(item, at: "gossip.join[\(i)]") else { throw y.fail("gossip.join[\(i)]", "is empty") }
+            join.append(a)
+        }
+        let profile = try y.string(g["profile"], at: "gossip.profile") ?? "lan"
+        guard ["lan", "fast", "wan"].contains(profile) else {
+            throw y.fail("gossip.profile", "`\(profile)` is not a profile; use lan, fast or wan")
+        }
+        let meshName = try y.string(g["mesh"], at: "gossip.mesh") ?? "zone-agent"
+
+        // keys
+        guard let keysNode = top["keys"] else { throw y.fail("keys", "is required (at least keys.trust)") }
+        let k = try y.mapping(keysNode, at: "keys", allowed: ["signing", "trust", "mesh"])
+        var signing: SigningKeyPair?
+        if let path = try y.string(k["signing"], at: "keys.signing") {
+            do { signing = try KeyFiles.readSigningKey(path: resolve(path)) } catch { throw y.fail("keys.signing", "\(error)") }
+        } else if role == .agent {
+            throw y.fail("keys.signing", "is required for an agent (the cluster's secret key from zone-agent keygen)")
+        }
+        let trustPath = resolve(try y.requiredString(k["trust"], at: "keys.trust"))
+        guard let trustData = FileManager.default.contents(atPath: trustPath), let trustText = String(data: trustData, encoding: .utf8) else {
+            throw y.fail("keys.trust", "\(trustPath) cannot be read (missing, or no permission)")
+        }
+        let roster: TrustRoster
+        do { roster = try TrustRoster(yaml: trustText, source: trustPath) } catch { throw y.fail("keys.trust", "\(error)") }
+        if role == .agent {
+            guard roster.contains(cluster: cluster) else {
+                throw y.fail("cluster", "cluster \(cluster) is not in the trust roster \(trustPath)")
+            }
+            if let signing, roster.key(signing.keyID, forCluster: cluster) == nil {
+                throw y.fail("keys.signing", "its public key \(signing.publicKey.base64) is not trusted for cluster \(cluster) in \(trustPath)")
+            }
+        }
+        var keyring: Keyring?
+        if let path = try y.string(k["mesh"], at: "keys.mesh") {
+            do {
+                let keys = try KeyFiles.readMeshKeys(path: resolve(path))
+                keyring = Keyring(primary: keys.primary, accepted: keys.accepted, meshName: meshName)
+            } catch { throw y.fail("keys.mesh", "\(error)") }
+        }
+
+        let adminListen: HostPort?
+        if let adminNode = top["admin"] {
+            let a = try y.mapping(adminNode, at: "admin", allowed: ["listen"])
+            adminListen = try y.address(a["listen"], at: "admin.listen")
+        } else {
+            adminListen = nil
+        }
+
+        var endpoints = EndpointsConfig()
+        if let endpointsNode = top["endpoints"] {
+            let e = try y.mapping(endpointsNode, at: "endpoints", allowed: ["static", "kubernetes"])
+            for (i, item) in try y.list(e["static"], at: "endpoints.static").enumerated() {
+                let path = "endpoints.static[\(i)]"
+                let m = try y.mapping(item, at: path, allowed: ["service", "address"])
+                let service = try y.requiredString(m["service"], at: "\(path).service")
+                try checkServiceName(service, y: y, at: "\(path).service")
+                guard let address = try y.address(m["address"], at: "\(path).address") else {
+                    throw y.fail("\(path).address", "is required")
+                }
+                guard address.port > 0 else { throw y.fail("\(path).address", "port 0 cannot be probed") }
+                endpoints.staticList.append(StaticEndpoint(service: service, address: address))
+            }
+            if let kubeNode = e["kubernetes"] {
+                let kube = try y.mapping(kubeNode, at: "endpoints.kubernetes", allowed: ["services"])
+                for (i, item) in try y.list(kube["services"], at: "endpoints.kubernetes.services").enumerated() {
+                    let service = try y.requiredString(item, at: "endpoints.kubernetes.services[\(i)]")
+                    try checkServiceName(service, y: y, at: "endpoints.kubernetes.services[\(i)]")
+                    endpoints.kubernetesServices.append(service)
+                }
+            }
+        }
+        if role == .agent && endpoints.staticList.isEmpty && endpoints.kubernetesServices.isEmpty {
+            throw y.fail("endpoints", "is required for an agent: a static list or kubernetes.services")
+        }
+
+        var probe = ProbeConfig()
+        if let probeNode = top["probe"] {
+            let p = try y.mapping(probeNode, at: "probe", allowed: ["http", "tcp", "interval", "timeout", "fall", "rise", "probers"])
+            if p["http"] != nil && p["tcp"] != nil { throw y.fail("probe", "takes http or tcp, not both") }
+            if let http = p["http"] {
+                let h = try y.mapping(http, at: "probe.http", allowed: ["path", "status"])
+                let path = try y.string(h["path"], at: "probe.http.path") ?? "/healthz"
+                guard path.hasPrefix("/") else { throw y.fail("probe.http.path", "`\(path)` must start with /") }
+                probe.kind = .http(path: path, expectStatus: try y.int(h["status"], at: "probe.http.status", range: 100...599) ?? 200)
+            }
+            if let tcp = p["tcp"] {
+                if tcp.mapping == nil && !(tcp.scalar?.string.isEmpty ?? false) && tcp.scalar?.string != "null" {
+                    throw y.fail("probe.tcp", "takes no settings: write `tcp: {}`")
+                }
+                if let m = tcp.mapping, !m.isEmpty { throw y.fail("probe.tcp", "takes no settings: write `tcp: {}`") }
+                probe.kind = .tcp
+            }
+            probe.interval = try y.duration(p["interval"], at: "probe.interval") ?? probe.interval
+            probe.timeout = try y.duration(p["timeout"], at: "probe.timeout") ?? probe.timeout
+            probe.fall = try y.int(p["fall"], at: "probe.fall", range: 1...100) ?? probe.fall
+            probe.rise = try y.int(p["rise"], at: "probe.rise", range: 1...100) ?? probe.rise
+            probe.probers = try y.int(p["probers"], at: "probe.probers", range: 1...100) ?? probe.probers
+            guard probe.timeout <= probe.interval else {
+                throw y.fail("probe.timeout", "(\(DurationText.format(probe.timeout))) must not exceed probe.interval (\(DurationText.format(probe.interval)))")
+            }
+        }
+
+        var routes: RoutesConfig?
+        if let routesNode = top["routes"] {
+            if let m = routesNode.mapping {
+                let r = try y.mapping(.mapping(m), at: "routes", allowed: ["ingress"])
+                routes = .ingress(path: resolve(try y.requiredString(r["ingress"], at: "routes.ingress")))
+            } else if routesNode.sequence != nil {
+                routes = .inline(routesNode)
+            } else {
+                throw y.fail("routes", "must be `ingress: FILE` or a list of routes")
+            }
+        } else if role == .gateway {
+            throw y.fail("routes", "is required for a gateway: `ingress: FILE` or a list of routes")
+        }
+
+        var proxyListen: HostPort?
+        if let proxyNode = top["proxy"] {
+            let p = try y.mapping(proxyNode, at: "proxy", allowed: ["listen"])
+            proxyListen = try y.address(p["listen"], at: "proxy.listen")
+        }
+
+        var outputs = OutputsConfig()
+        if let outputsNode = top["outputs"] {
+            let o = try y.mapping(outputsNode, at: "outputs", allowed: ["envoy", "haproxy"])
+            if let envoy = o["envoy"] {
+                let e = try y.mapping(envoy, at: "outputs.envoy", allowed: ["dir"])
+                outputs.envoyDirectory = resolve(try y.requiredString(e["dir"], at: "outputs.envoy.dir"))
+            }
+            if let haproxy = o["haproxy"] {
+                let h = try y.mapping(haproxy, at: "outputs.haproxy", allowed: ["socket", "backend", "serverPrefix"])
+                outputs.haproxy = HAProxyOutput(
+                    socket: resolve(try y.requiredString(h["socket"], at: "outputs.haproxy.socket")),
+                    backend: try y.requiredString(h["backend"], at: "outputs.haproxy.backend"),
+                    serverPrefix: try y.string(h["serverPrefix"], at: "outputs.haproxy.serverPrefix") ?? "zone")
+            }
+        }
+
+        return Config(
+            file: file, role: role, node: node, cluster: role == .agent ? cluster : "", zone: zone,
+            gossip: GossipConfig(bind: bind, advertise: advertise, join: join, profile: profile, mesh: meshName),
+            keys: KeysConfig(signing: signing, roster: roster, mesh: keyring),
+            adminListen: adminListen, endpoints: endpoints, probe: probe, routes: routes,
+            proxyListen: proxyListen, outputs: outputs)
+    }
+
+    private static func checkServiceName(_ service: String, y: YAMLReader, at path: String) throws(ConfigError) {
+        let parts = service.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw y.fail(path, "`\(service)` must be NAMESPACE/NAME")
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import MeshCrypto
+import XCTest
+
+@testable import ZoneAgent
+
+final class ConfigTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "config-\(UUID().uuidString)"
+        let c1 = try KeyFiles.writeClusterKey(cluster: "c1", directory: dir + "/keys")
+        let c2 = try KeyFiles.writeClusterKey(cluster: "c2", directory: dir + "/keys")
+        try KeyFiles.writeMeshKey(directory: dir + "/keys")
+        try TrustRoster(["c1": [c1.publicKey], "c2": [c2.publicKey]]).yaml
+            .write(toFile: dir + "/keys/trust.yaml", atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    let agentYAML = """
+    node: c1-a
+    cluster: c1
+    zone: zone-a
+    gossip:
+      bind: 127.0.0.1:7001
+      join: [127.0.0.1:7001, seeds.example:7001]
+      profile: fast
+    keys:
+      signing: keys/c1.key
+      trust: keys/trust.yaml
+      mesh: keys/mesh.key
+    admin:
+      listen: 127.0.0.1:9101
+    endpoints:
+      static:
+        - service: gateway-demo/service1
+          address: 127.0.0.1:18081
+    probe:
+      http: { path: /healthz }
+      interval: 1s
+      timeout: 500ms
+      fall: 2
+      rise: 2
+    """
+
+    func load(_ yaml: String, role: Role = .agent, env: [String: String] = [:]) throws -> Config {
+        let path = dir + "/config.yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return try Config.load(path: path, role: role, environment: env)
+    }
+
+    func assertConfigError(_ yaml: String, role: Role = .agent, key: String?, contains text: String,
+                           file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try load(yaml, role: role), file: file, line: line) { error in
+            guard let e = error as? ConfigError else { return XCTFail("not a ConfigError: \(error)", file: file, line: line) }
+            XCTAssertEqual(e.file, self.dir + "/config.yaml", file: file, line: line)
+            XCTAssertEqual(e.key, key, "\(e)", file: file, line: line)
+            XCTAssertTrue(e.description.contains(text), "\(e) lacks \(text)", file: file, line: line)
+        }
+    }
+
+    func testTheContractExampleLoads() throws {
+        let c = try load(agentYAML)
+        XCTAssertEqual(c.node, "c1-a")
+        XCTAssertEqual(c.gossip.bind, HostPort(host: "127.0.0.1", port: 7001))
+        XCTAssertEqual(c.gossip.join.map(\.description), ["127.0.0.1:7001", "seeds.example:7001"])
+        XCTAssertEqual(c.gossip.profile, "fast")
+        XCTAssertNotNil(c.keys.signing)
+        XCTAssertNotNil(c.keys.mesh)
+        XCTAssertEqual(c.endpoints.staticList.first?.address.port, 18081)
+        XCTAssertEqual(c.probe.kind, .http(path: "/healthz", expectStatus: 200))
+        XCTAssertEqual(c.probe.timeout, .milliseconds(500))
+    }
+
+    func testKubernetesEnvironmentDefaults() throws {
+        let yaml = agentYAML.replacingOccurrences(of: "node: c1-a\n", with: "")
+        let c = try load(yaml, env: ["NODE_NAME": "node-7", "POD_IP": "10.1.2.3"])
+        XCTAssertEqual(c.node, "node-7")
+        XCTAssertEqual(c.gossip.advertise, HostPort(host: "10.1.2.3", port: 7001))
+    }
+
+    func testUnknownKeyIsAnErrorWithAHint() {
+        assertConfigError(agentYAML.replacingOccurrences(of: "  fall: 2", with: "  fal: 2"),
+                          key: "probe.fal", contains: "did you mean `fall`")
+        assertConfigError(agentYAML + "\nextra: 1\n", key: "extra", contains: "is not a known key")
+    }
+
+    func testMissingRequiredKeys() {
+        assertConfigError(agentYAML.replacingOccurrences(of: "cluster: c1\n", with: ""), key: "cluster", contains: "is required")
+        assertConfigError(agentYAML.replacingOccurrences(of: "  signing: keys/c1.key\n", with: ""),
+                          key: "keys.signing", contains: "is required")
+        assertConfigError(agentYAML.replacingOccurrences(of: "  bind: 127.0.0.1:7001\n", with: ""),
+                          key: "gossip.bind", contains: "is required")
+    }
+
+    func testUnreadableOrWrongKeyFiles() {
+        assertConfigError(agentYAML.replacingOccurrences(of: "keys/c1.key", with: "keys/missing.key"),
+                          key: "keys.signing", contains: "cannot be read")
+        assertConfigError(agentYAML.replacingOccurrences(of: "keys/c1.key", with: "keys/c2.key"),
+                          key: "keys.signing", contains: "is not trusted for cluster c1")
+        assertConfigError(agentYAML.replacingOccurrences(of: "keys/mesh.key", with: "keys/trust.yaml"),
+                          key: "keys.mesh", contains: "not a base64 mesh key")
+        assertConfigError(agentYAML.replacingOccurrences(of: "cluster: c1", with: "cluster: c9"),
+                          key: "cluster", contains: "not in the trust roster")
+    }
+
+    func testBadAddressesAndDurations() {
+        assertConfigError(agentYAML.replacingOccurrences(of: "bind: 127.0.0.1:7001", with: "bind: 127.0.0.1"),
+                          key: "gossip.bind", contains: "is not a host:port address")
+        assertConfigError(agentYAML.replacingOccurrences(of: "address: 127.0.0.1:18081", with: "address: 127.0.0.1:99999"),
+                          key: "endpoints.static[0].address", contains: "is not a host:port address")
+        assertConfigError(agentYAML.replacingOccurrences(of: "interval: 1s", with: "interval: 1 sec"),
+                          key: "probe.interval", contains: "is not a duration")
+        assertConfigError(agentYAML.replacingOccurrences(of: "timeout: 500ms", with: "timeout: 2s"),
+                          key: "probe.timeout", contains: "must not exceed probe.interval")
+        assertConfigError(agentYAML.replacingOccurrences(of: "profile: fast", with: "profile: turbo"),
+                          key: "gossip.profile", contains: "use lan, fast or wan")
+        assertConfigError(agentYAML.replacingOccurrences(of: "fall: 2", with: "fall: -1"),
+                          key: "probe.fall", contains: "is not a whole number")
+    }
+
+    func testKeysOfTheOtherRoleAreRefused() {
+        assertConfigError(agentYAML + "\nproxy:\n  listen: 127.0.0.1:8001\n", key: "proxy", contains: "belongs to the gateway")
+    }
+
+    func testGatewayNeedsRoutes() {
+        let gateway = """
+        node: gw-1
+        gossip: { bind: 127.0.0.1:7100, join: [127.0.0.1:7001] }
+        keys: { trust: keys/trust.yaml }
+        proxy: { listen: 127.0.0.1:8001 }
+        """
+        assertConfigError(gateway, role: .gateway, key: "routes", contains: "is required for a gateway")
+        XCTAssertNoThrow(try load(gateway + "\nroutes: { ingress: ingress.yaml }\n", role: .gateway))
+    }
+
+    func testDurationText() {
+        XCTAssertEqual(DurationText.parse("500ms"), .milliseconds(500))
+        XCTAssertEqual(DurationText.parse("2m"), .seconds(120))
+        XCTAssertEqual(DurationText.parse("1m30s"), .seconds(90))
+        XCTAssertEqual(DurationText.parse("1.5s"), .milliseconds(1500))
+        for bad in ["", "5", "1 s", "s", "1y", "-1s"] { XCTAssertNil(DurationText.parse(bad), bad) }
+        XCTAssertEqual(DurationText.format(.milliseconds(1500)), "1500ms")
+        XCTAssertEqual(DurationText.format(.seconds(120)), "2m")
+    }
+}
+
+final class ProbeLogicTests: XCTestCase {
+    func testFallAndRise() {
+        var counter = ProbeCounter(fall: 2, rise: 3)
+        XCTAssertTrue(counter.record(success: true))
+        XCTAssertEqual(counter.state, .healthy)
+        XCTAssertFalse(counter.record(success: false), "one failure is not enough")
+        XCTAssertTrue(counter.record(success: false))
+        XCTAssertEqual(counter.state, .unhealthy)
+        XCTAssertFalse(counter.record(success: true))
+        XCTAssertFalse(counter.record(success: true))
+        XCTAssertFalse(counter.record(success: false), "a failure resets the rise streak")
+        for _ in 0..<2 { XCTAssertFalse(counter.record(success: true)) }
+        XCTAssertTrue(counter.record(success: true))
+        XCTAssertEqual(counter.state, .healthy)
+    }
+
+    func testRendezvousIsStableAndMovesOnlyTheDeadMembersEndpoints() {
+        let members = (1...5).map { "c1-\($0)" }
+        let endpoints = (1...200).map { "gateway-demo/service1|10.0.0.\($0):80" }
+        var before: [String: [String]] = [:]
+        for e in endpoints { before[e] = ProberAssignment.probers(of: e, among: members, replicas: 2) }
+        XCTAssertEqual(ProberAssignment.probers(of: endpoints[0], among: members.reversed(), replicas: 2), before[endpoints[0]],
+                       "the order members are listed in does not matter")
+        // Load spreads: every member probes some endpoints.
+        let load = Dictionary(grouping: before.values.flatMap { $0 }, by: { $0 }).mapValues(\.count)
+        XCTAssertEqual(Set(load.keys), Set(members))
+        XCTAssertTrue(load.values.allSatisfy { $0 > 40 }, "\(load)")
+        // Kill c1-3: endpoints it did not watch keep their probers.
+        let survivors = members.filter { $0 != "c1-3" }
+        for e in endpoints {
+            let after = ProberAssignment.probers(of: e, among: survivors, replicas: 2)
+            XCTAssertEqual(after.count, 2)
+            for kept in before[e]! where kept != "c1-3" { XCTAssertTrue(after.contains(kept)) }
+        }
+    }
+}
