@@ -8,20 +8,21 @@ struct EndpointKey: Hashable, Comparable {
     static func < (a: EndpointKey, b: EndpointKey) -> Bool { (a.host, a.port) < (b.host, b.port) }
 }
 
-/// What the live agents of one cluster say about one service.
+/// What the live agents of one cluster say about one service, merged.
 struct ServiceEvidence {
-    /// The live agents that report anything for the service: they vouch for the cluster on its routes.
-    var vouchers: Set<String> = []
-    /// Every endpoint reported, and whether any voucher reports it healthy.
-    var endpoints: [EndpointKey: Bool] = [:]
-
-    var healthyEndpoints: [EndpointKey] { endpoints.compactMap { $0.value ? $0.key : nil }.sorted() }
+    /// How many live agents report anything for the service: they vouch for the cluster on its routes.
+    var vouchers: Int
+    /// Endpoints that some voucher reports healthy, sorted by host and port.
+    var healthy: [EndpointKey]
+    /// Endpoints reported in any state.
+    var total: Int
 }
 
-/// The digests that count, folded per cluster and service. Folding is union and "any healthy", both
+/// The digests that count, indexed per cluster and service. Merging is union and "any healthy", both
 /// commutative and idempotent, so digest order and repetition cannot change the result.
 struct Evidence {
-    private(set) var byCluster: [String: [String: ServiceEvidence]] = [:]
+    /// Per cluster and service, one sorted run of endpoints per vouching agent.
+    private var runs: [String: [String: [ArraySlice<EndpointHealth>]]] = [:]
 
     init(members: [MemberView], digests: [HealthDigest], services: Set<String>) {
         var live: [String: MemberView] = [:]
@@ -31,41 +32,68 @@ struct Evidence {
         for digest in Self.newestPerOrigin(digests).values {
             guard let member = live[digest.origin.name], member.cluster == digest.origin.cluster else { continue }
             if let generation = member.generation, generation != digest.origin.generation { continue }
-            fold(digest, cluster: member.cluster, services: services)
+            index(digest, cluster: member.cluster, services: services)
         }
     }
 
-    func evidence(cluster: String, service: String) -> ServiceEvidence? { byCluster[cluster]?[service] }
-
-    private mutating func fold(_ digest: HealthDigest, cluster: String, services: Set<String>) {
-        var perService = byCluster[cluster] ?? [:]
-        byCluster[cluster] = nil  // keeps the inner dictionaries uniquely referenced while they grow
+    private mutating func index(_ digest: HealthDigest, cluster: String, services: Set<String>) {
+        var perService = runs.removeValue(forKey: cluster) ?? [:]
         let endpoints = digest.endpoints
-        var index = 0
-        // Digest endpoints are sorted by service, so each service is one run: look it up once per run.
-        while index < endpoints.count {
-            let service = endpoints[index].service
-            var end = index + 1
-            while end < endpoints.count && endpoints[end].service == service { end += 1 }
-            if services.contains(service) {
-                var evidence = perService.removeValue(forKey: service) ?? ServiceEvidence()
-                evidence.vouchers.insert(digest.origin.name)
-                evidence.endpoints.reserveCapacity(evidence.endpoints.count + (end - index))
-                for i in index..<end {
-                    let endpoint = endpoints[i]
-                    let key = EndpointKey(host: endpoint.host, port: endpoint.port)
-                    let healthy = endpoint.state == .healthy
-                    if healthy {
-                        evidence.endpoints[key] = true
-                    } else if evidence.endpoints[key] == nil {
-                        evidence.endpoints[key] = false
-                    }
-                }
-                perService[service] = evidence
+        var start = endpoints.startIndex
+        // Digest endpoints are sorted by service, so each service is one run; binary search finds its end.
+        while start < endpoints.endIndex {
+            let service = endpoints[start].service
+            var low = start + 1
+            var high = endpoints.endIndex
+            while low < high {
+                let mid = (low + high) / 2
+                if endpoints[mid].service == service { low = mid + 1 } else { high = mid }
             }
-            index = end
+            if services.contains(service) { perService[service, default: []].append(endpoints[start..<low]) }
+            start = low
         }
-        byCluster[cluster] = perService
+        runs[cluster] = perService
+    }
+
+    /// The merged evidence for `service` in `cluster`, or nil when no live agent of it reports the service.
+    func evidence(cluster: String, service: String) -> ServiceEvidence? {
+        guard let sources = runs[cluster]?[service], !sources.isEmpty else { return nil }
+        var healthy: [EndpointKey] = []
+        var total = 0
+        if sources.count == 1 {
+            for endpoint in sources[0] where endpoint.state == .healthy {
+                healthy.append(EndpointKey(host: endpoint.host, port: endpoint.port))
+            }
+            return ServiceEvidence(vouchers: 1, healthy: healthy, total: sources[0].count)
+        }
+        // A k-way merge of runs sorted by (host, port); agents of one cluster mostly report the same list,
+        // so the heads are usually equal and the merge is a lockstep walk.
+        var heads = sources.map(\.startIndex)
+        while true {
+            var smallest: EndpointHealth?
+            for (i, run) in sources.enumerated() where heads[i] < run.endIndex {
+                let candidate = run[heads[i]]
+                if let current = smallest {
+                    if candidate.host == current.host ? candidate.port < current.port : candidate.host < current.host {
+                        smallest = candidate
+                    }
+                } else {
+                    smallest = candidate
+                }
+            }
+            guard let next = smallest else { break }
+            var isHealthy = false
+            for (i, run) in sources.enumerated() where heads[i] < run.endIndex {
+                let candidate = run[heads[i]]
+                if candidate.port == next.port && candidate.host == next.host {
+                    isHealthy = isHealthy || candidate.state == .healthy
+                    heads[i] += 1
+                }
+            }
+            total += 1
+            if isHealthy { healthy.append(EndpointKey(host: next.host, port: next.port)) }
+        }
+        return ServiceEvidence(vouchers: sources.count, healthy: healthy, total: total)
     }
 
     /// Keeps one digest per origin: the newest by (generation, version), ties broken by content so that

@@ -6,8 +6,8 @@
 struct RouteMatcher: Sendable {
     struct Candidate: Sendable {
         var route: Int
-        /// The path, without a trailing slash for prefixes (Kubernetes treats `/a/` and `/a` alike).
-        var path: String
+        /// The path's bytes, without a trailing slash for prefixes (Kubernetes treats `/a/` and `/a` alike).
+        var bytes: [UInt8]
         var exact: Bool
     }
 
@@ -22,7 +22,7 @@ struct RouteMatcher: Sendable {
         for (index, route) in routes.enumerated() {
             var path = route.path
             if route.pathType == .prefix { while path.count > 1 && path.hasSuffix("/") { path.removeLast() } }
-            let candidate = Candidate(route: index, path: path, exact: route.pathType == .exact)
+            let candidate = Candidate(route: index, bytes: Array(path.utf8), exact: route.pathType == .exact)
             if route.host.isEmpty {
                 anyHost.append(candidate)
             } else if route.host.hasPrefix("*.") {
@@ -41,51 +41,57 @@ struct RouteMatcher: Sendable {
     static func ordered(_ candidates: [Candidate]) -> [Candidate] {
         candidates.sorted { a, b in
             if a.exact != b.exact { return a.exact }
-            if a.path.utf8.count != b.path.utf8.count { return a.path.utf8.count > b.path.utf8.count }
+            if a.bytes.count != b.bytes.count { return a.bytes.count > b.bytes.count }
             return a.route < b.route
         }
     }
 
     func route(host rawHost: String, path rawPath: String) -> Int? {
         let host = Self.normalizedHost(rawHost)
-        let path = Self.pathOnly(rawPath)
+        let lookup = { (bytes: UnsafeBufferPointer<UInt8>) -> Int? in
+            var length = bytes.count
+            if let cut = bytes.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { length = cut }
+            let path = UnsafeBufferPointer(rebasing: bytes[0..<length])
+            return self.route(host: host, path: path)
+        }
+        if let found = rawPath.utf8.withContiguousStorageIfAvailable(lookup) { return found }
+        return Array(rawPath.utf8).withUnsafeBufferPointer(lookup)
+    }
+
+    private func route(host: String, path: UnsafeBufferPointer<UInt8>) -> Int? {
         if let candidates = byHost[host], let match = Self.first(candidates, path) { return match }
-        for wildcard in wildcards {
-            let suffix = wildcard.suffix.utf8
+        if !wildcards.isEmpty {
             let h = host.utf8
-            guard h.count > suffix.count, h.reversed().starts(with: suffix.reversed()) else { continue }
-            let label = h.prefix(h.count - suffix.count)
-            guard !label.isEmpty, !label.contains(UInt8(ascii: ".")) else { continue }
-            if let match = Self.first(wildcard.candidates, path) { return match }
+            for wildcard in wildcards {
+                let suffix = wildcard.suffix.utf8
+                guard h.count > suffix.count, h.reversed().starts(with: suffix.reversed()) else { continue }
+                let label = h.prefix(h.count - suffix.count)
+                guard !label.contains(UInt8(ascii: ".")) else { continue }
+                if let match = Self.first(wildcard.candidates, path) { return match }
+            }
         }
         return Self.first(anyHost, path)
     }
 
-    static func first(_ candidates: [Candidate], _ path: Substring) -> Int? {
+    static func first(_ candidates: [Candidate], _ path: UnsafeBufferPointer<UInt8>) -> Int? {
         for candidate in candidates where matches(candidate, path) { return candidate.route }
         return nil
     }
 
-    static func matches(_ candidate: Candidate, _ path: Substring) -> Bool {
-        let want = candidate.path.utf8
-        let have = path.utf8
-        if candidate.exact { return have.elementsEqual(want) }
+    static func matches(_ candidate: Candidate, _ path: UnsafeBufferPointer<UInt8>) -> Bool {
+        let want = candidate.bytes
+        if candidate.exact { return path.count == want.count && path.elementsEqual(want) }
         if want.count == 1 { return true }  // "/" matches every path
-        guard have.starts(with: want) else { return false }
-        if have.count == want.count { return true }
-        return have[have.index(have.startIndex, offsetBy: want.count)] == UInt8(ascii: "/")
-    }
-
-    /// The path without query or fragment.
-    static func pathOnly(_ path: String) -> Substring {
-        if let cut = path.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
-            return path[..<cut]
-        }
-        return path[...]
+        guard path.count >= want.count else { return false }
+        guard UnsafeBufferPointer(rebasing: path[0..<want.count]).elementsEqual(want) else { return false }
+        return path.count == want.count || path[want.count] == UInt8(ascii: "/")
     }
 
     /// The host lower-cased, without port or trailing dot.
     static func normalizedHost(_ host: String) -> String {
+        // The common case, a plain lower-case name, needs no new string.
+        let plain = host.utf8.allSatisfy { c in c != UInt8(ascii: ":") && !(c >= 0x41 && c <= 0x5a) } && host.utf8.last != UInt8(ascii: ".")
+        if plain { return host }
         var text = Substring(host)
         if text.hasPrefix("[") {
             if let close = text.firstIndex(of: "]") { text = text[text.startIndex...close] }

@@ -22,6 +22,8 @@ public enum TableBuilder {
 
         var entries: [RouteEntry] = []
         entries.reserveCapacity(routes.count)
+        // Routes new since the last table have no "from" weight: their first weights are not changes.
+        let previousRoutes = Set(state.lastTable?.routes.map(\.spec.id) ?? [])
         var anyLive = false
         var nextRebuild: ContinuousClock.Instant?
         for spec in routes {
@@ -40,7 +42,7 @@ public enum TableBuilder {
                                        because: "no cluster can serve")
                 }
             }
-            record(&entry, state: &state, policy: policy, atMillis: inputs.wallClockMillis)
+            record(&entry, isNew: !previousRoutes.contains(spec.id), state: &state, policy: policy, atMillis: inputs.wallClockMillis)
             entries.append(entry)
         }
         // Forget routes that are no longer configured, so history cannot grow without bound.
@@ -93,16 +95,17 @@ public enum TableBuilder {
     ) -> (entry: RouteEntry, live: Bool, nextRebuild: ContinuousClock.Instant?) {
         var standings: [Standing] = []
         var nextRebuild: ContinuousClock.Instant?
+        let routeID = spec.id
         for cluster in spec.clusters {
             let configured = spec.weights[cluster] ?? 0
             let found = evidence.evidence(cluster: cluster, service: spec.service)
-            let healthy = found?.healthyEndpoints ?? []
-            let total = found?.endpoints.count ?? 0
-            let vouched = !(found?.vouchers.isEmpty ?? true)
+            let healthy = found?.healthy ?? []
+            let total = found?.total ?? 0
+            let vouched = (found?.vouchers ?? 0) > 0
             var standing = Standing(cluster: cluster, configured: configured, healthy: healthy, total: total, vouched: vouched,
                                     capacity: policy.capacity(healthy: healthy.count, total: total), ramp: 1,
                                     state: .active, reason: "")
-            let key = TableState.HistoryKey(route: spec.id, cluster: cluster)
+            let key = TableState.HistoryKey(route: routeID, cluster: cluster)
             var history = state.clusters[key] ?? TableState.ClusterHistory()
             if !standing.canServe {
                 history.liveSince = nil
@@ -232,14 +235,13 @@ public enum TableBuilder {
     }
 
     /// Records every change of a cluster's effective weight against the previous table, with its reason.
-    static func record(_ entry: inout RouteEntry, state: inout TableState, policy: TablePolicy, atMillis: UInt64) {
+    static func record(_ entry: inout RouteEntry, isNew: Bool, state: inout TableState, policy: TablePolicy, atMillis: UInt64) {
+        let routeID = entry.spec.id
         for cluster in entry.clusters {
-            let key = TableState.HistoryKey(route: entry.spec.id, cluster: cluster.cluster)
+            let key = TableState.HistoryKey(route: routeID, cluster: cluster.cluster)
             var history = state.clusters[key] ?? TableState.ClusterHistory()
-            let firstSighting = state.clusters[key] == nil || state.lastTable == nil
-                || !(state.lastTable?.routes.contains { $0.spec.id == entry.spec.id } ?? false)
-            if !firstSighting && history.effectiveWeight != cluster.effectiveWeight {
-                state.changes.append(WeightChange(atMillis: atMillis, route: entry.spec.id, cluster: cluster.cluster,
+            if !isNew && history.effectiveWeight != cluster.effectiveWeight {
+                state.changes.append(WeightChange(atMillis: atMillis, route: routeID, cluster: cluster.cluster,
                                                   from: history.effectiveWeight, to: cluster.effectiveWeight, reason: cluster.reason))
             }
             history.effectiveWeight = cluster.effectiveWeight

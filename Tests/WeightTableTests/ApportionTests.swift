@@ -43,10 +43,10 @@ struct ApportionTests {
     }
 
     @Test func smoothCycleInterleaves() {
-        #expect(PickPlan.smoothWeightedCycle([20, 80]) == [1, 1, 0, 1, 1])
-        #expect(PickPlan.smoothWeightedCycle([50, 50]) == [0, 1])
-        #expect(PickPlan.smoothWeightedCycle([0, 100]) == [1])
-        #expect(PickPlan.smoothWeightedCycle([]) == [])
+        #expect(EndpointPicker.smoothWeightedCycle([20, 80]) == [1, 1, 0, 1, 1])
+        #expect(EndpointPicker.smoothWeightedCycle([50, 50]) == [0, 1])
+        #expect(EndpointPicker.smoothWeightedCycle([0, 100]) == [1])
+        #expect(EndpointPicker.smoothWeightedCycle([]) == [])
     }
 
     @Test func timestampsAreISO8601UTC() {
