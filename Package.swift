@@ -35,7 +35,7 @@ let package = Package(
         // The versioned binary wire format and the signed records it carries.
         .target(name: "Wire", dependencies: ["MeshCrypto", nioCore]),
         // The pure function from mesh state to weighted routes, and the endpoint picker.
-        .target(name: "WeightTable", dependencies: ["Wire", .product(name: "Atomics", package: "swift-atomics")]),
+        .target(name: "WeightTable", dependencies: ["Wire", "MeshCrypto", .product(name: "Atomics", package: "swift-atomics"), .product(name: "Yams", package: "Yams")]),
         // The pure SWIM/Lifeguard protocol core: no I/O, no clock reads, no global randomness.
         .target(name: "Gossip", dependencies: ["Wire", "MeshCrypto"]),
         // The thin SwiftNIO shell that runs the core over UDP and TCP.

@@ -1,0 +1,46 @@
+import Wire
+
+/// What the gateway's membership view says about one member: enough to decide whether it vouches.
+public struct MemberView: Sendable, Hashable {
+    /// The member's unique name, as in its digests' `origin.name`.
+    public var name: String
+    /// The cluster the member speaks for (empty for gateways, which vouch for nothing).
+    public var cluster: String
+    /// Alive or suspect. A suspect member still vouches (suspicion is often a slow link, not a death);
+    /// only dead and left members stop vouching.
+    public var isLive: Bool
+    /// The member's current generation, when known; a digest from another generation then does not count.
+    public var generation: UInt64?
+
+    /// Creates a view entry.
+    public init(name: String, cluster: String, isLive: Bool, generation: UInt64? = nil) {
+        self.name = name
+        self.cluster = cluster
+        self.isLive = isLive
+        self.generation = generation
+    }
+}
+
+/// Everything the table is computed from at one moment, apart from its own history and the clock.
+public struct TableInputs: Sendable {
+    /// The configured routes; their order does not matter (the table sorts them).
+    public var routes: [RouteSpec]
+    /// The membership view.
+    public var members: [MemberView]
+    /// The newest digest per origin member, in any order; if an origin appears twice the newer one counts,
+    /// so arrival order and duplicates never change the table.
+    public var digests: [HealthDigest]
+    /// The gateway has lost contact with every member: keep the last good table (fail static).
+    public var isolated: Bool
+    /// Wall-clock milliseconds since the Unix epoch, for `generatedAt` and change timestamps only.
+    public var wallClockMillis: UInt64
+
+    /// Creates the inputs of one rebuild.
+    public init(routes: [RouteSpec], members: [MemberView], digests: [HealthDigest], isolated: Bool = false, wallClockMillis: UInt64) {
+        self.routes = routes
+        self.members = members
+        self.digests = digests
+        self.isolated = isolated
+        self.wallClockMillis = wallClockMillis
+    }
+}

@@ -1,0 +1,56 @@
+/// How the table reacts to failure and recovery: partial capacity, failback damping and history size.
+public struct TablePolicy: Sendable, Hashable {
+    /// How a cluster that has lost some of its endpoints is weighted.
+    public enum Failover: Sendable, Hashable {
+        /// Envoy's overprovisioning rule: weight × min(1, factor × healthy fraction), so a cluster keeps its
+        /// full share until it drops below 1/factor of its endpoints and then sheds load to the others.
+        case overprovision(factor: Double)
+        /// The plain rule: full share while any endpoint is healthy, none when none is (`failover: zero-healthy`).
+        case zeroHealthy
+    }
+
+    /// The partial-capacity rule. Default: `.overprovision(factor: 1.4)`, Envoy's default factor, which
+    /// tolerates losing 1 − 1/1.4 ≈ 29% of a cluster's endpoints before shifting any traffic.
+    public var failover: Failover
+    /// How long a cluster that failed must stay live before it takes traffic again. Default 10 s: several
+    /// probe rounds (`lan` probes every 500 ms) and longer than a pod restart's blip, so a flap never lands.
+    public var holdDown: Duration
+    /// How long, after the hold-down, a recovering cluster takes to ramp linearly from 0 to its full share.
+    /// Default 10 s, so cold caches and connection pools warm up under a growing load instead of all at once.
+    public var slowStart: Duration
+    /// How many weight changes the table keeps for display. Default 100: a page of history, bounded memory.
+    public var changeHistoryLimit: Int
+
+    /// The defaults: overprovisioning at 1.4, hold-down 10 s, slow start 10 s, 100 recent changes.
+    public init(
+        failover: Failover = .overprovision(factor: 1.4),
+        holdDown: Duration = .seconds(10),
+        slowStart: Duration = .seconds(10),
+        changeHistoryLimit: Int = 100
+    ) {
+        self.failover = failover
+        self.holdDown = holdDown
+        self.slowStart = slowStart
+        self.changeHistoryLimit = max(0, changeHistoryLimit)
+    }
+
+    /// The share of its weight a cluster keeps with `healthy` of `total` endpoints healthy, in 0...1.
+    public func capacity(healthy: Int, total: Int) -> Double {
+        guard healthy > 0, total > 0 else { return 0 }
+        switch failover {
+        case .zeroHealthy:
+            return 1
+        case .overprovision(let factor):
+            return min(1, max(0, factor) * Double(min(healthy, total)) / Double(total))
+        }
+    }
+
+    /// The fraction of its share a recovering cluster gets after being live for `elapsed`: 0 during the
+    /// hold-down, then a linear ramp over the slow start, then 1.
+    public func ramp(liveFor elapsed: Duration) -> Double {
+        if elapsed < holdDown { return 0 }
+        let intoRamp = elapsed - holdDown
+        if slowStart <= .zero || intoRamp >= slowStart { return 1 }
+        return intoRamp / slowStart
+    }
+}

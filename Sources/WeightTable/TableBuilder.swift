@@ -1,0 +1,268 @@
+import Wire
+
+/// Computes the routing table from what the mesh knows: the pure function at the heart of the gateway.
+///
+/// No I/O, no clock reads, no randomness: `now` and the wall clock come in as values, history comes in as
+/// `TableState` and goes out updated. Equal inputs and state give an equal table, byte for byte.
+public enum TableBuilder {
+    /// Builds the table for `inputs` at `now` under `policy`, given the state the previous build returned.
+    ///
+    /// Failover is immediate; a cluster that comes back after failing is held down and then ramped up
+    /// (`TablePolicy.holdDown`, `slowStart`). When the gateway is isolated, or no cluster can serve a route,
+    /// the last good weights are kept (fail static).
+    public static func build(
+        _ inputs: TableInputs,
+        state previous: TableState,
+        policy: TablePolicy = TablePolicy(),
+        now: ContinuousClock.Instant
+    ) -> (table: RoutingTable, state: TableState) {
+        var state = previous
+        let routes = inputs.routes.sorted(by: routeOrder)
+        let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)))
+
+        var entries: [RouteEntry] = []
+        entries.reserveCapacity(routes.count)
+        // Routes new since the last table have no "from" weight: their first weights are not changes.
+        let previousRoutes = Set(state.lastTable?.routes.map(\.spec.id) ?? [])
+        var anyLive = false
+        var nextRebuild: ContinuousClock.Instant?
+        for spec in routes {
+            var entry: RouteEntry
+            if inputs.isolated {
+                entry = failStatic(spec, lastGood: state.lastGood[spec.id], because: "gateway isolated (no member reachable)")
+            } else {
+                let computed = computeRoute(spec, evidence: evidence, state: &state, policy: policy, now: now)
+                if let wake = computed.nextRebuild { nextRebuild = nextRebuild.map { min($0, wake) } ?? wake }
+                if computed.live {
+                    anyLive = true
+                    state.lastGood[spec.id] = computed.entry
+                    entry = computed.entry
+                } else {
+                    entry = failStatic(spec, lastGood: state.lastGood[spec.id], computed: computed.entry,
+                                       because: "no cluster can serve")
+                }
+            }
+            record(&entry, isNew: !previousRoutes.contains(spec.id), state: &state, policy: policy, atMillis: inputs.wallClockMillis)
+            entries.append(entry)
+        }
+        // Forget routes that are no longer configured, so history cannot grow without bound.
+        let ids = Set(routes.map(\.id))
+        state.lastGood = state.lastGood.filter { ids.contains($0.key) }
+        state.clusters = state.clusters.filter { ids.contains($0.key.route) }
+
+        let isolated = inputs.isolated || (!routes.isEmpty && !anyLive)
+        let contentChanged = state.lastTable.map { $0.routes != entries || $0.isolated != isolated } ?? true
+        if contentChanged { state.version &+= 1 }
+        let table = RoutingTable(
+            version: state.version,
+            hash: TableHash.hash(of: entries),
+            generatedAtMillis: inputs.wallClockMillis,
+            isolated: isolated,
+            routes: entries,
+            changes: state.changes
+        )
+        state.lastTable = table
+        state.nextRebuildAt = nextRebuild
+        return (table, state)
+    }
+
+    /// Routes in a canonical order, so the configuration's order cannot change the table or its hash.
+    static func routeOrder(_ a: RouteSpec, _ b: RouteSpec) -> Bool {
+        (a.host, a.path, a.pathType.rawValue, a.service) < (b.host, b.path, b.pathType.rawValue, b.service)
+    }
+
+    /// One cluster's standing on a route before weights are apportioned.
+    struct Standing {
+        var cluster: String
+        var configured: Int
+        var healthy: [EndpointKey]
+        var total: Int
+        var vouched: Bool
+        var capacity: Double
+        var ramp: Double
+        var state: ClusterState
+        var reason: String
+
+        var canServe: Bool { vouched && !healthy.isEmpty }
+    }
+
+    static func computeRoute(
+        _ spec: RouteSpec,
+        evidence: Evidence,
+        state: inout TableState,
+        policy: TablePolicy,
+        now: ContinuousClock.Instant
+    ) -> (entry: RouteEntry, live: Bool, nextRebuild: ContinuousClock.Instant?) {
+        var standings: [Standing] = []
+        var nextRebuild: ContinuousClock.Instant?
+        let routeID = spec.id
+        for cluster in spec.clusters {
+            let configured = spec.weights[cluster] ?? 0
+            let found = evidence.evidence(cluster: cluster, service: spec.service)
+            let healthy = found?.healthy ?? []
+            let total = found?.total ?? 0
+            let vouched = (found?.vouchers ?? 0) > 0
+            var standing = Standing(cluster: cluster, configured: configured, healthy: healthy, total: total, vouched: vouched,
+                                    capacity: policy.capacity(healthy: healthy.count, total: total), ramp: 1,
+                                    state: .active, reason: "")
+            let key = TableState.HistoryKey(route: routeID, cluster: cluster)
+            var history = state.clusters[key] ?? TableState.ClusterHistory()
+            if !standing.canServe {
+                history.liveSince = nil
+                standing.state = .failed
+                standing.capacity = 0
+                standing.reason = vouched
+                    ? "no healthy endpoint of \(spec.service) in \(cluster) (0 of \(total))"
+                    : "no live agent vouches for \(cluster)"
+            } else {
+                if history.liveSince == nil {
+                    history.liveSince = now
+                    // Only a return after serving is a failback; the first sighting takes traffic at once.
+                    history.damped = history.hasBeenLive
+                }
+                history.hasBeenLive = true
+                if history.damped, let since = history.liveSince {
+                    let elapsed = since.duration(to: now)
+                    standing.ramp = policy.ramp(liveFor: elapsed)
+                    if standing.ramp >= 1 {
+                        history.damped = false
+                    } else {
+                        standing.state = .recovering
+                        let wake: ContinuousClock.Instant
+                        if elapsed < policy.holdDown {
+                            wake = since.advanced(by: policy.holdDown)
+                            standing.reason = "recovering: live again, held down for \(format(policy.holdDown)) before taking traffic"
+                        } else {
+                            // A step every tenth of the ramp keeps the share moving smoothly without rebuilding constantly.
+                            wake = min(now.advanced(by: policy.slowStart / 10), since.advanced(by: policy.holdDown + policy.slowStart))
+                            standing.reason = "recovering: slow start at \(Int((standing.ramp * 100).rounded(.down)))% of its share"
+                        }
+                        nextRebuild = nextRebuild.map { min($0, wake) } ?? wake
+                    }
+                }
+                if standing.state != .recovering {
+                    if healthy.count < total {
+                        standing.state = .degraded
+                        switch policy.failover {
+                        case .overprovision(let factor):
+                            standing.reason = "partial capacity: \(healthy.count) of \(total) endpoints healthy, share × min(1, \(factor) × \(fraction(healthy.count, total))) = \(fraction2(standing.capacity))"
+                        case .zeroHealthy:
+                            standing.reason = "partial capacity: \(healthy.count) of \(total) endpoints healthy, full share (zero-healthy rule)"
+                        }
+                    } else {
+                        standing.reason = "\(healthy.count) of \(total) endpoints healthy"
+                    }
+                }
+            }
+            state.clusters[key] = history
+            standings.append(standing)
+        }
+
+        let weights = effectiveWeights(standings)
+        let live = weights.shares.contains { $0 > 0 }
+        var clusters: [ClusterEntry] = []
+        var endpoints: [EndpointEntry] = []
+        let shortfall = zip(standings, weights.shares).filter { $0.1 < $0.0.configured }.map(\.0.cluster)
+        for (i, standing) in standings.enumerated() {
+            let weight = weights.shares[i]
+            var reason = standing.reason
+            if let note = weights.notes[i] { reason += "; \(note)" }
+            if standing.configured == 0 && standing.canServe && weight == 0 { reason += "; configured weight 0" }
+            if weight > standing.configured {
+                let others = shortfall.filter { $0 != standing.cluster }
+                if !others.isEmpty { reason += "; takes the share of \(others.joined(separator: ", "))" }
+            }
+            clusters.append(ClusterEntry(cluster: standing.cluster, configuredWeight: standing.configured, effectiveWeight: weight,
+                                         healthyEndpoints: standing.healthy.count, totalEndpoints: standing.total,
+                                         state: standing.state, reason: reason))
+            guard weight > 0 else { continue }
+            // Effective weight is in percent; ×10,000 gives parts per million of the route's traffic.
+            let split = Apportion.even(weight * 10_000, over: standing.healthy.count)
+            for (endpoint, ppm) in zip(standing.healthy, split) {
+                endpoints.append(EndpointEntry(cluster: standing.cluster, host: endpoint.host, port: endpoint.port, weightPPM: ppm))
+            }
+        }
+        return (RouteEntry(spec: spec, clusters: clusters, endpoints: endpoints, failStatic: false), live, nextRebuild)
+    }
+
+    /// Apportions 100 over the clusters that can serve, in tiers, so that a route serves whenever any cluster can.
+    ///
+    /// 1. Configured weight × capacity × ramp of every cluster that can serve.
+    /// 2. If that is all zero because the only clusters left are held down, they serve anyway: holding back
+    ///    traffic is pointless when the alternative is no cluster at all.
+    /// 3. If still zero because the only clusters left are configured at 0, they share evenly (standby).
+    static func effectiveWeights(_ standings: [Standing]) -> (shares: [Int], notes: [String?]) {
+        // Raw shares in units of 1/10,000 of a weight point: integers, so apportioning is exact and deterministic.
+        func quantized(_ value: Double) -> Int { Int((value * 10_000).rounded(.down)) }
+        var notes = [String?](repeating: nil, count: standings.count)
+        var raw = standings.map { $0.canServe ? quantized(Double($0.configured) * $0.capacity * $0.ramp) : 0 }
+        if raw.allSatisfy({ $0 == 0 }) {
+            raw = standings.map { $0.canServe ? quantized(Double($0.configured) * $0.capacity) : 0 }
+            for (i, s) in standings.enumerated() where raw[i] > 0 && s.state == .recovering {
+                notes[i] = "serves during its hold-down because no other cluster can"
+            }
+        }
+        if raw.allSatisfy({ $0 == 0 }) {
+            raw = standings.map { $0.canServe ? 1 : 0 }
+            for (i, _) in standings.enumerated() where raw[i] > 0 {
+                notes[i] = "standby: serves because no weighted cluster can"
+            }
+        }
+        return (Apportion.largestRemainder(raw, total: 100), notes)
+    }
+
+    /// The route as it must be served when it cannot be computed: its last good weights, or nothing.
+    static func failStatic(_ spec: RouteSpec, lastGood: RouteEntry?, computed: RouteEntry? = nil, because cause: String) -> RouteEntry {
+        let current = computed?.clusters ?? spec.clusters.map { cluster in
+            ClusterEntry(cluster: cluster, configuredWeight: spec.weights[cluster] ?? 0, effectiveWeight: 0,
+                         healthyEndpoints: 0, totalEndpoints: 0, state: .failed, reason: cause)
+        }
+        guard let lastGood, lastGood.spec == spec else {
+            return RouteEntry(spec: spec, clusters: current, endpoints: [], failStatic: false)
+        }
+        let kept = Dictionary(lastGood.clusters.map { ($0.cluster, $0.effectiveWeight) }, uniquingKeysWith: { a, _ in a })
+        let clusters = current.map { entry in
+            var entry = entry
+            entry.effectiveWeight = kept[entry.cluster] ?? 0
+            if computed == nil {
+                // Isolated: the gateway knows nothing new, so the last good view of each cluster stands.
+                if let old = lastGood.clusters.first(where: { $0.cluster == entry.cluster }) { entry = old }
+            }
+            entry.reason += "; fail static (\(cause)): keeping the last good weight \(entry.effectiveWeight)"
+            return entry
+        }
+        return RouteEntry(spec: spec, clusters: clusters, endpoints: lastGood.endpoints, failStatic: true)
+    }
+
+    /// Records every change of a cluster's effective weight against the previous table, with its reason.
+    static func record(_ entry: inout RouteEntry, isNew: Bool, state: inout TableState, policy: TablePolicy, atMillis: UInt64) {
+        let routeID = entry.spec.id
+        for cluster in entry.clusters {
+            let key = TableState.HistoryKey(route: routeID, cluster: cluster.cluster)
+            var history = state.clusters[key] ?? TableState.ClusterHistory()
+            if !isNew && history.effectiveWeight != cluster.effectiveWeight {
+                state.changes.append(WeightChange(atMillis: atMillis, route: routeID, cluster: cluster.cluster,
+                                                  from: history.effectiveWeight, to: cluster.effectiveWeight, reason: cluster.reason))
+            }
+            history.effectiveWeight = cluster.effectiveWeight
+            state.clusters[key] = history
+        }
+        if state.changes.count > policy.changeHistoryLimit {
+            state.changes.removeFirst(state.changes.count - policy.changeHistoryLimit)
+        }
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return millis % 1000 == 0 ? "\(millis / 1000)s" : "\(millis)ms"
+    }
+
+    static func fraction(_ a: Int, _ b: Int) -> String { fraction2(Double(a) / Double(b)) }
+
+    static func fraction2(_ value: Double) -> String {
+        let hundredths = Int((value * 100).rounded())
+        let tail = hundredths % 100
+        return "\(hundredths / 100).\(tail < 10 ? "0" : "")\(tail)"
+    }
+}
