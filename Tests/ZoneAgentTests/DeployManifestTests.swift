@@ -1,0 +1,41 @@
+import Foundation
+import MeshCrypto
+import XCTest
+
+@testable import ZoneAgent
+
+/// The configurations shipped in deploy/agents must load: a typo there would only show in a cluster.
+final class DeployManifestTests: XCTestCase {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    func testShippedAgentAndGatewayConfigurationsLoad() throws {
+        let dir = NSTemporaryDirectory() + "deploy-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c1 = try KeyFiles.writeClusterKey(cluster: "c1", directory: dir)
+        let c2 = try KeyFiles.writeClusterKey(cluster: "c2", directory: dir)
+        try KeyFiles.writeMeshKey(directory: dir)
+        let trust = try String(contentsOfFile: repo + "/deploy/agents/base/trust.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "REPLACE_WITH_C1_PUBLIC_KEY", with: c1.publicKey.base64)
+            .replacingOccurrences(of: "REPLACE_WITH_C2_PUBLIC_KEY", with: c2.publicKey.base64)
+        try trust.write(toFile: dir + "/trust.yaml", atomically: true, encoding: .utf8)
+
+        func load(_ relative: String, role: Role, cluster: String = "c1") throws -> Config {
+            let text = try String(contentsOfFile: repo + "/deploy/agents/" + relative, encoding: .utf8)
+                .replacingOccurrences(of: "/etc/zone-agent/keys/cluster.key", with: "\(dir)/\(cluster).key")
+                .replacingOccurrences(of: "/etc/zone-agent/keys/mesh.key", with: dir + "/mesh.key")
+                .replacingOccurrences(of: "/etc/zone-agent/trust/trust.yaml", with: dir + "/trust.yaml")
+                .replacingOccurrences(of: "/etc/zone-agent/gateway/", with: repo + "/deploy/agents/gateway/envoy/")
+                .replacingOccurrences(of: "/var/run/zone-agent/envoy", with: dir + "/eds")
+            let path = dir + "/" + relative.replacingOccurrences(of: "/", with: "_")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return try Config.load(path: path, role: role, environment: ["NODE_NAME": "node-1", "POD_IP": "10.0.0.5"])
+        }
+        let agent = try load("overlays/c1/agent.yaml", role: .agent)
+        XCTAssertEqual(agent.cluster, "c1")
+        XCTAssertEqual(agent.zone, "zone-a")
+        XCTAssertEqual(agent.gossip.advertise, HostPort(host: "10.0.0.5", port: 7946))
+        XCTAssertEqual(try load("overlays/c2/agent.yaml", role: .agent, cluster: "c2").cluster, "c2")
+        XCTAssertNotNil(try load("gateway/envoy/gateway.yaml", role: .gateway).outputs.envoyDirectory)
+        XCTAssertEqual(try load("gateway/builtin-proxy/gateway.yaml", role: .gateway).proxyListen?.port, 8001)
+    }
+}
