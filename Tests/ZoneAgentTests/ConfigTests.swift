@@ -182,3 +182,38 @@ final class ProbeLogicTests: XCTestCase {
         }
     }
 }
+
+final class LocalHealthTests: XCTestCase {
+    let endpoints = (1...6).map { EndpointKey(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 80) }
+
+    func views(_ members: [String]) -> [String: LocalHealth] {
+        var out: [String: LocalHealth] = [:]
+        for m in members {
+            var h = LocalHealth(member: m, replicas: 2, fall: 1, rise: 1)
+            _ = h.setEndpoints(endpoints)
+            _ = h.setLiveMembers(members)
+            out[m] = h
+        }
+        return out
+    }
+
+    func testEveryEndpointHasTwoProbersAndOthersReportUnknown() {
+        let all = views(["c1-a", "c1-b", "c1-c"])
+        for e in endpoints {
+            XCTAssertEqual(all.values.filter { $0.assigned.contains(e) }.count, 2, "\(e)")
+        }
+        var a = all["c1-a"]!
+        for e in a.assigned { XCTAssertTrue(a.record(e, success: true)) }
+        let report = Dictionary(uniqueKeysWithValues: a.report.map { (EndpointKey(service: $0.service, host: $0.host, port: $0.port), $0.state) })
+        for e in endpoints { XCTAssertEqual(report[e], a.assigned.contains(e) ? .healthy : .unknown) }
+        XCTAssertFalse(a.record(EndpointKey(service: "x", host: "y", port: 1), success: true), "results for endpoints not ours are ignored")
+    }
+
+    func testAKilledAgentsEndpointsMoveToTheSurvivors() {
+        var b = views(["c1-a", "c1-b", "c1-c"])["c1-b"]!
+        let before = Set(b.assigned)
+        _ = b.setLiveMembers(["c1-b", "c1-c"])
+        XCTAssertEqual(Set(b.assigned), Set(endpoints), "with two agents left and two probers each, both probe everything")
+        XCTAssertTrue(before.isSubset(of: Set(b.assigned)))
+    }
+}

@@ -1,0 +1,63 @@
+import Metrics
+import Prometheus
+
+/// The process's metrics: swift-metrics handles backed by one Prometheus registry that `/metrics` renders.
+enum ZoneMetrics {
+    /// Bootstraps swift-metrics once per process and returns the registry to render.
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
+    static func membersByState(_ counts: [String: Int]) {
+        for state in ["alive", "suspect", "dead", "left"] {
+            Gauge(label: "zone_agent_members", dimensions: [("state", state)]).record(counts[state] ?? 0)
+        }
+    }
+
+    static func probe(success: Bool) {
+        Counter(label: "zone_agent_probes_total", dimensions: [("result", success ? "success" : "failure")]).increment()
+    }
+
+    static func memberChanged(to state: String) {
+        if state == "suspect" { Counter(label: "zone_agent_suspicions_total").increment() }
+        Counter(label: "zone_agent_member_transitions_total", dimensions: [("to", state)]).increment()
+    }
+
+    static func digestAccepted() { Counter(label: "zone_agent_digests_accepted_total").increment() }
+
+    static func recordRejected(reason: String) {
+        Counter(label: "zone_agent_records_rejected_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    static func gossipBytes(sent: Int = 0, received: Int = 0) {
+        if sent > 0 { Counter(label: "zone_agent_gossip_bytes_total", dimensions: [("direction", "sent")]).increment(by: sent) }
+        if received > 0 { Counter(label: "zone_agent_gossip_bytes_total", dimensions: [("direction", "received")]).increment(by: received) }
+    }
+
+    static func packetDropped(reason: String) {
+        Counter(label: "zone_agent_packets_dropped_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    static func table(version: UInt64, weights: [(route: String, cluster: String, weight: Int)]) {
+        Gauge(label: "zone_agent_table_version").record(Int64(truncatingIfNeeded: version))
+        for w in weights {
+            Gauge(label: "zone_agent_effective_weight", dimensions: [("route", w.route), ("cluster", w.cluster)]).record(w.weight)
+        }
+    }
+
+    static func routingChange() { Counter(label: "zone_agent_routing_changes_total").increment() }
+
+    static func proxyResponse(cluster: String, status: Int) {
+        Counter(label: "zone_agent_proxy_requests_total", dimensions: [("cluster", cluster), ("status", String(status))]).increment()
+    }
+
+    static func proxyRetry(from: String, to: String) {
+        Counter(label: "zone_agent_proxy_retries_total", dimensions: [("from", from), ("to", to)]).increment()
+    }
+
+    static func outputFailure(_ output: String) {
+        Counter(label: "zone_agent_output_failures_total", dimensions: [("output", output)]).increment()
+    }
+}
