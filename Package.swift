@@ -42,7 +42,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // A virtual network with a virtual clock and seeded randomness that runs many cores in one process.
-        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto"]),
+        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto", nioCore]),
         .executableTarget(name: "ZoneAgent", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipNIO", nioCore, nioPosix, logging,
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -89,6 +89,8 @@ public struct GossipCore: Sendable {
     private var digestQueue: TransmitQueue
     private var store: [String: SignedDigest] = [:]
     private var seeds: [PeerAddress] = []
+    /// When a repair sync was last opened with an address, so that an unknown prober triggers at most one.
+    private var repairSyncs: [PeerAddress: Instant] = [:]
 
     private var started = false
     private var nextProbeAt: Instant?
@@ -166,6 +168,8 @@ public struct GossipCore: Sendable {
         start(now: now, rng: &rng)
         self.seeds = seeds.filter { $0 != address }
         for seed in self.seeds { out.append(.startStateSync(with: seed)) }
+        // Members that joined while our own join was under way are caught by one early sync with a random member.
+        if !self.seeds.isEmpty { nextSyncAt = now + settings.probeInterval * 4 + jitter(settings.probeInterval * 4, rng: &rng) }
         return finish(now: now)
     }
 
@@ -222,7 +226,9 @@ public struct GossipCore: Sendable {
         }
         for message in messages {
             switch message {
-            case .ping(let ping): onPing(ping, from: sender, rng: &rng)
+            case .ping(let ping):
+                onPing(ping, from: sender, rng: &rng)
+                repairIfUnknown(ping.source, at: sender, now: now)
             case .pingRequest(let request): onPingRequest(request, from: sender, now: now, rng: &rng)
             case .ack(let ack): onAck(ack, now: now, rng: &rng)
             case .nack(let nack): if probe?.sequence == nack.sequence { probe?.nacks += 1 }
@@ -491,6 +497,14 @@ public struct GossipCore: Sendable {
                                                   incarnation: m.incarnation, accuser: identity.name)))
         }
         sendWithPiggyback(control, to: sender, now: nil, rng: &rng)
+    }
+
+    /// A member we have never heard of is probing us: its join news missed us, so sync with it once.
+    private mutating func repairIfUnknown(_ name: String, at sender: PeerAddress, now: Instant) {
+        guard !hasLeft, !name.isEmpty, table[name] == nil, name != identity.name else { return }
+        if let last = repairSyncs[sender], now - last < settings.deadProbeInterval { return }
+        repairSyncs[sender] = now
+        out.append(.startStateSync(with: sender))
     }
 
     private mutating func onPingRequest(_ request: PingRequest, from sender: PeerAddress, now: Instant, rng: inout some RandomNumberGenerator) {
@@ -805,6 +819,7 @@ public struct GossipCore: Sendable {
         if activeCount == 0, let seed = seeds.randomElement(using: &rng) {
             out.append(.startStateSync(with: seed))
         }
+        if !repairSyncs.isEmpty { repairSyncs = repairSyncs.filter { now - $0.value < settings.deadProbeInterval } }
         guard tombstoneCount > 0 else { return }
         var dead: [Member] = []
         var expired: [String] = []
