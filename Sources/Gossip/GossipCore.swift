@@ -31,6 +31,8 @@ public struct GossipCore: Sendable {
         var accusers: Set<String>
         var minimum: Duration
         var maximum: Duration
+        /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
+        var nextNudgeAt: Instant
 
         var confirmations: Int { max(0, accusers.count - 1) }
     }
@@ -91,6 +93,9 @@ public struct GossipCore: Sendable {
     private var seeds: [PeerAddress] = []
     /// When a repair sync was last opened with an address, so that an unknown prober triggers at most one.
     private var repairSyncs: [PeerAddress: Instant] = [:]
+    /// Until when dead members are probed again at the probe rate: set when a dead member comes back, the sign
+    /// of a healed partition, so that the rest of the other side is found within a few periods.
+    private var reprobeBurstUntil: Instant?
 
     private var started = false
     private var nextProbeAt: Instant?
@@ -168,6 +173,10 @@ public struct GossipCore: Sendable {
         start(now: now, rng: &rng)
         self.seeds = seeds.filter { $0 != address }
         for seed in self.seeds { out.append(.startStateSync(with: seed)) }
+        if !self.seeds.isEmpty {
+            // Announce ourselves too: the seed relays our record, but a restarted member must reach everyone fast.
+            enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
+        }
         // Members that joined while our own join was under way are caught by one early sync with a random member.
         if !self.seeds.isEmpty { nextSyncAt = now + settings.probeInterval * 4 + jitter(settings.probeInterval * 4, rng: &rng) }
         return finish(now: now)
@@ -197,8 +206,9 @@ public struct GossipCore: Sendable {
                 nextSeedSyncAt = now + settings.seedSyncInterval
             }
             if let at = nextMaintenanceAt, now >= at {
-                maintain(now: now, rng: &rng)
-                nextMaintenanceAt = now + settings.deadProbeInterval
+                let bursting = reprobeBurstUntil.map { now < $0 } ?? false
+                maintain(now: now, probes: bursting ? settings.indirectChecks : 1, rng: &rng)
+                nextMaintenanceAt = now + (bursting ? settings.probeInterval : settings.deadProbeInterval)
             }
         }
         expireRelays(now: now)
@@ -215,11 +225,14 @@ public struct GossipCore: Sendable {
         rng: inout some RandomNumberGenerator
     ) -> [GossipDirective] {
         start(now: now, rng: &rng)
+        var accusedHere = false
         // State first, so that an ack sent below already carries any refutation it provoked.
         for message in messages {
             switch message {
             case .member(let record): receive(record, relay: true, now: now, rng: &rng)
-            case .accusation(let accusation): receive(accusation, now: now, rng: &rng)
+            case .accusation(let accusation):
+                if accusation.target == identity.name, accusation.generation <= identity.generation { accusedHere = true }
+                receive(accusation, now: now, rng: &rng)
             case .digest(let digest): receive(digest, viaSync: false, now: now, wallClockMillis: wallClockMillis, rng: &rng)
             default: break
             }
@@ -234,6 +247,12 @@ public struct GossipCore: Sendable {
             case .nack(let nack): if probe?.sequence == nack.sequence { probe?.nacks += 1 }
             default: break
             }
+        }
+        if accusedHere, !hasLeft {
+            // Whoever holds a stale accusation (older incarnation or a predecessor's generation) gets our newest
+            // record straight back: refutation then needs no luck with gossip.
+            let message = GossipMessage.member(selfRecord)
+            out.append(.send([message], to: sender, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: message)])))
         }
         return finish(now: now)
     }
@@ -399,6 +418,7 @@ public struct GossipCore: Sendable {
                         confirmations: s.confirmations, k: settings.suspicionConfirmations, elapsed: .zero,
                         min: s.minimum, max: s.maximum)
                     consider(s.start + remaining)
+                    consider(s.nextNudgeAt)
                 }
             }
             for r in relays.values { consider(r.nackAt ?? r.expiresAt) }
@@ -425,7 +445,7 @@ public struct GossipCore: Sendable {
                 var helpers: [Member] = []
                 var excluded: Set<String> = [p.target]
                 for _ in 0..<settings.indirectChecks {
-                    guard let h = randomActive(excluding: excluded, rng: &rng) else { break }
+                    guard let h = randomActive(excluding: excluded, aliveOnly: true, rng: &rng) else { break }
                     excluded.insert(h.identity.name)
                     helpers.append(h)
                 }
@@ -439,18 +459,14 @@ public struct GossipCore: Sendable {
             }
             if let p = probe, now >= p.endAt {
                 probe = nil
-                // Lifeguard: if the helpers did not even say "no answer", the fault is likely ours: slow down.
-                if p.expectedNacks > 0 {
-                    adjustHealth(by: p.expectedNacks - p.nacks)
-                } else {
-                    adjustHealth(by: 1)
-                }
+                // Lifeguard: if no helper even said "no answer", the fault is likely ours: slow down. One nack proves
+                // we can still talk to the mesh, so the silence is the target's (a dead cluster takes some helpers
+                // with it, and must not slow its own detection down).
+                if p.nacks == 0 { adjustHealth(by: 1) }
                 if let m = table[p.target], m.identity.generation == p.generation, m.state.isActive {
                     let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
                                                 incarnation: m.incarnation, accuser: identity.name)
                     receive(accusation, now: now, rng: &rng)
-                    // Tell the accused directly as well, so that a live member refutes without waiting for gossip.
-                    sendWithPiggyback([.accusation(accusation)], to: m.address, now: now, rng: &rng)
                 }
             }
         }
@@ -463,7 +479,16 @@ public struct GossipCore: Sendable {
                       endAt: now + settings.probeInterval * scale)
         let ping = Ping(sequence: seq, source: identity.name, target: target.identity.name,
                         targetGeneration: target.identity.generation)
-        sendWithPiggyback([.ping(ping)], to: target.address, now: now, rng: &rng)
+        if target.state == .suspect {
+            // Updates sent to a suspect are likely lost; it gets only the ping and its own suspicion (Lifeguard's
+            // buddy system: the suspect learns of it from its prober and can refute).
+            let ping = GossipMessage.ping(ping)
+            let told = GossipMessage.accusation(Accusation(kind: .suspect, target: target.identity.name, generation: target.identity.generation,
+                                                           incarnation: target.incarnation, accuser: identity.name))
+            out.append(.send([ping, told], to: target.address, bytes: WireEncoding.packetSize(messageSizes: [ping, told].map(WireEncoding.encodedSize(of:)))))
+        } else {
+            sendWithPiggyback([.ping(ping)], to: target.address, now: now, rng: &rng)
+        }
     }
 
     private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> Member? {
@@ -550,7 +575,19 @@ public struct GossipCore: Sendable {
             let remaining = GossipFormulas.remainingSuspicionTime(
                 confirmations: s.confirmations, k: settings.suspicionConfirmations, elapsed: now - s.start,
                 min: s.minimum, max: s.maximum)
-            guard remaining <= .zero else { continue }
+            guard remaining <= .zero else {
+                if now >= s.nextNudgeAt, let m = table[name] {
+                    let next = now + settings.probeInterval
+                    if var updated = suspicions[name] {
+                        updated.nextNudgeAt = next
+                        suspicions[name] = updated
+                    }
+                    let nudge = GossipMessage.accusation(Accusation(kind: .suspect, target: name, generation: m.identity.generation,
+                                                                    incarnation: s.incarnation, accuser: identity.name))
+                    out.append(.send([nudge], to: m.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: nudge)])))
+                }
+                continue
+            }
             suspicions[name] = nil
             guard let m = table[name], m.state == .suspect else { continue }
             let accusation = Accusation(kind: .dead, target: name, generation: m.identity.generation,
@@ -593,9 +630,13 @@ public struct GossipCore: Sendable {
             let n = activeCount + 1
             let minimum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
             suspicions[m.identity.name] = Suspicion(start: now, incarnation: accusation.incarnation, accusers: [accusation.accuser],
-                                                    minimum: minimum, maximum: minimum * settings.suspicionMaxMult)
+                                                    minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
+                                                    nextNudgeAt: now + settings.probeInterval)
             update(m, previous: previous)
             enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+            // Every suspecter tells the suspect directly; a live one answers each with its refutation.
+            let direct = GossipMessage.accusation(accusation)
+            out.append(.send([direct], to: m.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: direct)])))
         case .dead:
             let previous = m.state
             m.state = .dead
@@ -638,6 +679,11 @@ public struct GossipCore: Sendable {
         var m = existing ?? Member(identity: record.identity, address: record.address, incarnation: record.incarnation,
                                    state: .alive, record: signed, stateSince: now)
         let previous = existing?.state
+        if previous == .dead, m.state == .alive || record.status == .alive {
+            // A dead member is back: likely a healed partition, so look for the rest of its side quickly.
+            reprobeBurstUntil = now + settings.deadProbeInterval * 5
+            if let at = nextMaintenanceAt, at > now + settings.probeInterval { nextMaintenanceAt = now + settings.probeInterval }
+        }
         if let existing, existing.identity.generation != record.identity.generation {
             // A restart: the new generation replaces its predecessor at once, whatever was believed about it.
             suspicions[name] = nil
@@ -792,22 +838,24 @@ public struct GossipCore: Sendable {
         var chosen: Set<String> = []
         for _ in 0..<settings.gossipFanout {
             guard !(membershipQueue.isEmpty && digestQueue.isEmpty) else { return }
-            guard let peer = randomActive(excluding: chosen, rng: &rng) else { return }
+            // Suspects are told of their suspicion directly; gossip goes where it is most likely to travel on.
+            guard let peer = randomActive(excluding: chosen, aliveOnly: true, rng: &rng) else { return }
             chosen.insert(peer.identity.name)
             sendWithPiggyback([], to: peer.address, now: nil, rng: &rng)
         }
     }
 
     /// A random alive or suspect member not in `excluded`, found by sampling (cheap in large meshes).
-    private func randomActive(excluding excluded: Set<String>, rng: inout some RandomNumberGenerator) -> Member? {
+    private func randomActive(excluding excluded: Set<String>, aliveOnly: Bool = false, rng: inout some RandomNumberGenerator) -> Member? {
         guard activeCount > excluded.count, !names.isEmpty else { return nil }
+        func fits(_ m: Member) -> Bool { aliveOnly ? m.state == .alive : m.state.isActive }
         for _ in 0..<32 {
             let name = names[Int.random(in: 0..<names.count, using: &rng)]
             if excluded.contains(name) { continue }
-            if let m = table[name], m.state.isActive { return m }
+            if let m = table[name], fits(m) { return m }
         }
         // Sampling failed (few active among many tombstones): fall back to a scan.
-        let candidates = names.filter { !excluded.contains($0) && table[$0]?.state.isActive == true }
+        let candidates = names.filter { name in !excluded.contains(name) && table[name].map(fits) == true }
         guard let name = candidates.randomElement(using: &rng) else { return nil }
         return table[name]
     }
@@ -815,7 +863,7 @@ public struct GossipCore: Sendable {
     // MARK: Maintenance
 
     /// Probes one dead member again (a healed partition), syncs with a seed while alone, and drops old tombstones.
-    private mutating func maintain(now: Instant, rng: inout some RandomNumberGenerator) {
+    private mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
         if activeCount == 0, let seed = seeds.randomElement(using: &rng) {
             out.append(.startStateSync(with: seed))
         }
@@ -836,8 +884,9 @@ public struct GossipCore: Sendable {
             let oldest = names.compactMap { table[$0] }.filter { !$0.state.isActive }.sorted { $0.stateSince < $1.stateSince }
             for m in oldest.prefix(tombstoneCount - settings.maxTombstones) { remove(m.identity.name) }
         }
-        if let m = dead.randomElement(using: &rng) {
-            // The ping carries the verdict: a live member refutes at once, and its ack carries the refutation back.
+        dead.shuffle(using: &rng)
+        for m in dead.prefix(probes) {
+            // The ping carries the verdict: a live member refutes at once, and sends its new record straight back.
             let ping = Ping(sequence: nextSequence(), source: identity.name, target: m.identity.name, targetGeneration: m.identity.generation)
             let verdict = Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
                                      incarnation: m.incarnation, accuser: identity.name)

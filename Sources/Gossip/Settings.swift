@@ -76,7 +76,8 @@ public struct GossipSettings: Sendable, Equatable {
             suspicionMult = 1                           // min = 1·⌈log10(N+1)⌉·100 ms: 0.1 s at N ≤ 9
             suspicionMaxMult = 3                        // max = 3·min: 0.3 s at N ≤ 9
             suspicionConfirmations = 2
-            retransmitMult = 4
+            retransmitMult = 6                          // 6·⌈log10(N+1)⌉: a drill kills many at once, and copies
+                                                        // sent to the dead are wasted
             gossipInterval = .milliseconds(20)         // = probeInterval / 5
             gossipFanout = 3
             syncInterval = .seconds(10)

@@ -204,6 +204,14 @@ public final class SimulatedNetwork {
         }
     }
 
+    /// Member `i` leaves gracefully (and keeps running until killed, as a shell would for a moment).
+    public func leave(_ i: Int) {
+        var generator = nodes[i].rng
+        let directives = nodes[i].core.leave(now: now, rng: &generator)
+        nodes[i].rng = generator
+        execute(directives, at: i)
+    }
+
     // MARK: Faults
 
     /// Kills member `i`: it stops at once, sends nothing and receives nothing (SIGKILL).

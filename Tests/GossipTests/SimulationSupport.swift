@@ -16,7 +16,7 @@ final class Observations {
     var recordChanges = true
 
     func attach(to network: SimulatedNetwork) {
-        network.onEvent = { [unowned self] event in
+        network.onEvent = { event in
             switch event {
             case .memberChanged(let observer, let member, let previous, let at):
                 if self.recordChanges { self.changes.append(Change(observer: observer, member: member, previous: previous, at: at)) }
