@@ -54,6 +54,11 @@ let package = Package(
         ]),
         // libFuzzer entry point for the wire decoder (`make fuzz`).
         .executableTarget(name: "WireFuzz", dependencies: ["Wire", nioCore]),
+        // One gossip member as a process, for side-by-side runs against Serf (bench/serf-compare.sh).
+        .executableTarget(name: "GossipNode", dependencies: [
+            "Gossip", "GossipNIO", "Wire", "MeshCrypto", logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // Figures for `make bench`: run in release, print numbers, assert nothing.
         .executableTarget(name: "Benchmarks", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipSimulation", nioCore,

@@ -75,11 +75,16 @@ public enum GossipEvent: Sendable, Equatable {
 
 /// Why the gossip service could not start or sync.
 public enum GossipTransportError: Error, CustomStringConvertible, Sendable {
+    /// A bind or advertise address that is neither numeric nor resolvable.
     case unresolvableAddress(String)
+    /// A state sync outlasted `syncTimeout`.
     case syncTimedOut(PeerAddress)
+    /// A peer announced a frame larger than `WireLimits.syncFrame` allows.
     case syncFrameTooLarge(Int)
+    /// The peer closed the connection before answering.
     case syncClosedEarly(PeerAddress)
 
+    /// What went wrong, as a sentence.
     public var description: String {
         switch self {
         case .unresolvableAddress(let a): return "cannot use \(a) as a gossip address: give host:port with a numeric or resolvable host"
