@@ -44,7 +44,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // A virtual network with a virtual clock and seeded randomness that runs many cores in one process.
-        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto"]),
+        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto", nioCore]),
         // The built-in weighted HTTP/1.1 reverse proxy and the small HTTP server behind the admin API and demo backends.
         .target(name: "GatewayHTTP", dependencies: [
             nioCore, nioPosix, logging,
@@ -59,6 +59,7 @@ let package = Package(
         ]),
         .executableTarget(name: "ZoneAgent", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipNIO", "GatewayHTTP", "KubernetesDiscovery",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             nioCore, nioPosix, logging,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -69,6 +70,11 @@ let package = Package(
         ]),
         // libFuzzer entry point for the wire decoder (`make fuzz`).
         .executableTarget(name: "WireFuzz", dependencies: ["Wire", "MeshCrypto", nioCore]),
+        // One gossip member as a process, for side-by-side runs against Serf (bench/serf-compare.sh).
+        .executableTarget(name: "GossipNode", dependencies: [
+            "Gossip", "GossipNIO", "Wire", "MeshCrypto", logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // Figures for `make bench`: run in release, print numbers, assert nothing.
         .executableTarget(name: "Benchmarks", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipSimulation", nioCore,

@@ -1,3 +1,101 @@
+import Dispatch
+import Gossip
+import GossipSimulation
+import Wire
+
+/// Gossip figures from the simulation: dissemination time, failure detection, steady bandwidth and the cost of
+/// simulating it. Usage: `Benchmarks gossip [N ...]` (default 100 1000; 10000 needs ~N² memory, see below).
 enum GossipBenchmarks {
-    static func run(arguments: [String]) {}
+    static func run(arguments: [String]) {
+        let sizes = arguments.compactMap { Int($0) }
+        print("gossip (simulated: 1 ms ± 0.5 ms links, 1% loss, lan profile)")
+        for n in sizes.isEmpty ? [100, 1000] : sizes {
+            measure(n: n)
+        }
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        let c = d.components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+
+    private static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let index = min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))
+        return sorted[index]
+    }
+
+    private static func format(_ value: Double, _ unit: String) -> String {
+        let rounded = (value * 1000).rounded() / 1000
+        return "\(rounded) \(unit)"
+    }
+
+    private static func measure(n: Int) {
+        let wallStart = DispatchTime.now().uptimeNanoseconds
+        let net = SimulatedNetwork(count: n, seed: UInt64(n), link: .init(latency: .milliseconds(1), jitter: .microseconds(500), loss: 0.01),
+                                   clusters: 8, crypto: .checksum, encodePackets: false)
+        var accepted: [Int: Duration] = [:]
+        var watched: SignedDigest?
+        var deadSeen: [String: [Int: Duration]] = [:]
+        var falseDeaths = 0
+        var killed: Set<String> = []
+        net.onEvent = { event in
+            switch event {
+            case .digestAccepted(let observer, let digest, let at):
+                if digest == watched, accepted[observer] == nil { accepted[observer] = at }
+            case .memberChanged(let observer, let member, _, let at):
+                guard member.state == .dead else { return }
+                if killed.contains(member.name) {
+                    if deadSeen[member.name, default: [:]][observer] == nil { deadSeen[member.name, default: [:]][observer] = at }
+                } else {
+                    falseDeaths += 1
+                }
+            case .recordRejected: break
+            }
+        }
+        net.bootstrapFullView()
+        let setup = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
+
+        // Steady state: probes, acks and periodic state syncs, nothing new to say.
+        net.run(for: .seconds(60))
+        let before = net.bytesSent.reduce(0, +)
+        let window: Duration = .seconds(180)
+        net.run(for: window)
+        let steadyBytes = Double(net.bytesSent.reduce(0, +) - before) / Double(n) / seconds(window)
+
+        // Dissemination of one new digest.
+        let origin = n / 3
+        let endpoints = (0..<4).map { EndpointHealth(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 8080, state: .healthy) }
+        let published = net.elapsed
+        watched = net.publishDigest(from: origin, version: 1, endpoints: endpoints)
+        // The origin holds it from the start; the others must receive it.
+        let receivers = n - 1
+        _ = net.run(until: { accepted.count >= receivers }, step: .milliseconds(10), limit: .seconds(20))
+        let spread = accepted.values.map { seconds($0 - published) }.sorted()
+        let to999 = spread.count >= Int((Double(receivers) * 0.999).rounded(.up)) ? spread[Int((Double(receivers) * 0.999).rounded(.up)) - 1] : .infinity
+
+        // Failure detection: three members killed one after another; per survivor, the time until it saw each dead.
+        var detection: [Double] = []
+        for victim in [n / 5, n / 2, (4 * n) / 5] {
+            let name = SimulatedNetwork.name(of: victim)
+            killed.insert(name)
+            let at = net.elapsed
+            net.kill(victim)
+            let survivors = n - killed.count
+            _ = net.run(until: { deadSeen[name, default: [:]].count >= survivors }, step: .milliseconds(20), limit: .seconds(60))
+            detection += deadSeen[name, default: [:]].values.map { seconds($0 - at) }
+            net.run(for: .seconds(5))
+        }
+        detection.sort()
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
+
+        print("N = \(grouped(Double(n)))")
+        report("digest held by 99.9% of members", format(to999, "s"), aim: n == 1000 ? "≤ 1 s" : "")
+        report("digest held by all members", format(spread.last ?? .infinity, "s") + " (\(spread.count) of \(receivers) others)")
+        report("failure detection, median", format(percentile(detection, 0.5), "s"), aim: n == 1000 ? "≤ 3 s" : "")
+        report("failure detection, p99", format(percentile(detection, 0.99), "s"))
+        report("false deaths", "\(falseDeaths)", aim: "0")
+        report("steady bytes sent per member per second", format(steadyBytes, "B/s"), aim: "≤ 1,024 B/s, flat in N")
+        report("wall time (setup \(format(setup, "s")))", format(wall, "s") + " for \(format(seconds(net.elapsed), "s")) virtual")
+    }
 }

@@ -1,0 +1,896 @@
+import MeshCrypto
+import Wire
+
+/// The SWIM/Lifeguard protocol of one member as a value: every input is a method that takes `now` and a random
+/// generator and returns directives; it performs no I/O, reads no clock and draws no global randomness.
+///
+/// A shell (the NIO service, or the simulation) feeds it datagrams, state-sync frames and ticks, and carries out
+/// what it returns. Timers are data: the instants at which the next probe, gossip round, sync or suspicion expiry
+/// is due are stored here and checked on every call.
+public struct GossipCore: Sendable {
+    typealias Instant = ContinuousClock.Instant
+
+    struct Member: Sendable {
+        var identity: MemberIdentity
+        var address: PeerAddress
+        var incarnation: UInt64
+        var state: MemberState
+        /// The member's own newest signed record (alive or left), relayed in gossip and state sync.
+        var record: SignedMemberRecord?
+        var stateSince: Instant
+
+        var snapshot: MemberSnapshot {
+            MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation)
+        }
+    }
+
+    struct Suspicion: Sendable {
+        var start: Instant
+        var incarnation: UInt64
+        /// Distinct members that accused; the first is the originator, the others confirmations.
+        var accusers: Set<String>
+        var minimum: Duration
+        var maximum: Duration
+        /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
+        var nextNudgeAt: Instant
+
+        var confirmations: Int { max(0, accusers.count - 1) }
+    }
+
+    struct Probe: Sendable {
+        var target: String
+        var generation: UInt64
+        var incarnation: UInt64
+        var address: PeerAddress
+        var sequence: UInt32
+        var timeoutAt: Instant
+        var endAt: Instant
+        var indirectSent = false
+        var expectedNacks = 0
+        var nacks = 0
+    }
+
+    struct Relay: Sendable {
+        var requester: PeerAddress
+        var requesterSequence: UInt32
+        var target: String
+        var nackAt: Instant?
+        var expiresAt: Instant
+    }
+
+    /// The core's settings.
+    public let settings: GossipSettings
+    /// This member's identity.
+    public let identity: MemberIdentity
+    /// This member's advertised gossip address.
+    public let address: PeerAddress
+    /// This member's current incarnation; raised to refute suspicion.
+    public private(set) var incarnation: UInt64 = 0
+    /// Lifeguard's local health score: 0 is healthy; timeouts and intervals scale by `score + 1`.
+    public private(set) var localHealthScore = 0
+    /// Whether `leave` was called.
+    public private(set) var hasLeft = false
+
+    private let signer: (any MessageSigner)?
+    private let verifier: RecordVerifier
+    private let memo: VerificationMemo
+    private var selfRecord: SignedMemberRecord
+
+    private var table: [String: Member] = [:]
+    private var names: [String] = []
+    private var nameIndex: [String: Int] = [:]
+    private var activeCount = 0
+    private var tombstoneCount = 0
+    private var suspicions: [String: Suspicion] = [:]
+    private var probeOrder: [String] = []
+    private var probeCursor = 0
+    private var probe: Probe?
+    private var relays: [UInt32: Relay] = [:]
+    private var sequence: UInt32 = 0
+    private var membershipQueue: TransmitQueue
+    private var digestQueue: TransmitQueue
+    private var store: [String: SignedDigest] = [:]
+    private var seeds: [PeerAddress] = []
+    /// When a repair sync was last opened with an address, so that an unknown prober triggers at most one.
+    private var repairSyncs: [PeerAddress: Instant] = [:]
+    /// Until when dead members are probed again at the probe rate: set when a dead member comes back, the sign
+    /// of a healed partition, so that the rest of the other side is found within a few periods.
+    private var reprobeBurstUntil: Instant?
+
+    private var started = false
+    private var nextProbeAt: Instant?
+    private var nextGossipAt: Instant?
+    private var nextSyncAt: Instant?
+    private var nextMaintenanceAt: Instant?
+    private var nextSeedSyncAt: Instant?
+    private var out: [GossipDirective] = []
+
+    /// Creates the core of a member that has not joined yet.
+    ///
+    /// - Parameters:
+    ///   - identity: name, cluster, zone and this start's generation.
+    ///   - address: the gossip address others reach this member at.
+    ///   - signer: the cluster key that signs this member's alive and left records; nil for a clusterless gateway.
+    ///   - verifier: checks every received digest and member record against the trust roster.
+    ///   - memo: remembers verified records; may be shared between cores (it only saves work).
+    public init(
+        identity: MemberIdentity, address: PeerAddress, settings: GossipSettings = GossipSettings(),
+        signer: (any MessageSigner)?, verifier: RecordVerifier, memo: VerificationMemo = VerificationMemo()
+    ) {
+        self.identity = identity
+        self.address = address
+        self.settings = settings
+        self.signer = signer
+        self.verifier = verifier
+        self.memo = memo
+        self.membershipQueue = TransmitQueue(capacity: settings.maxQueuedUpdates)
+        self.digestQueue = TransmitQueue(capacity: settings.maxQueuedUpdates)
+        self.selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: 0, status: .alive), signer)
+    }
+
+    private static func sign(_ record: MemberRecord, _ signer: (any MessageSigner)?) -> SignedMemberRecord {
+        if let signer {
+            return SignedMemberRecord(record: record, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: record)))
+        }
+        return SignedMemberRecord(record: record, keyID: KeyID(rawValue: 0), signature: [])
+    }
+
+    // MARK: Read API
+
+    /// Every other member known, tombstones included, sorted by name.
+    public var members: [MemberSnapshot] {
+        table.values.map(\.snapshot).sorted { $0.name < $1.name }
+    }
+
+    /// This member as others should see it.
+    public var selfSnapshot: MemberSnapshot {
+        MemberSnapshot(identity: identity, address: address, state: hasLeft ? .left : .alive, incarnation: incarnation)
+    }
+
+    /// The member called `name`, if known.
+    public func member(named name: String) -> MemberSnapshot? { table[name]?.snapshot }
+
+    /// The newest verified digest of every origin, sorted by origin name.
+    public var digests: [SignedDigest] {
+        store.values.sorted { $0.digest.origin.name < $1.digest.origin.name }
+    }
+
+    /// The newest verified digest from `origin`.
+    public func digest(from origin: String) -> SignedDigest? { store[origin] }
+
+    /// Other members currently alive or suspect.
+    public var activeMemberCount: Int { activeCount }
+
+    /// This member's newest signed record.
+    public var ownRecord: SignedMemberRecord { selfRecord }
+
+    // MARK: Inputs
+
+    /// Starts the protocol and contacts `seeds` (addresses already resolved) with a state sync each.
+    public mutating func join(
+        seeds: [PeerAddress], now: ContinuousClock.Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
+    ) -> [GossipDirective] {
+        start(now: now, rng: &rng)
+        self.seeds = seeds.filter { $0 != address }
+        for seed in self.seeds { out.append(.startStateSync(with: seed)) }
+        if !self.seeds.isEmpty {
+            // Announce ourselves too: the seed relays our record, but a restarted member must reach everyone fast.
+            enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
+        }
+        // Members that joined while our own join was under way are caught by one early sync with a random member.
+        if !self.seeds.isEmpty { nextSyncAt = now + settings.probeInterval * 4 + jitter(settings.probeInterval * 4, rng: &rng) }
+        return finish(now: now)
+    }
+
+    /// Replaces the seed addresses (the shell re-resolves DNS seeds now and then).
+    public mutating func setSeeds(_ seeds: [PeerAddress]) {
+        self.seeds = seeds.filter { $0 != address }
+    }
+
+    /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs.
+    public mutating func onTick(
+        now: ContinuousClock.Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
+    ) -> [GossipDirective] {
+        start(now: now, rng: &rng)
+        if !hasLeft {
+            runProbe(now: now, rng: &rng)
+            expireSuspicions(now: now, rng: &rng)
+            if let at = nextSyncAt, now >= at {
+                if let peer = randomActive(excluding: [], rng: &rng) {
+                    out.append(.startStateSync(with: peer.address))
+                }
+                nextSyncAt = now + settings.syncInterval * GossipFormulas.pushPullScale(n: activeCount + 1)
+            }
+            if let at = nextSeedSyncAt, now >= at {
+                if let seed = seeds.randomElement(using: &rng) { out.append(.startStateSync(with: seed)) }
+                nextSeedSyncAt = now + settings.seedSyncInterval
+            }
+            if let at = nextMaintenanceAt, now >= at {
+                let bursting = reprobeBurstUntil.map { now < $0 } ?? false
+                maintain(now: now, probes: bursting ? settings.indirectChecks : 1, rng: &rng)
+                nextMaintenanceAt = now + (bursting ? settings.probeInterval : settings.deadProbeInterval)
+            }
+        }
+        expireRelays(now: now)
+        if let at = nextGossipAt, now >= at {
+            gossipRound(rng: &rng)
+            nextGossipAt = membershipQueue.isEmpty && digestQueue.isEmpty ? nil : now + settings.gossipInterval
+        }
+        return finish(now: now)
+    }
+
+    /// Handles one received datagram's messages.
+    public mutating func onPacket(
+        _ messages: [GossipMessage], from sender: PeerAddress, now: ContinuousClock.Instant, wallClockMillis: UInt64,
+        rng: inout some RandomNumberGenerator
+    ) -> [GossipDirective] {
+        start(now: now, rng: &rng)
+        var accusedHere = false
+        // State first, so that an ack sent below already carries any refutation it provoked.
+        for message in messages {
+            switch message {
+            case .member(let record): receive(record, relay: true, now: now, rng: &rng)
+            case .accusation(let accusation):
+                if accusation.target == identity.name, accusation.generation <= identity.generation { accusedHere = true }
+                receive(accusation, now: now, rng: &rng)
+            case .digest(let digest): receive(digest, viaSync: false, now: now, wallClockMillis: wallClockMillis, rng: &rng)
+            default: break
+            }
+        }
+        for message in messages {
+            switch message {
+            case .ping(let ping):
+                onPing(ping, from: sender, rng: &rng)
+                repairIfUnknown(ping.source, at: sender, now: now)
+            case .pingRequest(let request): onPingRequest(request, from: sender, now: now, rng: &rng)
+            case .ack(let ack): onAck(ack, now: now, rng: &rng)
+            case .nack(let nack): if probe?.sequence == nack.sequence { probe?.nacks += 1 }
+            default: break
+            }
+        }
+        if accusedHere, !hasLeft {
+            // Whoever holds a stale accusation (older incarnation or a predecessor's generation) gets our newest
+            // record straight back: refutation then needs no luck with gossip.
+            let message = GossipMessage.member(selfRecord)
+            out.append(.send([message], to: sender, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: message)])))
+        }
+        return finish(now: now)
+    }
+
+    /// Stores and disseminates this member's own newest signed digest.
+    public mutating func onLocalDigest(
+        _ digest: SignedDigest, now: ContinuousClock.Instant, rng: inout some RandomNumberGenerator
+    ) -> [GossipDirective] {
+        start(now: now, rng: &rng)
+        let origin = digest.digest.origin.name
+        if let stored = store[origin], digest.digest.order <= stored.digest.order { return finish(now: now) }
+        store[origin] = digest
+        memo.insert(digest)
+        out.append(.digestAccepted(digest))
+        disseminate(digest, now: now, rng: &rng)
+        return finish(now: now)
+    }
+
+    /// Announces a graceful departure: a signed left record, pushed at once to several members.
+    public mutating func leave(now: ContinuousClock.Instant, rng: inout some RandomNumberGenerator) -> [GossipDirective] {
+        guard !hasLeft else { return [] }
+        hasLeft = true
+        incarnation += 1
+        selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: incarnation, status: .left), signer)
+        let message = GossipMessage.member(selfRecord)
+        let size = WireEncoding.encodedSize(of: message)
+        membershipQueue.enqueue(message, key: "m:" + identity.name, size: size)
+        var chosen: Set<String> = []
+        var targets: [PeerAddress] = []
+        for _ in 0..<(2 * settings.gossipFanout) {
+            guard let peer = randomActive(excluding: chosen, rng: &rng) else { break }
+            chosen.insert(peer.identity.name)
+            targets.append(peer.address)
+        }
+        for target in targets {
+            out.append(.send([message], to: target, bytes: WireEncoding.packetSize(messageSizes: [size])))
+        }
+        probe = nil
+        scheduleGossip(now: now, rng: &rng)
+        return finish(now: now)
+    }
+
+    // MARK: State sync
+
+    /// The first frame of a state sync this member opens: its summary and its own record.
+    public func stateSyncRequest() -> [GossipMessage] {
+        [.syncSummary(summary(wantsReply: true)), .member(selfRecord)]
+    }
+
+    /// Merges a state-sync frame and returns what to write back on the same connection (empty: nothing).
+    ///
+    /// A frame with a summary that wants a reply gets this member's summary and every record the peer lacks; a
+    /// summary without that wish (the answer to our request) gets only the records the peer lacks.
+    public mutating func onStateSync(
+        _ messages: [GossipMessage], from sender: PeerAddress, now: ContinuousClock.Instant, wallClockMillis: UInt64,
+        rng: inout some RandomNumberGenerator
+    ) -> (reply: [GossipMessage], directives: [GossipDirective]) {
+        start(now: now, rng: &rng)
+        var peerSummary: SyncSummary?
+        for case .syncSummary(let s) in messages { peerSummary = s }
+        let peerName = peerSummary?.sender
+        for message in messages {
+            switch message {
+            case .member(let record):
+                // Records about the peer itself are news worth spreading (a joiner); the rest only repair our view.
+                receive(record, relay: record.record.identity.name == peerName, now: now, rng: &rng)
+            case .accusation(let accusation): receive(accusation, now: now, rng: &rng)
+            case .digest(let digest): receive(digest, viaSync: true, now: now, wallClockMillis: wallClockMillis, rng: &rng)
+            default: break
+            }
+        }
+        var reply: [GossipMessage] = []
+        if let peerSummary {
+            if peerSummary.wantsReply { reply.append(.syncSummary(summary(wantsReply: false))) }
+            reply += recordsLacking(in: peerSummary, now: now, rng: &rng)
+        }
+        let directives = finish(now: now)
+        return (reply, directives)
+    }
+
+    func summary(wantsReply: Bool) -> SyncSummary {
+        var entries: [SyncSummary.MemberEntry] = []
+        entries.reserveCapacity(table.count + 1)
+        entries.append(.init(name: identity.name, generation: identity.generation, incarnation: incarnation,
+                             status: (hasLeft ? MemberState.left : .alive).summaryCode))
+        for m in table.values {
+            entries.append(.init(name: m.identity.name, generation: m.identity.generation, incarnation: m.incarnation,
+                                 status: m.state.summaryCode))
+        }
+        let digestEntries = store.values.map { SyncSummary.DigestEntry(origin: $0.digest.origin.name, order: $0.digest.order) }
+        return SyncSummary(sender: identity.name, members: entries, digests: digestEntries, wantsReply: wantsReply)
+    }
+
+    private mutating func recordsLacking(in peer: SyncSummary, now: Instant, rng: inout some RandomNumberGenerator) -> [GossipMessage] {
+        var known: [String: SyncSummary.MemberEntry] = [:]
+        known.reserveCapacity(peer.members.count)
+        for e in peer.members { known[e.name] = e }
+        var out: [GossipMessage] = []
+        if let mine = known[identity.name], mine.generation == identity.generation, !hasLeft,
+           let state = MemberState(summaryCode: mine.status), state == .suspect || state == .dead,
+           mine.incarnation >= incarnation {
+            refute(accusedIncarnation: mine.incarnation, now: now, rng: &rng)
+        }
+        if let mine = known[identity.name], mine.generation == identity.generation, mine.incarnation >= incarnation {
+            // The peer knows this record already.
+        } else {
+            out.append(.member(selfRecord))
+        }
+        for m in table.values.sorted(by: { $0.identity.name < $1.identity.name }) where m.state != .dead {
+            guard let record = m.record, record.record.identity.name != peer.sender else { continue }
+            if let e = known[m.identity.name] {
+                if e.generation > record.record.identity.generation { continue }
+                if e.generation == record.record.identity.generation, e.incarnation >= record.record.incarnation { continue }
+            }
+            out.append(.member(record))
+        }
+        var stored: [String: DigestOrder] = [:]
+        for e in peer.digests { stored[e.origin] = e.order }
+        for d in store.values.sorted(by: { $0.digest.origin.name < $1.digest.origin.name }) {
+            if let order = stored[d.digest.origin.name], order >= d.digest.order { continue }
+            out.append(.digest(d))
+        }
+        return out
+    }
+
+    // MARK: Timers
+
+    private mutating func start(now: Instant, rng: inout some RandomNumberGenerator) {
+        guard !started else { return }
+        started = true
+        // Spread the first probe, sync and maintenance over one interval so that members started together do not
+        // act in lockstep.
+        nextProbeAt = now + jitter(settings.probeInterval, rng: &rng)
+        nextSyncAt = now + settings.syncInterval + jitter(settings.syncInterval, rng: &rng)
+        nextMaintenanceAt = now + jitter(settings.deadProbeInterval, rng: &rng)
+        nextSeedSyncAt = now + settings.seedSyncInterval + jitter(settings.seedSyncInterval, rng: &rng)
+    }
+
+    private func jitter(_ span: Duration, rng: inout some RandomNumberGenerator) -> Duration {
+        let micros = max(1, Int64(GossipFormulas.seconds(span) * 1e6))
+        return .microseconds(Int64.random(in: 0..<micros, using: &rng))
+    }
+
+    private var scale: Int { localHealthScore + 1 }
+
+    private mutating func finish(now: Instant) -> [GossipDirective] {
+        var next: Instant? = nil
+        func consider(_ t: Instant?) {
+            guard let t else { return }
+            if let n = next { if t < n { next = t } } else { next = t }
+        }
+        if started {
+            if !hasLeft {
+                if let probe {
+                    consider(probe.indirectSent ? probe.endAt : probe.timeoutAt)
+                }
+                consider(nextProbeAt)
+                consider(nextSyncAt)
+                consider(nextMaintenanceAt)
+                if !seeds.isEmpty { consider(nextSeedSyncAt) }
+                for s in suspicions.values {
+                    let remaining = GossipFormulas.remainingSuspicionTime(
+                        confirmations: s.confirmations, k: settings.suspicionConfirmations, elapsed: .zero,
+                        min: s.minimum, max: s.maximum)
+                    consider(s.start + remaining)
+                    consider(s.nextNudgeAt)
+                }
+            }
+            for r in relays.values { consider(r.nackAt ?? r.expiresAt) }
+            consider(nextGossipAt)
+            if let n = next { out.append(.scheduleTick(at: max(n, now))) }
+        }
+        let result = out
+        out.removeAll(keepingCapacity: true)
+        return result
+    }
+
+    // MARK: Probing
+
+    private mutating func nextSequence() -> UInt32 {
+        sequence &+= 1
+        return sequence
+    }
+
+    private mutating func runProbe(now: Instant, rng: inout some RandomNumberGenerator) {
+        if var p = probe {
+            if !p.indirectSent, now >= p.timeoutAt {
+                // No direct ack in time: ask k others to try (SWIM), and to say so when they fail too (Lifeguard).
+                p.indirectSent = true
+                var helpers: [Member] = []
+                var excluded: Set<String> = [p.target]
+                for _ in 0..<settings.indirectChecks {
+                    guard let h = randomActive(excluding: excluded, aliveOnly: true, rng: &rng) else { break }
+                    excluded.insert(h.identity.name)
+                    helpers.append(h)
+                }
+                p.expectedNacks = helpers.count
+                for h in helpers {
+                    let request = PingRequest(sequence: p.sequence, source: identity.name, target: p.target,
+                                              targetGeneration: p.generation, targetAddress: p.address, wantsNack: true)
+                    sendWithPiggyback([.pingRequest(request)], to: h.address, now: now, rng: &rng)
+                }
+                probe = p
+            }
+            if let p = probe, now >= p.endAt {
+                probe = nil
+                // Lifeguard: if no helper even said "no answer", the fault is likely ours: slow down. One nack proves
+                // we can still talk to the mesh, so the silence is the target's (a dead cluster takes some helpers
+                // with it, and must not slow its own detection down).
+                if p.nacks == 0 { adjustHealth(by: 1) }
+                if let m = table[p.target], m.identity.generation == p.generation, m.state.isActive {
+                    let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
+                                                incarnation: m.incarnation, accuser: identity.name)
+                    receive(accusation, now: now, rng: &rng)
+                }
+            }
+        }
+        guard probe == nil, let at = nextProbeAt, now >= at else { return }
+        nextProbeAt = now + settings.probeInterval * scale
+        guard let target = nextProbeTarget(rng: &rng) else { return }
+        let seq = nextSequence()
+        probe = Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
+                      address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * scale,
+                      endAt: now + settings.probeInterval * scale)
+        let ping = Ping(sequence: seq, source: identity.name, target: target.identity.name,
+                        targetGeneration: target.identity.generation)
+        if target.state == .suspect {
+            // Updates sent to a suspect are likely lost; it gets only the ping and its own suspicion (Lifeguard's
+            // buddy system: the suspect learns of it from its prober and can refute).
+            let ping = GossipMessage.ping(ping)
+            let told = GossipMessage.accusation(Accusation(kind: .suspect, target: target.identity.name, generation: target.identity.generation,
+                                                           incarnation: target.incarnation, accuser: identity.name))
+            out.append(.send([ping, told], to: target.address, bytes: WireEncoding.packetSize(messageSizes: [ping, told].map(WireEncoding.encodedSize(of:)))))
+        } else {
+            sendWithPiggyback([.ping(ping)], to: target.address, now: now, rng: &rng)
+        }
+    }
+
+    private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> Member? {
+        for pass in 0..<2 {
+            while probeCursor < probeOrder.count {
+                let name = probeOrder[probeCursor]
+                probeCursor += 1
+                if let m = table[name], m.state.isActive { return m }
+            }
+            guard pass == 0 else { break }
+            // A round is over: shuffle the active members for the next (SWIM's randomised round robin).
+            probeOrder = names.filter { table[$0]?.state.isActive == true }
+            probeOrder.shuffle(using: &rng)
+            probeCursor = 0
+        }
+        return nil
+    }
+
+    private mutating func adjustHealth(by delta: Int) {
+        localHealthScore = min(settings.maxLocalHealth, max(0, localHealthScore + delta))
+    }
+
+    private mutating func onPing(_ ping: Ping, from sender: PeerAddress, rng: inout some RandomNumberGenerator) {
+        // A ping meant for someone else (a predecessor at this address, or another name) gets no answer.
+        guard ping.target.isEmpty || ping.target == identity.name else { return }
+        guard ping.targetGeneration == 0 || ping.targetGeneration == identity.generation else { return }
+        var control: [GossipMessage] = [.ack(Ack(sequence: ping.sequence, source: identity.name))]
+        // A member we hold dead is talking to us: tell it, so that it refutes and a healed partition merges.
+        if let m = table[ping.source], m.state == .dead {
+            control.append(.accusation(Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
+                                                  incarnation: m.incarnation, accuser: identity.name)))
+        }
+        sendWithPiggyback(control, to: sender, now: nil, rng: &rng)
+    }
+
+    /// A member we have never heard of is probing us: its join news missed us, so sync with it once.
+    private mutating func repairIfUnknown(_ name: String, at sender: PeerAddress, now: Instant) {
+        guard !hasLeft, !name.isEmpty, table[name] == nil, name != identity.name else { return }
+        if let last = repairSyncs[sender], now - last < settings.deadProbeInterval { return }
+        repairSyncs[sender] = now
+        out.append(.startStateSync(with: sender))
+    }
+
+    private mutating func onPingRequest(_ request: PingRequest, from sender: PeerAddress, now: Instant, rng: inout some RandomNumberGenerator) {
+        guard request.target != identity.name else { return }
+        let seq = nextSequence()
+        // Nack a little before the requester's period ends, so that it arrives in time to count.
+        let nackAt: Instant? = request.wantsNack ? now + settings.probeTimeout * scale * 8 / 10 : nil
+        relays[seq] = Relay(requester: sender, requesterSequence: request.sequence, target: request.target,
+                            nackAt: nackAt, expiresAt: now + settings.probeInterval * scale)
+        let ping = Ping(sequence: seq, source: identity.name, target: request.target, targetGeneration: request.targetGeneration)
+        sendWithPiggyback([.ping(ping)], to: request.targetAddress, now: now, rng: &rng)
+    }
+
+    private mutating func onAck(_ ack: Ack, now: Instant, rng: inout some RandomNumberGenerator) {
+        if let p = probe, p.sequence == ack.sequence, ack.source == p.target {
+            probe = nil
+            adjustHealth(by: -1)
+            return
+        }
+        if let relay = relays.removeValue(forKey: ack.sequence), relay.target == ack.source {
+            sendWithPiggyback([.ack(Ack(sequence: relay.requesterSequence, source: relay.target))], to: relay.requester,
+                              now: now, rng: &rng)
+        }
+    }
+
+    private mutating func expireRelays(now: Instant) {
+        guard !relays.isEmpty else { return }
+        for (seq, relay) in relays.sorted(by: { $0.key < $1.key }) {
+            if let nackAt = relay.nackAt, now >= nackAt {
+                relays[seq]?.nackAt = nil
+                let nack = GossipMessage.nack(Nack(sequence: relay.requesterSequence, source: identity.name))
+                out.append(.send([nack], to: relay.requester, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: nack)])))
+            }
+            if now >= relay.expiresAt { relays[seq] = nil }
+        }
+    }
+
+    // MARK: Suspicion
+
+    private mutating func expireSuspicions(now: Instant, rng: inout some RandomNumberGenerator) {
+        guard !suspicions.isEmpty else { return }
+        for (name, s) in suspicions.sorted(by: { $0.key < $1.key }) {
+            let remaining = GossipFormulas.remainingSuspicionTime(
+                confirmations: s.confirmations, k: settings.suspicionConfirmations, elapsed: now - s.start,
+                min: s.minimum, max: s.maximum)
+            guard remaining <= .zero else {
+                if now >= s.nextNudgeAt, let m = table[name] {
+                    let next = now + settings.probeInterval
+                    if var updated = suspicions[name] {
+                        updated.nextNudgeAt = next
+                        suspicions[name] = updated
+                    }
+                    let nudge = GossipMessage.accusation(Accusation(kind: .suspect, target: name, generation: m.identity.generation,
+                                                                    incarnation: s.incarnation, accuser: identity.name))
+                    out.append(.send([nudge], to: m.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: nudge)])))
+                }
+                continue
+            }
+            suspicions[name] = nil
+            guard let m = table[name], m.state == .suspect else { continue }
+            let accusation = Accusation(kind: .dead, target: name, generation: m.identity.generation,
+                                        incarnation: m.incarnation, accuser: identity.name)
+            receive(accusation, now: now, rng: &rng)
+        }
+    }
+
+    private mutating func refute(accusedIncarnation: UInt64, now: Instant, rng: inout some RandomNumberGenerator) {
+        guard !hasLeft else { return }
+        incarnation = max(incarnation, accusedIncarnation) + 1
+        adjustHealth(by: 1)
+        selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: incarnation, status: .alive), signer)
+        enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
+    }
+
+    private mutating func receive(_ accusation: Accusation, now: Instant, rng: inout some RandomNumberGenerator) {
+        if accusation.target == identity.name {
+            if accusation.generation == identity.generation, accusation.incarnation >= incarnation {
+                refute(accusedIncarnation: accusation.incarnation, now: now, rng: &rng)
+            }
+            return
+        }
+        // Accusations bind to the exact generation: a predecessor's rumours never touch a restarted member.
+        guard var m = table[accusation.target], m.identity.generation == accusation.generation,
+              accusation.incarnation >= m.incarnation, m.state.isActive else { return }
+        switch accusation.kind {
+        case .suspect:
+            if m.state == .suspect, accusation.incarnation == m.incarnation, var s = suspicions[m.identity.name] {
+                // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
+                guard s.accusers.insert(accusation.accuser).inserted else { return }
+                suspicions[m.identity.name] = s
+                enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+                return
+            }
+            let previous = m.state
+            m.state = .suspect
+            m.incarnation = accusation.incarnation
+            m.stateSince = now
+            let n = activeCount + 1
+            let minimum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
+            suspicions[m.identity.name] = Suspicion(start: now, incarnation: accusation.incarnation, accusers: [accusation.accuser],
+                                                    minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
+                                                    nextNudgeAt: now + settings.probeInterval)
+            update(m, previous: previous)
+            enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+            // Every suspecter tells the suspect directly; a live one answers each with its refutation.
+            let direct = GossipMessage.accusation(accusation)
+            out.append(.send([direct], to: m.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: direct)])))
+        case .dead:
+            let previous = m.state
+            m.state = .dead
+            m.incarnation = accusation.incarnation
+            m.stateSince = now
+            suspicions[m.identity.name] = nil
+            update(m, previous: previous)
+            enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+        }
+    }
+
+    // MARK: Member records
+
+    private mutating func verified(_ record: SignedMemberRecord) -> Bool {
+        if memo.contains(record) { return true }
+        if let rejection = verifier.verify(record) {
+            out.append(.recordRejected(rejection))
+            return false
+        }
+        memo.insert(record)
+        return true
+    }
+
+    private mutating func receive(_ signed: SignedMemberRecord, relay: Bool, now: Instant, rng: inout some RandomNumberGenerator) {
+        let record = signed.record
+        let name = record.identity.name
+        guard name != identity.name, !name.isEmpty else { return }
+        let existing = table[name]
+        if let m = existing {
+            if record.identity.generation < m.identity.generation { return }
+            if record.identity.generation == m.identity.generation {
+                // Within one generation, only a strictly newer incarnation says anything new; a left member stays
+                // left, and an accusation at the same incarnation outranks the alive record it accused.
+                if m.state == .left { return }
+                if record.status == .alive, record.incarnation <= m.incarnation { return }
+                if record.status == .left, record.incarnation < m.incarnation { return }
+            }
+        }
+        guard verified(signed) else { return }
+        var m = existing ?? Member(identity: record.identity, address: record.address, incarnation: record.incarnation,
+                                   state: .alive, record: signed, stateSince: now)
+        let previous = existing?.state
+        if previous == .dead, m.state == .alive || record.status == .alive {
+            // A dead member is back: likely a healed partition, so look for the rest of its side quickly.
+            reprobeBurstUntil = now + settings.deadProbeInterval * 5
+            if let at = nextMaintenanceAt, at > now + settings.probeInterval { nextMaintenanceAt = now + settings.probeInterval }
+        }
+        if let existing, existing.identity.generation != record.identity.generation {
+            // A restart: the new generation replaces its predecessor at once, whatever was believed about it.
+            suspicions[name] = nil
+        }
+        m.identity = record.identity
+        m.address = record.address
+        m.incarnation = record.incarnation
+        m.record = signed
+        m.state = record.status == .left ? .left : .alive
+        if m.state == .alive { suspicions[name] = nil }
+        if previous != m.state || existing?.identity.generation != record.identity.generation { m.stateSince = now }
+        if existing == nil {
+            insert(m, rng: &rng)
+        } else {
+            update(m, previous: previous, force: existing?.identity.generation != record.identity.generation)
+        }
+        if relay { enqueueMembership(.member(signed), about: name, now: now, rng: &rng) }
+    }
+
+    private mutating func insert(_ m: Member, rng: inout some RandomNumberGenerator) {
+        let name = m.identity.name
+        table[name] = m
+        nameIndex[name] = names.count
+        names.append(name)
+        if m.state.isActive {
+            activeCount += 1
+            // A newcomer joins the current probe round at a random place rather than waiting for the next round.
+            if probeCursor < probeOrder.count {
+                let at = Int.random(in: probeCursor...probeOrder.count, using: &rng)
+                probeOrder.insert(name, at: at)
+            }
+        } else {
+            tombstoneCount += 1
+        }
+        out.append(.memberChanged(m.snapshot, previous: nil))
+    }
+
+    private mutating func update(_ m: Member, previous: MemberState?, force: Bool = false) {
+        let name = m.identity.name
+        table[name] = m
+        if let previous, previous.isActive != m.state.isActive {
+            activeCount += m.state.isActive ? 1 : -1
+            tombstoneCount += m.state.isActive ? -1 : 1
+        }
+        if previous != m.state || force { out.append(.memberChanged(m.snapshot, previous: previous)) }
+    }
+
+    private mutating func remove(_ name: String) {
+        guard let m = table.removeValue(forKey: name) else { return }
+        if m.state.isActive { activeCount -= 1 } else { tombstoneCount -= 1 }
+        suspicions[name] = nil
+        if let i = nameIndex.removeValue(forKey: name) {
+            let last = names.removeLast()
+            if i < names.count {
+                names[i] = last
+                nameIndex[last] = i
+            }
+        }
+    }
+
+    // MARK: Digests
+
+    private mutating func receive(
+        _ signed: SignedDigest, viaSync: Bool, now: Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
+    ) {
+        let d = signed.digest
+        // Our own digests come only from ourselves; a copy relayed back is old news.
+        guard d.origin.name != identity.name else { return }
+        let stored = store[d.origin.name]?.digest.order
+        // Duplicates and replays of older digests are the common case of epidemic gossip: dropped silently, never
+        // relayed, never counted as rejections.
+        if let stored, d.order <= stored { return }
+        if memo.contains(signed) {
+            if d.issuedAtMillis > wallClockMillis, d.issuedAtMillis - wallClockMillis > verifier.maxFutureSkewMillis {
+                out.append(.recordRejected(.fromTheFuture(origin: d.origin.name, aheadMillis: d.issuedAtMillis - wallClockMillis)))
+                return
+            }
+        } else {
+            if let rejection = verifier.verify(signed, stored: stored, nowMillis: wallClockMillis) {
+                out.append(.recordRejected(rejection))
+                return
+            }
+            memo.insert(signed)
+        }
+        store[d.origin.name] = signed
+        out.append(.digestAccepted(signed))
+        disseminate(signed, now: now, rng: &rng)
+    }
+
+    /// The largest digest message that is piggybacked; larger ones travel by state sync only.
+    private var digestSizeLimit: Int { settings.datagramBudget - 160 }
+
+    private mutating func disseminate(_ signed: SignedDigest, now: Instant, rng: inout some RandomNumberGenerator) {
+        let message = GossipMessage.digest(signed)
+        let size = WireEncoding.encodedSize(of: message)
+        if size <= digestSizeLimit {
+            digestQueue.enqueue(message, key: "d:" + signed.digest.origin.name, size: size)
+            scheduleGossip(now: now, rng: &rng)
+        } else {
+            // Too large for a datagram: push it by state sync to a few members, who do the same on acceptance.
+            var chosen: Set<String> = []
+            for _ in 0..<settings.gossipFanout {
+                guard let peer = randomActive(excluding: chosen, rng: &rng) else { break }
+                chosen.insert(peer.identity.name)
+                out.append(.startStateSync(with: peer.address))
+            }
+        }
+    }
+
+    // MARK: Dissemination
+
+    private mutating func enqueueMembership(_ message: GossipMessage, about name: String, now: Instant, rng: inout some RandomNumberGenerator) {
+        membershipQueue.enqueue(message, key: "m:" + name, size: WireEncoding.encodedSize(of: message))
+        scheduleGossip(now: now, rng: &rng)
+    }
+
+    private mutating func scheduleGossip(now: Instant, rng: inout some RandomNumberGenerator) {
+        if nextGossipAt == nil { nextGossipAt = now + jitter(settings.gossipInterval, rng: &rng) }
+    }
+
+    private var retransmitLimit: Int {
+        GossipFormulas.retransmitLimit(mult: settings.retransmitMult, n: activeCount + 1)
+    }
+
+    /// Packs `control` and as many pending updates as fit into one datagram and emits it. Membership updates take
+    /// at most `membershipShare` of the budget while digests wait, so digests are never starved.
+    private mutating func sendWithPiggyback(_ control: [GossipMessage], to target: PeerAddress, now: Instant?, rng: inout some RandomNumberGenerator) {
+        var messages = control
+        let budget = settings.datagramBudget - WireEncoding.packetHeaderSize
+        var used = control.reduce(0) { $0 + WireEncoding.encodedSize(of: $1) }
+        let limit = retransmitLimit
+        if !membershipQueue.isEmpty || !digestQueue.isEmpty {
+            let share = digestQueue.isEmpty ? budget - used : min(budget - used, Int(Double(budget) * settings.membershipShare))
+            let first = membershipQueue.take(budget: share, limit: limit)
+            messages += first.messages
+            used += first.bytes
+            let digests = digestQueue.take(budget: budget - used, limit: limit)
+            messages += digests.messages
+            used += digests.bytes
+            if budget - used > 32 {
+                let more = membershipQueue.take(budget: budget - used, limit: limit)
+                messages += more.messages
+                used += more.bytes
+            }
+        }
+        guard !messages.isEmpty else { return }
+        // Header: magic (2), version (1), message count as a varint.
+        out.append(.send(messages, to: target, bytes: used + 3 + (messages.count < 128 ? 1 : 2)))
+    }
+
+    private mutating func gossipRound(rng: inout some RandomNumberGenerator) {
+        var chosen: Set<String> = []
+        for _ in 0..<settings.gossipFanout {
+            guard !(membershipQueue.isEmpty && digestQueue.isEmpty) else { return }
+            // Suspects are told of their suspicion directly; gossip goes where it is most likely to travel on.
+            guard let peer = randomActive(excluding: chosen, aliveOnly: true, rng: &rng) else { return }
+            chosen.insert(peer.identity.name)
+            sendWithPiggyback([], to: peer.address, now: nil, rng: &rng)
+        }
+    }
+
+    /// A random alive or suspect member not in `excluded`, found by sampling (cheap in large meshes).
+    private func randomActive(excluding excluded: Set<String>, aliveOnly: Bool = false, rng: inout some RandomNumberGenerator) -> Member? {
+        guard activeCount > excluded.count, !names.isEmpty else { return nil }
+        func fits(_ m: Member) -> Bool { aliveOnly ? m.state == .alive : m.state.isActive }
+        for _ in 0..<32 {
+            let name = names[Int.random(in: 0..<names.count, using: &rng)]
+            if excluded.contains(name) { continue }
+            if let m = table[name], fits(m) { return m }
+        }
+        // Sampling failed (few active among many tombstones): fall back to a scan.
+        let candidates = names.filter { name in !excluded.contains(name) && table[name].map(fits) == true }
+        guard let name = candidates.randomElement(using: &rng) else { return nil }
+        return table[name]
+    }
+
+    // MARK: Maintenance
+
+    /// Probes one dead member again (a healed partition), syncs with a seed while alone, and drops old tombstones.
+    private mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
+        if activeCount == 0, let seed = seeds.randomElement(using: &rng) {
+            out.append(.startStateSync(with: seed))
+        }
+        if !repairSyncs.isEmpty { repairSyncs = repairSyncs.filter { now - $0.value < settings.deadProbeInterval } }
+        guard tombstoneCount > 0 else { return }
+        var dead: [Member] = []
+        var expired: [String] = []
+        for name in names {
+            guard let m = table[name], !m.state.isActive else { continue }
+            if now - m.stateSince > settings.tombstoneTime {
+                expired.append(name)
+            } else if m.state == .dead {
+                dead.append(m)
+            }
+        }
+        for name in expired { remove(name) }
+        if tombstoneCount > settings.maxTombstones {
+            let oldest = names.compactMap { table[$0] }.filter { !$0.state.isActive }.sorted { $0.stateSince < $1.stateSince }
+            for m in oldest.prefix(tombstoneCount - settings.maxTombstones) { remove(m.identity.name) }
+        }
+        dead.shuffle(using: &rng)
+        for m in dead.prefix(probes) {
+            // The ping carries the verdict: a live member refutes at once, and sends its new record straight back.
+            let ping = Ping(sequence: nextSequence(), source: identity.name, target: m.identity.name, targetGeneration: m.identity.generation)
+            let verdict = Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
+                                     incarnation: m.incarnation, accuser: identity.name)
+            sendWithPiggyback([.ping(ping), .accusation(verdict)], to: m.address, now: now, rng: &rng)
+        }
+    }
+}

@@ -1,0 +1,448 @@
+import Gossip
+import MeshCrypto
+import NIOCore
+import Wire
+
+/// What a simulated member observed, for tests and benchmarks to assert on.
+public enum SimulationEvent: Sendable {
+    /// `observer` saw `member` change from `previous` at `at`.
+    case memberChanged(observer: Int, member: MemberSnapshot, previous: MemberState?, at: Duration)
+    /// `observer` stored a digest at `at`.
+    case digestAccepted(observer: Int, digest: SignedDigest, at: Duration)
+    /// `observer` refused a record at `at`.
+    case recordRejected(observer: Int, rejection: RecordRejection, at: Duration)
+}
+
+/// Many gossip cores in one process on a virtual network: a virtual clock, seeded randomness, latency, loss,
+/// partitions, and members that are killed, paused or restarted.
+///
+/// Nothing here reads a real clock or sleeps: time jumps from one event to the next, so minutes of protocol run in
+/// milliseconds, and a seed fixes the whole run.
+public final class SimulatedNetwork {
+    /// The conditions of every link: one-way latency, uniform jitter around it, and the loss rate of datagrams.
+    public struct Link: Sendable {
+        public var latency: Duration
+        public var jitter: Duration
+        public var loss: Double
+
+        /// Creates link conditions.
+        public init(latency: Duration = .milliseconds(1), jitter: Duration = .microseconds(500), loss: Double = 0) {
+            self.latency = latency
+            self.jitter = jitter
+            self.loss = loss
+        }
+    }
+
+    /// Which signatures the members make: real Ed25519, or a cheap checksum for large meshes.
+    public enum Crypto: Sendable {
+        case ed25519
+        case checksum
+    }
+
+    enum Status { case running, paused, killed }
+
+    struct Node {
+        var core: GossipCore
+        var rng: SplitMix64
+        var status: Status
+        var nextTick: ContinuousClock.Instant?
+        var inbox: [Event.Kind] = []
+        var restarts: UInt64 = 0
+    }
+
+    struct Event {
+        enum Kind {
+            case tick(node: Int)
+            case packet(to: Int, from: PeerAddress, messages: [GossipMessage], encoded: ByteBuffer?)
+            /// A state-sync frame over the (reliable) stream: stage 0 request, 1 reply, 2 final records.
+            case sync(to: Int, from: Int, stage: Int, messages: [GossipMessage])
+        }
+        var time: ContinuousClock.Instant
+        var serial: UInt64
+        var kind: Kind
+    }
+
+    /// The simulation's start; every reported time is measured from here.
+    public let epoch: ContinuousClock.Instant
+    /// The virtual present.
+    public private(set) var now: ContinuousClock.Instant
+    /// The wall clock of the virtual present, in milliseconds since the Unix epoch (fixed start, for digests).
+    public var wallClockMillis: UInt64 { wallClockBase + UInt64(max(0, milliseconds(now - epoch))) }
+    /// The conditions of every link; may change during a run.
+    public var link: Link
+    /// Whether every datagram is encoded and decoded with the wire codec (slower; proves the codec in the loop).
+    public var encodePackets: Bool
+    /// Whether state-sync frames are sized with the codec for `bytesSent` (costly for large summaries).
+    public var countSyncBytes = true
+    /// Called for every member change, accepted digest and rejection, in virtual-time order.
+    public var onEvent: ((SimulationEvent) -> Void)?
+    /// The settings every member runs with.
+    public let settings: GossipSettings
+    /// The trust roster of the simulated clusters.
+    public let roster: TrustRoster
+    /// Bytes each member has sent (datagrams, and state-sync frames if `countSyncBytes`).
+    public private(set) var bytesSent: [UInt64]
+    /// Datagrams each member has sent.
+    public private(set) var packetsSent: [UInt64]
+
+    private let wallClockBase: UInt64 = 1_800_000_000_000
+    private var nodes: [Node] = []
+    private var byAddress: [PeerAddress: Int] = [:]
+    private var heap: [Event] = []
+    private var serial: UInt64 = 0
+    private var rng: SplitMix64
+    private var group: [Int]? = nil
+    private let signers: [any MessageSigner]
+    private let verifier: RecordVerifier
+    private let memo = VerificationMemo(capacity: 1_000_000)
+    private let clusterCount: Int
+
+    /// Creates `count` members (not yet joined) named `m0`, `m1`, … in `clusters` clusters, at 127.x.y.z:7946.
+    public init(
+        count: Int, settings: GossipSettings = GossipSettings(), seed: UInt64 = 1, link: Link = Link(),
+        clusters: Int = 2, crypto: Crypto = .ed25519, encodePackets: Bool = true
+    ) {
+        self.settings = settings
+        self.link = link
+        self.encodePackets = encodePackets
+        self.rng = SplitMix64(seed: seed)
+        self.clusterCount = max(1, clusters)
+        let base = ContinuousClock.now
+        self.epoch = base
+        self.now = base
+        var signers: [any MessageSigner] = []
+        var keys: [String: [PublicKey]] = [:]
+        for c in 0..<clusterCount {
+            switch crypto {
+            case .ed25519:
+                let pair = (try? SigningKeyPair(seed: [UInt8](repeating: UInt8(c + 1), count: 32))) ?? SigningKeyPair.generate()
+                signers.append(pair)
+                keys["c\(c)"] = [pair.publicKey]
+            case .checksum:
+                let signer = ChecksumSigner(seed: UInt8(c + 1))
+                signers.append(signer)
+                keys["c\(c)"] = [signer.publicKey]
+            }
+        }
+        self.signers = signers
+        self.roster = TrustRoster(keys)
+        self.verifier = RecordVerifier(roster: roster, verifier: crypto == .ed25519 ? Ed25519Verifier() : ChecksumVerifier())
+        self.bytesSent = Array(repeating: 0, count: count)
+        self.packetsSent = Array(repeating: 0, count: count)
+        for i in 0..<count {
+            let node = makeNode(i, generation: 1)
+            nodes.append(node)
+            byAddress[Self.address(of: i)] = i
+        }
+    }
+
+    /// The number of members, killed ones included.
+    public var count: Int { nodes.count }
+
+    /// The address of member `i`.
+    public static func address(of i: Int) -> PeerAddress {
+        PeerAddress(host: .v4(0x7F00_0000 | UInt32(i + 1)), port: 7946)
+    }
+
+    /// The name of member `i`.
+    public static func name(of i: Int) -> String { "m\(i)" }
+
+    /// Member `i`'s core, as it stands.
+    public func core(_ i: Int) -> GossipCore { nodes[i].core }
+
+    /// Whether member `i` has been killed (and not restarted).
+    public func isKilled(_ i: Int) -> Bool { nodes[i].status == .killed }
+
+    /// The signer of cluster `c`, to make digests or forgeries in tests.
+    public func signer(ofCluster c: Int) -> any MessageSigner { signers[c] }
+
+    /// Time since the start of the simulation.
+    public var elapsed: Duration { now - epoch }
+
+    private func makeNode(_ i: Int, generation: UInt64) -> Node {
+        let cluster = i % clusterCount
+        let identity = MemberIdentity(name: Self.name(of: i), cluster: "c\(cluster)", zone: "z\(cluster)", generation: generation)
+        let core = GossipCore(identity: identity, address: Self.address(of: i), settings: settings,
+                              signer: signers[cluster], verifier: verifier, memo: memo)
+        var seedRNG = rng
+        let nodeSeed = seedRNG.next() ^ UInt64(i) &* 0x9E37_79B9 ^ generation
+        rng = seedRNG
+        return Node(core: core, rng: SplitMix64(seed: nodeSeed), status: .running)
+    }
+
+    // MARK: Forming the mesh
+
+    /// Every member joins through `seeds` (indices), one after another `stagger` apart; the seeds start first.
+    public func joinAll(seeds: [Int] = [0], stagger: Duration = .milliseconds(10)) {
+        let seedAddresses = seeds.map { Self.address(of: $0) }
+        for i in 0..<nodes.count {
+            join(i, seeds: seedAddresses)
+            run(for: stagger)
+        }
+    }
+
+    /// Member `i` joins through `seeds`.
+    public func join(_ i: Int, seeds: [PeerAddress]) {
+        let wall = wallClockMillis
+        var generator = nodes[i].rng
+        let directives = nodes[i].core.join(seeds: seeds, now: now, wallClockMillis: wall, rng: &generator)
+        nodes[i].rng = generator
+        execute(directives, at: i)
+    }
+
+    /// Starts every member with a complete view of the others, as if each had just synced with everyone: the
+    /// cheap way to set up a large mesh. No update is queued for gossip, so the mesh starts quiet.
+    public func bootstrapFullView() {
+        let records = nodes.map { GossipMessage.member($0.core.ownRecord) }
+        let wall = wallClockMillis
+        for i in 0..<nodes.count {
+            var generator = nodes[i].rng
+            _ = nodes[i].core.join(seeds: [], now: now, wallClockMillis: wall, rng: &generator)
+            let (_, directives) = nodes[i].core.onStateSync(records, from: Self.address(of: i), now: now, wallClockMillis: wall, rng: &generator)
+            nodes[i].rng = generator
+            for case .scheduleTick(let at) in directives { scheduleTick(i, at: at) }
+        }
+    }
+
+    /// Member `i` leaves gracefully (and keeps running until killed, as a shell would for a moment).
+    public func leave(_ i: Int) {
+        var generator = nodes[i].rng
+        let directives = nodes[i].core.leave(now: now, rng: &generator)
+        nodes[i].rng = generator
+        execute(directives, at: i)
+    }
+
+    // MARK: Faults
+
+    /// Kills member `i`: it stops at once, sends nothing and receives nothing (SIGKILL).
+    public func kill(_ i: Int) {
+        nodes[i].status = .killed
+        nodes[i].inbox.removeAll()
+    }
+
+    /// Pauses member `i`: it runs no timers, and what arrives waits in its socket buffer (SIGSTOP).
+    public func pause(_ i: Int) {
+        if nodes[i].status == .running { nodes[i].status = .paused }
+    }
+
+    /// Resumes a paused member: it handles what waited, then its overdue timers (SIGCONT).
+    public func resume(_ i: Int) {
+        guard nodes[i].status == .paused else { return }
+        nodes[i].status = .running
+        let inbox = nodes[i].inbox
+        nodes[i].inbox.removeAll()
+        for kind in inbox { handle(kind) }
+        tick(i)
+    }
+
+    /// Restarts member `i` with the same name and address and a new generation, joining through `seeds`.
+    public func restart(_ i: Int, seeds: [PeerAddress]) {
+        let restarts = nodes[i].restarts + 1
+        var node = makeNode(i, generation: 1 + restarts)
+        node.restarts = restarts
+        nodes[i] = node
+        join(i, seeds: seeds)
+    }
+
+    /// Splits the network: members in different groups cannot reach each other; members in no group reach no one.
+    public func partition(_ groups: [[Int]]) {
+        var g = Array(repeating: -1, count: nodes.count)
+        for (index, members) in groups.enumerated() { for m in members { g[m] = index } }
+        group = g
+    }
+
+    /// Ends any partition.
+    public func heal() { group = nil }
+
+    private func reachable(_ a: Int, _ b: Int) -> Bool {
+        guard let group else { return true }
+        return group[a] >= 0 && group[a] == group[b]
+    }
+
+    // MARK: Digests and injected traffic
+
+    /// Member `i` issues and publishes a signed digest of its cluster's endpoints.
+    @discardableResult
+    public func publishDigest(from i: Int, version: UInt64, endpoints: [EndpointHealth]) -> SignedDigest {
+        let core = nodes[i].core
+        let digest = HealthDigest(origin: core.identity, incarnation: core.incarnation, version: version,
+                                  issuedAtMillis: wallClockMillis, endpoints: endpoints)
+        let signer = signers[i % clusterCount]
+        let signed = SignedDigest(digest: digest, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: digest)))
+        var generator = nodes[i].rng
+        let directives = nodes[i].core.onLocalDigest(signed, now: now, rng: &generator)
+        nodes[i].rng = generator
+        execute(directives, at: i)
+        return signed
+    }
+
+    /// Delivers `messages` to member `i` as if a datagram came from `sender` (an attacker, a replay).
+    public func inject(_ messages: [GossipMessage], to i: Int, from sender: PeerAddress) {
+        push(now, .packet(to: i, from: sender, messages: messages, encoded: nil))
+    }
+
+    // MARK: Running
+
+    /// Runs the simulation for `duration` of virtual time.
+    public func run(for duration: Duration) {
+        let end = now + duration
+        while let first = heap.first, first.time <= end {
+            let event = popEvent()
+            now = event.time
+            handle(event.kind)
+        }
+        now = end
+    }
+
+    /// Runs until `condition` holds (checked every `step`) or `limit` passes; returns the time it took, or nil.
+    public func run(until condition: () -> Bool, step: Duration = .milliseconds(10), limit: Duration) -> Duration? {
+        let start = now
+        while now - start < limit {
+            if condition() { return now - start }
+            run(for: step)
+        }
+        return condition() ? now - start : nil
+    }
+
+    private func tick(_ i: Int) {
+        guard nodes[i].status == .running else { return }
+        let wall = wallClockMillis
+        var generator = nodes[i].rng
+        let directives = nodes[i].core.onTick(now: now, wallClockMillis: wall, rng: &generator)
+        nodes[i].rng = generator
+        execute(directives, at: i)
+    }
+
+    private func handle(_ kind: Event.Kind) {
+        switch kind {
+        case .tick(let i):
+            guard nodes[i].status == .running, let due = nodes[i].nextTick, due <= now else { return }
+            nodes[i].nextTick = nil
+            tick(i)
+        case .packet(let i, let sender, let messages, let encoded):
+            switch nodes[i].status {
+            case .killed: return
+            case .paused:
+                if nodes[i].inbox.count < 1000 { nodes[i].inbox.append(kind) }
+                return
+            case .running: break
+            }
+            var decoded = messages
+            if let encoded {
+                guard let m = try? WireEncoding.decodePacket(encoded) else { return }
+                decoded = m
+            }
+            let wall = wallClockMillis
+            var generator = nodes[i].rng
+            let directives = nodes[i].core.onPacket(decoded, from: sender, now: now, wallClockMillis: wall, rng: &generator)
+            nodes[i].rng = generator
+            execute(directives, at: i)
+        case .sync(let i, let peer, let stage, let messages):
+            switch nodes[i].status {
+            case .killed: return
+            case .paused:
+                nodes[i].inbox.append(kind)
+                return
+            case .running: break
+            }
+            let wall = wallClockMillis
+            var generator = nodes[i].rng
+            let (reply, directives) = nodes[i].core.onStateSync(messages, from: Self.address(of: peer), now: now,
+                                                                wallClockMillis: wall, rng: &generator)
+            nodes[i].rng = generator
+            execute(directives, at: i)
+            if stage < 2, !reply.isEmpty { sendSync(from: i, to: peer, stage: stage + 1, messages: reply) }
+        }
+    }
+
+    private func execute(_ directives: [GossipDirective], at i: Int) {
+        let at = now - epoch
+        for directive in directives {
+            switch directive {
+            case .send(let messages, let target, let bytes):
+                bytesSent[i] += UInt64(bytes)
+                packetsSent[i] += 1
+                guard let j = byAddress[target], reachable(i, j) else { continue }
+                if link.loss > 0, rng.nextUnit() < link.loss { continue }
+                let encoded = encodePackets ? WireEncoding.encodePacket(messages) : nil
+                push(now + delay(), .packet(to: j, from: Self.address(of: i), messages: encodePackets ? [] : messages, encoded: encoded))
+            case .startStateSync(let target):
+                guard let j = byAddress[target] else { continue }
+                sendSync(from: i, to: j, stage: 0, messages: nodes[i].core.stateSyncRequest())
+            case .scheduleTick(let time):
+                scheduleTick(i, at: time)
+            case .memberChanged(let snapshot, let previous):
+                onEvent?(.memberChanged(observer: i, member: snapshot, previous: previous, at: at))
+            case .digestAccepted(let digest):
+                onEvent?(.digestAccepted(observer: i, digest: digest, at: at))
+            case .recordRejected(let rejection):
+                onEvent?(.recordRejected(observer: i, rejection: rejection, at: at))
+            }
+        }
+    }
+
+    private func sendSync(from i: Int, to j: Int, stage: Int, messages: [GossipMessage]) {
+        if countSyncBytes {
+            bytesSent[i] += UInt64(WireEncoding.packetSize(messageSizes: messages.map { WireEncoding.encodedSize(of: $0) }))
+        }
+        // A stream is reliable but needs a path: across a partition the connection fails.
+        guard reachable(i, j) else { return }
+        push(now + delay() * 2, .sync(to: j, from: i, stage: stage, messages: messages))
+    }
+
+    private func scheduleTick(_ i: Int, at time: ContinuousClock.Instant) {
+        if let existing = nodes[i].nextTick, existing <= time, existing >= now { return }
+        nodes[i].nextTick = time
+        push(time, .tick(node: i))
+    }
+
+    private func delay() -> Duration {
+        let jitterMicros = milliseconds(link.jitter) * 1000
+        guard jitterMicros > 0 else { return link.latency }
+        let offset = Int64(rng.nextUnit() * Double(2 * jitterMicros)) - jitterMicros
+        return max(.zero, link.latency + .microseconds(offset))
+    }
+
+    private func milliseconds(_ d: Duration) -> Int64 {
+        let c = d.components
+        return c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000
+    }
+
+    // MARK: Event heap
+
+    private func push(_ time: ContinuousClock.Instant, _ kind: Event.Kind) {
+        serial += 1
+        heap.append(Event(time: time, serial: serial, kind: kind))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard earlier(heap[child], heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private func popEvent() -> Event {
+        let top = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < heap.count, earlier(heap[left], heap[smallest]) { smallest = left }
+                if right < heap.count, earlier(heap[right], heap[smallest]) { smallest = right }
+                if smallest == parent { break }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return top
+    }
+
+    private func earlier(_ a: Event, _ b: Event) -> Bool {
+        a.time != b.time ? a.time < b.time : a.serial < b.serial
+    }
+}

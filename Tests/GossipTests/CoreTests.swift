@@ -1,0 +1,125 @@
+import XCTest
+import Gossip
+import GossipSimulation
+import MeshCrypto
+import Wire
+
+/// The core driven by hand, one input at a time.
+final class CoreTests: XCTestCase {
+    let keyC1 = try! SigningKeyPair(seed: [UInt8](repeating: 1, count: 32))
+    let keyC2 = try! SigningKeyPair(seed: [UInt8](repeating: 2, count: 32))
+    var roster: TrustRoster { TrustRoster(["c1": [keyC1.publicKey], "c2": [keyC2.publicKey]]) }
+    let start = ContinuousClock.now
+    var rng = SplitMix64(seed: 42)
+    let wall: UInt64 = 1_800_000_000_000
+
+    func address(_ i: UInt32) -> PeerAddress { PeerAddress(host: .v4(0x7F00_0000 | i), port: 7946) }
+
+    func makeCore(_ name: String, generation: UInt64 = 1, cluster: String = "c1", at i: UInt32) -> GossipCore {
+        GossipCore(identity: MemberIdentity(name: name, cluster: cluster, generation: generation), address: address(i),
+                   signer: cluster == "c1" ? keyC1 : keyC2, verifier: RecordVerifier(roster: roster))
+    }
+
+    func sends(_ directives: [GossipDirective]) -> [(messages: [GossipMessage], to: PeerAddress)] {
+        directives.compactMap { if case .send(let m, let to, _) = $0 { return (m, to) } else { return nil } }
+    }
+
+    func testPingForThisMemberIsAckedAndPingForAnotherIsNot() {
+        var a = makeCore("a", at: 1)
+        let mine = a.onPacket([.ping(Ping(sequence: 7, source: "b", target: "a", targetGeneration: 1))], from: address(2),
+                              now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertTrue(sends(mine).contains { $0.to == address(2) && $0.messages.contains(.ack(Ack(sequence: 7, source: "a"))) })
+        let other = a.onPacket([.ping(Ping(sequence: 8, source: "b", target: "a", targetGeneration: 99))], from: address(2),
+                               now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertTrue(sends(other).isEmpty, "a ping for another generation at this address gets no answer")
+    }
+
+    func testAccusationIsRefutedWithANewIncarnationSentBack() {
+        var a = makeCore("a", at: 1)
+        let accusation = Accusation(kind: .suspect, target: "a", generation: 1, incarnation: 0, accuser: "b")
+        let out = a.onPacket([.accusation(accusation)], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.incarnation, 1)
+        let record = sends(out).flatMap(\.messages).compactMap { if case .member(let r) = $0 { return r } else { return nil } }
+        XCTAssertEqual(record.first?.record.incarnation, 1)
+        XCTAssertNil(RecordVerifier(roster: roster).verify(record[0]))
+        // A predecessor's accusation does not move the incarnation.
+        _ = a.onPacket([.accusation(Accusation(kind: .dead, target: "a", generation: 0, incarnation: 5, accuser: "b"))],
+                       from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.incarnation, 1)
+    }
+
+    func testGenerationsDecideBetweenPredecessorAndSuccessor() {
+        var a = makeCore("a", at: 1)
+        let old = makeCore("b", generation: 5, at: 2).ownRecord
+        let new = makeCore("b", generation: 6, at: 2).ownRecord
+        _ = a.onPacket([.member(new)], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        _ = a.onPacket([.member(old)], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.member(named: "b")?.identity.generation, 6)
+        _ = a.onPacket([.accusation(Accusation(kind: .dead, target: "b", generation: 5, incarnation: 9, accuser: "c"))],
+                       from: address(3), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.member(named: "b")?.state, .alive, "the predecessor's death does not touch the successor")
+        _ = a.onPacket([.accusation(Accusation(kind: .dead, target: "b", generation: 6, incarnation: 0, accuser: "c"))],
+                       from: address(3), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.member(named: "b")?.state, .dead)
+        // The same record again cannot revive it: only a newer incarnation or generation can.
+        _ = a.onPacket([.member(new)], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.member(named: "b")?.state, .dead)
+        let successor = makeCore("b", generation: 7, at: 2).ownRecord
+        _ = a.onPacket([.member(successor)], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.member(named: "b")?.state, .alive)
+        XCTAssertEqual(a.member(named: "b")?.identity.generation, 7)
+    }
+
+    func testRecordSignedByAnotherClusterIsRejected() {
+        var a = makeCore("a", at: 1)
+        var record = makeCore("b", at: 2).ownRecord
+        record.record.identity.cluster = "c2"   // claims c2, signed with c1's key
+        let out = a.onPacket([.member(record)], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertNil(a.member(named: "b"))
+        XCTAssertTrue(out.contains { if case .recordRejected = $0 { return true } else { return false } })
+    }
+
+    func testDigestsAreNeverStarvedByMembershipChatter() {
+        var a = makeCore("a", at: 1)
+        // Sixty members' join news is waiting to be gossiped.
+        for i in 0..<60 {
+            var core = makeCore("m\(i)", at: UInt32(10 + i))
+            _ = core.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+            _ = a.onPacket([.member(core.ownRecord)], from: address(UInt32(10 + i)), now: start, wallClockMillis: wall, rng: &rng)
+        }
+        let digest = HealthDigest(origin: a.identity, incarnation: 0, version: 1, issuedAtMillis: wall,
+                                  endpoints: [EndpointHealth(service: "s/a", host: "10.0.0.1", port: 80, state: .healthy)])
+        let signed = SignedDigest(signing: digest, with: keyC1)
+        _ = a.onLocalDigest(signed, now: start, rng: &rng)
+        let out = a.onTick(now: start + .seconds(1), wallClockMillis: wall, rng: &rng)
+        let packets = sends(out)
+        XCTAssertFalse(packets.isEmpty)
+        for p in packets {
+            XCTAssertTrue(p.messages.contains(.digest(signed)), "every gossip datagram carries the pending digest")
+            let size = WireEncoding.encodePacket(p.messages).readableBytes
+            XCTAssertLessThanOrEqual(size, WireEncoding.datagramBudget)
+        }
+        for case .send(let messages, _, let bytes) in out {
+            XCTAssertEqual(bytes, WireEncoding.encodePacket(messages).readableBytes, "the size estimate is exact")
+        }
+    }
+
+    func testStateSyncSendsOnlyWhatThePeerLacks() {
+        var a = makeCore("a", at: 1)
+        var b = makeCore("b", at: 2)
+        _ = a.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+        let d = SignedDigest(signing: HealthDigest(origin: a.identity, incarnation: 0, version: 3, issuedAtMillis: wall, endpoints: []), with: keyC1)
+        _ = a.onLocalDigest(d, now: start, rng: &rng)
+        let request = b.stateSyncRequest()
+        let (reply, _) = a.onStateSync(request, from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertTrue(reply.contains(.digest(d)))
+        XCTAssertTrue(reply.contains(.member(a.ownRecord)))
+        let (final, _) = b.onStateSync(reply, from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(b.digest(from: "a"), d)
+        XCTAssertEqual(b.member(named: "a")?.state, .alive)
+        XCTAssertTrue(final.isEmpty, "a already has everything b holds")
+        // A second exchange sends no records at all.
+        let (again, _) = a.onStateSync(b.stateSyncRequest(), from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(again.count, 1, "only the summary: \(again)")
+    }
+}

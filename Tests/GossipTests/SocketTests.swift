@@ -1,0 +1,132 @@
+import XCTest
+import Gossip
+import GossipNIO
+import Logging
+import MeshCrypto
+import ServiceLifecycle
+import Wire
+
+/// Real sockets on loopback (127.0.0.1 only): several services in one process, each with its own NIO channels.
+final class SocketTests: XCTestCase {
+    let keys = (0..<2).map { try! SigningKeyPair(seed: [UInt8](repeating: UInt8(10 + $0), count: 32)) }
+    var roster: TrustRoster { TrustRoster(["c0": [keys[0].publicKey], "c1": [keys[1].publicKey]]) }
+
+    struct Running {
+        let service: GossipService
+        let task: Task<Void, Error>
+        let port: Int
+    }
+
+    func start(_ name: String, index: Int, seeds: [Int] = [], keyring: Keyring? = nil, profile: GossipProfile = .fast) async -> Running {
+        let identity = MemberIdentity(name: name, cluster: "c\(index % 2)", generation: GossipService.freshGeneration())
+        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: seeds.map { "127.0.0.1:\($0)" },
+                                                keyring: keyring, syncTimeout: .seconds(2), leaveLinger: .milliseconds(200))
+        var logger = Logger(label: "test.\(name)")
+        logger.logLevel = .error
+        let service = GossipService(settings: GossipSettings(profile: profile), transport: transport, identity: identity,
+                                    signer: keys[index % 2], verifier: RecordVerifier(roster: roster), logger: logger)
+        let task = Task { try await service.run() }
+        let port = await service.boundGossipPort()
+        return Running(service: service, task: task, port: port)
+    }
+
+    func eventually(_ timeout: Duration, _ condition: () async -> Bool) async -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if await condition() { return ContinuousClock.now - start }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return await condition() ? ContinuousClock.now - start : nil
+    }
+
+    func states(_ r: Running) async -> [String: MemberState] {
+        Dictionary(uniqueKeysWithValues: await r.service.members().map { ($0.name, $0.state) })
+    }
+
+    func testKilledMemberIsDetectedOverRealSockets() async throws {
+        var members: [Running] = []
+        members.append(await start("s0", index: 0))
+        for i in 1..<4 { members.append(await start("s\(i)", index: i, seeds: [members[0].port])) }
+        let formed = await eventually(.seconds(5)) {
+            for m in members { if await self.states(m).values.filter({ $0 == .alive }).count != 3 { return false } }
+            return true
+        }
+        XCTAssertNotNil(formed, "the mesh never formed")
+        // A hard stop: no leave message, the sockets just go quiet.
+        members[2].task.cancel()
+        let detected = await eventually(.seconds(5)) {
+            for m in [members[0], members[1], members[3]] { if await self.states(m)["s2"] != .dead { return false } }
+            return true
+        }
+        XCTAssertNotNil(detected, "the killed member was not declared dead")
+        print("real sockets, fast profile: a killed member was dead everywhere after \(detected.map { seconds($0) } ?? -1) s")
+        for m in [members[0], members[1], members[3]] { let s = await self.states(m); XCTAssertEqual(s.values.filter { $0 == .dead }.count, 1, "\(s)") }
+        for m in members { m.task.cancel() }
+    }
+
+    func testJoiningMemberReceivesCurrentDigestsThroughStateSync() async throws {
+        let a = await start("j0", index: 0)
+        let b = await start("j1", index: 1, seeds: [a.port])
+        let big = (0..<120).map { EndpointHealth(service: "gateway-demo/service1", host: "10.1.0.\($0)", port: 8080, state: .healthy) }
+        let da = await a.service.publish(digest: HealthDigest(origin: a.service.identity, incarnation: 0, version: 1,
+                                                              issuedAtMillis: UInt64(Date().timeIntervalSince1970 * 1000), endpoints: big))
+        let db = await b.service.publish(digest: HealthDigest(origin: b.service.identity, incarnation: 0, version: 1,
+                                                              issuedAtMillis: UInt64(Date().timeIntervalSince1970 * 1000), endpoints: Array(big.prefix(2))))
+        let spread = await eventually(.seconds(5)) {
+            let x = await a.service.digests().count
+            let y = await b.service.digests().count
+            return x == 2 && y == 2
+        }
+        XCTAssertNotNil(spread)
+        let joiner = await start("j2", index: 0, seeds: [b.port])
+        let caughtUp = await eventually(.seconds(3)) { Set(await joiner.service.digests()) == Set([da, db].compactMap { $0 }) }
+        XCTAssertNotNil(caughtUp, "the joiner did not receive the digests")
+        let counters = await joiner.service.currentCounters()
+        XCTAssertGreaterThanOrEqual(counters.syncsCompleted, 1)
+        print("a joiner held both digests (one of \(WireEncoding.encodedSize(of: .digest(da!))) bytes, larger than a datagram) after \(caughtUp.map { seconds($0) } ?? -1) s")
+        for m in [a, b, joiner] { m.task.cancel() }
+    }
+
+    func testSealedMeshKeepsOutAMemberWithAnotherKey() async throws {
+        let key = try MeshKey(bytes: [UInt8](repeating: 7, count: 32))
+        let other = try MeshKey(bytes: [UInt8](repeating: 8, count: 32))
+        let a = await start("k0", index: 0, keyring: Keyring(primary: key, meshName: "test"))
+        let b = await start("k1", index: 1, seeds: [a.port], keyring: Keyring(primary: key, meshName: "test"))
+        let stranger = await start("k2", index: 0, seeds: [a.port], keyring: Keyring(primary: other, meshName: "test"))
+        let formed = await eventually(.seconds(5)) {
+            let x = await self.states(a)["k1"]
+            let y = await self.states(b)["k0"]
+            return x == .alive && y == .alive
+        }
+        XCTAssertNotNil(formed)
+        try await Task.sleep(for: .milliseconds(500))
+        let seenByA = await states(a)["k2"]
+        XCTAssertNil(seenByA)
+        let strangerView = await stranger.service.members()
+        XCTAssertTrue(strangerView.isEmpty)
+        let dropped = await a.service.currentCounters().dropped["open_failed", default: 0]
+        XCTAssertGreaterThan(dropped, 0, "the stranger's frames are counted as dropped")
+        for m in [a, b, stranger] { m.task.cancel() }
+    }
+
+    func testGracefulShutdownLeavesTheMesh() async throws {
+        let a = await start("g0", index: 0)
+        let identity = MemberIdentity(name: "g1", cluster: "c1", generation: GossipService.freshGeneration())
+        var logger = Logger(label: "test.g1")
+        logger.logLevel = .error
+        let service = GossipService(settings: GossipSettings(profile: .fast),
+                                    transport: GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: ["127.0.0.1:\(a.port)"]),
+                                    identity: identity, signer: keys[1], verifier: RecordVerifier(roster: roster), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
+        let task = Task { try await group.run() }
+        let joined = await eventually(.seconds(5)) { await self.states(a)["g1"] == .alive }
+        XCTAssertNotNil(joined)
+        await group.triggerGracefulShutdown()
+        try await task.value
+        let left = await eventually(.seconds(2)) { await self.states(a)["g1"] == .left }
+        XCTAssertNotNil(left, "the member did not announce its departure")
+        a.task.cancel()
+    }
+}
+
+import Foundation
