@@ -26,6 +26,9 @@ public final class BoundServer: Sendable {
         self.afterClose = afterClose
     }
 
+    /// How many connections the server has accepted since it started.
+    public var acceptedConnections: Int { connections.acceptedCount }
+
     /// The bound TCP port.
     public var port: Int { localAddress.port ?? 0 }
 
@@ -61,6 +64,7 @@ final class ConnectionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
         var quiescing = false
+        var accepted = 0
     }
 
     private let state = Mutex(State())
@@ -70,6 +74,7 @@ final class ConnectionTracker: Sendable {
         let id = ObjectIdentifier(channel)
         let accepted = state.withLock { state -> Bool in
             guard !state.quiescing else { return false }
+            state.accepted += 1
             state.channels[id] = channel
             return true
         }
@@ -81,6 +86,8 @@ final class ConnectionTracker: Sendable {
             _ = state.withLock { $0.channels.removeValue(forKey: id) }
         }
     }
+
+    var acceptedCount: Int { state.withLock { $0.accepted } }
 
     /// Sends every connection the quiesce event (HTTPServerPipelineHandler closes an idle connection
     /// at once and a busy one after its response), then force-closes stragglers after `gracePeriod`.

@@ -241,6 +241,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         pendingBytes = 0
         connection.flush()
         if let context {
+            connection.holdReads(!context.channel.isWritable)
             timeout = try? context.eventLoop.assumeIsolated().scheduleCallback(
                 in: shared.responseTimeout, handler: ResponseTimeout(proxy: self, attempt: attempt)
             )

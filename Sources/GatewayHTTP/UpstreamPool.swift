@@ -172,6 +172,8 @@ final class UpstreamPool {
     /// Takes a connection back after a complete exchange, or closes it when the pool is full or closed.
     func release(_ connection: UpstreamConnection) {
         connection.owner = nil
+        // Reads may have been held for a slow client; an idle connection must notice its own close.
+        connection.holdReads(false)
         guard !closed, connection.isActive else {
             connection.close()
             return
