@@ -1,0 +1,119 @@
+// A listening server and the connections it accepted, so both the small HTTP server and the
+// proxy can stop the same way: stop accepting, let in-flight exchanges end, then close.
+import NIOCore
+import Synchronization
+import NIOHTTP1
+
+/// A bound, accepting server returned by ``HTTPServer/start()`` and ``WeightedProxy/start()``.
+///
+/// Call ``shutdown(gracePeriod:)`` exactly when the server should stop; it is safe to call twice.
+public final class BoundServer: Sendable {
+    /// The address the listening socket is bound to (the real port when port 0 was asked for).
+    public let localAddress: SocketAddress
+    private let serverChannel: any Channel
+    private let connections: ConnectionTracker
+    private let afterClose: @Sendable () async -> Void
+
+    init(
+        serverChannel: any Channel,
+        localAddress: SocketAddress,
+        connections: ConnectionTracker,
+        afterClose: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.localAddress = localAddress
+        self.serverChannel = serverChannel
+        self.connections = connections
+        self.afterClose = afterClose
+    }
+
+    /// How many connections the server has accepted since it started.
+    public var acceptedConnections: Int { connections.acceptedCount }
+
+    /// The bound TCP port.
+    public var port: Int { localAddress.port ?? 0 }
+
+    /// Stops accepting, asks open connections to finish their current exchange, waits for them up to
+    /// `gracePeriod`, then closes whatever is left.
+    public func shutdown(gracePeriod: Duration = .seconds(5)) async {
+        try? await serverChannel.close()
+        await connections.quiesce(gracePeriod: gracePeriod)
+        await afterClose()
+    }
+
+    /// Completes when the listening socket has closed, by ``shutdown(gracePeriod:)`` or otherwise.
+    public func waitUntilClosed() async {
+        try? await serverChannel.closeFuture.get()
+    }
+
+    /// Serves until the calling task is cancelled, then shuts down gracefully.
+    ///
+    /// This is the body of a swift-service-lifecycle `Service.run()`: wrap the call in
+    /// `cancelOnGracefulShutdown()` to turn a graceful shutdown into this cancellation.
+    public func runUntilCancelled(gracePeriod: Duration = .seconds(5)) async {
+        await withTaskCancellationHandler {
+            await waitUntilClosed()
+        } onCancel: {
+            serverChannel.close(promise: nil)
+        }
+        await shutdown(gracePeriod: gracePeriod)
+    }
+}
+
+/// The accepted connections of one server, so shutdown can quiesce and then close them.
+final class ConnectionTracker: Sendable {
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var quiescing = false
+        var accepted = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers an accepted connection; one accepted after shutdown began is closed at once.
+    func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        let accepted = state.withLock { state -> Bool in
+            guard !state.quiescing else { return false }
+            state.accepted += 1
+            state.channels[id] = channel
+            return true
+        }
+        guard accepted else {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.channels.removeValue(forKey: id) }
+        }
+    }
+
+    var acceptedCount: Int { state.withLock { $0.accepted } }
+
+    /// Sends every connection the quiesce event (HTTPServerPipelineHandler closes an idle connection
+    /// at once and a busy one after its response), then force-closes stragglers after `gracePeriod`.
+    func quiesce(gracePeriod: Duration) async {
+        let channels = state.withLock { state -> [any Channel] in
+            state.quiescing = true
+            return Array(state.channels.values)
+        }
+        guard !channels.isEmpty else { return }
+        for channel in channels {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for channel in channels { try? await channel.closeFuture.get() }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: gracePeriod)
+                return false
+            }
+            let allClosed = await group.next() ?? false
+            group.cancelAll()
+            if !allClosed {
+                for channel in channels { channel.close(promise: nil) }
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+// Header rewriting between the two hops. A proxy must not forward headers that describe one
+// connection (RFC 9110 §7.6.1): its own framing and keep-alive are decided per hop.
+import NIOHTTP1
+
+enum HopByHop {
+    /// Returns `headers` without hop-by-hop fields, those named in `Connection` and any `Proxy-*`;
+    /// `chunked` says whether the message was sent with `Transfer-Encoding: chunked`.
+    static func strip(_ headers: HTTPHeaders) -> (headers: HTTPHeaders, chunked: Bool) {
+        var chunked = false
+        var named: [Substring] = []
+        var needsRewrite = false
+        for (name, value) in headers where isHopByHop(name) {
+            needsRewrite = true
+            if equalsIgnoringCase(name, "connection") {
+                named.append(contentsOf: value.split(separator: ",").map { trimmed($0) })
+            } else if equalsIgnoringCase(name, "transfer-encoding") {
+                // Only the last coding frames the message; "gzip, chunked" is still chunked.
+                let last = value.split(separator: ",").last.map { trimmed($0) } ?? ""
+                if equalsIgnoringCase(last, "chunked") { chunked = true }
+            }
+        }
+        // The common request carries none of these: no copy then.
+        guard needsRewrite else { return (headers, false) }
+        var result = HTTPHeaders()
+        result.reserveCapacity(headers.count)
+        for (name, value) in headers {
+            if isHopByHop(name) { continue }
+            if !named.isEmpty, named.contains(where: { equalsIgnoringCase(name, $0) }) { continue }
+            result.add(name: name, value: value)
+        }
+        return (result, chunked)
+    }
+
+    /// Whether a field name is hop-by-hop by definition (not counting those `Connection` lists).
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: return equalsIgnoringCase(name, "te")
+        case 7: return equalsIgnoringCase(name, "upgrade") || equalsIgnoringCase(name, "trailer")
+        case 10: return equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
+        case 17: return equalsIgnoringCase(name, "transfer-encoding")
+        default: return name.utf8.count > 6 && hasPrefixIgnoringCase(name, "proxy-")
+        }
+    }
+
+    /// ASCII case-insensitive equality; field names are ASCII tokens.
+    static func equalsIgnoringCase<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        return zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
+    }
+
+    static func hasPrefixIgnoringCase(_ s: String, _ prefix: String) -> Bool {
+        guard s.utf8.count >= prefix.utf8.count else { return false }
+        return zip(s.utf8, prefix.utf8).allSatisfy { lower($0) == lower($1) }
+    }
+
+    @inline(__always)
+    static func lower(_ byte: UInt8) -> UInt8 {
+        (byte >= 65 && byte <= 90) ? byte | 0x20 : byte
+    }
+
+    static func trimmed(_ s: Substring) -> Substring {
+        var s = s
+        while let first = s.first, first == " " || first == "\t" { s.removeFirst() }
+        while let last = s.last, last == " " || last == "\t" { s.removeLast() }
+        return s
+    }
+}
+
+enum RequestTarget {
+    /// The host to route by: `Host` without its port, lowercased; for an absolute-form target the
+    /// authority in the target wins, as RFC 9112 §3.2.2 asks.
+    static func routingHost(uri: String, headers: HTTPHeaders) -> String {
+        var authority: Substring
+        if let absolute = absoluteAuthority(uri) {
+            authority = absolute
+        } else if let host = headers.first(name: "host") {
+            authority = host[...]
+        } else {
+            return ""
+        }
+        if authority.first == "[" {
+            // An IPv6 literal: the port, if any, follows the closing bracket.
+            if let close = authority.firstIndex(of: "]") { authority = authority[...close] }
+        } else if let colon = authority.lastIndex(of: ":") {
+            authority = authority[..<colon]
+        }
+        if authority.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) {
+            return authority.lowercased()
+        }
+        return String(authority)
+    }
+
+    /// The path to route by: the target without query, and without scheme and authority when absolute.
+    static func path(uri: String) -> String {
+        var rest = uri[...]
+        if let afterScheme = afterScheme(uri) {
+            rest = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
+        }
+        guard let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) else {
+            return rest.startIndex == uri.startIndex && rest.endIndex == uri.endIndex ? uri : String(rest)
+        }
+        return String(rest[..<query])
+    }
+
+    /// What follows `scheme://` in an absolute-form target, or nil for the usual origin form (`/path`).
+    private static func afterScheme(_ uri: String) -> Substring? {
+        guard let first = uri.utf8.first, first != UInt8(ascii: "/") else { return nil }
+        guard let colon = uri.firstIndex(of: ":") else { return nil }
+        let rest = uri[uri.index(after: colon)...]
+        guard rest.hasPrefix("//") else { return nil }
+        return rest.dropFirst(2)
+    }
+
+    private static func absoluteAuthority(_ uri: String) -> Substring? {
+        guard let afterScheme = afterScheme(uri) else { return nil }
+        let end = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
+        return afterScheme[..<end]
+    }
+}

@@ -1,0 +1,452 @@
+// One client connection of the proxy: routes each request, streams it to an upstream connection of
+// the same event loop, streams the response back, and retries once when the upstream connection
+// fails before answering. Everything runs on the connection's loop, so no state is shared.
+import NIOCore
+import NIOHTTP1
+
+/// What every connection of one proxy shares; immutable.
+final class ProxyShared: Sendable {
+    let selector: any UpstreamSelector
+    let hooks: ProxyHooks
+    let responseTimeout: TimeAmount
+    let retryBodyLimit: Int
+
+    init(selector: any UpstreamSelector, hooks: ProxyHooks, responseTimeout: TimeAmount, retryBodyLimit: Int) {
+        self.selector = selector
+        self.hooks = hooks
+        self.responseTimeout = responseTimeout
+        self.retryBodyLimit = retryBodyLimit
+    }
+}
+
+final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Waiting for a request head.
+        case idle
+        /// A request is on its way to an upstream, or its response on its way back.
+        case proxying
+        /// The response is complete but the request body is still arriving: read and drop it.
+        case draining
+        case closed
+    }
+
+    private let shared: ProxyShared
+    private let pool: UpstreamPool
+    private var context: ChannelHandlerContext?
+    /// The client's address as `X-Forwarded-For` and `Forwarded` name it; fixed per connection.
+    private var clientIP = "unknown"
+    private var forwardedFor = "for=unknown"
+
+    private var phase = Phase.idle
+    private var routeIndex = 0
+    private var upstreamHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    private var clientVersion = HTTPVersion.http1_1
+    private var clientKeepAlive = true
+    private var isHEAD = false
+    private var upstream: Upstream?
+    private var retried = false
+    /// The upstream connection of the current try once connected.
+    private var connection: UpstreamConnection?
+    /// Bumped whenever a try ends, so late connects and timers of an earlier try do nothing.
+    private var attempt: UInt64 = 0
+    /// Request parts not yet written to the current try (it is still connecting).
+    private var pending = CircularBuffer<HTTPClientRequestPart>()
+    private var pendingBytes = 0
+    /// Request body parts already written, kept while a retry is still possible.
+    private var replay: [HTTPClientRequestPart] = []
+    private var replayBytes = 0
+    private var replayable = true
+    private var requestComplete = false
+    private var responseStarted = false
+    private var upstreamKeepAlive = false
+    private var closeAfterResponse = false
+    private var timeout: NIOScheduledCallback?
+    private var clientReadsHeld = false
+    private var clientReadPending = false
+
+    init(shared: ProxyShared, pool: UpstreamPool) {
+        self.shared = shared
+        self.pool = pool
+    }
+
+    // MARK: Client side
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let ip = context.channel.remoteAddress?.ipAddress {
+            clientIP = ip
+            // RFC 7239 §6: an IPv6 address is bracketed and the value quoted.
+            forwardedFor = ip.contains(":") ? "for=\"[\(ip)]\";proto=http" : "for=\(ip);proto=http"
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        abandonExchange()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        abandonExchange()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        abandonExchange()
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard case .idle = phase else {
+                // The pipeline handler never delivers a second head early; close rather than guess.
+                abandonExchange()
+                context.close(promise: nil)
+                return
+            }
+            startExchange(head)
+        case .body(let chunk):
+            guard case .proxying = phase else { return }
+            forward(.body(.byteBuffer(chunk)), bytes: chunk.readableBytes)
+        case .end(let trailers):
+            switch phase {
+            case .proxying:
+                requestComplete = true
+                forward(.end(trailers), bytes: 0)
+            case .draining:
+                phase = .idle
+            case .idle, .closed:
+                break
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // A slow client stops the upstream's reads, so a large response is not buffered in memory.
+        connection?.holdReads(!context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if clientReadsHeld {
+            clientReadPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func startExchange(_ head: HTTPRequestHead) {
+        let host = RequestTarget.routingHost(uri: head.uri, headers: head.headers)
+        let path = RequestTarget.path(uri: head.uri)
+        clientVersion = head.version
+        clientKeepAlive = head.isKeepAlive
+        isHEAD = head.method == .HEAD
+        requestComplete = false
+        phase = .proxying
+        guard let route = shared.selector.route(host: host, path: path) else {
+            return respondLocally(.notFound, "no route for this host and path\n")
+        }
+        guard let first = shared.selector.pick(route: route) else {
+            return respondLocally(.serviceUnavailable, "no endpoint can serve this route\n")
+        }
+        routeIndex = route
+
+        var (headers, chunked) = HopByHop.strip(head.headers)
+        // Framing is per hop: a chunked request stays chunked; a sized one keeps its content-length.
+        if chunked { headers.add(name: "transfer-encoding", value: "chunked") }
+        if let earlier = headers.first(name: "x-forwarded-for") {
+            headers.replaceOrAdd(name: "x-forwarded-for", value: earlier + ", " + clientIP)
+        } else {
+            headers.add(name: "x-forwarded-for", value: clientIP)
+        }
+        headers.add(name: "forwarded", value: forwardedFor)
+        // Always 1.1 upstream, so the connection can be kept alive and reused whatever the client speaks.
+        upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        startAttempt(first, pooled: true)
+    }
+
+    /// Queues or writes one request part for the current try, keeping a copy while a retry is possible.
+    private func forward(_ part: HTTPClientRequestPart, bytes: Int) {
+        if replayable {
+            replayBytes += bytes
+            if replayBytes > shared.retryBodyLimit {
+                // Too large to keep: this request will not be retried once a try has consumed it.
+                replayable = false
+                replay.removeAll()
+            } else {
+                replay.append(part)
+            }
+        }
+        if let connection {
+            connection.write(part)
+            if case .end = part { connection.flush() }
+        } else {
+            pending.append(part)
+            pendingBytes += bytes
+            updateClientReadHold()
+        }
+    }
+
+    // MARK: Tries
+
+    private func startAttempt(_ target: Upstream, pooled: Bool) {
+        upstream = target
+        responseStarted = false
+        attempt &+= 1
+        if pooled, let idle = pool.takeIdle(target) {
+            attach(idle)
+            return
+        }
+        let id = attempt
+        let (candidate, connected) = pool.connect(target)
+        connected.assumeIsolated().whenComplete { result in
+            self.connectCompleted(candidate, attempt: id, result: result)
+        }
+    }
+
+    private func connectCompleted(_ candidate: UpstreamConnection, attempt id: UInt64, result: Result<any Channel, any Error>) {
+        guard id == attempt, case .proxying = phase, connection == nil, let target = upstream else {
+            // The exchange moved on (client gone, timeout): a good connection is still worth keeping.
+            if case .success = result { pool.release(candidate) }
+            return
+        }
+        switch result {
+        case .success:
+            attach(candidate)
+        case .failure(let error):
+            let failure: UpstreamFailure
+            if case ChannelError.connectTimeout = error { failure = .connectTimeout } else { failure = .connectFailed }
+            shared.hooks.onUpstreamFailure(target, failure)
+            // Nothing was written, so every part received so far is still pending: retry is always possible.
+            retryOrFail(after: target)
+        }
+    }
+
+    private func attach(_ connection: UpstreamConnection) {
+        self.connection = connection
+        connection.owner = self
+        connection.write(.head(upstreamHead))
+        while let part = pending.popFirst() {
+            connection.write(part)
+        }
+        pendingBytes = 0
+        connection.flush()
+        if let context {
+            connection.holdReads(!context.channel.isWritable)
+            timeout = try? context.eventLoop.assumeIsolated().scheduleCallback(
+                in: shared.responseTimeout, handler: ResponseTimeout(proxy: self, attempt: attempt)
+            )
+        }
+        updateClientReadHold()
+    }
+
+    fileprivate func responseTimedOut(attempt id: UInt64) {
+        timeout = nil
+        guard id == attempt, case .proxying = phase, !responseStarted, let connection, let target = upstream else { return }
+        self.connection = nil
+        connection.close()
+        shared.hooks.onUpstreamFailure(target, .responseTimeout)
+        // No retry: the upstream may be processing the request, and a second try could repeat its effect.
+        respondLocally(.gatewayTimeout, "the upstream did not answer in time\n")
+    }
+
+    private func retryOrFail(after failed: Upstream) {
+        if !retried, let next = shared.selector.pickRetry(route: routeIndex, excluding: failed) {
+            retried = true
+            shared.hooks.onRetry(failed.cluster, next.cluster)
+            // A fresh connection: a pooled one to the next upstream could be just as stale.
+            startAttempt(next, pooled: false)
+        } else {
+            respondLocally(.badGateway, "the upstream connection failed\n")
+        }
+    }
+
+    private func cancelTimeout() {
+        timeout?.cancel()
+        timeout = nil
+    }
+
+    // MARK: Upstream side
+
+    func upstreamReceived(_ part: HTTPClientResponsePart, from connection: UpstreamConnection) {
+        guard connection === self.connection, let context, let target = upstream else { return }
+        switch part {
+        case .head(let head):
+            // Interim 1xx answers (100-continue) are for the hop that asked; the final head follows.
+            if head.status.code < 200 && head.status.code != 101 { return }
+            responseStarted = true
+            cancelTimeout()
+            replayable = false
+            replay.removeAll()
+            upstreamKeepAlive = head.isKeepAlive
+
+            var headers = HopByHop.strip(head.headers).headers
+            headers.add(name: "x-zone-cluster", value: target.cluster)
+            var keepAlive = clientKeepAlive
+            if clientVersion.minor == 0, clientVersion.major == 1, !isHEAD, head.status.mayHaveResponseBody,
+               !headers.contains(name: "content-length") {
+                // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
+                keepAlive = false
+            }
+            closeAfterResponse = !keepAlive
+            if !keepAlive {
+                headers.add(name: "connection", value: "close")
+            } else if clientVersion.minor == 0 {
+                headers.add(name: "connection", value: "keep-alive")
+            }
+            shared.hooks.onResponse(target.cluster, head.status.code)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: head.status, headers: headers))), promise: nil)
+            if !context.channel.isWritable { connection.holdReads(true) }
+        case .body(let chunk):
+            context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+        case .end(let trailers):
+            finishExchange(connection: connection, trailers: trailers, context: context)
+        }
+    }
+
+    func upstreamReadComplete(from connection: UpstreamConnection) {
+        guard connection === self.connection else { return }
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(_ connection: UpstreamConnection, isWritable: Bool) {
+        guard connection === self.connection else { return }
+        updateClientReadHold()
+    }
+
+    func upstreamClosed(_ connection: UpstreamConnection) {
+        guard connection === self.connection, let target = upstream else { return }
+        self.connection = nil
+        cancelTimeout()
+        if !responseStarted {
+            shared.hooks.onUpstreamFailure(target, .closedBeforeResponse)
+            guard replayable else {
+                return respondLocally(.badGateway, "the upstream connection failed and the request was too large to retry\n")
+            }
+            // The head is rewritten by attach; the body parts so far come from the replay copy.
+            pending = CircularBuffer(replay)
+            pendingBytes = replayBytes
+            retryOrFail(after: target)
+        } else {
+            shared.hooks.onUpstreamFailure(target, .closedMidResponse)
+            // The head went out already; only closing tells the client its response is cut short.
+            abandonExchange()
+            context?.close(promise: nil)
+        }
+    }
+
+    private func finishExchange(connection: UpstreamConnection, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        cancelTimeout()
+        self.connection = nil
+        if upstreamKeepAlive && requestComplete && pending.isEmpty {
+            pool.release(connection)
+        } else {
+            // The upstream answered before taking the whole request: the connection's framing is lost.
+            connection.close()
+        }
+        let close = closeAfterResponse
+        endExchange()
+        // State is final before this write: the pipeline handler may hand over the next pipelined
+        // request from inside it.
+        writeEnd(trailers, close: close, context: context)
+    }
+
+    // MARK: Exchange bookkeeping
+
+    private func respondLocally(_ status: HTTPResponseStatus, _ text: StaticString) {
+        guard let context else { return }
+        shared.hooks.onResponse(nil, status.code)
+        let close = !clientKeepAlive
+        var body = context.channel.allocator.buffer(capacity: text.utf8CodeUnitCount)
+        body.writeStaticString(text)
+        var headers: HTTPHeaders = ["content-type": "text/plain; charset=utf-8", "content-length": String(body.readableBytes)]
+        if close { headers.add(name: "connection", value: "close") }
+        endExchange()
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: status, headers: headers))), promise: nil)
+        if !isHEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        writeEnd(nil, close: close, context: context)
+    }
+
+    private func writeEnd(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
+        if close {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        }
+    }
+
+    /// Resets per-request state after the response ended; the rest of a request body still coming is dropped.
+    private func endExchange() {
+        phase = requestComplete ? .idle : .draining
+        resetTry()
+        updateClientReadHold()
+    }
+
+    /// Drops the current exchange for good (client gone or connection being closed).
+    private func abandonExchange() {
+        phase = .closed
+        if let connection {
+            self.connection = nil
+            connection.close()
+        }
+        resetTry()
+        clientReadsHeld = false
+    }
+
+    private func resetTry() {
+        cancelTimeout()
+        attempt &+= 1
+        upstream = nil
+        retried = false
+        pending.removeAll()
+        pendingBytes = 0
+        replay.removeAll(keepingCapacity: true)
+        replayBytes = 0
+        replayable = true
+        responseStarted = false
+    }
+
+    /// Reads from the client only while the request has somewhere to go: the upstream connection is
+    /// writable, or the queue for a connection being opened is still small.
+    private func updateClientReadHold() {
+        let hold: Bool
+        if case .proxying = phase {
+            if let connection {
+                hold = !connection.isWritable
+            } else {
+                hold = pendingBytes > shared.retryBodyLimit
+            }
+        } else {
+            hold = false
+        }
+        guard hold != clientReadsHeld else { return }
+        clientReadsHeld = hold
+        if !hold, clientReadPending, let context {
+            clientReadPending = false
+            context.read()
+        }
+    }
+}
+
+/// The response timer of one try; it holds the handler only until it fires or is cancelled.
+private struct ResponseTimeout: NIOScheduledCallbackHandler {
+    let proxy: ProxyHandler
+    let attempt: UInt64
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        proxy.responseTimedOut(attempt: attempt)
+    }
+}

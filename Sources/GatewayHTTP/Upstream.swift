@@ -1,0 +1,69 @@
+// What the proxy needs from the gateway's weight table, and what it reports back for metrics.
+
+/// One endpoint a request can be sent to, and the cluster it belongs to.
+public struct Upstream: Hashable, Sendable {
+    /// The cluster the endpoint belongs to; it is what `x-zone-cluster` names.
+    public var cluster: String
+    /// The endpoint's IP address or host name.
+    public var host: String
+    /// The endpoint's TCP port.
+    public var port: UInt16
+
+    /// Creates an upstream.
+    public init(cluster: String, host: String, port: UInt16) {
+        self.cluster = cluster
+        self.host = host
+        self.port = port
+    }
+}
+
+/// The routing decisions the proxy asks for on every request; the gateway adapts its weight table to it.
+///
+/// The proxy calls these from its event loops, concurrently, so implementations must be thread-safe
+/// and quick (an atomic load of the current table, then O(1) work).
+public protocol UpstreamSelector: Sendable {
+    /// The route index for a request: match by Host (port ignored) and path; nil → 404.
+    func route(host: String, path: String) -> Int?
+    /// The next upstream of a route by its weights; nil → 503 (nothing can serve).
+    func pick(route: Int) -> Upstream?
+    /// For the one retry: an upstream of another cluster where one has weight, else another upstream; nil if none.
+    func pickRetry(route: Int, excluding: Upstream) -> Upstream?
+}
+
+/// How a try against an upstream went wrong.
+public enum UpstreamFailure: String, Sendable, Hashable {
+    /// The TCP connection was refused or failed.
+    case connectFailed = "connect_failed"
+    /// The TCP connection did not complete within the connect timeout.
+    case connectTimeout = "connect_timeout"
+    /// The connection closed before any response byte arrived (a stale keep-alive connection or a dead backend).
+    case closedBeforeResponse = "closed_before_response"
+    /// No response head arrived within the response timeout (the client got 504).
+    case responseTimeout = "response_timeout"
+    /// The connection closed partway through the response (the client's connection was closed too).
+    case closedMidResponse = "closed_mid_response"
+}
+
+/// Callbacks through which the daemon counts what the proxy does, without this module depending on
+/// swift-metrics.
+///
+/// They run on the proxy's event loops, once per event, so they must be quick and thread-safe.
+public struct ProxyHooks: Sendable {
+    /// A response went to the client; `cluster` is nil for answers the proxy made itself (404, 503, 502, 504).
+    public var onResponse: @Sendable (_ cluster: String?, _ status: UInt) -> Void
+    /// A request is being retried on another upstream after its connection failed.
+    public var onRetry: @Sendable (_ fromCluster: String, _ toCluster: String) -> Void
+    /// A try against an upstream failed.
+    public var onUpstreamFailure: @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void
+
+    /// Creates hooks; each defaults to doing nothing.
+    public init(
+        onResponse: @escaping @Sendable (_ cluster: String?, _ status: UInt) -> Void = { _, _ in },
+        onRetry: @escaping @Sendable (_ fromCluster: String, _ toCluster: String) -> Void = { _, _ in },
+        onUpstreamFailure: @escaping @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void = { _, _ in }
+    ) {
+        self.onResponse = onResponse
+        self.onRetry = onRetry
+        self.onUpstreamFailure = onUpstreamFailure
+    }
+}
