@@ -1,0 +1,78 @@
+import Foundation
+import Gossip
+import GossipNIO
+import Logging
+import MeshCrypto
+import ServiceLifecycle
+import Wire
+
+/// What both roles share: the process's identity in the mesh and the gossip service that carries it.
+struct MeshRuntime: Sendable {
+    let config: Config
+    let identity: MemberIdentity
+    let gossip: GossipService
+    let logger: Logger
+
+    /// Builds the gossip service from a validated configuration.
+    init(config: Config, logger: Logger) throws(ConfigError) {
+        self.config = config
+        self.logger = logger
+        let profile = GossipProfile(rawValue: config.gossip.profile) ?? .lan
+        identity = MemberIdentity(name: config.node, cluster: config.cluster, zone: config.zone,
+                                  generation: GossipService.freshGeneration())
+        var advertise: PeerAddress?
+        if let a = config.gossip.advertise {
+            guard let peer = PeerAddress(a.description) else {
+                throw ConfigError(file: config.file, key: "gossip.advertise", problem: "`\(a)` must be a numeric IP address and port")
+            }
+            advertise = peer
+        } else if ["0.0.0.0", "::"].contains(config.gossip.bind.host) {
+            throw ConfigError(file: config.file, key: "gossip.advertise",
+                              problem: "is required when gossip.bind listens on every interface (\(config.gossip.bind)): other members need an address that reaches this one; set it or $POD_IP")
+        }
+        let transport = GossipTransportSettings(
+            bindHost: config.gossip.bind.host, bindPort: config.gossip.bind.port, advertise: advertise,
+            seeds: config.gossip.join.map(\.description), keyring: config.keys.mesh)
+        gossip = GossipService(
+            settings: GossipSettings(profile: profile), transport: transport, identity: identity,
+            signer: config.role == .agent ? config.keys.signing : nil,
+            verifier: RecordVerifier(roster: config.keys.roster),
+            logger: logger)
+    }
+
+    /// Every member the mesh knows, this one included, for the admin API and the status page.
+    func allMembers() async -> [MemberSnapshot] {
+        var members = await gossip.members()
+        if let me = await gossip.selfSnapshot() { members.append(me) }
+        return members.sorted { ($0.identity.cluster, $0.name) < ($1.identity.cluster, $1.name) }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch: digest issue times and table timestamps.
+func wallClockMillis() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+/// A long-running part of the process given as a closure, so each role can assemble its `ServiceGroup`.
+struct TaskService: Service, CustomStringConvertible {
+    let description: String
+    let body: @Sendable () async throws -> Void
+
+    init(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        self.description = name
+        self.body = body
+    }
+
+    func run() async throws { try await body() }
+}
+
+/// Sets up swift-log once: one line per event on stderr, level from `$LOG_LEVEL` (default info).
+enum LogSetup {
+    static func bootstrap() -> Logger {
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "zone-agent")
+    }
+}
