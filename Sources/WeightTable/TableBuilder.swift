@@ -193,7 +193,11 @@ public enum TableBuilder {
     /// 3. If still zero because the only clusters left are configured at 0, they share evenly (standby).
     static func effectiveWeights(_ standings: [Standing]) -> (shares: [Int], notes: [String?]) {
         // Raw shares in units of 1/10,000 of a weight point: integers, so apportioning is exact and deterministic.
-        func quantized(_ value: Double) -> Int { Int((value * 10_000).rounded(.down)) }
+        func quantized(_ value: Double) -> Int {
+            // A policy factor of NaN or infinity must not trap: treat nonsense as no share, cap the rest at 100.
+            guard value.isFinite, value > 0 else { return 0 }
+            return Int((min(value, 100) * 10_000).rounded(.down))
+        }
         var notes = [String?](repeating: nil, count: standings.count)
         var raw = standings.map { $0.canServe ? quantized(Double($0.configured) * $0.capacity * $0.ramp) : 0 }
         if raw.allSatisfy({ $0 == 0 }) {
