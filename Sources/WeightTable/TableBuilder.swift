@@ -17,6 +17,7 @@ public enum TableBuilder {
         now: ContinuousClock.Instant
     ) -> (table: RoutingTable, state: TableState) {
         var state = previous
+        state.latestChanges = []
         let routes = inputs.routes.sorted(by: routeOrder)
         let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)))
 
@@ -68,7 +69,12 @@ public enum TableBuilder {
 
     /// Routes in a canonical order, so the configuration's order cannot change the table or its hash.
     static func routeOrder(_ a: RouteSpec, _ b: RouteSpec) -> Bool {
-        (a.host, a.path, a.pathType.rawValue, a.service) < (b.host, b.path, b.pathType.rawValue, b.service)
+        if (a.host, a.path, a.pathType.rawValue, a.service) != (b.host, b.path, b.pathType.rawValue, b.service) {
+            return (a.host, a.path, a.pathType.rawValue, a.service) < (b.host, b.path, b.pathType.rawValue, b.service)
+        }
+        // Only unvalidated routes can tie this far (the parsers reject duplicates); the weights settle it.
+        func weights(_ route: RouteSpec) -> [String] { route.clusters.map { "\($0)=\(route.weights[$0] ?? 0)" } }
+        return weights(a).lexicographicallyPrecedes(weights(b))
     }
 
     /// One cluster's standing on a route before weights are apportioned.
@@ -245,8 +251,10 @@ public enum TableBuilder {
             let key = TableState.HistoryKey(route: routeID, cluster: cluster.cluster)
             var history = state.clusters[key] ?? TableState.ClusterHistory()
             if !isNew && history.effectiveWeight != cluster.effectiveWeight {
-                state.changes.append(WeightChange(atMillis: atMillis, route: routeID, cluster: cluster.cluster,
-                                                  from: history.effectiveWeight, to: cluster.effectiveWeight, reason: cluster.reason))
+                let change = WeightChange(atMillis: atMillis, route: routeID, cluster: cluster.cluster,
+                                          from: history.effectiveWeight, to: cluster.effectiveWeight, reason: cluster.reason)
+                state.changes.append(change)
+                state.latestChanges.append(change)
             }
             history.effectiveWeight = cluster.effectiveWeight
             state.clusters[key] = history
