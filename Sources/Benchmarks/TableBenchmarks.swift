@@ -42,10 +42,12 @@ enum TableBenchmarks {
 
         var sink = 0
         let route = table.routes.count / 2
+        // A request handler holds the picker it loaded in a constant; so does the measurement.
+        let current = picker
         // 100 picks per call, so the harness's closure call does not dominate what it measures.
         let picks = 100 * operationsPerSecond(seconds: 2, batch: 100) {
             for _ in 0..<100 {
-                if let endpoint = picker.pick(route: route) { sink &+= Int(endpoint.port) }
+                if let endpoint = current.pick(route: route) { sink &+= Int(endpoint.port) }
             }
         }
         report("picks per second, one core (wall clock)", grouped(picks), aim: "≥ 50,000,000")
@@ -53,11 +55,11 @@ enum TableBenchmarks {
         let cpuPicks = 10_000_000
         let cpuStart = threadCPUSeconds()
         for _ in 0..<cpuPicks {
-            if let endpoint = picker.pick(route: route) { sink &+= Int(endpoint.port) }
+            if let endpoint = current.pick(route: route) { sink &+= Int(endpoint.port) }
         }
         let cpuSeconds = threadCPUSeconds() - cpuStart
         report("picks per second, one core (thread CPU time)", grouped(Double(cpuPicks) / cpuSeconds), aim: "≥ 50,000,000")
-        let box = PickerBox(picker)
+        let box = PickerBox(current)
         let boxed = 100 * operationsPerSecond(seconds: 1, batch: 100) {
             for _ in 0..<100 {
                 if let endpoint = box.load().pick(route: route) { sink &+= Int(endpoint.port) }
@@ -66,7 +68,7 @@ enum TableBenchmarks {
         report("picks per second through PickerBox.load()", grouped(boxed))
         let host = table.routes[route].spec.host
         let matches = operationsPerSecond(seconds: 1, batch: 10_000) {
-            sink &+= picker.route(host: host, path: "/api/orders/42") ?? 0
+            sink &+= current.route(host: host, path: "/api/orders/42") ?? 0
         }
         report("route matches per second", grouped(matches))
 

@@ -63,7 +63,7 @@ public struct EndpointEntry: Sendable, Hashable {
     }
 
     /// `host:port`, with brackets around an IPv6 host.
-    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var address: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// The share of the route's traffic in percent (up to four decimals).
     public var weightPercent: Double { Double(weightPPM) / 10_000 }
