@@ -8,8 +8,10 @@ public enum TableBuilder {
     /// Builds the table for `inputs` at `now` under `policy`, given the state the previous build returned.
     ///
     /// Failover is immediate; a cluster that comes back after failing is held down and then ramped up
-    /// (`TablePolicy.holdDown`, `slowStart`). When the gateway is isolated, or no cluster can serve a route,
-    /// the last good weights are kept (fail static).
+    /// (`TablePolicy.holdDown`, `slowStart`), while a cluster seen live for the first time on a route (at
+    /// start-up, or when its first digest arrives) takes its share at once, since that is no failback. When
+    /// the gateway is isolated, or no cluster can serve a route, the last good weights are kept (fail static).
+    /// Call it whenever an input changes and also at `TableState.nextRebuildAt`, when time alone moves weights.
     public static func build(
         _ inputs: TableInputs,
         state previous: TableState,
