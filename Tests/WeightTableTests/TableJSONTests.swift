@@ -55,6 +55,19 @@ struct TableJSONTests {
         #expect(throws: (any Error).self) { try TableJSON.decode(Array("{\"version\": 1}".utf8)) }
     }
 
+    @Test func rendersLargeRoutesAsASummaryAndMarksFailStatic() {
+        var mesh = Mesh()
+        mesh.cluster("c1", healthy: 6)
+        mesh.cluster("c2", healthy: 6)
+        let route = demoRoute(["c1": 20, "c2": 80])
+        let first = TableBuilder.build(mesh.inputs([route]), state: TableState(), now: t0)
+        #expect(TableText.render(first.table).contains("  12 endpoints receive traffic (c1: 6 endpoints, 20%; c2: 6 endpoints, 80%)"))
+        let isolated = TableBuilder.build(mesh.inputs([route], isolated: true), state: first.state, now: t0).table
+        let text = TableText.render(isolated)
+        #expect(text.contains("ISOLATED (fail static: last good weights kept)"))
+        #expect(text.contains("[fail static]"))
+    }
+
     @Test func rendersAlignedText() {
         let text = TableText.render(contractTable())
         #expect(text.contains("alb.ingress.alibaba.com /svc1 (Prefix) -> gateway-demo/service1"))
