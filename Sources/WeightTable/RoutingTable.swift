@@ -20,7 +20,8 @@ public struct ClusterEntry: Sendable, Hashable {
     public var effectiveWeight: Int
     /// Endpoints that some live agent of the cluster reports healthy.
     public var healthyEndpoints: Int
-    /// Endpoints that the cluster's live agents report in any state.
+    /// Endpoints that the cluster's live agents report in any state; for a cluster no live agent vouches
+    /// for, the endpoints its agents last reported before they stopped vouching (so `0/2` reads "both gone").
     public var totalEndpoints: Int
     /// The cluster's state on this route.
     public var state: ClusterState

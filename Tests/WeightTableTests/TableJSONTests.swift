@@ -31,6 +31,8 @@ struct TableJSONTests {
         #expect(Set(clusters[0].keys) == ["cluster", "configuredWeight", "effectiveWeight", "healthyEndpoints", "totalEndpoints", "state", "reason"])
         #expect(clusters[1]["state"] as? String == "failed")
         #expect(clusters[1]["reason"] as? String == "no live agent vouches for c2")
+        #expect(clusters[1]["totalEndpoints"] as? Int == 2, "as CONTRACT.md shows: the endpoints c2's agents last reported")
+        #expect(clusters[1]["healthyEndpoints"] as? Int == 0)
         let endpoints = try #require(route["endpoints"] as? [[String: Any]])
         #expect(endpoints.count == 2)
         #expect(endpoints[0]["address"] as? String == "127.0.0.1:18081")
@@ -72,7 +74,7 @@ struct TableJSONTests {
         let text = TableText.render(contractTable())
         #expect(text.contains("alb.ingress.alibaba.com /svc1 (Prefix) -> gateway-demo/service1"))
         #expect(text.contains("  CLUSTER  CONFIGURED  EFFECTIVE  HEALTHY  STATE   REASON"))
-        #expect(text.contains("  c2               80          0      0/0  failed  no live agent vouches for c2"))
+        #expect(text.contains("  c2               80          0      0/2  failed  no live agent vouches for c2"))
         #expect(text.contains("recent changes"))
     }
 }
