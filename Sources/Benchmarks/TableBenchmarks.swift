@@ -19,13 +19,16 @@ enum TableBenchmarks {
         var table = state.lastTable ?? .empty
         let rebuilds = 200
         let clock = ContinuousClock()
+        let cpuBefore = threadCPUSeconds()
         let elapsed = clock.measure {
             for i in 0..<rebuilds {
                 (table, state) = TableBuilder.build(inputs, state: state, now: start.advanced(by: .milliseconds(i)))
             }
         }
+        let rebuildCPU = (threadCPUSeconds() - cpuBefore) / Double(rebuilds)
         report("endpoints in the table", grouped(Double(table.routes.reduce(0) { $0 + $1.endpoints.count })) + " of \(grouped(Double(endpoints)))")
-        report("table rebuild", String(format: "%.2f ms", milliseconds(elapsed) / Double(rebuilds)), aim: "≤ 5 ms")
+        report("table rebuild (wall clock)", String(format: "%.2f ms", milliseconds(elapsed) / Double(rebuilds)), aim: "≤ 5 ms")
+        report("table rebuild (thread CPU time)", String(format: "%.2f ms", rebuildCPU * 1000), aim: "≤ 5 ms")
 
         let pickerBuilds = 50
         var picker = EndpointPicker(table: table)
@@ -39,18 +42,33 @@ enum TableBenchmarks {
 
         var sink = 0
         let route = table.routes.count / 2
-        let picks = operationsPerSecond(seconds: 2, batch: 10_000) {
-            if let endpoint = picker.pick(route: route) { sink &+= Int(endpoint.port) }
+        // A request handler holds the picker it loaded in a constant; so does the measurement.
+        let current = picker
+        // 100 picks per call, so the harness's closure call does not dominate what it measures.
+        let picks = 100 * operationsPerSecond(seconds: 2, batch: 100) {
+            for _ in 0..<100 {
+                if let endpoint = current.pick(route: route) { sink &+= Int(endpoint.port) }
+            }
         }
-        report("picks per second, one core", grouped(picks), aim: "≥ 50,000,000")
-        let box = PickerBox(picker)
-        let boxed = operationsPerSecond(seconds: 1, batch: 10_000) {
-            if let endpoint = box.load().pick(route: route) { sink &+= Int(endpoint.port) }
+        report("picks per second, one core (wall clock)", grouped(picks), aim: "≥ 50,000,000")
+        // The machine is shared: thread CPU time tells what one core does when it is not preempted.
+        let cpuPicks = 10_000_000
+        let cpuStart = threadCPUSeconds()
+        for _ in 0..<cpuPicks {
+            if let endpoint = current.pick(route: route) { sink &+= Int(endpoint.port) }
+        }
+        let cpuSeconds = threadCPUSeconds() - cpuStart
+        report("picks per second, one core (thread CPU time)", grouped(Double(cpuPicks) / cpuSeconds), aim: "≥ 50,000,000")
+        let box = PickerBox(current)
+        let boxed = 100 * operationsPerSecond(seconds: 1, batch: 100) {
+            for _ in 0..<100 {
+                if let endpoint = box.load().pick(route: route) { sink &+= Int(endpoint.port) }
+            }
         }
         report("picks per second through PickerBox.load()", grouped(boxed))
         let host = table.routes[route].spec.host
         let matches = operationsPerSecond(seconds: 1, batch: 10_000) {
-            sink &+= picker.route(host: host, path: "/api/orders/42") ?? 0
+            sink &+= current.route(host: host, path: "/api/orders/42") ?? 0
         }
         report("route matches per second", grouped(matches))
 
@@ -118,6 +136,12 @@ enum TableBenchmarks {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     static func milliseconds(_ duration: Duration) -> Double {

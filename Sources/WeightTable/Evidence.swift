@@ -21,22 +21,32 @@ struct ServiceEvidence {
 /// The digests that count, indexed per cluster and service. Merging is union and "any healthy", both
 /// commutative and idempotent, so digest order and repetition cannot change the result.
 struct Evidence {
+    typealias Index = [String: [String: [ArraySlice<EndpointHealth>]]]
     /// Per cluster and service, one sorted run of endpoints per vouching agent.
-    private var runs: [String: [String: [ArraySlice<EndpointHealth>]]] = [:]
+    private var runs: Index = [:]
+    /// The same for the last digests of members that are no longer live: they vouch for nothing, but tell
+    /// how many endpoints a failed cluster had (`totalEndpoints` of a cluster nobody vouches for).
+    private var staleRuns: Index = [:]
 
     init(members: [MemberView], digests: [HealthDigest], services: Set<String>) {
-        var live: [String: MemberView] = [:]
-        for member in members where member.isLive && !member.cluster.isEmpty {
-            live[member.name] = member
+        var known: [String: MemberView] = [:]
+        for member in members where !member.cluster.isEmpty {
+            // A view should list each name once; if it does not, the pick must not depend on the list's order.
+            if let other = known[member.name], !Self.prefers(member, over: other) { continue }
+            known[member.name] = member
         }
         for digest in Self.newestPerOrigin(digests).values {
-            guard let member = live[digest.origin.name], member.cluster == digest.origin.cluster else { continue }
+            guard let member = known[digest.origin.name], member.cluster == digest.origin.cluster else { continue }
             if let generation = member.generation, generation != digest.origin.generation { continue }
-            index(digest, cluster: member.cluster, services: services)
+            if member.isLive {
+                Self.index(digest, cluster: member.cluster, services: services, into: &runs)
+            } else {
+                Self.index(digest, cluster: member.cluster, services: services, into: &staleRuns)
+            }
         }
     }
 
-    private mutating func index(_ digest: HealthDigest, cluster: String, services: Set<String>) {
+    private static func index(_ digest: HealthDigest, cluster: String, services: Set<String>, into runs: inout Index) {
         var perService = runs.removeValue(forKey: cluster) ?? [:]
         let endpoints = digest.endpoints
         var start = endpoints.startIndex
@@ -57,14 +67,23 @@ struct Evidence {
 
     /// The merged evidence for `service` in `cluster`, or nil when no live agent of it reports the service.
     func evidence(cluster: String, service: String) -> ServiceEvidence? {
-        guard let sources = runs[cluster]?[service], !sources.isEmpty else { return nil }
+        guard let sources = runs[cluster]?[service], !sources.isEmpty else {
+            guard let stale = staleRuns[cluster]?[service], !stale.isEmpty else { return nil }
+            return ServiceEvidence(vouchers: 0, healthy: [], total: Self.merge(stale).total)
+        }
+        let merged = Self.merge(sources)
+        return ServiceEvidence(vouchers: sources.count, healthy: merged.healthy, total: merged.total)
+    }
+
+    /// Merges runs into the union of their endpoints, each healthy if any run says so.
+    static func merge(_ sources: [ArraySlice<EndpointHealth>]) -> (healthy: [EndpointKey], total: Int) {
         var healthy: [EndpointKey] = []
         var total = 0
         if sources.count == 1 {
             for endpoint in sources[0] where endpoint.state == .healthy {
                 healthy.append(EndpointKey(host: endpoint.host, port: endpoint.port))
             }
-            return ServiceEvidence(vouchers: 1, healthy: healthy, total: sources[0].count)
+            return (healthy, sources[0].count)
         }
         // A k-way merge of runs sorted by (host, port); agents of one cluster mostly report the same list,
         // so the heads are usually equal and the merge is a lockstep walk.
@@ -93,7 +112,14 @@ struct Evidence {
             total += 1
             if isHealthy { healthy.append(EndpointKey(host: next.host, port: next.port)) }
         }
-        return ServiceEvidence(vouchers: sources.count, healthy: healthy, total: total)
+        return (healthy, total)
+    }
+
+    /// Between two entries for one name: the live one, then the newer generation, then the smaller cluster name.
+    static func prefers(_ a: MemberView, over b: MemberView) -> Bool {
+        if a.isLive != b.isLive { return a.isLive }
+        if a.generation != b.generation { return (a.generation ?? 0) > (b.generation ?? 0) }
+        return a.cluster < b.cluster
     }
 
     /// Keeps one digest per origin: the newest by (generation, version), ties broken by content so that

@@ -1,3 +1,4 @@
+import MeshCrypto
 import Yams
 
 /// Reads routes from Kubernetes Ingress manifests exactly as operators write them for ACK One's ALB
@@ -199,5 +200,12 @@ enum YAMLField {
             throw RouteError(source: source, field: field.isEmpty ? key : "\(field).\(key)", problem: "is missing")
         }
         return value
+    }
+}
+
+extension IngressParser {
+    /// Parses the manifest `text` into routes, allowing weights only for the clusters `roster` trusts.
+    public static func routes(fromYAML text: String, source: String, roster: TrustRoster) throws(RouteError) -> [RouteSpec] {
+        try routes(fromYAML: text, source: source, knownClusters: Set(roster.clusters))
     }
 }

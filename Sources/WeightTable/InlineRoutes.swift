@@ -1,3 +1,4 @@
+import MeshCrypto
 import Yams
 
 extension RouteSpec {
@@ -64,5 +65,12 @@ extension RouteSpec {
         }
         guard let node else { throw RouteError(source: source, field: keyPath, problem: "lists no route") }
         return try inlineRoutes(node, source: source, keyPath: keyPath, knownClusters: knownClusters)
+    }
+}
+
+extension RouteSpec {
+    /// Parses the inline `routes:` list, allowing weights only for the clusters `roster` trusts.
+    public static func inlineRoutes(_ node: Node, source: String, keyPath: String = "routes", roster: TrustRoster) throws(RouteError) -> [RouteSpec] {
+        try inlineRoutes(node, source: source, keyPath: keyPath, knownClusters: Set(roster.clusters))
     }
 }

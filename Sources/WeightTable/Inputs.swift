@@ -19,6 +19,11 @@ public struct MemberView: Sendable, Hashable {
         self.isLive = isLive
         self.generation = generation
     }
+
+    /// The view of the member `identity`, bound to its generation.
+    public init(_ identity: MemberIdentity, isLive: Bool) {
+        self.init(name: identity.name, cluster: identity.cluster, isLive: isLive, generation: identity.generation)
+    }
 }
 
 /// Everything the table is computed from at one moment, apart from its own history and the clock.
@@ -42,5 +47,14 @@ public struct TableInputs: Sendable {
         self.digests = digests
         self.isolated = isolated
         self.wallClockMillis = wallClockMillis
+    }
+
+    /// Creates the inputs from a digest store keyed by origin member name (the keys are not consulted:
+    /// each digest names its origin).
+    public init(routes: [RouteSpec], members: [MemberView], digestStore: [String: HealthDigest], isolated: Bool = false, wallClockMillis: UInt64) {
+        // Sorted so that the array handed on does not carry the dictionary's per-process order; the table
+        // does not depend on it either way.
+        let digests = digestStore.sorted { $0.key < $1.key }.map(\.value)
+        self.init(routes: routes, members: members, digests: digests, isolated: isolated, wallClockMillis: wallClockMillis)
     }
 }

@@ -62,23 +62,24 @@ public final class EndpointPicker: Sendable {
         self.matcher = RouteMatcher(routes: table.routes.map(\.spec))
         var builder = CycleBuilder()
         var cycles: [Cycle] = []
-        for route in table.routes {
-            var cycle = builder.add(route, excluding: nil)
-            cycle.counter = cycles.count
-            cycles.append(cycle)
-        }
         var retryCycles: [[String: Int]] = []
-        for route in table.routes {
-            var retries: [String: Int] = [:]
+        // Retry cycles go after every main cycle, so route `i`'s main cycle is `cycles[i]`.
+        var retries: [(route: Int, cluster: String, cycle: Cycle)] = []
+        for (index, route) in table.routes.enumerated() {
+            var cycle = builder.add(route)
+            cycle.counter = index
+            cycles.append(cycle)
             for cluster in route.clusters where cluster.effectiveWeight > 0 {
-                var cycle = builder.add(route, excluding: cluster.cluster)
-                cycle.counter = cycles.count
-                if cycle.slotCount > 0 {
-                    retries[cluster.cluster] = cycles.count
-                    cycles.append(cycle)
-                }
+                let retry = builder.addRetry(route, excluding: cluster.cluster)
+                if retry.slotCount > 0 { retries.append((index, cluster.cluster, retry)) }
             }
-            retryCycles.append(retries)
+        }
+        retryCycles = Array(repeating: [:], count: table.routes.count)
+        for (route, cluster, cycle) in retries {
+            var cycle = cycle
+            cycle.counter = cycles.count
+            retryCycles[route][cluster] = cycles.count
+            cycles.append(cycle)
         }
         // One more counter per route for retries within a single serving cluster.
         self.counters = CounterBlock(count: cycles.count + table.routes.count)
@@ -134,18 +135,38 @@ public final class EndpointPicker: Sendable {
     struct CycleBuilder {
         var slots: [Slot] = []
         var endpoints: [PickedEndpoint] = []
+        /// Where each cluster's endpoints of the route last added start, so its retry cycles share them.
+        private var spansByCluster: [String: (start: Int, count: Int)] = [:]
 
-        mutating func add(_ route: RouteEntry, excluding excluded: String?) -> Cycle {
+        /// Adds the route's cycle over every cluster with weight, laying out their endpoints.
+        mutating func add(_ route: RouteEntry) -> Cycle {
             let endpointStart = endpoints.count
-            var spans: [(start: Int, count: Int, weight: Int)] = []
-            for cluster in route.clusters where cluster.effectiveWeight > 0 && cluster.cluster != excluded {
+            spansByCluster = [:]
+            for cluster in route.clusters where cluster.effectiveWeight > 0 {
                 let start = endpoints.count
                 for endpoint in route.endpoints where endpoint.cluster == cluster.cluster {
                     endpoints.append(PickedEndpoint(cluster: endpoint.cluster, host: endpoint.host, port: endpoint.port))
                 }
-                if endpoints.count > start { spans.append((start, endpoints.count - start, cluster.effectiveWeight)) }
+                if endpoints.count > start { spansByCluster[cluster.cluster] = (start, endpoints.count - start) }
             }
-            let order = smoothWeightedCycle(spans.map(\.weight))
+            var cycle = addSlots(route, excluding: nil)
+            cycle.endpointStart = endpointStart
+            cycle.endpointCount = endpoints.count - endpointStart
+            return cycle
+        }
+
+        /// Adds a retry cycle of the route last added, over every cluster with weight but `excluded`; it
+        /// draws from the same endpoints, so retries cost slots, not copies.
+        mutating func addRetry(_ route: RouteEntry, excluding excluded: String) -> Cycle {
+            addSlots(route, excluding: excluded)
+        }
+
+        private mutating func addSlots(_ route: RouteEntry, excluding excluded: String?) -> Cycle {
+            var spans: [(start: Int, count: Int, weight: Int)] = []
+            for cluster in route.clusters where cluster.effectiveWeight > 0 && cluster.cluster != excluded {
+                if let span = spansByCluster[cluster.cluster] { spans.append((span.start, span.count, cluster.effectiveWeight)) }
+            }
+            let order = EndpointPicker.smoothWeightedCycle(spans.map(\.weight))
             var visits = [UInt32](repeating: 0, count: spans.count)
             for index in order { visits[index] += 1 }
             var seen = [UInt32](repeating: 0, count: spans.count)
@@ -155,8 +176,7 @@ public final class EndpointPicker: Sendable {
                                   visitsPerCycle: visits[index], occurrence: seen[index]))
                 seen[index] += 1
             }
-            return Cycle(slotStart: slotStart, slotCount: order.count, endpointStart: endpointStart,
-                         endpointCount: endpoints.count - endpointStart, counter: 0)
+            return Cycle(slotStart: slotStart, slotCount: order.count, endpointStart: 0, endpointCount: 0, counter: 0)
         }
     }
 

@@ -41,7 +41,8 @@ public struct TablePolicy: Sendable, Hashable {
         case .zeroHealthy:
             return 1
         case .overprovision(let factor):
-            return min(1, max(0, factor) * Double(min(healthy, total)) / Double(total))
+            let share = factor * Double(min(healthy, total)) / Double(total)
+            return share.isNaN ? 0 : min(1, max(0, share))
         }
     }
 

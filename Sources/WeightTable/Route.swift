@@ -165,7 +165,11 @@ enum RouteValidation {
         if trimmed.hasPrefix("-"), let value = Int(trimmed) {
             throw RouteError(source: source, field: field, problem: "weight \(value) is negative (expected an integer 0–100)")
         }
-        guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(trimmed) else {
+        let digitsOnly = !trimmed.isEmpty && trimmed.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        if digitsOnly && Int(trimmed) == nil {
+            throw RouteError(source: source, field: field, problem: "weight \(trimmed) is above 100 (expected an integer 0–100)")
+        }
+        guard digitsOnly, let value = Int(trimmed) else {
             throw RouteError(source: source, field: field, problem: "weight \"\(text)\" is not an integer (expected 0–100)")
         }
         return value

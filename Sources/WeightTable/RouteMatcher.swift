@@ -79,19 +79,38 @@ struct RouteMatcher: Sendable {
     }
 
     static func matches(_ candidate: Candidate, _ path: UnsafeBufferPointer<UInt8>) -> Bool {
-        let want = candidate.bytes
-        if candidate.exact { return path.count == want.count && path.elementsEqual(want) }
-        if want.count == 1 { return true }  // "/" matches every path
-        guard path.count >= want.count else { return false }
-        guard UnsafeBufferPointer(rebasing: path[0..<want.count]).elementsEqual(want) else { return false }
-        return path.count == want.count || path[want.count] == UInt8(ascii: "/")
+        candidate.bytes.withUnsafeBufferPointer { want in
+            if candidate.exact { return path.count == want.count && hasPrefix(path, want) }
+            if want.count == 1 { return true }  // "/" matches every path
+            guard path.count >= want.count, hasPrefix(path, want) else { return false }
+            return path.count == want.count || path[want.count] == UInt8(ascii: "/")
+        }
+    }
+
+    @inline(__always)
+    static func hasPrefix(_ path: UnsafeBufferPointer<UInt8>, _ prefix: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard path.count >= prefix.count else { return false }
+        var i = 0
+        while i < prefix.count {
+            if path[i] != prefix[i] { return false }
+            i &+= 1
+        }
+        return true
     }
 
     /// The host lower-cased, without port or trailing dot.
     static func normalizedHost(_ host: String) -> String {
         // The common case, a plain lower-case name, needs no new string.
-        let plain = host.utf8.allSatisfy { c in c != UInt8(ascii: ":") && !(c >= 0x41 && c <= 0x5a) } && host.utf8.last != UInt8(ascii: ".")
-        if plain { return host }
+        let plain = host.utf8.withContiguousStorageIfAvailable { bytes in
+            var i = 0
+            while i < bytes.count {
+                let c = bytes[i]
+                if c == UInt8(ascii: ":") || (c >= 0x41 && c <= 0x5a) { return false }
+                i &+= 1
+            }
+            return bytes.last != UInt8(ascii: ".")
+        }
+        if plain == true { return host }
         var text = Substring(host)
         if text.hasPrefix("[") {
             if let close = text.firstIndex(of: "]") { text = text[text.startIndex...close] }

@@ -20,7 +20,8 @@ public struct ClusterEntry: Sendable, Hashable {
     public var effectiveWeight: Int
     /// Endpoints that some live agent of the cluster reports healthy.
     public var healthyEndpoints: Int
-    /// Endpoints that the cluster's live agents report in any state.
+    /// Endpoints that the cluster's live agents report in any state; for a cluster no live agent vouches
+    /// for, the endpoints its agents last reported before they stopped vouching (so `0/2` reads "both gone").
     public var totalEndpoints: Int
     /// The cluster's state on this route.
     public var state: ClusterState
@@ -63,7 +64,7 @@ public struct EndpointEntry: Sendable, Hashable {
     }
 
     /// `host:port`, with brackets around an IPv6 host.
-    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var address: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// The share of the route's traffic in percent (up to four decimals).
     public var weightPercent: Double { Double(weightPPM) / 10_000 }

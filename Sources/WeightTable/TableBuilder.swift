@@ -8,8 +8,10 @@ public enum TableBuilder {
     /// Builds the table for `inputs` at `now` under `policy`, given the state the previous build returned.
     ///
     /// Failover is immediate; a cluster that comes back after failing is held down and then ramped up
-    /// (`TablePolicy.holdDown`, `slowStart`). When the gateway is isolated, or no cluster can serve a route,
-    /// the last good weights are kept (fail static).
+    /// (`TablePolicy.holdDown`, `slowStart`), while a cluster seen live for the first time on a route (at
+    /// start-up, or when its first digest arrives) takes its share at once, since that is no failback. When
+    /// the gateway is isolated, or no cluster can serve a route, the last good weights are kept (fail static).
+    /// Call it whenever an input changes and also at `TableState.nextRebuildAt`, when time alone moves weights.
     public static func build(
         _ inputs: TableInputs,
         state previous: TableState,
@@ -17,6 +19,7 @@ public enum TableBuilder {
         now: ContinuousClock.Instant
     ) -> (table: RoutingTable, state: TableState) {
         var state = previous
+        state.latestChanges = []
         let routes = inputs.routes.sorted(by: routeOrder)
         let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)))
 
@@ -68,7 +71,12 @@ public enum TableBuilder {
 
     /// Routes in a canonical order, so the configuration's order cannot change the table or its hash.
     static func routeOrder(_ a: RouteSpec, _ b: RouteSpec) -> Bool {
-        (a.host, a.path, a.pathType.rawValue, a.service) < (b.host, b.path, b.pathType.rawValue, b.service)
+        if (a.host, a.path, a.pathType.rawValue, a.service) != (b.host, b.path, b.pathType.rawValue, b.service) {
+            return (a.host, a.path, a.pathType.rawValue, a.service) < (b.host, b.path, b.pathType.rawValue, b.service)
+        }
+        // Only unvalidated routes can tie this far (the parsers reject duplicates); the weights settle it.
+        func weights(_ route: RouteSpec) -> [String] { route.clusters.map { "\($0)=\(route.weights[$0] ?? 0)" } }
+        return weights(a).lexicographicallyPrecedes(weights(b))
     }
 
     /// One cluster's standing on a route before weights are apportioned.
@@ -193,7 +201,11 @@ public enum TableBuilder {
     /// 3. If still zero because the only clusters left are configured at 0, they share evenly (standby).
     static func effectiveWeights(_ standings: [Standing]) -> (shares: [Int], notes: [String?]) {
         // Raw shares in units of 1/10,000 of a weight point: integers, so apportioning is exact and deterministic.
-        func quantized(_ value: Double) -> Int { Int((value * 10_000).rounded(.down)) }
+        func quantized(_ value: Double) -> Int {
+            // A policy factor of NaN or infinity must not trap: treat nonsense as no share, cap the rest at 100.
+            guard value.isFinite, value > 0 else { return 0 }
+            return Int((min(value, 100) * 10_000).rounded(.down))
+        }
         var notes = [String?](repeating: nil, count: standings.count)
         var raw = standings.map { $0.canServe ? quantized(Double($0.configured) * $0.capacity * $0.ramp) : 0 }
         if raw.allSatisfy({ $0 == 0 }) {
@@ -241,8 +253,10 @@ public enum TableBuilder {
             let key = TableState.HistoryKey(route: routeID, cluster: cluster.cluster)
             var history = state.clusters[key] ?? TableState.ClusterHistory()
             if !isNew && history.effectiveWeight != cluster.effectiveWeight {
-                state.changes.append(WeightChange(atMillis: atMillis, route: routeID, cluster: cluster.cluster,
-                                                  from: history.effectiveWeight, to: cluster.effectiveWeight, reason: cluster.reason))
+                let change = WeightChange(atMillis: atMillis, route: routeID, cluster: cluster.cluster,
+                                          from: history.effectiveWeight, to: cluster.effectiveWeight, reason: cluster.reason)
+                state.changes.append(change)
+                state.latestChanges.append(change)
             }
             history.effectiveWeight = cluster.effectiveWeight
             state.clusters[key] = history

@@ -113,6 +113,9 @@ struct TableDocument: Codable {
                 guard let (host, port) = Self.split(address: endpoint.address) else {
                     throw TableJSONError(description: "routes[\(r)].endpoints[\(e)].address \"\(endpoint.address)\" is not host:port")
                 }
+                guard endpoint.weight.isFinite, (0...100).contains(endpoint.weight) else {
+                    throw TableJSONError(description: "routes[\(r)].endpoints[\(e)].weight \(endpoint.weight) is not a percentage")
+                }
                 endpoints.append(EndpointEntry(cluster: endpoint.cluster, host: host, port: port,
                                                weightPPM: Int((endpoint.weight * 10_000).rounded())))
             }

@@ -9,6 +9,8 @@ public struct TableState: Sendable, Hashable {
     public internal(set) var lastTable: RoutingTable?
     /// The recent weight changes, oldest first, at most `TablePolicy.changeHistoryLimit`.
     public internal(set) var changes: [WeightChange] = []
+    /// The changes the last build made, for the shell to log and count as metrics.
+    public internal(set) var latestChanges: [WeightChange] = []
     /// When the table will next change by the passage of time alone (a hold-down ending or a ramp step);
     /// nil when nothing is in flight. A shell that rebuilds only on new digests should also rebuild then.
     public internal(set) var nextRebuildAt: ContinuousClock.Instant?

@@ -1,4 +1,5 @@
 import Foundation
+import MeshCrypto
 import Testing
 @testable import WeightTable
 
@@ -35,6 +36,20 @@ struct IngressParserTests {
         #expect(route.pathType == .prefix)
         #expect(route.service == "gateway-demo/service1")
         #expect(route.weights == ["c1": 20, "c2": 80])
+    }
+
+    @Test func theTrustRosterDecidesWhichClustersMayHaveWeight() throws {
+        let roster = try TrustRoster(yaml: """
+            clusters:
+              c1: [AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=]
+              c3: [ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=]
+            """)
+        #expect(throws: RouteError(source: "ingress-demo.yaml", field: "metadata.annotations[\"alb.ingress.kubernetes.io/cluster-weight.c2\"]",
+                                   problem: "cluster \"c2\" is not in the trust roster (known: c1, c3)")) {
+            try IngressParser.routes(fromYAML: seedIngress, source: "ingress-demo.yaml", roster: roster)
+        }
+        let renamed = variant("cluster-weight.c2:", "cluster-weight.c3:")
+        #expect(try IngressParser.routes(fromYAML: renamed, source: "ingress-demo.yaml", roster: roster).first?.weights == ["c1": 20, "c3": 80])
     }
 
     @Test func weightsNotSummingTo100AreRejected() {

@@ -45,6 +45,29 @@ struct TableBuilderTests {
         ])
         #expect(table.version == 2)
         #expect(state.changes == table.changes)
+        #expect(state.latestChanges == table.changes)
+        let quiet = TableBuilder.build(mesh.inputs([route]), state: state, now: at(2)).state
+        #expect(quiet.latestChanges.isEmpty, "only the build that made a change reports it")
+        #expect(quiet.changes.count == 2)
+    }
+
+    @Test func digestStoreKeyedByOriginGivesTheSameTable() {
+        let mesh = healthyMesh()
+        let store = Dictionary(uniqueKeysWithValues: mesh.digests.map { ($0.origin.name, $0) })
+        let fromStore = TableInputs(routes: [route], members: mesh.members, digestStore: store, wallClockMillis: 5)
+        let one = TableBuilder.build(fromStore, state: TableState(), now: t0).table
+        let two = TableBuilder.build(mesh.inputs([route], millis: 5), state: TableState(), now: t0).table
+        #expect(one == two)
+    }
+
+    @Test func aDigestFromAnEarlierGenerationDoesNotCount() {
+        var mesh = healthyMesh()
+        // c2's agent restarted: the view knows generation 2, the store still holds generation 1's digest.
+        if let i = mesh.members.firstIndex(where: { $0.cluster == "c2" }) {
+            mesh.members[i] = MemberView(MemberIdentity(name: mesh.members[i].name, cluster: "c2", generation: 2), isLive: true)
+        }
+        let (table, _) = TableBuilder.build(mesh.inputs([route]), state: TableState(), now: t0)
+        #expect(table.effective() == ["c1": 100, "c2": 0])
     }
 
     @Test func twentyThirtyFiftyWithTheFiftyGoneGives40_60_0() {

@@ -31,6 +31,8 @@ struct TableJSONTests {
         #expect(Set(clusters[0].keys) == ["cluster", "configuredWeight", "effectiveWeight", "healthyEndpoints", "totalEndpoints", "state", "reason"])
         #expect(clusters[1]["state"] as? String == "failed")
         #expect(clusters[1]["reason"] as? String == "no live agent vouches for c2")
+        #expect(clusters[1]["totalEndpoints"] as? Int == 2, "as CONTRACT.md shows: the endpoints c2's agents last reported")
+        #expect(clusters[1]["healthyEndpoints"] as? Int == 0)
         let endpoints = try #require(route["endpoints"] as? [[String: Any]])
         #expect(endpoints.count == 2)
         #expect(endpoints[0]["address"] as? String == "127.0.0.1:18081")
@@ -55,11 +57,24 @@ struct TableJSONTests {
         #expect(throws: (any Error).self) { try TableJSON.decode(Array("{\"version\": 1}".utf8)) }
     }
 
+    @Test func rendersLargeRoutesAsASummaryAndMarksFailStatic() {
+        var mesh = Mesh()
+        mesh.cluster("c1", healthy: 6)
+        mesh.cluster("c2", healthy: 6)
+        let route = demoRoute(["c1": 20, "c2": 80])
+        let first = TableBuilder.build(mesh.inputs([route]), state: TableState(), now: t0)
+        #expect(TableText.render(first.table).contains("  12 endpoints receive traffic (c1: 6 endpoints, 20%; c2: 6 endpoints, 80%)"))
+        let isolated = TableBuilder.build(mesh.inputs([route], isolated: true), state: first.state, now: t0).table
+        let text = TableText.render(isolated)
+        #expect(text.contains("ISOLATED (fail static: last good weights kept)"))
+        #expect(text.contains("[fail static]"))
+    }
+
     @Test func rendersAlignedText() {
         let text = TableText.render(contractTable())
         #expect(text.contains("alb.ingress.alibaba.com /svc1 (Prefix) -> gateway-demo/service1"))
         #expect(text.contains("  CLUSTER  CONFIGURED  EFFECTIVE  HEALTHY  STATE   REASON"))
-        #expect(text.contains("  c2               80          0      0/0  failed  no live agent vouches for c2"))
+        #expect(text.contains("  c2               80          0      0/2  failed  no live agent vouches for c2"))
         #expect(text.contains("recent changes"))
     }
 }
