@@ -1,0 +1,98 @@
+import GatewayHTTP
+import Gossip
+import GossipNIO
+import Logging
+import NIOPosix
+import Wire
+
+/// The cluster agent's own work: keep the endpoint list, probe this agent's share of it, and publish a newly
+/// signed digest whenever what it reports changes (and now and then regardless, so issue times stay fresh).
+actor AgentLoop {
+    private let mesh: MeshRuntime
+    private let prober: EndpointProber
+    private let interval: Duration
+    /// A digest is re-issued at least this often even when nothing changed.
+    private let refreshInterval: Duration = .seconds(30)
+    private var health: LocalHealth
+    private var version: UInt64 = 0
+    private var lastReport: [EndpointHealth]?
+    private var lastPublished = ContinuousClock.now
+    private var logger: Logger
+
+    init(mesh: MeshRuntime) {
+        self.mesh = mesh
+        let probe = mesh.config.probe
+        let check: EndpointProber.Check
+        switch probe.kind {
+        case .tcp: check = .tcp
+        case .http(let path, let status): check = .http(path: path, expectStatus: status)
+        }
+        prober = EndpointProber(check: check, timeout: probe.timeout, group: MultiThreadedEventLoopGroup.singleton)
+        interval = probe.interval
+        health = LocalHealth(member: mesh.identity.name, replicas: probe.probers, fall: probe.fall, rise: probe.rise)
+        logger = mesh.logger
+    }
+
+    /// Replaces the endpoint list from discovery.
+    func setEndpoints(_ endpoints: [EndpointKey]) async {
+        if health.setEndpoints(endpoints) {
+            logger.info("endpoints changed", metadata: ["count": "\(endpoints.count)"])
+            await probeAndPublish()
+        }
+    }
+
+    /// Re-reads which agents of this cluster are live; probes a newly assigned share at once.
+    func membershipChanged() async {
+        let live = await mesh.gossip.members()
+            .filter { $0.identity.cluster == mesh.identity.cluster && $0.state.isActive }
+            .map(\.name)
+        if health.setLiveMembers(live) {
+            logger.info("probe share changed", metadata: ["assigned": "\(health.assigned.count)", "live agents": "\(live.count + 1)"])
+            await probeAndPublish()
+        }
+    }
+
+    /// Probes every assigned endpoint once, concurrently, then publishes if anything changed.
+    func probeAndPublish() async {
+        let targets = health.assigned
+        let prober = self.prober
+        let results = await withTaskGroup(of: (EndpointKey, Bool).self) { group in
+            for key in targets {
+                group.addTask { (key, await prober.probe(host: key.host, port: Int(key.port))) }
+            }
+            var out: [(EndpointKey, Bool)] = []
+            for await result in group { out.append(result) }
+            return out
+        }
+        for (key, ok) in results {
+            ZoneMetrics.probe(success: ok)
+            if health.record(key, success: ok) {
+                logger.info("endpoint health changed", metadata: ["endpoint": "\(key)", "healthy": "\(ok)"])
+            }
+        }
+        await publishIfChanged()
+    }
+
+    private func publishIfChanged() async {
+        let report = health.report
+        guard report != lastReport || ContinuousClock.now - lastPublished >= refreshInterval else { return }
+        version += 1
+        let digest = HealthDigest(origin: mesh.identity, incarnation: await mesh.gossip.incarnation(), version: version,
+                                  issuedAtMillis: wallClockMillis(), endpoints: report)
+        await mesh.gossip.publish(digest: digest)
+        lastReport = report
+        lastPublished = .now
+    }
+
+    /// Probes every interval until cancelled.
+    func runProbes() async throws {
+        while !Task.isCancelled {
+            await probeAndPublish()
+            try await Task.sleep(for: interval)
+        }
+    }
+}
+
+extension Config.StaticEndpoint {
+    var key: EndpointKey { EndpointKey(service: service, host: address.host, port: UInt16(address.port)) }
+}

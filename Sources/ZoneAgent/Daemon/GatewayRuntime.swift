@@ -1,0 +1,113 @@
+import GatewayHTTP
+import Gossip
+import GossipNIO
+import Logging
+import NIOPosix
+import Synchronization
+import Wire
+import WeightTable
+
+/// The gateway's own work: rebuild the weight table whenever the mesh changes (or a hold-down or ramp step is
+/// due), publish it atomically to the proxy, and push it to the configured outputs.
+actor GatewayLoop {
+    private let mesh: MeshRuntime
+    private let routes: [RouteSpec]
+    private let policy: TablePolicy
+    let pickers: PickerBox
+    private var state = TableState()
+    private var hadContact = false
+    private var rebuildPending = false
+    private let envoy: EnvoyEDSOutput?
+    private let haproxy: HAProxyRuntimeOutput?
+    private var logger: Logger
+
+    init(mesh: MeshRuntime, routes: [RouteSpec], policy: TablePolicy = TablePolicy()) {
+        self.mesh = mesh
+        self.routes = routes
+        self.policy = policy
+        self.pickers = PickerBox(EndpointPicker(table: .empty))
+        self.envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:))
+        self.haproxy = mesh.config.outputs.haproxy.map {
+            HAProxyRuntimeOutput(socketPath: $0.socket, backend: $0.backend, serverPrefix: $0.serverPrefix,
+                                 service: nil, group: MultiThreadedEventLoopGroup.singleton)
+        }
+        self.logger = mesh.logger
+    }
+
+    /// Asks for a rebuild; bursts of mesh events collapse into one.
+    func scheduleRebuild() {
+        guard !rebuildPending else { return }
+        rebuildPending = true
+        Task { await self.rebuild() }
+    }
+
+    /// Rebuilds the table from the current membership and digests.
+    func rebuild() async {
+        rebuildPending = false
+        let members = await mesh.gossip.members()
+        let digests = await mesh.gossip.digests().map(\.digest)
+        let active = members.filter(\.state.isActive)
+        if !active.isEmpty { hadContact = true }
+        // Isolated: we heard from the mesh before and now hear from nobody. Then the failure is ours, not the
+        // clusters', and the last good table is kept.
+        let isolated = hadContact && active.isEmpty
+        let inputs = TableInputs(routes: routes, members: members.map { MemberView($0.identity, isLive: $0.state.isActive) },
+                                 digests: digests, isolated: isolated, wallClockMillis: wallClockMillis())
+        let previousVersion = state.version
+        let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)
+        state = built.state
+        guard built.table.version != previousVersion else { return }
+        pickers.store(EndpointPicker(table: built.table))
+        for change in state.latestChanges {
+            ZoneMetrics.routingChange()
+            logger.notice("routing change", metadata: [
+                "route": "\(change.route)", "cluster": "\(change.cluster)", "from": "\(change.from)", "to": "\(change.to)",
+                "reason": "\(change.reason)",
+            ])
+        }
+        ZoneMetrics.table(version: built.table.version, weights: built.table.routes.flatMap { route in
+            route.clusters.map { (route: route.spec.id, cluster: $0.cluster, weight: $0.effectiveWeight) }
+        })
+        await pushOutputs(built.table)
+    }
+
+    private func pushOutputs(_ table: RoutingTable) async {
+        if let envoy {
+            do { try envoy.write(table) } catch {
+                ZoneMetrics.outputFailure("envoy")
+                logger.error("envoy output failed", metadata: ["error": "\(error)"])
+            }
+        }
+        if let haproxy {
+            do { try await haproxy.apply(table) } catch {
+                ZoneMetrics.outputFailure("haproxy")
+                logger.error("haproxy output failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Wakes for hold-down ends and ramp steps, which change weights with no new mesh input.
+    func runTimers() async throws {
+        while !Task.isCancelled {
+            let wake = state.nextRebuildAt.map { min($0, .now + .seconds(1)) } ?? .now + .seconds(1)
+            try await Task.sleep(until: wake, clock: .continuous)
+            await rebuild()
+        }
+    }
+}
+
+/// Routes proxy requests through whichever picker the gateway published last.
+struct TableSelector: UpstreamSelector {
+    let pickers: PickerBox
+
+    func route(host: String, path: String) -> Int? { pickers.load().route(host: host, path: path) }
+
+    func pick(route: Int) -> Upstream? { pickers.load().pick(route: route).map(Self.upstream) }
+
+    func pickRetry(route: Int, excluding: Upstream) -> Upstream? {
+        let picked = PickedEndpoint(cluster: excluding.cluster, host: excluding.host, port: excluding.port)
+        return pickers.load().pickRetry(route: route, excluding: picked).map(Self.upstream)
+    }
+
+    private static func upstream(_ e: PickedEndpoint) -> Upstream { Upstream(cluster: e.cluster, host: e.host, port: e.port) }
+}

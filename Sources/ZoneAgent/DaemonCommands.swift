@@ -1,0 +1,196 @@
+import ArgumentParser
+import Foundation
+import GatewayHTTP
+import Gossip
+import GossipNIO
+import Logging
+import ServiceLifecycle
+import WeightTable
+
+/// `zone-agent agent`: the cluster agent, one per node.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run a cluster agent until SIGTERM/SIGINT, then leave the mesh gracefully.")
+
+    @Option(help: "The configuration file (YAML).")
+    var config: String
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap()
+        let mesh = try Daemon.mesh(configPath: config, role: .agent, logger: logger)
+        let loop = AgentLoop(mesh: mesh)
+        if !mesh.config.endpoints.kubernetesServices.isEmpty {
+            Daemon.exitWithConfigError(ConfigError(file: config, key: "endpoints.kubernetes",
+                                                   problem: "Kubernetes discovery is not wired into this build yet; use endpoints.static"))
+        }
+        await loop.setEndpoints(mesh.config.endpoints.staticList.map(\.key))
+        var services: [any Service] = [mesh.gossip]
+        services.append(TaskService("mesh events") {
+            await Daemon.consumeEvents(mesh) { await loop.membershipChanged() }
+        })
+        services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
+        services += Daemon.adminService(mesh, table: nil)
+        try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
+    }
+}
+
+/// `zone-agent gateway`: the gateway-side agent beside a gateway.
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Run the gateway-side agent: join the mesh, keep the weighted table, feed the proxy and outputs.")
+
+    @Option(help: "The configuration file (YAML).")
+    var config: String
+
+    func run() async throws {
+        let logger = LogSetup.bootstrap()
+        let mesh = try Daemon.mesh(configPath: config, role: .gateway, logger: logger)
+        let routes: [RouteSpec]
+        do { routes = try Daemon.routes(mesh.config) } catch { Daemon.exitWithConfigError(error) }
+        let loop = GatewayLoop(mesh: mesh, routes: routes)
+        let pickers = loop.pickers
+        var services: [any Service] = [mesh.gossip]
+        services.append(TaskService("mesh events") {
+            await Daemon.consumeEvents(mesh) { await loop.scheduleRebuild() }
+        })
+        services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
+        services += Daemon.adminService(mesh, table: { pickers.load().table })
+        if let listen = mesh.config.proxyListen {
+            let proxy = WeightedProxy(
+                configuration: .init(host: listen.host, port: listen.port),
+                selector: TableSelector(pickers: pickers),
+                hooks: ProxyHooks(
+                    onResponse: { cluster, status in ZoneMetrics.proxyResponse(cluster: cluster ?? "none", status: Int(status)) },
+                    onRetry: { from, to in ZoneMetrics.proxyRetry(from: from, to: to) }),
+                logger: logger)
+            // Last in the group, so first to stop: in-flight requests drain while the table is still served.
+            services.append(TaskService("proxy") {
+                let bound = try await proxy.start()
+                logger.info("proxy listening", metadata: ["address": "\(bound.localAddress)"])
+                try? await gracefulShutdown()
+                await bound.shutdown(gracePeriod: .seconds(3))
+            })
+        }
+        logger.info("routes", metadata: ["count": "\(routes.count)", "routes": "\(routes.map(\.id))"])
+        try await Daemon.run(services, logger: logger, name: "gateway \(mesh.identity.name)")
+    }
+}
+
+/// What the two daemons share: loading, the admin server, the event fan-out and the service group.
+enum Daemon {
+    static func mesh(configPath: String, role: Role, logger: Logger) throws -> MeshRuntime {
+        do {
+            let config = try Config.load(path: configPath, role: role)
+            return try MeshRuntime(config: config, logger: logger)
+        } catch {
+            exitWithConfigError(error)
+        }
+    }
+
+    static func exitWithConfigError(_ error: any Error) -> Never {
+        printError("zone-agent: \(error)")
+        Foundation.exit(ExitStatus.configuration)
+    }
+
+    /// The gateway's routes, from the Ingress file or the inline list, checked against the trust roster.
+    static func routes(_ config: Config) throws -> [RouteSpec] {
+        switch config.routes {
+        case .ingress(let path)?:
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: config.file, key: "routes.ingress", problem: "\(path) cannot be read (missing, or no permission)")
+            }
+            return try IngressParser.routes(fromYAML: text, source: path, knownClusters: Set(config.keys.roster.clusters))
+        case .inline(let node)?:
+            return try RouteSpec.inlineRoutes(node, source: config.file, knownClusters: Set(config.keys.roster.clusters))
+        case nil:
+            throw ConfigError(file: config.file, key: "routes", problem: "is required for a gateway")
+        }
+    }
+
+    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?) -> [any Service] {
+        guard let listen = mesh.config.adminListen else { return [] }
+        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .zero })
+        let server = HTTPServer(configuration: .init(host: listen.host, port: listen.port), logger: mesh.logger) { request in
+            await api.handle(request)
+        }
+        return [TaskService("admin") {
+            let bound = try await server.start()
+            mesh.logger.info("admin API listening", metadata: ["address": "\(bound.localAddress)"])
+            try? await gracefulShutdown()
+            await bound.shutdown(gracePeriod: .seconds(1))
+        }]
+    }
+
+    /// Reads the gossip events: metrics for all of them, and `onChange` for every member change or new digest.
+    static func consumeEvents(_ mesh: MeshRuntime, onChange: @Sendable () async -> Void) async {
+        await onChange()
+        for await event in mesh.gossip.events {
+            switch event {
+            case .memberChanged(let member, let previous):
+                ZoneMetrics.memberChanged(to: member.state.rawValue)
+                if member.state != .alive || previous == nil || previous != .suspect {
+                    mesh.logger.info("member \(member.state)", metadata: [
+                        "member": "\(member.name)", "cluster": "\(member.identity.cluster)",
+                        "incarnation": "\(member.incarnation)", "was": "\(previous.map(\.rawValue) ?? "unknown")",
+                    ])
+                }
+                let counts = Dictionary(grouping: await mesh.allMembers(), by: \.state.rawValue).mapValues(\.count)
+                ZoneMetrics.membersByState(counts)
+            case .digestAccepted:
+                ZoneMetrics.digestAccepted()
+            case .recordRejected(let rejection):
+                ZoneMetrics.recordRejected(reason: rejection.reason)
+                mesh.logger.warning("record rejected", metadata: ["reason": "\(rejection)"])
+                continue
+            }
+            await onChange()
+        }
+    }
+
+    /// Runs the services as one group that stops in reverse order on SIGTERM or SIGINT.
+    static func run(_ services: [any Service], logger: Logger, name: String) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                                           failureTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        // Past this, shutdown escalates to cancellation: the contract wants an exit within 5 s of SIGTERM.
+        configuration.maximumGracefulShutdownDuration = .seconds(4)
+        logger.info("starting \(name)", metadata: ["version": "\(ZoneAgentVersion.current)"])
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            printError("zone-agent: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("stopped \(name)")
+    }
+}
+
+/// `zone-agent backend`: a tiny HTTP backend for demos and drills.
+struct BackendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backend",
+        abstract: "Serve a tiny HTTP backend: GET /healthz answers 200, every other path answers NAME.")
+
+    @Option(help: "The name every answer carries (the seed demo's web-demo).")
+    var name: String
+
+    @Option(help: "The address to listen on, host:port.")
+    var listen: String
+
+    func validate() throws {
+        guard HostPort(listen) != nil else { throw ValidationError("--listen \(listen) is not a host:port address") }
+    }
+
+    func run() async throws {
+        let address = HostPort(listen)!
+        let backend = DemoBackend(name: name, host: address.host, port: address.port)
+        do { try await backend.run() } catch {
+            printError("zone-agent backend: cannot serve on \(listen): \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
