@@ -49,7 +49,10 @@ struct GatewayCommand: AsyncParsableCommand {
         let mesh = try Daemon.mesh(configPath: config, role: .gateway, logger: logger)
         let routes: [RouteSpec]
         do { routes = try Daemon.routes(mesh.config) } catch { Daemon.exitWithConfigError(error) }
-        let loop = GatewayLoop(mesh: mesh, routes: routes)
+        let failover = mesh.config.failover
+        let policy = TablePolicy(failover: failover.mode == "zero-healthy" ? .zeroHealthy : .overprovision(factor: 1.4),
+                                 holdDown: failover.holdDown, slowStart: failover.slowStart)
+        let loop = GatewayLoop(mesh: mesh, routes: routes, policy: policy)
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
         services.append(TaskService("mesh events") {

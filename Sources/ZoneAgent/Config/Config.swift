@@ -21,8 +21,19 @@ struct Config: Sendable {
     var endpoints: EndpointsConfig
     var probe: ProbeConfig
     var routes: RoutesConfig?
+    var failover = FailoverConfig()
     var proxyListen: HostPort?
     var outputs: OutputsConfig
+
+    /// How the gateway moves traffic (`failover:`): the partial-capacity rule and failback damping.
+    struct FailoverConfig: Sendable {
+        /// `overprovision` (weight × min(1, 1.4 × healthy fraction)) or `zero-healthy` (full share while any is healthy).
+        var mode = "overprovision"
+        /// A cluster that comes back must stay live this long before it gets traffic again.
+        var holdDown: Duration = .seconds(10)
+        /// Then its share ramps up linearly over this long.
+        var slowStart: Duration = .seconds(10)
+    }
 
     struct GossipConfig: Sendable {
         var bind: HostPort
@@ -107,12 +118,12 @@ extension Config {
             throw y.fail("", "is not valid YAML: \(error)")
         }
         let top = try y.mapping(root, at: "", allowed: ["node", "cluster", "zone", "gossip", "keys", "admin", "endpoints",
-                                                        "probe", "routes", "proxy", "outputs"])
+                                                        "probe", "routes", "failover", "proxy", "outputs"])
         let directory = (file as NSString).deletingLastPathComponent
         func resolve(_ p: String) -> String { p.hasPrefix("/") || directory.isEmpty ? p : "\(directory)/\(p)" }
 
         // Keys that belong to the other role are refused rather than ignored: they show a misunderstanding.
-        let agentOnly = ["endpoints", "probe"], gatewayOnly = ["routes", "proxy", "outputs"]
+        let agentOnly = ["endpoints", "probe"], gatewayOnly = ["routes", "failover", "proxy", "outputs"]
         for key in (role == .agent ? gatewayOnly : agentOnly) where top[key] != nil {
             throw y.fail(key, "belongs to the \(role == .agent ? "gateway" : "agent") configuration, not the \(role.rawValue)'s")
         }
@@ -250,6 +261,17 @@ extension Config {
             throw y.fail("routes", "is required for a gateway: `ingress: FILE` or a list of routes")
         }
 
+        var failover = FailoverConfig()
+        if let failoverNode = top["failover"] {
+            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart"])
+            failover.mode = try y.string(f["mode"], at: "failover.mode") ?? failover.mode
+            guard ["overprovision", "zero-healthy"].contains(failover.mode) else {
+                throw y.fail("failover.mode", "`\(failover.mode)` is not a mode; use overprovision or zero-healthy")
+            }
+            failover.holdDown = try y.duration(f["holdDown"], at: "failover.holdDown") ?? failover.holdDown
+            failover.slowStart = try y.duration(f["slowStart"], at: "failover.slowStart") ?? failover.slowStart
+        }
+
         var proxyListen: HostPort?
         if let proxyNode = top["proxy"] {
             let p = try y.mapping(proxyNode, at: "proxy", allowed: ["listen"])
@@ -276,7 +298,7 @@ extension Config {
             file: file, role: role, node: node, cluster: role == .agent ? cluster : "", zone: zone,
             gossip: GossipConfig(bind: bind, advertise: advertise, join: join, profile: profile, mesh: meshName),
             keys: KeysConfig(signing: signing, roster: roster, mesh: keyring),
-            adminListen: adminListen, endpoints: endpoints, probe: probe, routes: routes,
+            adminListen: adminListen, endpoints: endpoints, probe: probe, routes: routes, failover: failover,
             proxyListen: proxyListen, outputs: outputs)
     }
 
