@@ -93,7 +93,9 @@ public final class EndpointSliceWatcher: Sendable {
     /// never overlap, and changes that arrive while it runs are coalesced into the next call.
     /// Returns when cancelled; throws only when the CA bundle cannot be loaded at start.
     public func run(onChange: @Sendable ([ServiceRef: [DiscoveredEndpoint]]) async -> Void) async throws {
-        let tls = try connection.tlsConfiguration()
+        var tls = try connection.tlsConfiguration()
+        // A stopping agent should not wait the default 5 s for a server that never answers close_notify.
+        tls.shutdownTimeout = .seconds(2)
         let watchSeconds = Int64(Backoff.seconds(settings.watchTimeout).rounded(.up))
         let configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
