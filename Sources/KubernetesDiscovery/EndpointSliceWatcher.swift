@@ -31,7 +31,7 @@ public final class EndpointSliceWatcher: Sendable {
         /// How long a watch lasts before the API server ends it (`timeoutSeconds`); each watch draws
         /// from one to two times this, so agents that started together do not reconnect together.
         public var watchTimeout: Duration
-        /// The time allowed to connect and to receive a response's head.
+        /// The time allowed for a whole list request, and for a watch request to connect and receive its head.
         public var requestTimeout: Duration
         /// The longest watch event accepted, in bytes.
         public var maxLineBytes: Int
@@ -152,11 +152,11 @@ public final class EndpointSliceWatcher: Sendable {
             var delay = Duration.zero
             do {
                 if state.resourceVersion == nil {
-                    try await list(service, client: client, into: &state, publish: publish)
+                    try await list(service, client: client, into: &state, publish: publish, logger: logger)
                 }
                 let started = ContinuousClock.now
                 let events = try await watch(
-                    service, client: client, into: &state, generator: &generator, publish: publish)
+                    service, client: client, into: &state, generator: &generator, publish: publish, logger: logger)
                 // A watch that the server closes at once, again and again, must not become a busy loop.
                 if events == 0, ContinuousClock.now - started < .seconds(1) {
                     state.failures += 1
@@ -190,8 +190,51 @@ public final class EndpointSliceWatcher: Sendable {
 
     private func list(
         _ service: ServiceRef, client: HTTPClient, into state: inout ServiceState,
-        publish: @Sendable ([DiscoveredEndpoint]) -> Void
+        publish: @Sendable ([DiscoveredEndpoint]) -> Void, logger: Logger
     ) async throws(KubernetesDiscoveryError) {
+        let list = try await fetchList(service, client: client)
+        guard let version = list.metadata.resourceVersion, !version.isEmpty else {
+            throw .malformedResponse("the list has no metadata.resourceVersion to watch from")
+        }
+        var slices: [String: EndpointSlice] = [:]
+        for slice in list.items ?? [] {
+            guard !slice.name.isEmpty else { throw .malformedResponse("a listed EndpointSlice has no name") }
+            slices[slice.name] = slice
+        }
+        state.slices = slices
+        state.resourceVersion = version
+        logger.debug("listed endpoint slices", metadata: ["resource_version": "\(version)", "slices": "\(slices.count)"])
+        observer?(.listed(service, resourceVersion: version, slices: slices.count))
+        publish(EndpointSelection.endpoints(of: service, slices: slices.values, port: port))
+    }
+
+    /// Requests, reads and decodes one list, all within the request timeout.
+    ///
+    /// The HTTP client's deadline ends once the response head has arrived, so without this limit a
+    /// server that trickles a list body would hold the service's discovery for the read timeout.
+    private func fetchList(_ service: ServiceRef, client: HTTPClient) async throws(KubernetesDiscoveryError)
+        -> EndpointSliceList
+    {
+        let limit = settings.requestTimeout
+        do {
+            return try await withThrowingTaskGroup(of: EndpointSliceList.self) { group in
+                group.addTask { try await self.requestList(service, client: client) }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    throw KubernetesDiscoveryError.transport("the list request took longer than \(limit)")
+                }
+                defer { group.cancelAll() }
+                guard let list = try await group.next() else { throw CancellationError() }
+                return list
+            }
+        } catch {
+            throw Self.transportError(error)
+        }
+    }
+
+    private func requestList(_ service: ServiceRef, client: HTTPClient) async throws(KubernetesDiscoveryError)
+        -> EndpointSliceList
+    {
         let path = Self.collectionPath(service)
         let response = try await send(path + Self.selector(service), client: client)
         guard response.status.code == 200 else { throw await Self.statusError(response, path: path) }
@@ -203,25 +246,14 @@ public final class EndpointSliceWatcher: Sendable {
         } catch {
             throw Self.transportError(error)
         }
-        let list = try JSONDecoder().decodeKubernetes(EndpointSliceList.self, from: Data(body.readableBytesView))
-        guard let version = list.metadata.resourceVersion, !version.isEmpty else {
-            throw .malformedResponse("the list has no metadata.resourceVersion to watch from")
-        }
-        var slices: [String: EndpointSlice] = [:]
-        for slice in list.items ?? [] {
-            guard !slice.name.isEmpty else { throw .malformedResponse("a listed EndpointSlice has no name") }
-            slices[slice.name] = slice
-        }
-        state.slices = slices
-        state.resourceVersion = version
-        observer?(.listed(service, resourceVersion: version, slices: slices.count))
-        publish(EndpointSelection.endpoints(of: service, slices: slices.values, port: port))
+        return try JSONDecoder().decodeKubernetes(EndpointSliceList.self, from: Data(body.readableBytesView))
     }
 
     /// Watches from `state.resourceVersion` until the stream ends; returns how many events it applied.
     private func watch(
         _ service: ServiceRef, client: HTTPClient, into state: inout ServiceState,
-        generator: inout some RandomNumberGenerator, publish: @Sendable ([DiscoveredEndpoint]) -> Void
+        generator: inout some RandomNumberGenerator, publish: @Sendable ([DiscoveredEndpoint]) -> Void,
+        logger: Logger
     ) async throws(KubernetesDiscoveryError) -> Int {
         guard let version = state.resourceVersion else { return 0 }
         let base = Backoff.seconds(settings.watchTimeout)
@@ -232,6 +264,7 @@ public final class EndpointSliceWatcher: Sendable {
         let response = try await send(path + query, client: client)
         if response.status.code == 410 { throw .resourceVersionExpired(version) }
         guard response.status.code == 200 else { throw await Self.statusError(response, path: path) }
+        logger.debug("watching endpoint slices", metadata: ["resource_version": "\(version)", "timeout_seconds": "\(timeout)"])
         observer?(.watching(service, resourceVersion: version))
 
         var decoder = WatchEventDecoder(maxLineBytes: settings.maxLineBytes)

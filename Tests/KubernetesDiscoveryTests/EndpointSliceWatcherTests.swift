@@ -16,11 +16,12 @@ final class EndpointSliceWatcherTests: XCTestCase {
     private func withHarness(
         services: [String], slices: [String: [SliceFixture]] = [:], token: String = "good-token",
         acceptedTokens: Set<String> = ["good-token"], port: PortSelector = .first, maxLineBytes: Int = 4 << 20,
+        maxListBytes: Int = 1 << 20, requestTimeout: Duration = .seconds(5),
         _ body: (Harness) async throws -> Void
     ) async throws {
         let harness = try await Harness(
             services: services, slices: slices, token: token, acceptedTokens: acceptedTokens, port: port,
-            maxLineBytes: maxLineBytes)
+            maxLineBytes: maxLineBytes, maxListBytes: maxListBytes, requestTimeout: requestTimeout)
         do {
             try await body(harness)
         } catch {
@@ -206,6 +207,11 @@ final class EndpointSliceWatcherTests: XCTestCase {
             }
             XCTAssertGreaterThan(delays[2], delays[0])
             XCTAssertTrue(harness.snapshots.items.isEmpty)
+            let logged = try await harness.logs.first("a warning about the 401") {
+                $0.level == .warning && ($0.metadata["error"] ?? "").contains("HTTP 401")
+            }
+            XCTAssertEqual(logged.metadata["service"], "shop/web")
+            XCTAssertNotNil(logged.metadata["retry_in"])
 
             // The operator fixes the token: the next attempt reads the file and succeeds.
             _ = try harness.certificate.writeFile("token", "good-token")
@@ -260,6 +266,32 @@ final class EndpointSliceWatcherTests: XCTestCase {
                 $0 == .retrying(ServiceRef(namespace: "shop", name: "web"), error: .lineTooLong(limit: 4096), delay: $0.delay)
             }
             try await harness.waitForWatch(web, resourceVersion: version, from: mark)
+        }
+    }
+
+    func testOversizedListIsRefusedAndRetried() async throws {
+        let many = (1...40).map { "10.0.\($0 / 250).\($0 % 250)" }
+        let fixture = SliceFixture(name: "web-1", endpoints: many.map { EndpointFixture(addresses: [$0]) })
+        try await withHarness(services: [web], slices: [web: [fixture]], maxListBytes: 2048) { harness in
+            try await harness.events.first("list too large") {
+                $0 == .retrying(ServiceRef(namespace: "shop", name: "web"), error: .responseTooLarge(limit: 2048), delay: $0.delay)
+            }
+            XCTAssertTrue(harness.snapshots.items.isEmpty)
+        }
+    }
+
+    func testStalledListTimesOutAndIsRetried() async throws {
+        try await withHarness(
+            services: [web], slices: [web: [slice("web-1", "10.0.0.1")]], requestTimeout: .milliseconds(300)
+        ) { harness in
+            harness.server.stallLists(true)
+            let failure = try await harness.events.first("a list timeout") {
+                if case .retrying(_, .transport(let detail), _) = $0 { return detail.contains("longer than") }
+                return false
+            }
+            XCTAssertTrue(harness.snapshots.items.isEmpty, "\(failure)")
+            harness.server.stallLists(false)
+            try await harness.waitFor(web, addresses: ["10.0.0.1:8080"])
         }
     }
 

@@ -44,6 +44,7 @@ final class FakeAPIServer: Sendable {
         var history: [HistoryEntry] = []
         var watches: [ObjectIdentifier: Watch] = [:]
         var connections: [ObjectIdentifier: any Channel] = [:]
+        var stallLists = false
     }
 
     /// Every request answered so far, for tests to wait on.
@@ -63,7 +64,10 @@ final class FakeAPIServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Without pipelining assistance the server keeps reading during a long watch response,
+                    // as a real API server does, so it sees the client's close_notify and answers it.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(APIHandler(server: box))
                 }
             }
@@ -162,6 +166,11 @@ final class FakeAPIServer: Sendable {
         return version
     }
 
+    /// When true, list responses send their head and part of the body, then nothing more.
+    func stallLists(_ stall: Bool) {
+        state.withLock { $0.stallLists = stall }
+    }
+
     /// Forgets history up to now: a watch from an older resourceVersion gets 410 Gone.
     func compact() {
         state.withLock { state in
@@ -207,6 +216,7 @@ final class FakeAPIServer: Sendable {
     fileprivate enum Response {
         case json(status: HTTPResponseStatus, body: String)
         case watch(replay: [String])
+        case stalled(body: String)
     }
 
     fileprivate func respond(to head: HTTPRequestHead, channel: any Channel) -> Response {
@@ -245,6 +255,7 @@ final class FakeAPIServer: Sendable {
                 "metadata": ["resourceVersion": String(state.resourceVersion)],
                 "items": items,
             ]
+            if state.stallLists { return (.stalled(body: jsonLine(list)), 200) }
             return (.json(status: .ok, body: jsonLine(list)), 200)
         }
         requests.append(Request(path: path, query: query, authorization: authorization, status: status))
@@ -324,6 +335,12 @@ private final class APIHandler: ChannelInboundHandler {
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            case .stalled(let body):
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "application/json")
+                headers.add(name: "Content-Length", value: String(body.utf8.count))
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(body.prefix(10)))))), promise: nil)
             case .watch(let replay):
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: "application/json")

@@ -26,13 +26,14 @@ final class Harness: Sendable {
     let tokenPath: String
     let snapshots = Observed<Snapshot>("endpoint snapshots")
     let events = Observed<DiscoveryEvent>("discovery events")
+    let logs = Observed<LogRecord>("log lines")
     private let task: Task<Void, any Error>
 
     /// Starts the server holding `slices` and a watcher of `services` that trusts it through a CA file.
     init(
         services: [String], slices: [String: [SliceFixture]] = [:], token: String = "good-token",
         acceptedTokens: Set<String> = ["good-token"], port: PortSelector = .first,
-        maxLineBytes: Int = 4 << 20
+        maxLineBytes: Int = 4 << 20, maxListBytes: Int = 1 << 20, requestTimeout: Duration = .seconds(5)
     ) async throws {
         certificate = try TestCertificate.make()
         server = try await FakeAPIServer.start(certificate: certificate, acceptedTokens: acceptedTokens)
@@ -44,10 +45,11 @@ final class Harness: Sendable {
             baseURL: server.baseURL + "/", tokenPath: tokenPath, caPath: certificate.certificatePath)
         let settings = EndpointSliceWatcher.Settings(
             backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.5),
-            watchTimeout: .seconds(60), requestTimeout: .seconds(5), maxLineBytes: maxLineBytes,
+            watchTimeout: .seconds(60), requestTimeout: requestTimeout, maxLineBytes: maxLineBytes,
+            maxListBytes: maxListBytes,
             makeRandomNumberGenerator: { SplitMix64(state: 42) })
-        var logger = Logger(label: "k8s-discovery-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["K8S_TEST_LOG"] == nil ? .critical : .trace
+        let logs = self.logs
+        let logger = Logger(label: "k8s-discovery-tests") { _ in CapturingLogHandler(sink: logs) }
         let events = self.events
         let watcher = EndpointSliceWatcher(
             connection: connection, services: try services.map { try ServiceRef(parsing: $0) }, port: port,
@@ -56,11 +58,17 @@ final class Harness: Sendable {
         task = Task { try await watcher.run { snapshots.append($0) } }
     }
 
-    /// Stops the server, then the watcher, which must return promptly when cancelled.
+    /// Stops the watcher, which must return within a second of being cancelled, then the server.
     func stop() async throws {
-        await server.stop()
+        let returned = Observed<Bool>("watcher return")
+        let task = self.task
+        Task {
+            _ = try? await task.value
+            returned.append(true)
+        }
         task.cancel()
-        try await task.value
+        try await returned.first(timeout: .seconds(1), "run() to return after cancellation") { $0 }
+        await server.stop()
         certificate.remove()
     }
 
