@@ -33,6 +33,13 @@ public final class EndpointSliceWatcher: Sendable {
         public var watchTimeout: Duration
         /// The time allowed for a whole list request, and for a watch request to connect and receive its head.
         public var requestTimeout: Duration
+        /// The longest silence accepted while reading a response before the connection counts as dead.
+        ///
+        /// A peer that vanishes without closing the connection would otherwise leave a watch that looks
+        /// open and reports nothing until the watch timeout. The API server sends watches that ask for
+        /// bookmarks one about every minute, so a healthy watch rarely stays silent this long, and one
+        /// that does is merely resumed from its resourceVersion.
+        public var idleTimeout: Duration
         /// The longest watch event accepted, in bytes.
         public var maxLineBytes: Int
         /// The longest list response accepted, in bytes.
@@ -43,7 +50,8 @@ public final class EndpointSliceWatcher: Sendable {
         /// Creates settings; the defaults suit a production cluster.
         public init(
             backoff: Backoff = Backoff(), watchTimeout: Duration = .seconds(300),
-            requestTimeout: Duration = .seconds(30), maxLineBytes: Int = 4 << 20, maxListBytes: Int = 32 << 20,
+            requestTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120),
+            maxLineBytes: Int = 4 << 20, maxListBytes: Int = 32 << 20,
             makeRandomNumberGenerator: @escaping @Sendable () -> any RandomNumberGenerator = {
                 SystemRandomNumberGenerator()
             }
@@ -51,6 +59,7 @@ public final class EndpointSliceWatcher: Sendable {
             self.backoff = backoff
             self.watchTimeout = watchTimeout
             self.requestTimeout = requestTimeout
+            self.idleTimeout = idleTimeout
             self.maxLineBytes = maxLineBytes
             self.maxListBytes = maxListBytes
             self.makeRandomNumberGenerator = makeRandomNumberGenerator
@@ -72,7 +81,7 @@ public final class EndpointSliceWatcher: Sendable {
     ///   - port: Which slice port the endpoints are reached on.
     ///   - settings: Timeouts, limits and retry policy.
     ///   - logger: Where failures and relists are logged.
-    ///   - observer: Called synchronously for every ``DiscoveryEvent``; keep it quick.
+    ///   - observer: Called synchronously for every ``DiscoveryEvent``, possibly from several tasks at once; keep it quick.
     public init(
         connection: KubernetesConnection, services: [ServiceRef], port: PortSelector = .first,
         settings: Settings = Settings(), logger: Logger, observer: (@Sendable (DiscoveryEvent) -> Void)? = nil
@@ -96,14 +105,11 @@ public final class EndpointSliceWatcher: Sendable {
         var tls = try connection.tlsConfiguration()
         // A stopping agent should not wait the default 5 s for a server that never answers close_notify.
         tls.shutdownTimeout = .seconds(2)
-        let watchSeconds = Int64(Backoff.seconds(settings.watchTimeout).rounded(.up))
         let configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,  // never carry the bearer token to another host
             timeout: .init(
-                connect: Self.timeAmount(settings.requestTimeout),
-                // The server ends each watch within twice the watch timeout; silence beyond that is a dead peer.
-                read: .seconds(2 * watchSeconds + 30)))
+                connect: Self.timeAmount(settings.requestTimeout), read: Self.timeAmount(settings.idleTimeout)))
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 
         let snapshots = SnapshotBox()
@@ -228,7 +234,7 @@ public final class EndpointSliceWatcher: Sendable {
                 return list
             }
         } catch {
-            throw Self.transportError(error)
+            throw transportError(error)
         }
     }
 
@@ -244,7 +250,7 @@ public final class EndpointSliceWatcher: Sendable {
         } catch is NIOTooManyBytesError {
             throw .responseTooLarge(limit: settings.maxListBytes)
         } catch {
-            throw Self.transportError(error)
+            throw transportError(error)
         }
         return try JSONDecoder().decodeKubernetes(EndpointSliceList.self, from: Data(body.readableBytesView))
     }
@@ -288,7 +294,7 @@ public final class EndpointSliceWatcher: Sendable {
         } catch let error as KubernetesDiscoveryError {
             throw error
         } catch {
-            throw Self.transportError(error)
+            throw transportError(error)
         }
         if let last = try decoder.finish() { try apply(last) }
         return applied
@@ -326,7 +332,7 @@ public final class EndpointSliceWatcher: Sendable {
         do {
             return try await client.execute(request, timeout: Self.timeAmount(settings.requestTimeout))
         } catch {
-            throw Self.transportError(error)
+            throw transportError(error)
         }
     }
 
@@ -340,9 +346,21 @@ public final class EndpointSliceWatcher: Sendable {
         return .httpStatus(code: Int(response.status.code), path: path, message: message)
     }
 
-    private static func transportError(_ error: any Error) -> KubernetesDiscoveryError {
+    private func transportError(_ error: any Error) -> KubernetesDiscoveryError {
         if let error = error as? KubernetesDiscoveryError { return error }
-        return .transport(String(describing: error))
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .readTimeout:
+                return .transport("\(connection.baseURL) sent nothing for \(settings.idleTimeout); the connection is presumed dead")
+            case .connectTimeout, .deadlineExceeded:
+                return .transport("no answer from \(connection.baseURL) within \(settings.requestTimeout)")
+            case .remoteConnectionClosed:
+                return .transport("\(connection.baseURL) closed the connection")
+            default:
+                break
+            }
+        }
+        return .transport("\(error) (\(connection.baseURL))")
     }
 
     private static func collectionPath(_ service: ServiceRef) -> String {

@@ -16,12 +16,13 @@ final class EndpointSliceWatcherTests: XCTestCase {
     private func withHarness(
         services: [String], slices: [String: [SliceFixture]] = [:], token: String = "good-token",
         acceptedTokens: Set<String> = ["good-token"], port: PortSelector = .first, maxLineBytes: Int = 4 << 20,
-        maxListBytes: Int = 1 << 20, requestTimeout: Duration = .seconds(5),
+        maxListBytes: Int = 1 << 20, requestTimeout: Duration = .seconds(5), idleTimeout: Duration = .seconds(10),
         _ body: (Harness) async throws -> Void
     ) async throws {
         let harness = try await Harness(
             services: services, slices: slices, token: token, acceptedTokens: acceptedTokens, port: port,
-            maxLineBytes: maxLineBytes, maxListBytes: maxListBytes, requestTimeout: requestTimeout)
+            maxLineBytes: maxLineBytes, maxListBytes: maxListBytes, requestTimeout: requestTimeout,
+            idleTimeout: idleTimeout)
         do {
             try await body(harness)
         } catch {
@@ -292,6 +293,24 @@ final class EndpointSliceWatcherTests: XCTestCase {
             XCTAssertTrue(harness.snapshots.items.isEmpty, "\(failure)")
             harness.server.stallLists(false)
             try await harness.waitFor(web, addresses: ["10.0.0.1:8080"])
+        }
+    }
+
+    func testSilentWatchIsResumedAfterTheIdleTimeout() async throws {
+        try await withHarness(
+            services: [web], slices: [web: [slice("web-1", "10.0.0.1")]], idleTimeout: .milliseconds(400)
+        ) { harness in
+            try await harness.waitFor(web, addresses: ["10.0.0.1:8080"])
+            let version = harness.server.resourceVersion
+            try await harness.waitForWatch(web, resourceVersion: version)
+            let mark = harness.server.requests.count
+            // The server says nothing: the watcher must give up on the silent stream and watch again.
+            try await harness.waitForWatch(web, resourceVersion: version, from: mark)
+            try await harness.events.first("an idle failure") {
+                if case .retrying(_, .transport(let detail), _) = $0 { return detail.contains("presumed dead") }
+                return false
+            }
+            XCTAssertFalse(harness.server.requests.items[mark...].contains { !$0.isWatch }, "resumed, not relisted")
         }
     }
 

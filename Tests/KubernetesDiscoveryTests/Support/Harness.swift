@@ -33,7 +33,8 @@ final class Harness: Sendable {
     init(
         services: [String], slices: [String: [SliceFixture]] = [:], token: String = "good-token",
         acceptedTokens: Set<String> = ["good-token"], port: PortSelector = .first,
-        maxLineBytes: Int = 4 << 20, maxListBytes: Int = 1 << 20, requestTimeout: Duration = .seconds(5)
+        maxLineBytes: Int = 4 << 20, maxListBytes: Int = 1 << 20, requestTimeout: Duration = .seconds(5),
+        idleTimeout: Duration = .seconds(10)
     ) async throws {
         certificate = try TestCertificate.make()
         server = try await FakeAPIServer.start(certificate: certificate, acceptedTokens: acceptedTokens)
@@ -45,7 +46,8 @@ final class Harness: Sendable {
             baseURL: server.baseURL + "/", tokenPath: tokenPath, caPath: certificate.certificatePath)
         let settings = EndpointSliceWatcher.Settings(
             backoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200), multiplier: 2, jitter: 0.5),
-            watchTimeout: .seconds(60), requestTimeout: requestTimeout, maxLineBytes: maxLineBytes,
+            watchTimeout: .seconds(60), requestTimeout: requestTimeout, idleTimeout: idleTimeout,
+            maxLineBytes: maxLineBytes,
             maxListBytes: maxListBytes,
             makeRandomNumberGenerator: { SplitMix64(state: 42) })
         let logs = self.logs
