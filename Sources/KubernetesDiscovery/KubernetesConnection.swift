@@ -44,7 +44,7 @@ public struct KubernetesConnection: Sendable, Equatable {
         let host = try required("KUBERNETES_SERVICE_HOST")
         let port = try required("KUBERNETES_SERVICE_PORT")
         guard let portNumber = UInt16(port), portNumber > 0 else {
-            throw .missingEnvironmentVariable("KUBERNETES_SERVICE_PORT (set to '\(port)', not a port number)")
+            throw .invalidEnvironmentVariable("KUBERNETES_SERVICE_PORT", value: port, expected: "a port number")
         }
         // An IPv6 service address must be bracketed to be a URL authority.
         let authority = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(portNumber)" : "\(host):\(portNumber)"

@@ -4,6 +4,8 @@ public enum KubernetesDiscoveryError: Error, Sendable, Equatable, CustomStringCo
     case invalidServiceReference(String, reason: String)
     /// An environment variable the in-cluster connection needs is unset or empty.
     case missingEnvironmentVariable(String)
+    /// An environment variable the in-cluster connection needs holds something unusable.
+    case invalidEnvironmentVariable(String, value: String, expected: String)
     /// A file the connection needs (the token or the CA bundle) could not be read.
     case unreadableFile(path: String, role: String, detail: String)
     /// The CA bundle was read but holds no usable certificate.
@@ -30,6 +32,8 @@ public enum KubernetesDiscoveryError: Error, Sendable, Equatable, CustomStringCo
             return "invalid Kubernetes service '\(text)': \(reason) (write it as NAMESPACE/NAME, e.g. gateway-demo/service1)"
         case .missingEnvironmentVariable(let name):
             return "environment variable \(name) is not set: in-cluster discovery must run inside a pod, where Kubernetes sets it; outside a cluster, set \(name) by hand"
+        case .invalidEnvironmentVariable(let name, let value, let expected):
+            return "environment variable \(name) is '\(value)', which is not \(expected)"
         case .unreadableFile(let path, let role, let detail):
             return "cannot read the \(role) at \(path) (\(detail)); check that the pod mounts its service-account token (automountServiceAccountToken) and that the path is right"
         case .invalidCertificateAuthority(let path, let detail):

@@ -47,7 +47,7 @@ final class KubernetesConnectionTests: XCTestCase {
             ) { error in
                 let message = String(describing: error)
                 XCTAssertTrue(message.contains(variable), message)
-                XCTAssertTrue(message.contains("not set") || message.contains("not a port"), message)
+                XCTAssertTrue(message.contains("is not set") || message.contains("not a port number"), message)
             }
         }
     }
