@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
                                                             .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "KubernetesDiscoveryTests", dependencies: [
-            "KubernetesDiscovery", nioCore, nioPosix,
+            "KubernetesDiscovery", nioCore, nioPosix, logging,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
