@@ -3,6 +3,7 @@ import Foundation
 import GatewayHTTP
 import Gossip
 import GossipNIO
+import KubernetesDiscovery
 import Logging
 import ServiceLifecycle
 import WeightTable
@@ -20,12 +21,21 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = LogSetup.bootstrap()
         let mesh = try Daemon.mesh(configPath: config, role: .agent, logger: logger)
         let loop = AgentLoop(mesh: mesh)
-        if !mesh.config.endpoints.kubernetesServices.isEmpty {
-            Daemon.exitWithConfigError(ConfigError(file: config, key: "endpoints.kubernetes",
-                                                   problem: "Kubernetes discovery is not wired into this build yet; use endpoints.static"))
-        }
-        await loop.setEndpoints(mesh.config.endpoints.staticList.map(\.key))
+        let staticEndpoints = mesh.config.endpoints.staticList.map(\.key)
+        await loop.setEndpoints(staticEndpoints)
         var services: [any Service] = [mesh.gossip]
+        if let watcher = Daemon.endpointSliceWatcher(mesh) {
+            services.append(TaskService("endpoint discovery") {
+                try await cancelWhenGracefulShutdown {
+                    try await watcher.run { found in
+                        let discovered = found.values.joined().map {
+                            EndpointKey(service: "\($0.service.namespace)/\($0.service.name)", host: $0.host, port: $0.port)
+                        }
+                        await loop.setEndpoints(staticEndpoints + discovered)
+                    }
+                }
+            })
+        }
         services.append(TaskService("mesh events") {
             await Daemon.consumeEvents(mesh) { await loop.membershipChanged() }
         })
@@ -95,6 +105,19 @@ enum Daemon {
     static func exitWithConfigError(_ error: any Error) -> Never {
         printError("zone-agent: \(error)")
         Foundation.exit(ExitStatus.configuration)
+    }
+
+    /// The EndpointSlice watcher for `endpoints.kubernetes.services`, connected with the pod's service account.
+    static func endpointSliceWatcher(_ mesh: MeshRuntime) -> EndpointSliceWatcher? {
+        let names = mesh.config.endpoints.kubernetesServices
+        guard !names.isEmpty else { return nil }
+        do {
+            let services = try names.map { name throws(KubernetesDiscoveryError) in try ServiceRef(parsing: name) }
+            let connection = try KubernetesConnection.inCluster()
+            return EndpointSliceWatcher(connection: connection, services: services, logger: mesh.logger)
+        } catch {
+            exitWithConfigError(ConfigError(file: mesh.config.file, key: "endpoints.kubernetes", problem: "\(error)"))
+        }
     }
 
     /// The gateway's routes, from the Ingress file or the inline list, checked against the trust roster.
