@@ -93,6 +93,9 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
-        .testTarget(name: "ZoneAgentTests", dependencies: ["ZoneAgent", "WeightTable", "Wire", "MeshCrypto"]),
+        .testTarget(name: "ZoneAgentTests", dependencies: [
+            "ZoneAgent", "WeightTable", "Wire", "MeshCrypto", nioCore, nioPosix,
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
     ]
 )
