@@ -121,17 +121,36 @@ public actor GossipService: Service {
 
     /// Binds the sockets, joins the mesh and runs until cancelled or shut down gracefully.
     public func run() async throws {
+        // With port 0 the kernel picks a UDP port whose TCP twin may be taken; then both are picked again.
+        for attempt in 1...5 {
+            do {
+                return try await runOnce()
+            } catch GossipTransportError.tcpBindFailed(let port, let reason) where transport.bindPort == 0 && attempt < 5 {
+                logger.debug("TCP twin of UDP port taken, binding again", metadata: ["port": "\(port)", "reason": "\(reason)"])
+            }
+        }
+    }
+
+    private func runOnce() async throws {
         let bootstrapUDP = DatagramBootstrap(group: group).channelOption(.socketOption(.so_reuseaddr), value: 1)
         let udpChannel = try await bootstrapUDP.bind(host: transport.bindHost, port: transport.bindPort) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<Datagram, Datagram>(wrappingChannelSynchronously: channel)
             }
         }
+        // An async channel must be closed through `executeThenClose` even when start-up fails after it was made:
+        // NIO traps on one that is dropped unfinished (a TCP port taken by another process, say).
+        func abandonUDP(_ error: any Error) async throws -> Never {
+            try? await udpChannel.executeThenClose { _, _ in }
+            throw error
+        }
         guard let port = udpChannel.channel.localAddress?.port, let bound = udpChannel.channel.localAddress else {
-            throw GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)")
+            try await abandonUDP(GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)"))
         }
         let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
-        let server = try await ServerBootstrap(group: group)
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: transport.bindHost, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
@@ -140,8 +159,12 @@ public actor GossipService: Service {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
                 }
             }
+        } catch {
+            try await abandonUDP(GossipTransportError.tcpBindFailed(port: port, reason: "\(error)"))
+        }
         guard let advertised = transport.advertise ?? PeerAddress(bound) else {
-            throw GossipTransportError.unresolvableAddress("\(bound)")
+            try? await server.executeThenClose { _ in }
+            try await abandonUDP(GossipTransportError.unresolvableAddress("\(bound)"))
         }
         logger[metadataKey: "member"] = "\(identity)"
         logger.info("gossip listening", metadata: ["udp": "\(bound)", "advertise": "\(advertised)"])

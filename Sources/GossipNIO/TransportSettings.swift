@@ -77,6 +77,8 @@ public enum GossipEvent: Sendable, Equatable {
 public enum GossipTransportError: Error, CustomStringConvertible, Sendable {
     /// A bind or advertise address that is neither numeric nor resolvable.
     case unresolvableAddress(String)
+    /// The state-sync TCP listener could not bind the gossip port (another process holds it for TCP).
+    case tcpBindFailed(port: Int, reason: String)
     /// A state sync outlasted `syncTimeout`.
     case syncTimedOut(PeerAddress)
     /// A peer announced a frame larger than `WireLimits.syncFrame` allows.
@@ -88,6 +90,7 @@ public enum GossipTransportError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .unresolvableAddress(let a): return "cannot use \(a) as a gossip address: give host:port with a numeric or resolvable host"
+        case .tcpBindFailed(let port, let reason): return "cannot listen for state sync on TCP port \(port) (the UDP gossip port is free, TCP is not): \(reason)"
         case .syncTimedOut(let p): return "state sync with \(p) timed out"
         case .syncFrameTooLarge(let n): return "a state-sync frame of \(n) bytes exceeds the limit"
         case .syncClosedEarly(let p): return "\(p) closed the state-sync connection before replying"

@@ -11,7 +11,7 @@ struct ZoneAgentCommand: AsyncParsableCommand {
         weighted routing table that feeds its built-in proxy, Envoy or HAProxy.
         """,
         version: ZoneAgentVersion.current,
-        subcommands: [AgentCommand.self, GatewayCommand.self, KeygenCommand.self, TableCommand.self, BackendCommand.self]
+        subcommands: [AgentCommand.self, GatewayCommand.self, KeygenCommand.self, TableCommand.self, BackendCommand.self, DemoCommand.self]
     )
 }
 

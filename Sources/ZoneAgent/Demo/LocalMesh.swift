@@ -1,0 +1,285 @@
+import AsyncHTTPClient
+import Foundation
+import MeshCrypto
+import NIOCore
+
+/// A whole zone-agent deployment on loopback, made of real processes of this binary: per cluster, agents and
+/// demo backends; one gateway on the seed's Ingress. The demo, the drills and the integration tests drive it.
+///
+/// Each mesh takes its own 127.N.x.y addresses, so its fixed ports collide with nothing else on the machine.
+final class LocalMesh: @unchecked Sendable {
+    struct Layout: Sendable {
+        var clusters: [String: Int] = ["c1": 20, "c2": 80]
+        var agentsPerCluster = 3
+        var backendsPerCluster = 2
+        var profile = "lan"
+        var holdDown = "10s"
+        var slowStart = "10s"
+        var probe = "probe: { http: { path: /healthz }, interval: 500ms, timeout: 250ms, fall: 2, rise: 2 }"
+    }
+
+    static let host = "alb.ingress.alibaba.com"
+    let dir: String
+    let binary: String
+    let layout: Layout
+    let net: Int
+    private let lock = NSLock()
+    private var processes: [String: Process] = [:]
+    let http = HTTPClient(eventLoopGroupProvider: .singleton,
+                          configuration: .init(timeout: .init(connect: .seconds(2), read: .seconds(5))))
+
+    init(directory: String, binary: String, layout: Layout = Layout()) throws {
+        self.dir = directory
+        self.binary = binary
+        self.layout = layout
+        self.net = 100 + Int(getpid()) % 150
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    var clusters: [String] { layout.clusters.keys.sorted() }
+    var proxyURL: String { "http://\(ip(99, 1)):8001/svc1" }
+    var adminURL: String { "http://\(ip(99, 1)):9101" }
+
+    /// An address of this mesh: 127.N.GROUP.HOST (clusters are groups 1, 2, …; the gateway is group 99).
+    func ip(_ group: Int, _ host: Int) -> String { "127.\(net).\(group).\(host)" }
+
+    func group(of cluster: String) -> Int { (clusters.firstIndex(of: cluster) ?? 0) + 1 }
+
+    func agentName(_ cluster: String, _ i: Int) -> String { "\(cluster)-\(Character(UnicodeScalar(UInt8(96 + i))))" }
+
+    func agentNames(_ cluster: String) -> [String] { (1...layout.agentsPerCluster).map { agentName(cluster, $0) } }
+
+    func backendNames(_ cluster: String) -> [String] { (1...layout.backendsPerCluster).map { "backend-\(cluster)-\($0)" } }
+
+    // MARK: Set-up
+
+    /// Keys, trust roster, the seed's Ingress with these clusters' weights, and a config per process.
+    func writeConfiguration() throws {
+        var roster: [String: [PublicKey]] = [:]
+        for cluster in clusters {
+            roster[cluster] = [try KeyFiles.writeClusterKey(cluster: cluster, directory: dir + "/keys", force: true).publicKey]
+        }
+        try KeyFiles.writeMeshKey(directory: dir + "/keys", force: true)
+        try write("keys/trust.yaml", TrustRoster(roster).yaml)
+        let annotations = clusters.map { "    alb.ingress.kubernetes.io/cluster-weight.\($0): \"\(layout.clusters[$0]!)\"" }.joined(separator: "\n")
+        try write("ingress-demo.yaml", """
+        apiVersion: networking.k8s.io/v1
+        kind: Ingress
+        metadata:
+          annotations:
+        \(annotations)
+          name: web-demo
+          namespace: gateway-demo
+        spec:
+          ingressClassName: alb
+          rules:
+          - host: \(Self.host)
+            http:
+              paths:
+              - path: /svc1
+                pathType: Prefix
+                backend:
+                  service:
+                    name: service1
+                    port:
+                      number: 80
+
+        """)
+        let join = "[" + clusters.map { "\(ip(group(of: $0), 1)):7946" }.joined(separator: ", ") + "]"
+        for cluster in clusters {
+            let g = group(of: cluster)
+            let endpoints = (1...layout.backendsPerCluster).map {
+                "    - { service: gateway-demo/service1, address: \"\(ip(g, 10 + $0)):8080\" }"
+            }.joined(separator: "\n")
+            for i in 1...layout.agentsPerCluster {
+                try write("\(agentName(cluster, i)).yaml", """
+                node: \(agentName(cluster, i))
+                cluster: \(cluster)
+                zone: zone-\(g)
+                gossip: { bind: "\(ip(g, i)):7946", join: \(join), profile: \(layout.profile) }
+                keys: { signing: keys/\(cluster).key, trust: keys/trust.yaml, mesh: keys/mesh.key }
+                admin: { listen: "\(ip(g, i)):9101" }
+                endpoints:
+                  static:
+                \(endpoints)
+                \(layout.probe)
+
+                """)
+            }
+        }
+        try write("gateway.yaml", """
+        node: gateway
+        gossip: { bind: "\(ip(99, 1)):7946", join: \(join), profile: \(layout.profile) }
+        keys: { trust: keys/trust.yaml, mesh: keys/mesh.key }
+        admin: { listen: "\(ip(99, 1)):9101" }
+        routes: { ingress: ingress-demo.yaml }
+        failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart) }
+        proxy: { listen: "\(ip(99, 1)):8001" }
+
+        """)
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8)
+    }
+
+    // MARK: Processes
+
+    /// Starts the backends and agents of `cluster`.
+    func startCluster(_ cluster: String) throws {
+        let g = group(of: cluster)
+        for (i, name) in backendNames(cluster).enumerated() {
+            try start(name, ["backend", "--name", "web-demo-\(cluster)", "--listen", "\(ip(g, 11 + i)):8080"])
+        }
+        for name in agentNames(cluster) { try start(name, ["agent", "--config", "\(name).yaml"]) }
+    }
+
+    func startGateway() throws { try start("gateway", ["gateway", "--config", "gateway.yaml"]) }
+
+    /// Starts a process of this binary named `name`, its output in `DIR/name.log`.
+    func start(_ name: String, _ arguments: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let path = "\(dir)/\(name).log"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        lock.withLock { processes[name] = p }
+    }
+
+    /// Sends `signal` to the named processes and waits for them to exit.
+    func kill(_ names: [String], signal: Int32 = SIGKILL) {
+        let targets = lock.withLock { names.compactMap { processes[$0] } }
+        for p in targets where p.isRunning { Foundation.kill(p.processIdentifier, signal) }
+        for p in targets { p.waitUntilExit() }
+    }
+
+    func isRunning(_ name: String) -> Bool { lock.withLock { processes[name]?.isRunning ?? false } }
+
+    /// Stops every process (SIGKILL) and the HTTP client.
+    func stopAll() {
+        kill(lock.withLock { Array(processes.keys) })
+        try? http.syncShutdown()
+    }
+
+    /// The last lines of every log, for a failure report.
+    func logs(lines: Int = 15) -> String {
+        lock.withLock { processes.keys.sorted() }.map { name in
+            let text = (try? String(contentsOfFile: "\(dir)/\(name).log", encoding: .utf8)) ?? ""
+            return "--- \(name).log\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    // MARK: Looking at it
+
+    struct Answer: Sendable {
+        var status: UInt
+        var cluster: String?
+        var body: String
+    }
+
+    func get(_ url: String, host: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        if let host { request.headers.replaceOrAdd(name: "Host", value: host) }
+        let response = try await http.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: response.status.code, cluster: response.headers.first(name: "x-zone-cluster"), body: String(buffer: body))
+    }
+
+    func json(_ url: String) async throws -> [String: Any] {
+        let answer = try await get(url)
+        return (try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    /// The route's clusters as the gateway reports them: effective weight, "healthy/total", state.
+    func clusterView() async -> [String: (weight: Int, healthy: String, state: String)] {
+        guard let table = try? await json(adminURL + "/v1/table"),
+              let clusters = ((table["routes"] as? [[String: Any]])?.first?["clusters"]) as? [[String: Any]] else { return [:] }
+        var out: [String: (Int, String, String)] = [:]
+        for c in clusters {
+            out[c["cluster"] as? String ?? "?"] = (c["effectiveWeight"] as? Int ?? -1,
+                                                   "\(c["healthyEndpoints"] ?? 0)/\(c["totalEndpoints"] ?? 0)",
+                                                   c["state"] as? String ?? "")
+        }
+        return out
+    }
+
+    func weights() async -> [String: Int] { await clusterView().mapValues(\.weight) }
+
+    /// Whether every cluster serves its configured weight with every endpoint healthy.
+    func isSteady() async -> Bool {
+        let view = await clusterView()
+        return clusters.allSatisfy { c in
+            view[c]?.weight == layout.clusters[c] && view[c]?.state == "active"
+                && view[c]?.healthy == "\(layout.backendsPerCluster)/\(layout.backendsPerCluster)"
+        }
+    }
+
+    /// Sends `n` requests one after another and counts the answers by body (or status).
+    func split(_ n: Int) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for _ in 0..<n {
+            let answer = try await get(proxyURL, host: Self.host)
+            let key = answer.status == 200 ? answer.body.trimmingCharacters(in: .whitespacesAndNewlines) : "HTTP \(answer.status)"
+            counts[key, default: 0] += 1
+        }
+        return counts
+    }
+
+    /// One request of a stream: when it ended, its status (or error), the cluster that served it.
+    struct StreamedRequest: Sendable {
+        var at: ContinuousClock.Instant
+        var outcome: String
+        var cluster: String?
+        var ok: Bool { outcome == "200" }
+    }
+
+    /// Sends requests back to back until `stop` returns true (at most 100,000).
+    func stream(until stop: @escaping @Sendable () -> Bool) -> Task<[StreamedRequest], Never> {
+        Task {
+            var results: [StreamedRequest] = []
+            while !stop() && results.count < 100_000 {
+                do {
+                    let a = try await get(proxyURL, host: Self.host)
+                    results.append(StreamedRequest(at: .now, outcome: "\(a.status)", cluster: a.cluster))
+                } catch {
+                    results.append(StreamedRequest(at: .now, outcome: "error: \(error)", cluster: nil))
+                }
+            }
+            return results
+        }
+    }
+
+    /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns how long it took.
+    @discardableResult
+    func waitFor(_ what: String, timeout: Duration, _ condition: () async -> Bool) async throws -> Duration {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if await condition() { return ContinuousClock.now - start }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw LocalMeshError.timedOut(what: what, after: timeout, logs: logs())
+    }
+}
+
+enum LocalMeshError: Error, CustomStringConvertible {
+    case timedOut(what: String, after: Duration, logs: String)
+    var description: String {
+        switch self {
+        case .timedOut(let what, let after, let logs): return "timed out after \(after) waiting for \(what)\n\(logs)"
+        }
+    }
+}
+
+/// A flag set once by one task and read by another.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
