@@ -37,7 +37,13 @@ bench: deps
 bench-gossip:
 	@scripts/ensure-deps.sh bench
 	$(SWIFT) build -c release --product Benchmarks
+	$(SWIFT) build -c release --product GossipNode
 	.build/release/Benchmarks gossip
+	bench/serf-compare.sh 5 20
+
+bench-proxy:
+	@scripts/ensure-deps.sh bench
+	bench/proxy-vs-haproxy.sh
 
 clean:
 	rm -rf .build .build-fuzz fuzz-artifacts

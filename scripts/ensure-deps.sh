@@ -6,7 +6,7 @@ set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-for pkg in libsodium-dev pkg-config; do have_pkg "$pkg" || need+=("$pkg"); done
+for pkg in libsodium-dev pkg-config haproxy; do have_pkg "$pkg" || need+=("$pkg"); done
 if [ "${1:-build}" = bench ]; then
   for pkg in haproxy serf wrk hyperfine; do have_pkg "$pkg" || need+=("$pkg"); done
 fi

@@ -37,7 +37,8 @@ struct AgentCommand: AsyncParsableCommand {
             })
         }
         services.append(TaskService("mesh events") {
-            await Daemon.consumeEvents(mesh) { await loop.membershipChanged() }
+            // The event stream ends only when gossip stops, which is last: stop reading on graceful shutdown instead.
+            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh) { await loop.membershipChanged() } }
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services += Daemon.adminService(mesh, table: nil)
@@ -66,7 +67,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
         services.append(TaskService("mesh events") {
-            await Daemon.consumeEvents(mesh) { await loop.scheduleRebuild() }
+            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh) { await loop.scheduleRebuild() } }
         })
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
         services += Daemon.adminService(mesh, table: { pickers.load().table })

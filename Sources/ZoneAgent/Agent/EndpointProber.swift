@@ -35,7 +35,10 @@ struct EndpointProber: Sendable {
         let promise = channel.eventLoop.makePromise(of: Int?.self)
         let timeoutTask = channel.eventLoop.scheduleTask(deadline: deadline) { promise.succeed(nil) }
         do {
-            try await channel.pipeline.addHandler(StatusLineReader(promise: promise)).get()
+            // The handler is made on the channel's event loop: it is not Sendable and never leaves it.
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(StatusLineReader(promise: promise))
+            }.get()
             var request = ByteBuffer()
             request.writeString("GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: zone-agent-probe\r\nConnection: close\r\n\r\n")
             try await channel.writeAndFlush(request).get()

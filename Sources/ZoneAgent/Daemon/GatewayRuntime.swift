@@ -51,7 +51,10 @@ actor GatewayLoop {
         // Isolated: we heard from the mesh before and now hear from nobody. Then the failure is ours, not the
         // clusters', and the last good table is kept.
         let isolated = hadContact && active.isEmpty
-        let inputs = TableInputs(routes: routes, members: members.map { MemberView($0.identity, isLive: $0.state.isActive) },
+        // Only an alive agent vouches. Waiting for `dead` would add the whole suspicion timeout to every failover;
+        // a false suspicion moves traffic only if every agent of a cluster is suspected at once, and the
+        // failback hold-down damps that blip.
+        let inputs = TableInputs(routes: routes, members: members.map { MemberView($0.identity, isLive: $0.state == .alive) },
                                  digests: digests, isolated: isolated, wallClockMillis: wallClockMillis())
         let previousVersion = state.version
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)

@@ -61,7 +61,13 @@ struct TaskService: Service, CustomStringConvertible {
         self.body = body
     }
 
-    func run() async throws { try await body() }
+    func run() async throws {
+        do {
+            try await body()
+        } catch is CancellationError {
+            // Stopped by graceful shutdown (`cancelWhenGracefulShutdown`): an orderly end, not a failure.
+        }
+    }
 }
 
 /// Sets up swift-log once: one line per event on stderr, level from `$LOG_LEVEL` (default info).

@@ -16,6 +16,8 @@ final class LocalMesh: @unchecked Sendable {
         var holdDown = "10s"
         var slowStart = "10s"
         var probe = "probe: { http: { path: /healthz }, interval: 500ms, timeout: 250ms, fall: 2, rise: 2 }"
+        /// More gateway configuration, appended as is (`outputs:` for instance).
+        var gatewayExtra = ""
     }
 
     static let host = "alb.ingress.alibaba.com"
@@ -115,6 +117,7 @@ final class LocalMesh: @unchecked Sendable {
         routes: { ingress: ingress-demo.yaml }
         failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart) }
         proxy: { listen: "\(ip(99, 1)):8001" }
+        \(layout.gatewayExtra)
 
         """)
     }
@@ -138,12 +141,17 @@ final class LocalMesh: @unchecked Sendable {
 
     /// Starts a process of this binary named `name`, its output in `DIR/name.log`.
     func start(_ name: String, _ arguments: [String]) throws {
+        try start(name, executable: binary, arguments)
+    }
+
+    /// Starts any program as part of the mesh (HAProxy, say), its output in `DIR/name.log`.
+    func start(_ name: String, executable: String, _ arguments: [String]) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         let path = "\(dir)/\(name).log"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw LocalMeshError.cannotWrite(path) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         log.seekToEndOfFile()
         p.standardOutput = log
@@ -160,6 +168,11 @@ final class LocalMesh: @unchecked Sendable {
     }
 
     func isRunning(_ name: String) -> Bool { lock.withLock { processes[name]?.isRunning ?? false } }
+
+    /// The exit status of a process that has ended.
+    func exitStatus(_ name: String) -> Int32? {
+        lock.withLock { processes[name].flatMap { $0.isRunning ? nil : $0.terminationStatus } }
+    }
 
     /// Stops every process (SIGKILL) and the HTTP client.
     func stopAll() {
@@ -269,8 +282,10 @@ final class LocalMesh: @unchecked Sendable {
 
 enum LocalMeshError: Error, CustomStringConvertible {
     case timedOut(what: String, after: Duration, logs: String)
+    case cannotWrite(String)
     var description: String {
         switch self {
+        case .cannotWrite(let path): return "cannot write \(path)"
         case .timedOut(let what, let after, let logs): return "timed out after \(after) waiting for \(what)\n\(logs)"
         }
     }
