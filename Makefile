@@ -44,6 +44,8 @@ bench-gossip:
 bench-proxy:
 	@scripts/ensure-deps.sh bench
 	bench/proxy-vs-haproxy.sh
+	$(SWIFT) build -c release --product zone-agent
+	bench/idle-footprint.sh
 
 clean:
 	rm -rf .build .build-fuzz fuzz-artifacts
