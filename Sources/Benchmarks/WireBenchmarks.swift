@@ -8,7 +8,8 @@ enum WireBenchmarks {
     static func decodeOnly() {
         let datagram = WireEncoding.encodePacket(fullDatagram(signer: try! SigningKeyPair(seed: Array(repeating: 7, count: 32))))
         var sink = 0
-        for _ in 0..<300_000 { sink &+= (try? WireEncoding.decodePacket(datagram))?.count ?? 0 }
+        let iterations = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 300_000 : 300_000
+        for _ in 0..<iterations { sink &+= (try? WireEncoding.decodePacket(datagram))?.count ?? 0 }
         print(sink)
     }
 

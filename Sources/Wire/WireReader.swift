@@ -68,6 +68,20 @@ struct WireReader {
         return Int(n)
     }
 
+    /// A string equal to `previous` when the bytes match, without allocating a new one: a digest's endpoints are
+    /// sorted by service, so most repeat the service name of the one before.
+    mutating func string(_ field: @autoclosure () -> String, reusing previous: String?) throws(WireError) -> String {
+        if let previous, offset < end {
+            let n = Int(bytes[offset])
+            if n < 0x80, n == previous.utf8.count, remaining > n,
+               previous.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[(offset + 1)..<(offset + 1 + n)])) {
+                offset += 1 + n
+                return previous
+            }
+        }
+        return try string(field())
+    }
+
     mutating func string(_ field: @autoclosure () -> String) throws(WireError) -> String {
         let n = try varint(field())
         guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field(), limit: limits.maxStringBytes) }
@@ -169,7 +183,7 @@ struct WireReader {
             var endpoints: [EndpointHealth] = []
             endpoints.reserveCapacity(n)
             for _ in 0..<n {
-                let service = try string("digest.endpoint.service")
+                let service = try string("digest.endpoint.service", reusing: endpoints.last?.service)
                 let host = try string("digest.endpoint.host")
                 let port = try u16("digest.endpoint.port")
                 let rawState = try u8("digest.endpoint.state")
