@@ -37,19 +37,22 @@ public struct PeerAddress: Hashable, Sendable, Comparable, CustomStringConvertib
 
     /// Parses a numeric `a.b.c.d:port` or `[v6]:port`; names are resolved elsewhere.
     public init?(_ text: String) {
-        let hostPart: Substring
-        let portPart: Substring
+        guard let (hostPart, portPart) = Self.split(text), let port = UInt16(portPart),
+              let host = Self.parseHost(hostPart) else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    /// Splits `host:port` or `[v6 host]:port` into its host and port text; nil when it has neither form
+    /// (an IPv6 host without brackets included, since its colons make the port ambiguous).
+    public static func split(_ text: String) -> (host: Substring, port: Substring)? {
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
+            return (text[text.index(after: text.startIndex)..<close], text[text.index(close, offsetBy: 2)...])
         }
-        guard let port = UInt16(portPart), let host = Self.parseHost(hostPart) else { return nil }
-        self.init(host: host, port: port)
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let host = text[..<colon]
+        guard !host.contains(":") else { return nil }
+        return (host, text[text.index(after: colon)...])
     }
 
     /// Parses a numeric IPv4 or IPv6 host.

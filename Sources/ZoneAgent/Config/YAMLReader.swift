@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 import Yams
 
 /// Walks a YAML document with the key path in hand, so every error can say where it is, and refuses keys it
@@ -100,18 +101,7 @@ struct HostPort: Hashable, Sendable, CustomStringConvertible {
     }
 
     init?(_ text: String) {
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-            if hostPart.contains(":") { return nil }   // IPv6 needs brackets
-        }
+        guard let (hostPart, portPart) = PeerAddress.split(text) else { return nil }
         guard !hostPart.isEmpty, hostPart.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }),
               let port = Int(portPart), (0...65535).contains(port) else { return nil }
         self.init(host: String(hostPart), port: port)
