@@ -41,6 +41,7 @@ struct AgentCommand: AsyncParsableCommand {
             try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh) { await loop.membershipChanged() } }
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
+        services.append(Daemon.gossipCounters(mesh))
         services += Daemon.adminService(mesh, table: nil)
         try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
     }
@@ -70,6 +71,7 @@ struct GatewayCommand: AsyncParsableCommand {
             try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh) { await loop.scheduleRebuild() } }
         })
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
+        services.append(Daemon.gossipCounters(mesh))
         services += Daemon.adminService(mesh, table: { pickers.load().table })
         if let listen = mesh.config.proxyListen {
             let proxy = WeightedProxy(
@@ -133,6 +135,21 @@ enum Daemon {
             return try RouteSpec.inlineRoutes(node, source: config.file, knownClusters: Set(config.keys.roster.clusters))
         case nil:
             throw ConfigError(file: config.file, key: "routes", problem: "is required for a gateway")
+        }
+    }
+
+    /// Copies the gossip transport's counters into metrics every two seconds.
+    static func gossipCounters(_ mesh: MeshRuntime) -> any Service {
+        TaskService("gossip counters") {
+            try await cancelWhenGracefulShutdown {
+                var previous = GossipCounters()
+                while !Task.isCancelled {
+                    let now = await mesh.gossip.currentCounters()
+                    ZoneMetrics.gossip(now, since: previous)
+                    previous = now
+                    try await Task.sleep(for: .seconds(2))
+                }
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import GossipNIO
 import Metrics
 import Prometheus
 
@@ -31,13 +32,22 @@ enum ZoneMetrics {
         Counter(label: "zone_agent_records_rejected_total", dimensions: [("reason", reason)]).increment()
     }
 
-    static func gossipBytes(sent: Int = 0, received: Int = 0) {
-        if sent > 0 { Counter(label: "zone_agent_gossip_bytes_total", dimensions: [("direction", "sent")]).increment(by: sent) }
-        if received > 0 { Counter(label: "zone_agent_gossip_bytes_total", dimensions: [("direction", "received")]).increment(by: received) }
-    }
-
-    static func packetDropped(reason: String) {
-        Counter(label: "zone_agent_packets_dropped_total", dimensions: [("reason", reason)]).increment()
+    /// Adds what the gossip transport counted since `previous`.
+    static func gossip(_ now: GossipCounters, since previous: GossipCounters) {
+        func add(_ label: String, _ dimensions: [(String, String)], _ a: UInt64, _ b: UInt64) {
+            // Created even at zero, so a scrape shows the series before the first packet.
+            Counter(label: label, dimensions: dimensions).increment(by: Int(truncatingIfNeeded: a &- b))
+        }
+        add("zone_agent_gossip_bytes_total", [("direction", "sent")], now.bytesSent, previous.bytesSent)
+        add("zone_agent_gossip_bytes_total", [("direction", "received")], now.bytesReceived, previous.bytesReceived)
+        add("zone_agent_gossip_packets_total", [("direction", "sent")], now.packetsSent, previous.packetsSent)
+        add("zone_agent_gossip_packets_total", [("direction", "received")], now.packetsReceived, previous.packetsReceived)
+        add("zone_agent_state_syncs_total", [("result", "completed")], now.syncsCompleted, previous.syncsCompleted)
+        add("zone_agent_state_syncs_total", [("result", "failed")], now.syncsFailed, previous.syncsFailed)
+        add("zone_agent_packets_dropped_total", [("reason", "any")], now.dropped.values.reduce(0, +), previous.dropped.values.reduce(0, +))
+        for (reason, count) in now.dropped {
+            add("zone_agent_packets_dropped_total", [("reason", reason)], count, previous.dropped[reason] ?? 0)
+        }
     }
 
     static func table(version: UInt64, weights: [(route: String, cluster: String, weight: Int)]) {

@@ -108,6 +108,13 @@ final class MeshIntegrationTests: XCTestCase {
         let members = try await mesh.json(mesh.adminURL + "/v1/members")["members"] as? [[String: Any]] ?? []
         XCTAssertEqual(members.filter { $0["state"] as? String == "alive" }.count, 7, "\(members)")
         XCTAssertFalse(members.contains { $0["node"] as? String == "c2-rogue" }, "the rogue is never a member")
+        // The metrics an operator watches are there from the start, not only after a first scrape.
+        let metrics = try await mesh.get(mesh.adminURL + "/metrics").body
+        for name in ["zone_agent_members{state=\"alive\"} 7", "zone_agent_digests_accepted_total", "zone_agent_effective_weight",
+                     "zone_agent_table_version", "zone_agent_proxy_requests_total{cluster=\"c2\",status=\"200\"}",
+                     "zone_agent_packets_dropped_total", "zone_agent_gossip_bytes_total"] {
+            XCTAssertTrue(metrics.contains(name), "/metrics lacks \(name)")
+        }
         print("garbage: \(sent) datagrams sent; table hash and membership unchanged")
     }
 

@@ -70,7 +70,8 @@ struct TaskService: Service, CustomStringConvertible {
     }
 }
 
-/// Sets up swift-log once: one line per event on stderr, level from `$LOG_LEVEL` (default info).
+/// Sets up swift-log and swift-metrics once: one log line per event on stderr, level from `$LOG_LEVEL` (default
+/// info); metrics into the Prometheus registry that `/metrics` renders.
 enum LogSetup {
     static func bootstrap() -> Logger {
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
@@ -79,6 +80,8 @@ enum LogSetup {
             handler.logLevel = level
             return handler
         }
+        // Metrics too, before anything records one: handles made before the bootstrap would stay no-ops.
+        _ = ZoneMetrics.registry
         return Logger(label: "zone-agent")
     }
 }

@@ -37,26 +37,26 @@ struct DemoCommand: AsyncParsableCommand {
         }
         var held = true
         func check(_ ok: Bool, _ what: String) {
-            print("  \(ok ? "ok  " : "FAIL") \(what)")
+            say("  \(ok ? "ok  " : "FAIL") \(what)")
             held = held && ok
         }
 
-        print("zone-agent demo: two clusters in two zones, the seed's Ingress (c1 20 / c2 80), profile \(profile)")
-        print("  working directory \(directory)\n")
-        print("1. keys, trust roster, configs; 2 × 3 agents, 2 × 2 backends, 1 gateway with the built-in proxy")
+        say("zone-agent demo: two clusters in two zones, the seed's Ingress (c1 20 / c2 80), profile \(profile)")
+        say("  working directory \(directory)\n")
+        say("1. keys, trust roster, configs; 2 × 3 agents, 2 × 2 backends, 1 gateway with the built-in proxy")
         try mesh.writeConfiguration()
         for cluster in mesh.clusters { try mesh.startCluster(cluster) }
         try mesh.startGateway()
         let converged = try await mesh.waitFor("the gateway's table at 20/80", timeout: .seconds(60)) { await mesh.isSteady() }
-        print("  mesh converged, table at 20/80 with every endpoint healthy, \(Self.seconds(converged)) after start\n")
+        say("  mesh converged, table at 20/80 with every endpoint healthy, \(Self.seconds(converged)) after start\n")
 
-        print("2. 500 requests through the gateway (Host: \(LocalMesh.host), /svc1)")
+        say("2. 500 requests through the gateway (Host: \(LocalMesh.host), /svc1)")
         let split = try await mesh.split(500)
-        for (name, count) in split.sorted(by: { $0.key < $1.key }) { print("  \(name): \(count)") }
+        for (name, count) in split.sorted(by: { $0.key < $1.key }) { say("  \(name): \(count)") }
         check(split == ["web-demo-c1": 100, "web-demo-c2": 400], "exactly 100/400")
-        print("")
+        say("")
 
-        print("3. SIGKILL every agent and backend of c2 while requests stream through the gateway")
+        say("3. SIGKILL every agent and backend of c2 while requests stream through the gateway")
         let stop = StopFlag()
         let stream = mesh.stream { stop.isSet }
         try await Task.sleep(for: .seconds(1))
@@ -68,13 +68,13 @@ struct DemoCommand: AsyncParsableCommand {
         let requests = await stream.value
         let failed = requests.filter { !$0.ok }
         let lastToC2 = requests.last { $0.cluster == "c2" && $0.at > killedAt }.map { $0.at - killedAt }
-        print("  table at 100/0 \(Self.seconds(failover)) after the kill")
-        print("  \(requests.count) requests streamed, \(failed.count) failed; last one served by c2 \(lastToC2.map(Self.seconds) ?? "before the kill")")
+        say("  table at 100/0 \(Self.seconds(failover)) after the kill")
+        say("  \(requests.count) requests streamed, \(failed.count) failed; last one served by c2 \(lastToC2.map(Self.seconds) ?? "before the kill")")
         check(failed.isEmpty, "no failed request (the proxy retries on the live cluster)")
         check(failover <= .seconds(profile == "wan" ? 15 : 5), "failover within \(profile == "wan" ? 15 : 5) s")
-        print("")
+        say("")
 
-        print("4. c2 comes back; failback waits for the \(holdDown) hold-down, then ramps over \(slowStart)")
+        say("4. c2 comes back; failback waits for the \(holdDown) hold-down, then ramps over \(slowStart)")
         let restartedAt = ContinuousClock.now
         try mesh.startCluster("c2")
         var ramp: [String] = []
@@ -87,19 +87,24 @@ struct DemoCommand: AsyncParsableCommand {
             }
             return w == ["c1": 20, "c2": 80]
         }
-        print("  weights c1/c2 over time: " + ramp.joined(separator: ", "))
+        say("  weights c1/c2 over time: " + ramp.joined(separator: ", "))
         try await mesh.waitFor("c2's endpoints healthy", timeout: .seconds(30)) { await mesh.isSteady() }
         let after = try await mesh.split(500)
         check(after == ["web-demo-c1": 100, "web-demo-c2": 400], "back at exactly 100/400, \(Self.seconds(failback)) after the restart")
-        print("")
+        say("")
 
-        print("figures: converged \(Self.seconds(converged)), failover \(Self.seconds(failover)), \(failed.count) failed of \(requests.count), failback \(Self.seconds(failback))")
-        print("the gateway's status page was at \(mesh.adminURL)/ ; `zone-agent table --admin \(mesh.adminURL)` prints the table")
+        say("figures: converged \(Self.seconds(converged)), failover \(Self.seconds(failover)), \(failed.count) failed of \(requests.count), failback \(Self.seconds(failback))")
+        say("the gateway's status page was at \(mesh.adminURL)/ ; `zone-agent table --admin \(mesh.adminURL)` prints the table")
         guard held else {
-            print("\nthe demo did NOT hold; the last log lines:\n\(mesh.logs())")
+            say("\nthe demo did NOT hold; the last log lines:\n\(mesh.logs())")
             throw ExitCode(1)
         }
-        print("\nall of it held.")
+        say("\nall of it held.")
+    }
+
+    /// Writes a line at once, even into a pipe (`make demo | tee`): the demo narrates as it goes.
+    func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
     /// This executable's path, to start the mesh's processes from.
