@@ -59,7 +59,7 @@ HANDLER
         local join=()
         [ "$i" -gt 0 ] && join=(-join=127.0.0.1:26000)
         "$SERF" agent -node=serf$i -bind=127.0.0.1:$((26000 + i)) -rpc-addr=127.0.0.1:$((27000 + i)) \
-            -event-handler="member-failed=$WORK/serf-handler.sh" -log-level=err "${join[@]}" > "$WORK/serf$i.out" 2>&1 &
+            -event-handler="member-failed=$WORK/serf-handler.sh" -log-level=err ${join[@]+"${join[@]}"} > "$WORK/serf$i.out" 2>&1 &
         PIDS+=($!)
     done
     wait_for 60 serf_all_alive "$n" || { echo "serf: the cluster of $n never formed" >&2; cleanup; return 1; }
@@ -96,7 +96,7 @@ run_nodes() {
     for ((i = 0; i < n; i++)); do
         local join=()
         [ "$i" -gt 0 ] && join=(--join 127.0.0.1:28000)
-        "$NODE" --name node$i --cluster c$((i % 2)) --bind 127.0.0.1:$((28000 + i)) --profile "$PROFILE" "${join[@]}" \
+        "$NODE" --name node$i --cluster c$((i % 2)) --bind 127.0.0.1:$((28000 + i)) --profile "$PROFILE" ${join[@]+"${join[@]}"} \
             > "$WORK/node$i.out" 2> "$WORK/node$i.err" &
         PIDS+=($!)
         [ "$i" -eq 0 ] && sleep 0.3
