@@ -61,8 +61,10 @@ HANDLER
         "$SERF" agent -node=serf$i -bind=127.0.0.1:$((26000 + i)) -rpc-addr=127.0.0.1:$((27000 + i)) \
             -event-handler="member-failed=$WORK/serf-handler.sh" -log-level=err ${join[@]+"${join[@]}"} > "$WORK/serf$i.out" 2>&1 &
         PIDS+=($!)
+        [ "$i" -eq 0 ] && sleep 0.5
+        sleep 0.05
     done
-    wait_for 60 serf_all_alive "$n" || { echo "serf: the cluster of $n never formed" >&2; cleanup; return 1; }
+    wait_for 180 serf_all_alive "$n" || { echo "serf: the cluster of $n never formed" >&2; cleanup; return 1; }
     sleep 3
     local victim=$((n - 1))
     local start; start=$(now_ms)
@@ -101,7 +103,7 @@ run_nodes() {
         PIDS+=($!)
         [ "$i" -eq 0 ] && sleep 0.3
     done
-    wait_for 60 node_all_alive "$n" || { echo "zone-agent: the mesh of $n never formed" >&2; cleanup; return 1; }
+    wait_for 180 node_all_alive "$n" || { echo "zone-agent: the mesh of $n never formed" >&2; cleanup; return 1; }
     sleep 3
     local victim=$((n - 1))
     local start; start=$(now_ms)
