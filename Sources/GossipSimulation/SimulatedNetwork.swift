@@ -76,6 +76,8 @@ public final class SimulatedNetwork {
     public var countSyncBytes = true
     /// Called for every member change, accepted digest and rejection, in virtual-time order.
     public var onEvent: ((SimulationEvent) -> Void)?
+    /// Called for every datagram a member sends (before loss), with the sender's index: for tracing in tests.
+    public var onSend: ((Int, [GossipMessage], PeerAddress) -> Void)?
     /// The settings every member runs with.
     public let settings: GossipSettings
     /// The trust roster of the simulated clusters.
@@ -362,6 +364,7 @@ public final class SimulatedNetwork {
             case .send(let messages, let target, let bytes):
                 bytesSent[i] += UInt64(bytes)
                 packetsSent[i] += 1
+                onSend?(i, messages, target)
                 guard let j = byAddress[target], reachable(i, j) else { continue }
                 if link.loss > 0, rng.nextUnit() < link.loss { continue }
                 let encoded = encodePackets ? WireEncoding.encodePacket(messages) : nil
