@@ -69,7 +69,10 @@ let package = Package(
             "WeightTable", "Wire", "MeshCrypto",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "GossipTests", dependencies: ["Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto"]),
+        .testTarget(name: "GossipTests", dependencies: [
+            "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "ZoneAgentTests", dependencies: ["ZoneAgent", "WeightTable", "Wire", "MeshCrypto"]),
     ]
 )

@@ -46,7 +46,15 @@ extension PeerAddress {
 /// Resolves `host:port` seeds to every address they name. Numeric hosts need no lookup; names go through
 /// getaddrinfo on NIO's thread pool, so the caller's task never blocks on DNS.
 enum SeedResolver {
-    static func resolve(_ seeds: [String]) async -> [PeerAddress] {
+    /// Resolves every seed; with `ipv4Only` (a socket bound to an IPv4 address) IPv6 answers are left out, since
+    /// the socket could not reach them anyway.
+    static func resolve(_ seeds: [String], ipv4Only: Bool = false) async -> [PeerAddress] {
+        let all = await resolveAll(seeds)
+        guard ipv4Only else { return all }
+        return all.filter { if case .v4 = $0.host { return true } else { return false } }
+    }
+
+    private static func resolveAll(_ seeds: [String]) async -> [PeerAddress] {
         var out: [PeerAddress] = []
         for seed in seeds {
             if let numeric = PeerAddress(seed) {

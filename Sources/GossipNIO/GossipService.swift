@@ -39,6 +39,7 @@ public actor GossipService: Service {
     private var lastDropLog: ContinuousClock.Instant?
     private var suppressedDrops = 0
     private var boundPort: Int?
+    private var ipv4Only = false
     private var pendingDigests: [SignedDigest] = []
     private let syncQueue: AsyncStream<PeerAddress>
     private let syncQueueSink: AsyncStream<PeerAddress>.Continuation
@@ -154,7 +155,7 @@ public actor GossipService: Service {
                     group.addTask {
                         for await datagram in self.sendQueue { try? await outbound.write(datagram) }
                     }
-                    await self.start(port: port, advertised: advertised)
+                    await self.start(port: port, advertised: advertised, ipv4Only: bound.protocol == .inet)
                     do {
                         try await cancelWhenGracefulShutdown {
                             try await self.loops(inbound: inbound, connections: connections)
@@ -171,13 +172,14 @@ public actor GossipService: Service {
         }
     }
 
-    private func start(port: Int, advertised: PeerAddress) async {
+    private func start(port: Int, advertised: PeerAddress, ipv4Only: Bool) async {
+        self.ipv4Only = ipv4Only
         sending = true
         boundPort = port
         for waiter in readyWaiters { waiter.resume(returning: port) }
         readyWaiters.removeAll()
         var core = GossipCore(identity: identity, address: advertised, settings: settings, signer: signer, verifier: verifier)
-        let seeds = await SeedResolver.resolve(transport.seeds)
+        let seeds = await SeedResolver.resolve(transport.seeds, ipv4Only: ipv4Only)
         let directives = core.join(seeds: seeds, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng)
         self.core = core
         execute(directives)
@@ -235,7 +237,7 @@ public actor GossipService: Service {
         guard !transport.seeds.isEmpty, transport.seeds.contains(where: { PeerAddress($0) == nil }) else { return }
         while !Task.isCancelled {
             try await Task.sleep(for: transport.seedResolveInterval)
-            let seeds = await SeedResolver.resolve(transport.seeds)
+            let seeds = await SeedResolver.resolve(transport.seeds, ipv4Only: await self.ipv4Only)
             await self.updateSeeds(seeds)
         }
     }

@@ -21,8 +21,11 @@ public enum SimulationEvent: Sendable {
 public final class SimulatedNetwork {
     /// The conditions of every link: one-way latency, uniform jitter around it, and the loss rate of datagrams.
     public struct Link: Sendable {
+        /// The mean one-way delay.
         public var latency: Duration
+        /// The delay varies uniformly within ± this.
         public var jitter: Duration
+        /// The share of datagrams lost, 0…1 (streams are reliable).
         public var loss: Double
 
         /// Creates link conditions.

@@ -17,9 +17,10 @@ final class SocketTests: XCTestCase {
         let port: Int
     }
 
-    func start(_ name: String, index: Int, seeds: [Int] = [], keyring: Keyring? = nil, profile: GossipProfile = .fast) async -> Running {
+    func start(_ name: String, index: Int, seeds: [Int] = [], seedHost: String = "127.0.0.1", keyring: Keyring? = nil,
+               profile: GossipProfile = .fast) async -> Running {
         let identity = MemberIdentity(name: name, cluster: "c\(index % 2)", generation: GossipService.freshGeneration())
-        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: seeds.map { "127.0.0.1:\($0)" },
+        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: seeds.map { "\(seedHost):\($0)" },
                                                 keyring: keyring, syncTimeout: .seconds(2), leaveLinger: .milliseconds(200))
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = .error
@@ -107,6 +108,19 @@ final class SocketTests: XCTestCase {
         let dropped = await a.service.currentCounters().dropped["open_failed", default: 0]
         XCTAssertGreaterThan(dropped, 0, "the stranger's frames are counted as dropped")
         for m in [a, b, stranger] { m.task.cancel() }
+    }
+
+    func testJoinsThroughASeedGivenByName() async throws {
+        // `localhost` may also resolve to ::1; a socket bound to 127.0.0.1 keeps only the IPv4 answers.
+        let a = await start("d0", index: 0)
+        let b = await start("d1", index: 1, seeds: [a.port], seedHost: "localhost")
+        let joined = await eventually(.seconds(5)) {
+            let x = await self.states(a)["d1"]
+            let y = await self.states(b)["d0"]
+            return x == .alive && y == .alive
+        }
+        XCTAssertNotNil(joined)
+        for m in [a, b] { m.task.cancel() }
     }
 
     func testGracefulShutdownLeavesTheMesh() async throws {
