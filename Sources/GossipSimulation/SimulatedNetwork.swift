@@ -103,9 +103,11 @@ public final class SimulatedNetwork {
     private let clusterCount: Int
 
     /// Creates `count` members (not yet joined) named `m0`, `m1`, … in `clusters` clusters, at 127.x.y.z:7946.
+    /// `signatureVerifier` replaces the one `crypto` implies (to count or fault verifications in tests).
     public init(
         count: Int, settings: GossipSettings = GossipSettings(), seed: UInt64 = 1, link: Link = Link(),
-        clusters: Int = 2, crypto: Crypto = .ed25519, encodePackets: Bool = true
+        clusters: Int = 2, crypto: Crypto = .ed25519, encodePackets: Bool = true,
+        signatureVerifier: (any SignatureVerifier)? = nil
     ) {
         self.settings = settings
         self.link = link
@@ -131,7 +133,8 @@ public final class SimulatedNetwork {
         }
         self.signers = signers
         self.roster = TrustRoster(keys)
-        self.verifier = RecordVerifier(roster: roster, verifier: crypto == .ed25519 ? Ed25519Verifier() : ChecksumVerifier())
+        self.verifier = RecordVerifier(
+            roster: roster, verifier: signatureVerifier ?? (crypto == .ed25519 ? Ed25519Verifier() : ChecksumVerifier()))
         self.bytesSent = Array(repeating: 0, count: count)
         self.packetsSent = Array(repeating: 0, count: count)
         for i in 0..<count {
