@@ -38,6 +38,7 @@ enum GossipBenchmarks {
         var watched: SignedDigest?
         var deadSeen: [String: [Int: Duration]] = [:]
         var firstSuspect: [String: Duration] = [:]
+        var notAlive: [String: [Int: Duration]] = [:]
         var falseDeaths = 0
         var killed: Set<String> = []
         net.onEvent = { event in
@@ -46,6 +47,9 @@ enum GossipBenchmarks {
                 if digest == watched, accepted[observer] == nil { accepted[observer] = at }
             case .memberChanged(let observer, let member, _, let at):
                 if member.state == .suspect, killed.contains(member.name), firstSuspect[member.name] == nil { firstSuspect[member.name] = at }
+                if member.state != .alive, killed.contains(member.name), notAlive[member.name, default: [:]][observer] == nil {
+                    notAlive[member.name, default: [:]][observer] = at
+                }
                 guard member.state == .dead else { return }
                 if killed.contains(member.name) {
                     if deadSeen[member.name, default: [:]][observer] == nil { deadSeen[member.name, default: [:]][observer] = at }
@@ -93,6 +97,24 @@ enum GossipBenchmarks {
             net.run(for: .seconds(5))
         }
         detection.sort()
+
+        // A whole cluster (one eighth of the mesh) killed at once: per survivor, the time until none of its members
+        // is alive any more (suspect or dead), which is when a gateway stops routing there.
+        let cluster = (0..<n).filter { $0 % 8 == 7 && !killed.contains(SimulatedNetwork.name(of: $0)) }
+        let clusterNames = cluster.map { SimulatedNetwork.name(of: $0) }
+        for name in clusterNames { killed.insert(name) }
+        let clusterAt = net.elapsed
+        for i in cluster { net.kill(i) }
+        let survivors = (0..<n).filter { !net.isKilled($0) }
+        _ = net.run(until: { clusterNames.allSatisfy { notAlive[$0, default: [:]].count >= survivors.count } },
+                    step: .milliseconds(20), limit: .seconds(60))
+        var clusterDown: [Double] = survivors.map { observer in
+            clusterNames.map { name in notAlive[name]?[observer].map { seconds($0 - clusterAt) } ?? .infinity }.max() ?? .infinity
+        }
+        clusterDown.sort()
+        _ = net.run(until: { clusterNames.allSatisfy { deadSeen[$0, default: [:]].count >= survivors.count } },
+                    step: .milliseconds(50), limit: .seconds(60))
+        let clusterDead = clusterNames.flatMap { name in deadSeen[name, default: [:]].values.map { seconds($0 - clusterAt) } }.sorted()
         let wall = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
 
         print("N = \(grouped(Double(n)))")
@@ -102,6 +124,9 @@ enum GossipBenchmarks {
         report("failure detection, p99", format(percentile(detection, 0.99), "s"))
         suspicion.sort()
         report("first suspicion after a kill, median of 9 victims", format(percentile(suspicion, 0.5), "s") + " (max \(format(suspicion.last ?? .nan, "s")))")
+        report("cluster of \(cluster.count) killed: none alive, median", format(percentile(clusterDown, 0.5), "s"), aim: "≤ 1.5 s")
+        report("cluster of \(cluster.count) killed: none alive, p99", format(percentile(clusterDown, 0.99), "s"))
+        report("cluster of \(cluster.count) killed: all dead, median", format(percentile(clusterDead, 0.5), "s"))
         report("false deaths", "\(falseDeaths)", aim: "0")
         report("steady bytes sent per member per second", format(steadyBytes, "B/s"), aim: "≤ 1,024 B/s, flat in N")
         report("wall time (setup \(format(setup, "s")))", format(wall, "s") + " for \(format(seconds(net.elapsed), "s")) virtual")
