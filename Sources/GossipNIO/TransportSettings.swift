@@ -42,6 +42,29 @@ public struct GossipTransportSettings: Sendable {
     }
 }
 
+extension GossipTransportSettings {
+    /// Transport settings from the configuration file's `gossip:` keys: `bind` and `advertise` as `host:port`
+    /// (advertise numeric), `join` as `host:port` seeds whose hosts may be DNS names.
+    public init(bind: String, advertise: String? = nil, join: [String] = [], keyring: Keyring? = nil) throws(GossipTransportError) {
+        guard let colon = bind.lastIndex(of: ":"), let port = Int(bind[bind.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw .unresolvableAddress(bind)
+        }
+        var host = String(bind[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var advertised: PeerAddress?
+        if let advertise {
+            guard let parsed = PeerAddress(advertise) else { throw .unresolvableAddress(advertise) }
+            advertised = parsed
+        }
+        for seed in join {
+            guard let c = seed.lastIndex(of: ":"), UInt16(seed[seed.index(after: c)...]) != nil, c > seed.startIndex else {
+                throw .unresolvableAddress(seed)
+            }
+        }
+        self.init(bindHost: host, bindPort: port, advertise: advertised, seeds: join, keyring: keyring)
+    }
+}
+
 /// Traffic counters of one gossip service, for metrics.
 public struct GossipCounters: Sendable, Equatable {
     /// Bytes written to UDP and state-sync streams, seals included.

@@ -144,3 +144,16 @@ final class SocketTests: XCTestCase {
 }
 
 import Foundation
+
+final class TransportSettingsTests: XCTestCase {
+    func testConfigurationKeysParse() throws {
+        let t = try GossipTransportSettings(bind: "127.0.0.1:7001", advertise: "127.0.0.2:7001", join: ["seeds.zone-agent.svc:7001", "127.0.0.1:7002"])
+        XCTAssertEqual(t.bindHost, "127.0.0.1")
+        XCTAssertEqual(t.bindPort, 7001)
+        XCTAssertEqual(t.advertise, PeerAddress("127.0.0.2:7001"))
+        XCTAssertEqual(t.seeds.count, 2)
+        XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1"))
+        XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1:7001", advertise: "pod-ip:7001"))
+        XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1:7001", join: ["no-port"]))
+    }
+}
