@@ -37,6 +37,14 @@ extension PeerAddress {
         self.init(host: host, port: p)
     }
 
+    /// Whether this is the wildcard address, which no peer can send to.
+    var isUnspecified: Bool {
+        switch host {
+        case .v4(let v): return v == 0
+        case .v6(let hi, let lo): return hi == 0 && lo == 0
+        }
+    }
+
     /// The socket address to send to.
     func socketAddress() throws -> SocketAddress {
         try SocketAddress(ipAddress: hostText, port: Int(port))

@@ -141,8 +141,9 @@ public actor GossipService: Service {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
                 }
             }
-        guard let advertised = transport.advertise ?? PeerAddress(bound) else {
-            throw GossipTransportError.unresolvableAddress("\(bound)")
+        guard let advertised = transport.advertise ?? PeerAddress(bound), !advertised.isUnspecified else {
+            // Others cannot reach 0.0.0.0: a wildcard bind needs an explicit advertise address (the pod IP).
+            throw GossipTransportError.unresolvableAddress("\(bound) (set gossip.advertise when binding a wildcard address)")
         }
         logger[metadataKey: "member"] = "\(identity)"
         logger.info("gossip listening", metadata: ["udp": "\(bound)", "advertise": "\(advertised)"])
