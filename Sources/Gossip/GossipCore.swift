@@ -170,13 +170,15 @@ public struct GossipCore: Sendable {
 
     // MARK: Inputs
 
-    /// Starts the protocol and contacts `seeds` (addresses already resolved) with a state sync each.
+    /// Starts the protocol and opens a state sync with up to three of `seeds` (addresses already resolved).
     public mutating func join(
         seeds: [PeerAddress], now: ContinuousClock.Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
     ) -> [GossipDirective] {
         start(now: now, rng: &rng)
         self.seeds = seeds.filter { $0 != address }
-        for seed in self.seeds { out.append(.startStateSync(with: seed)) }
+        // A seed name may stand for every pod of a headless Service: a few random ones are enough to join
+        // (one round trip each brings the whole membership), and spare the others a thundering herd.
+        for seed in self.seeds.shuffled(using: &rng).prefix(3) { out.append(.startStateSync(with: seed)) }
         if !self.seeds.isEmpty {
             // Announce ourselves too: the seed relays our record, but a restarted member must reach everyone fast.
             enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
