@@ -120,28 +120,51 @@ public actor GossipService: Service {
 
     // MARK: Running
 
+    private typealias SyncChannel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private typealias Sockets = (udp: NIOAsyncChannel<Datagram, Datagram>, server: NIOAsyncChannel<SyncChannel, Never>, bound: SocketAddress, port: Int)
+
+    /// Binds UDP, then TCP on the same port. With port 0 the kernel picks the UDP port, which TCP may already use:
+    /// then both are tried again with another port.
+    private func bindSockets() async throws -> Sockets {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let udp = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: transport.bindHost, port: transport.bindPort) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<Datagram, Datagram>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            do {
+                guard let bound = udp.channel.localAddress, let port = bound.port else {
+                    throw GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)")
+                }
+                let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
+                let server = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: transport.bindHost, port: port) { child in
+                        child.eventLoop.makeCompletedFuture {
+                            try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(SyncFrameDecoder(maxLength: maxFrame)))
+                            try child.pipeline.syncOperations.addHandler(MessageToByteHandler(SyncFrameEncoder()))
+                            return try SyncChannel(wrappingChannelSynchronously: child)
+                        }
+                    }
+                return (udp, server, bound, port)
+            } catch {
+                // An async channel must be closed through executeThenClose, never just dropped.
+                try? await udp.executeThenClose { _, _ in }
+                if transport.bindPort != 0 || attempt >= 5 { throw error }
+            }
+        }
+    }
+
     /// Binds the sockets, joins the mesh and runs until cancelled or shut down gracefully.
     public func run() async throws {
-        let bootstrapUDP = DatagramBootstrap(group: group).channelOption(.socketOption(.so_reuseaddr), value: 1)
-        let udpChannel = try await bootstrapUDP.bind(host: transport.bindHost, port: transport.bindPort) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<Datagram, Datagram>(wrappingChannelSynchronously: channel)
-            }
-        }
-        guard let port = udpChannel.channel.localAddress?.port, let bound = udpChannel.channel.localAddress else {
-            throw GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)")
-        }
-        let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: transport.bindHost, port: port) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(SyncFrameDecoder(maxLength: maxFrame)))
-                    try child.pipeline.syncOperations.addHandler(MessageToByteHandler(SyncFrameEncoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-                }
-            }
+        let (udpChannel, server, bound, port) = try await bindSockets()
         guard let advertised = transport.advertise ?? PeerAddress(bound), !advertised.isUnspecified else {
+            try? await udpChannel.executeThenClose { _, _ in }
+            try? await server.executeThenClose { _ in }
             // Others cannot reach 0.0.0.0: a wildcard bind needs an explicit advertise address (the pod IP).
             throw GossipTransportError.unresolvableAddress("\(bound) (set gossip.advertise when binding a wildcard address)")
         }

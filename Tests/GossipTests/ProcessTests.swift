@@ -15,7 +15,8 @@ final class ProcessTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-processes-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let basePort = 30_000 + Int(getpid() % 5_000) * 4
+        // Below the ephemeral range (32768+ on Linux), so no outgoing connection holds one of these ports.
+        let basePort = 20_000 + Int(getpid() % 3_000) * 4
         var processes: [Process] = []
         defer { for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         for i in 0..<4 {
@@ -25,7 +26,8 @@ final class ProcessTests: XCTestCase {
                 + (i > 0 ? ["--join", "127.0.0.1:\(basePort)"] : [])
             _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("p\(i).out").path, contents: nil)
             p.standardOutput = try FileHandle(forWritingTo: dir.appendingPathComponent("p\(i).out"))
-            p.standardError = FileHandle.nullDevice
+            _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("p\(i).err").path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: dir.appendingPathComponent("p\(i).err"))
             try p.run()
             processes.append(p)
             if i == 0 { Thread.sleep(forTimeInterval: 0.3) }
@@ -50,7 +52,7 @@ final class ProcessTests: XCTestCase {
             return nil
         }
         let formed = waitFor(10) { (0..<4).allSatisfy { i in latest(i).values.filter { $0 == "alive" }.count == 3 } }
-        XCTAssertNotNil(formed, "the processes never formed a mesh: \((0..<4).map(latest))")
+        XCTAssertNotNil(formed, "the processes never formed a mesh: \((0..<4).map(latest)); stderr: \((0..<4).map { (try? String(contentsOf: dir.appendingPathComponent("p\($0).err"), encoding: .utf8)) ?? "" })")
         kill(processes[3].processIdentifier, SIGKILL)
         let detected = waitFor(10) { (0..<3).allSatisfy { latest($0)["p3"] == "dead" } }
         XCTAssertNotNil(detected, "the killed process was not declared dead: \((0..<3).map(latest))")

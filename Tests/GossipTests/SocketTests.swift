@@ -157,3 +157,19 @@ final class TransportSettingsTests: XCTestCase {
         XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1:7001", join: ["no-port"]))
     }
 }
+
+final class ServiceStartupTests: XCTestCase {
+    func testWildcardBindWithoutAdvertiseFailsCleanly() async throws {
+        let key = try SigningKeyPair(seed: [UInt8](repeating: 3, count: 32))
+        let service = GossipService(
+            transport: GossipTransportSettings(bindHost: "0.0.0.0", bindPort: 0),
+            identity: MemberIdentity(name: "w", cluster: "c0", generation: 1), signer: key,
+            verifier: RecordVerifier(roster: TrustRoster(["c0": [key.publicKey]])))
+        do {
+            try await service.run()
+            XCTFail("a wildcard address cannot be advertised")
+        } catch let error as GossipTransportError {
+            XCTAssertTrue(error.description.contains("advertise"))
+        }
+    }
+}
