@@ -85,7 +85,10 @@ let package = Package(
             "WeightTable", "Wire", "MeshCrypto",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "GossipTests", dependencies: ["Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto"]),
+        .testTarget(name: "GossipTests", dependencies: [
+            "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
                                                             .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "KubernetesDiscoveryTests", dependencies: [

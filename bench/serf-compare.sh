@@ -59,10 +59,12 @@ HANDLER
         local join=()
         [ "$i" -gt 0 ] && join=(-join=127.0.0.1:26000)
         "$SERF" agent -node=serf$i -bind=127.0.0.1:$((26000 + i)) -rpc-addr=127.0.0.1:$((27000 + i)) \
-            -event-handler="member-failed=$WORK/serf-handler.sh" -log-level=err "${join[@]}" > "$WORK/serf$i.out" 2>&1 &
+            -event-handler="member-failed=$WORK/serf-handler.sh" -log-level=err ${join[@]+"${join[@]}"} > "$WORK/serf$i.out" 2>&1 &
         PIDS+=($!)
+        [ "$i" -eq 0 ] && sleep 0.5
+        sleep 0.05
     done
-    wait_for 60 serf_all_alive "$n" || { echo "serf: the cluster of $n never formed" >&2; cleanup; return 1; }
+    wait_for 180 serf_all_alive "$n" || { echo "serf: the cluster of $n never formed" >&2; cleanup; return 1; }
     sleep 3
     local victim=$((n - 1))
     local start; start=$(now_ms)
@@ -96,12 +98,12 @@ run_nodes() {
     for ((i = 0; i < n; i++)); do
         local join=()
         [ "$i" -gt 0 ] && join=(--join 127.0.0.1:28000)
-        "$NODE" --name node$i --cluster c$((i % 2)) --bind 127.0.0.1:$((28000 + i)) --profile "$PROFILE" "${join[@]}" \
+        "$NODE" --name node$i --cluster c$((i % 2)) --bind 127.0.0.1:$((28000 + i)) --profile "$PROFILE" ${join[@]+"${join[@]}"} \
             > "$WORK/node$i.out" 2> "$WORK/node$i.err" &
         PIDS+=($!)
         [ "$i" -eq 0 ] && sleep 0.3
     done
-    wait_for 60 node_all_alive "$n" || { echo "zone-agent: the mesh of $n never formed" >&2; cleanup; return 1; }
+    wait_for 180 node_all_alive "$n" || { echo "zone-agent: the mesh of $n never formed" >&2; cleanup; return 1; }
     sleep 3
     local victim=$((n - 1))
     local start; start=$(now_ms)

@@ -34,6 +34,7 @@ public enum MemberState: String, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The state's name as the admin API prints it.
     public var description: String { rawValue }
 }
 
@@ -59,6 +60,7 @@ public struct MemberSnapshot: Hashable, Sendable, CustomStringConvertible {
     /// The member name.
     public var name: String { identity.name }
 
+    /// `name#generation state@incarnation address`, for logs.
     public var description: String { "\(identity) \(state)@\(incarnation) \(address)" }
 }
 

@@ -33,6 +33,8 @@ public struct GossipCore: Sendable {
         var maximum: Duration
         /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
         var nextNudgeAt: Instant
+        /// Lifeguard's K for this suspicion: 0 when the mesh is too small to ever confirm K times.
+        var expectedConfirmations: Int
 
         var confirmations: Int { max(0, accusers.count - 1) }
     }
@@ -96,6 +98,8 @@ public struct GossipCore: Sendable {
     /// Until when dead members are probed again at the probe rate: set when a dead member comes back, the sign
     /// of a healed partition, so that the rest of the other side is found within a few periods.
     private var reprobeBurstUntil: Instant?
+    /// Set by `join` until the first state sync has told us whom to announce ourselves to.
+    private var announcePending = false
 
     private var started = false
     private var nextProbeAt: Instant?
@@ -166,16 +170,19 @@ public struct GossipCore: Sendable {
 
     // MARK: Inputs
 
-    /// Starts the protocol and contacts `seeds` (addresses already resolved) with a state sync each.
+    /// Starts the protocol and opens a state sync with up to three of `seeds` (addresses already resolved).
     public mutating func join(
         seeds: [PeerAddress], now: ContinuousClock.Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
     ) -> [GossipDirective] {
         start(now: now, rng: &rng)
         self.seeds = seeds.filter { $0 != address }
-        for seed in self.seeds { out.append(.startStateSync(with: seed)) }
+        // A seed name may stand for every pod of a headless Service: a few random ones are enough to join
+        // (one round trip each brings the whole membership), and spare the others a thundering herd.
+        for seed in self.seeds.shuffled(using: &rng).prefix(3) { out.append(.startStateSync(with: seed)) }
         if !self.seeds.isEmpty {
             // Announce ourselves too: the seed relays our record, but a restarted member must reach everyone fast.
             enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
+            announcePending = true
         }
         // Members that joined while our own join was under way are caught by one early sync with a random member.
         if !self.seeds.isEmpty { nextSyncAt = now + settings.probeInterval * 4 + jitter(settings.probeInterval * 4, rng: &rng) }
@@ -324,6 +331,10 @@ public struct GossipCore: Sendable {
             default: break
             }
         }
+        if announcePending, activeCount > 0 {
+            announcePending = false
+            announce(rng: &rng)
+        }
         var reply: [GossipMessage] = []
         if let peerSummary {
             if peerSummary.wantsReply { reply.append(.syncSummary(summary(wantsReply: false))) }
@@ -415,7 +426,7 @@ public struct GossipCore: Sendable {
                 if !seeds.isEmpty { consider(nextSeedSyncAt) }
                 for s in suspicions.values {
                     let remaining = GossipFormulas.remainingSuspicionTime(
-                        confirmations: s.confirmations, k: settings.suspicionConfirmations, elapsed: .zero,
+                        confirmations: s.confirmations, k: s.expectedConfirmations, elapsed: .zero,
                         min: s.minimum, max: s.maximum)
                     consider(s.start + remaining)
                     consider(s.nextNudgeAt)
@@ -524,6 +535,19 @@ public struct GossipCore: Sendable {
         sendWithPiggyback(control, to: sender, now: nil, rng: &rng)
     }
 
+    /// Sends our record straight to up to 64 members after joining, so that a restarted member is alive
+    /// everywhere at once in meshes of that size, and seeds the gossip in larger ones.
+    private mutating func announce(rng: inout some RandomNumberGenerator) {
+        let message = GossipMessage.member(selfRecord)
+        let bytes = WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: message)])
+        var targets = names.filter { table[$0]?.state.isActive == true }
+        targets.shuffle(using: &rng)
+        for name in targets.prefix(64) {
+            guard let m = table[name] else { continue }
+            out.append(.send([message], to: m.address, bytes: bytes))
+        }
+    }
+
     /// A member we have never heard of is probing us: its join news missed us, so sync with it once.
     private mutating func repairIfUnknown(_ name: String, at sender: PeerAddress, now: Instant) {
         guard !hasLeft, !name.isEmpty, table[name] == nil, name != identity.name else { return }
@@ -573,7 +597,7 @@ public struct GossipCore: Sendable {
         guard !suspicions.isEmpty else { return }
         for (name, s) in suspicions.sorted(by: { $0.key < $1.key }) {
             let remaining = GossipFormulas.remainingSuspicionTime(
-                confirmations: s.confirmations, k: settings.suspicionConfirmations, elapsed: now - s.start,
+                confirmations: s.confirmations, k: s.expectedConfirmations, elapsed: now - s.start,
                 min: s.minimum, max: s.maximum)
             guard remaining <= .zero else {
                 if now >= s.nextNudgeAt, let m = table[name] {
@@ -631,7 +655,8 @@ public struct GossipCore: Sendable {
             let minimum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
             suspicions[m.identity.name] = Suspicion(start: now, incarnation: accusation.incarnation, accusers: [accusation.accuser],
                                                     minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
-                                                    nextNudgeAt: now + settings.probeInterval)
+                                                    nextNudgeAt: now + settings.probeInterval,
+                                                    expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
             update(m, previous: previous)
             enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
             // Every suspecter tells the suspect directly; a live one answers each with its refutation.

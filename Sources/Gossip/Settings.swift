@@ -61,7 +61,7 @@ public struct GossipSettings: Sendable, Equatable {
             probeTimeout = .milliseconds(250)          // = probeInterval / 2
             indirectChecks = 3                          // memberlist's default; 3 independent paths
             suspicionMult = 1                           // min = 1·⌈log10(N+1)⌉·500 ms: 0.5 s at N ≤ 9, 2 s at N = 1,000
-            suspicionMaxMult = 4                        // max = 4·min: 2 s at N ≤ 9, 8 s at N = 1,000
+            suspicionMaxMult = 3                        // max = 3·min: 1.5 s at N ≤ 9, 6 s at N = 1,000
             suspicionConfirmations = 3                  // Lifeguard's K: 3 independent accusers reach the minimum
             retransmitMult = 4                          // 4·⌈log10(N+1)⌉: 8 sends at N = 50, 16 at N = 1,000
             gossipInterval = .milliseconds(100)        // = probeInterval / 5

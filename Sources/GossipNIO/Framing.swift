@@ -37,6 +37,14 @@ extension PeerAddress {
         self.init(host: host, port: p)
     }
 
+    /// Whether this is the wildcard address, which no peer can send to.
+    var isUnspecified: Bool {
+        switch host {
+        case .v4(let v): return v == 0
+        case .v6(let hi, let lo): return hi == 0 && lo == 0
+        }
+    }
+
     /// The socket address to send to.
     func socketAddress() throws -> SocketAddress {
         try SocketAddress(ipAddress: hostText, port: Int(port))
@@ -46,7 +54,15 @@ extension PeerAddress {
 /// Resolves `host:port` seeds to every address they name. Numeric hosts need no lookup; names go through
 /// getaddrinfo on NIO's thread pool, so the caller's task never blocks on DNS.
 enum SeedResolver {
-    static func resolve(_ seeds: [String]) async -> [PeerAddress] {
+    /// Resolves every seed; with `ipv4Only` (a socket bound to an IPv4 address) IPv6 answers are left out, since
+    /// the socket could not reach them anyway.
+    static func resolve(_ seeds: [String], ipv4Only: Bool = false) async -> [PeerAddress] {
+        let all = await resolveAll(seeds)
+        guard ipv4Only else { return all }
+        return all.filter { if case .v4 = $0.host { return true } else { return false } }
+    }
+
+    private static func resolveAll(_ seeds: [String]) async -> [PeerAddress] {
         var out: [PeerAddress] = []
         for seed in seeds {
             if let numeric = PeerAddress(seed) {

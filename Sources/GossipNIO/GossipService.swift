@@ -39,6 +39,7 @@ public actor GossipService: Service {
     private var lastDropLog: ContinuousClock.Instant?
     private var suppressedDrops = 0
     private var boundPort: Int?
+    private var ipv4Only = false
     private var pendingDigests: [SignedDigest] = []
     private let syncQueue: AsyncStream<PeerAddress>
     private let syncQueueSink: AsyncStream<PeerAddress>.Continuation
@@ -119,52 +120,53 @@ public actor GossipService: Service {
 
     // MARK: Running
 
-    /// Binds the sockets, joins the mesh and runs until cancelled or shut down gracefully.
-    public func run() async throws {
-        // With port 0 the kernel picks a UDP port whose TCP twin may be taken; then both are picked again.
-        for attempt in 1...5 {
+    private typealias SyncChannel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private typealias Sockets = (udp: NIOAsyncChannel<Datagram, Datagram>, server: NIOAsyncChannel<SyncChannel, Never>, bound: SocketAddress, port: Int)
+
+    /// Binds UDP, then TCP on the same port. With port 0 the kernel picks the UDP port, which TCP may already use:
+    /// then both are tried again with another port.
+    private func bindSockets() async throws -> Sockets {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let udp = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: transport.bindHost, port: transport.bindPort) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<Datagram, Datagram>(wrappingChannelSynchronously: channel)
+                    }
+                }
             do {
-                return try await runOnce()
-            } catch GossipTransportError.tcpBindFailed(let port, let reason) where transport.bindPort == 0 && attempt < 5 {
-                logger.debug("TCP twin of UDP port taken, binding again", metadata: ["port": "\(port)", "reason": "\(reason)"])
+                guard let bound = udp.channel.localAddress, let port = bound.port else {
+                    throw GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)")
+                }
+                let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
+                let server = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: transport.bindHost, port: port) { child in
+                        child.eventLoop.makeCompletedFuture {
+                            try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(SyncFrameDecoder(maxLength: maxFrame)))
+                            try child.pipeline.syncOperations.addHandler(MessageToByteHandler(SyncFrameEncoder()))
+                            return try SyncChannel(wrappingChannelSynchronously: child)
+                        }
+                    }
+                return (udp, server, bound, port)
+            } catch {
+                // An async channel must be closed through executeThenClose, never just dropped.
+                try? await udp.executeThenClose { _, _ in }
+                if transport.bindPort != 0 || attempt >= 5 { throw error }
             }
         }
     }
 
-    private func runOnce() async throws {
-        let bootstrapUDP = DatagramBootstrap(group: group).channelOption(.socketOption(.so_reuseaddr), value: 1)
-        let udpChannel = try await bootstrapUDP.bind(host: transport.bindHost, port: transport.bindPort) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<Datagram, Datagram>(wrappingChannelSynchronously: channel)
-            }
-        }
-        // An async channel must be closed through `executeThenClose` even when start-up fails after it was made:
-        // NIO traps on one that is dropped unfinished (a TCP port taken by another process, say).
-        func abandonUDP(_ error: any Error) async throws -> Never {
+    /// Binds the sockets, joins the mesh and runs until cancelled or shut down gracefully.
+    public func run() async throws {
+        let (udpChannel, server, bound, port) = try await bindSockets()
+        guard let advertised = transport.advertise ?? PeerAddress(bound), !advertised.isUnspecified else {
             try? await udpChannel.executeThenClose { _, _ in }
-            throw error
-        }
-        guard let port = udpChannel.channel.localAddress?.port, let bound = udpChannel.channel.localAddress else {
-            try await abandonUDP(GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)"))
-        }
-        let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-        do {
-            server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: transport.bindHost, port: port) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(SyncFrameDecoder(maxLength: maxFrame)))
-                    try child.pipeline.syncOperations.addHandler(MessageToByteHandler(SyncFrameEncoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-                }
-            }
-        } catch {
-            try await abandonUDP(GossipTransportError.tcpBindFailed(port: port, reason: "\(error)"))
-        }
-        guard let advertised = transport.advertise ?? PeerAddress(bound) else {
             try? await server.executeThenClose { _ in }
-            try await abandonUDP(GossipTransportError.unresolvableAddress("\(bound)"))
+            // Others cannot reach 0.0.0.0: a wildcard bind needs an explicit advertise address (the pod IP).
+            throw GossipTransportError.unresolvableAddress("\(bound) (set gossip.advertise when binding a wildcard address)")
         }
         logger[metadataKey: "member"] = "\(identity)"
         logger.info("gossip listening", metadata: ["udp": "\(bound)", "advertise": "\(advertised)"])
@@ -177,7 +179,7 @@ public actor GossipService: Service {
                     group.addTask {
                         for await datagram in self.sendQueue { try? await outbound.write(datagram) }
                     }
-                    await self.start(port: port, advertised: advertised)
+                    await self.start(port: port, advertised: advertised, ipv4Only: bound.protocol == .inet)
                     do {
                         try await cancelWhenGracefulShutdown {
                             try await self.loops(inbound: inbound, connections: connections)
@@ -194,13 +196,14 @@ public actor GossipService: Service {
         }
     }
 
-    private func start(port: Int, advertised: PeerAddress) async {
+    private func start(port: Int, advertised: PeerAddress, ipv4Only: Bool) async {
+        self.ipv4Only = ipv4Only
         sending = true
         boundPort = port
         for waiter in readyWaiters { waiter.resume(returning: port) }
         readyWaiters.removeAll()
         var core = GossipCore(identity: identity, address: advertised, settings: settings, signer: signer, verifier: verifier)
-        let seeds = await SeedResolver.resolve(transport.seeds)
+        let seeds = await SeedResolver.resolve(transport.seeds, ipv4Only: ipv4Only)
         let directives = core.join(seeds: seeds, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng)
         self.core = core
         execute(directives)
@@ -258,7 +261,7 @@ public actor GossipService: Service {
         guard !transport.seeds.isEmpty, transport.seeds.contains(where: { PeerAddress($0) == nil }) else { return }
         while !Task.isCancelled {
             try await Task.sleep(for: transport.seedResolveInterval)
-            let seeds = await SeedResolver.resolve(transport.seeds)
+            let seeds = await SeedResolver.resolve(transport.seeds, ipv4Only: await self.ipv4Only)
             await self.updateSeeds(seeds)
         }
     }

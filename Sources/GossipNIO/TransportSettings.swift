@@ -42,6 +42,29 @@ public struct GossipTransportSettings: Sendable {
     }
 }
 
+extension GossipTransportSettings {
+    /// Transport settings from the configuration file's `gossip:` keys: `bind` and `advertise` as `host:port`
+    /// (advertise numeric), `join` as `host:port` seeds whose hosts may be DNS names.
+    public init(bind: String, advertise: String? = nil, join: [String] = [], keyring: Keyring? = nil) throws(GossipTransportError) {
+        guard let colon = bind.lastIndex(of: ":"), let port = Int(bind[bind.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw .unresolvableAddress(bind)
+        }
+        var host = String(bind[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var advertised: PeerAddress?
+        if let advertise {
+            guard let parsed = PeerAddress(advertise) else { throw .unresolvableAddress(advertise) }
+            advertised = parsed
+        }
+        for seed in join {
+            guard let c = seed.lastIndex(of: ":"), UInt16(seed[seed.index(after: c)...]) != nil, c > seed.startIndex else {
+                throw .unresolvableAddress(seed)
+            }
+        }
+        self.init(bindHost: host, bindPort: port, advertise: advertised, seeds: join, keyring: keyring)
+    }
+}
+
 /// Traffic counters of one gossip service, for metrics.
 public struct GossipCounters: Sendable, Equatable {
     /// Bytes written to UDP and state-sync streams, seals included.
@@ -77,8 +100,6 @@ public enum GossipEvent: Sendable, Equatable {
 public enum GossipTransportError: Error, CustomStringConvertible, Sendable {
     /// A bind or advertise address that is neither numeric nor resolvable.
     case unresolvableAddress(String)
-    /// The state-sync TCP listener could not bind the gossip port (another process holds it for TCP).
-    case tcpBindFailed(port: Int, reason: String)
     /// A state sync outlasted `syncTimeout`.
     case syncTimedOut(PeerAddress)
     /// A peer announced a frame larger than `WireLimits.syncFrame` allows.
@@ -90,7 +111,6 @@ public enum GossipTransportError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .unresolvableAddress(let a): return "cannot use \(a) as a gossip address: give host:port with a numeric or resolvable host"
-        case .tcpBindFailed(let port, let reason): return "cannot listen for state sync on TCP port \(port) (the UDP gossip port is free, TCP is not): \(reason)"
         case .syncTimedOut(let p): return "state sync with \(p) timed out"
         case .syncFrameTooLarge(let n): return "a state-sync frame of \(n) bytes exceeds the limit"
         case .syncClosedEarly(let p): return "\(p) closed the state-sync connection before replying"

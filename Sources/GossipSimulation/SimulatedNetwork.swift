@@ -21,8 +21,11 @@ public enum SimulationEvent: Sendable {
 public final class SimulatedNetwork {
     /// The conditions of every link: one-way latency, uniform jitter around it, and the loss rate of datagrams.
     public struct Link: Sendable {
+        /// The mean one-way delay.
         public var latency: Duration
+        /// The delay varies uniformly within ± this.
         public var jitter: Duration
+        /// The share of datagrams lost, 0…1 (streams are reliable).
         public var loss: Double
 
         /// Creates link conditions.
@@ -76,6 +79,8 @@ public final class SimulatedNetwork {
     public var countSyncBytes = true
     /// Called for every member change, accepted digest and rejection, in virtual-time order.
     public var onEvent: ((SimulationEvent) -> Void)?
+    /// Called for every datagram a member sends (before loss), with the sender's index: for tracing in tests.
+    public var onSend: ((Int, [GossipMessage], PeerAddress) -> Void)?
     /// The settings every member runs with.
     public let settings: GossipSettings
     /// The trust roster of the simulated clusters.
@@ -98,9 +103,11 @@ public final class SimulatedNetwork {
     private let clusterCount: Int
 
     /// Creates `count` members (not yet joined) named `m0`, `m1`, … in `clusters` clusters, at 127.x.y.z:7946.
+    /// `signatureVerifier` replaces the one `crypto` implies (to count or fault verifications in tests).
     public init(
         count: Int, settings: GossipSettings = GossipSettings(), seed: UInt64 = 1, link: Link = Link(),
-        clusters: Int = 2, crypto: Crypto = .ed25519, encodePackets: Bool = true
+        clusters: Int = 2, crypto: Crypto = .ed25519, encodePackets: Bool = true,
+        signatureVerifier: (any SignatureVerifier)? = nil
     ) {
         self.settings = settings
         self.link = link
@@ -126,7 +133,8 @@ public final class SimulatedNetwork {
         }
         self.signers = signers
         self.roster = TrustRoster(keys)
-        self.verifier = RecordVerifier(roster: roster, verifier: crypto == .ed25519 ? Ed25519Verifier() : ChecksumVerifier())
+        self.verifier = RecordVerifier(
+            roster: roster, verifier: signatureVerifier ?? (crypto == .ed25519 ? Ed25519Verifier() : ChecksumVerifier()))
         self.bytesSent = Array(repeating: 0, count: count)
         self.packetsSent = Array(repeating: 0, count: count)
         for i in 0..<count {
@@ -362,6 +370,7 @@ public final class SimulatedNetwork {
             case .send(let messages, let target, let bytes):
                 bytesSent[i] += UInt64(bytes)
                 packetsSent[i] += 1
+                onSend?(i, messages, target)
                 guard let j = byAddress[target], reachable(i, j) else { continue }
                 if link.loss > 0, rng.nextUnit() < link.loss { continue }
                 let encoded = encodePackets ? WireEncoding.encodePacket(messages) : nil

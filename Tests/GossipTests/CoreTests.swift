@@ -123,3 +123,14 @@ final class CoreTests: XCTestCase {
         XCTAssertEqual(again.count, 1, "only the summary: \(again)")
     }
 }
+
+extension CoreTests {
+    func testJoinSyncsWithAFewOfManySeeds() {
+        var a = makeCore("a", at: 1)
+        let seeds = (2..<50).map { address(UInt32($0)) } + [address(1)]
+        let out = a.join(seeds: seeds, now: start, wallClockMillis: wall, rng: &rng)
+        let syncs = out.compactMap { if case .startStateSync(let p) = $0 { return p } else { return nil } }
+        XCTAssertEqual(syncs.count, 3)
+        XCTAssertFalse(syncs.contains(address(1)), "never itself")
+    }
+}

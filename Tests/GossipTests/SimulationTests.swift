@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Gossip
 import GossipSimulation
@@ -276,5 +277,76 @@ final class SimulationTests: XCTestCase {
             return net.bytesSent
         }
         XCTAssertEqual(run(), run())
+    }
+}
+
+/// Counts signature checks, to prove that a record is verified once, not at every hop.
+final class CountingVerifier: SignatureVerifier, @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls = 0
+    private let inner = Ed25519Verifier()
+    var count: Int { lock.withLock { calls } }
+    func isValid(signature: [UInt8], of message: [UInt8], by key: PublicKey) -> Bool {
+        lock.withLock { calls += 1 }
+        return inner.isValid(signature: signature, of: message, by: key)
+    }
+}
+
+final class StoreAndTombstoneTests: XCTestCase {
+    func testEachRecordIsVerifiedOnceNotAtEveryHop() {
+        let counter = CountingVerifier()
+        let net = SimulatedNetwork(count: 12, seed: 31, signatureVerifier: counter)
+        net.joinAll()
+        XCTAssertNotNil(net.run(until: { net.fullyConverged() }, limit: .seconds(30)))
+        // m4's digest, handed to m0 from outside, so that no memo knows it yet.
+        let signer = net.signer(ofCluster: 0)
+        let d = HealthDigest(origin: net.core(4).identity, incarnation: 0, version: 1, issuedAtMillis: net.wallClockMillis, endpoints: [])
+        let digest = SignedDigest(digest: d, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: d)))
+        let before = counter.count
+        net.inject([.digest(digest)], to: 0, from: SimulatedNetwork.address(of: 4))
+        net.run(for: .seconds(3))
+        XCTAssertTrue((0..<12).allSatisfy { $0 == 4 || net.core($0).digest(from: "m4") == digest })
+        // The simulation shares one memo between its members; each NIO service has its own, so there it is one
+        // check per member rather than one per copy received.
+        XCTAssertEqual(counter.count - before, 1, "11 holders, dozens of copies, one Ed25519 check")
+    }
+
+    func testDigestArrivalOrderNeverMatters() {
+        let net = SimulatedNetwork(count: 3, seed: 5)
+        net.joinAll()
+        net.run(for: .seconds(2))
+        // Versions 1…3 of m1's digest, made without publishing them.
+        let signer = net.signer(ofCluster: 1)
+        let core1 = net.core(1)
+        let versions = (1...3).map { v -> SignedDigest in
+            let d = HealthDigest(origin: core1.identity, incarnation: 0, version: UInt64(v), issuedAtMillis: net.wallClockMillis, endpoints: [])
+            return SignedDigest(digest: d, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: d)))
+        }
+        let orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]]
+        for order in orders {
+            let fresh = SimulatedNetwork(count: 3, seed: 5)
+            fresh.joinAll()
+            fresh.run(for: .seconds(2))
+            for i in order { fresh.inject([.digest(versions[i])], to: 0, from: SimulatedNetwork.address(of: 2)) }
+            fresh.run(for: .milliseconds(100))
+            XCTAssertEqual(fresh.core(0).digest(from: "m1"), versions[2], "arrival order \(order)")
+        }
+    }
+
+    func testTombstonesAreForgottenAfterTheirTimeAndBoundedInNumber() {
+        var settings = GossipSettings()
+        settings.tombstoneTime = .seconds(60)
+        settings.maxTombstones = 2
+        let net = SimulatedNetwork(count: 8, settings: settings, seed: 17, encodePackets: false)
+        net.joinAll()
+        XCTAssertNotNil(net.run(until: { net.fullyConverged() }, limit: .seconds(30)))
+        for victim in [5, 6, 7] { net.kill(victim) }
+        XCTAssertNotNil(net.run(until: { [5, 6, 7].allSatisfy { net.everyoneSees($0, as: .dead) || net.core(0).member(named: SimulatedNetwork.name(of: $0)) == nil } },
+                                limit: .seconds(30)))
+        net.run(for: .seconds(5))
+        XCTAssertLessThanOrEqual(net.core(0).members.filter { $0.state == .dead }.count, 2, "at most maxTombstones are kept")
+        net.run(for: .seconds(70))
+        XCTAssertTrue(net.core(0).members.allSatisfy { $0.state == .alive }, "tombstones expire after tombstoneTime")
+        XCTAssertEqual(net.core(0).members.count, 4)
     }
 }

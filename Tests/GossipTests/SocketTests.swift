@@ -17,9 +17,10 @@ final class SocketTests: XCTestCase {
         let port: Int
     }
 
-    func start(_ name: String, index: Int, seeds: [Int] = [], keyring: Keyring? = nil, profile: GossipProfile = .fast) async -> Running {
+    func start(_ name: String, index: Int, seeds: [Int] = [], seedHost: String = "127.0.0.1", keyring: Keyring? = nil,
+               profile: GossipProfile = .fast) async -> Running {
         let identity = MemberIdentity(name: name, cluster: "c\(index % 2)", generation: GossipService.freshGeneration())
-        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: seeds.map { "127.0.0.1:\($0)" },
+        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: seeds.map { "\(seedHost):\($0)" },
                                                 keyring: keyring, syncTimeout: .seconds(2), leaveLinger: .milliseconds(200))
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = .error
@@ -109,6 +110,19 @@ final class SocketTests: XCTestCase {
         for m in [a, b, stranger] { m.task.cancel() }
     }
 
+    func testJoinsThroughASeedGivenByName() async throws {
+        // `localhost` may also resolve to ::1; a socket bound to 127.0.0.1 keeps only the IPv4 answers.
+        let a = await start("d0", index: 0)
+        let b = await start("d1", index: 1, seeds: [a.port], seedHost: "localhost")
+        let joined = await eventually(.seconds(5)) {
+            let x = await self.states(a)["d1"]
+            let y = await self.states(b)["d0"]
+            return x == .alive && y == .alive
+        }
+        XCTAssertNotNil(joined)
+        for m in [a, b] { m.task.cancel() }
+    }
+
     func testGracefulShutdownLeavesTheMesh() async throws {
         let a = await start("g0", index: 0)
         let identity = MemberIdentity(name: "g1", cluster: "c1", generation: GossipService.freshGeneration())
@@ -130,3 +144,32 @@ final class SocketTests: XCTestCase {
 }
 
 import Foundation
+
+final class TransportSettingsTests: XCTestCase {
+    func testConfigurationKeysParse() throws {
+        let t = try GossipTransportSettings(bind: "127.0.0.1:7001", advertise: "127.0.0.2:7001", join: ["seeds.zone-agent.svc:7001", "127.0.0.1:7002"])
+        XCTAssertEqual(t.bindHost, "127.0.0.1")
+        XCTAssertEqual(t.bindPort, 7001)
+        XCTAssertEqual(t.advertise, PeerAddress("127.0.0.2:7001"))
+        XCTAssertEqual(t.seeds.count, 2)
+        XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1"))
+        XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1:7001", advertise: "pod-ip:7001"))
+        XCTAssertThrowsError(try GossipTransportSettings(bind: "127.0.0.1:7001", join: ["no-port"]))
+    }
+}
+
+final class ServiceStartupTests: XCTestCase {
+    func testWildcardBindWithoutAdvertiseFailsCleanly() async throws {
+        let key = try SigningKeyPair(seed: [UInt8](repeating: 3, count: 32))
+        let service = GossipService(
+            transport: GossipTransportSettings(bindHost: "0.0.0.0", bindPort: 0),
+            identity: MemberIdentity(name: "w", cluster: "c0", generation: 1), signer: key,
+            verifier: RecordVerifier(roster: TrustRoster(["c0": [key.publicKey]])))
+        do {
+            try await service.run()
+            XCTFail("a wildcard address cannot be advertised")
+        } catch let error as GossipTransportError {
+            XCTAssertTrue(error.description.contains("advertise"))
+        }
+    }
+}
