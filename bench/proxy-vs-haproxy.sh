@@ -69,19 +69,28 @@ backend be
     server c1 127.0.0.1:$B1 weight 20
     server c2 127.0.0.1:$B2 weight 80
 EOF
-haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
-"$BIN" proxy "127.0.0.1:$PROXY" "127.0.0.1:$B1=20" "127.0.0.1:$B2=80" >"$WORK/proxy.log" 2>&1 & PIDS+=($!)
+haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!); HAP_PID=$!
+"$BIN" proxy "127.0.0.1:$PROXY" "127.0.0.1:$B1=20" "127.0.0.1:$B2=80" >"$WORK/proxy.log" 2>&1 & PIDS+=($!); PROXY_PID=$!
+B1_PID=${PIDS[0]}
 wait_for_port "$HAP"; wait_for_port "$PROXY"
 
-# One wrk run: prints "REQS P99_MS".
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# One wrk run against a port, accounting the CPU of the process serving it: prints
+# "REQS P99_MS CPU_US_PER_REQUEST". CPU per request is the figure that survives a loaded machine:
+# req/s depends on the share of the two cores the other processes leave.
 measure() {
-    local out
-    out=$(wrk -t2 -c32 -d"$DURATION" --latency -H "Host: bench.test" "http://127.0.0.1:$1/svc1")
+    local port=$1 pid=$2 out before after
+    before=$(cpu_ticks "$pid")
+    out=$(wrk -t2 -c32 -d"$DURATION" --latency -H "Host: bench.test" "http://127.0.0.1:$port/svc1")
+    after=$(cpu_ticks "$pid")
     echo "$out" >>"$WORK/wrk.log"
-    local reqs p99
+    local reqs p99 total
     reqs=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    total=$(echo "$out" | awk '/requests in/ {print $1}')
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-    echo "$reqs $(to_ms "$p99")"
+    echo "$reqs $(to_ms "$p99") $(awk -v t=$((after - before)) -v n="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')"
 }
 
 to_ms() {
@@ -92,27 +101,29 @@ to_ms() {
     }'
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # A short warm-up so neither side pays for first connections or lazy initialisation.
 for port in "$B1" "$HAP" "$PROXY"; do
     wrk -t2 -c32 -d2s -H "Host: bench.test" "http://127.0.0.1:$port/svc1" >/dev/null
 done
 
-declare -A SUM_REQS SUM_P99
-for name in direct haproxy proxy; do SUM_REQS[$name]=0; SUM_P99[$name]=0; done
+declare -A SUM_REQS SUM_P99 SUM_CPU
+for name in direct haproxy proxy; do SUM_REQS[$name]=0; SUM_P99[$name]=0; SUM_CPU[$name]=0; done
 for round in $(seq 1 "$ROUNDS"); do
-    for entry in "direct:$B1" "haproxy:$HAP" "proxy:$PROXY"; do
-        name=${entry%%:*} port=${entry##*:}
-        read -r reqs p99 < <(measure "$port")
-        printf 'round %d %-8s %10.0f req/s   p99 %7.3f ms\n' "$round" "$name" "$reqs" "$p99"
+    for entry in "direct:$B1:$B1_PID" "haproxy:$HAP:$HAP_PID" "proxy:$PROXY:$PROXY_PID"; do
+        IFS=: read -r name port pid <<<"$entry"
+        read -r reqs p99 cpu < <(measure "$port" "$pid")
+        printf 'round %d %-8s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request\n' "$round" "$name" "$reqs" "$p99" "$cpu"
         SUM_REQS[$name]=$(awk -v a="${SUM_REQS[$name]}" -v b="$reqs" 'BEGIN {print a + b}')
         SUM_P99[$name]=$(awk -v a="${SUM_P99[$name]}" -v b="$p99" 'BEGIN {print a + b}')
+        SUM_CPU[$name]=$(awk -v a="${SUM_CPU[$name]}" -v b="$cpu" 'BEGIN {print a + b}')
     done
 done
 
 mean() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN {printf "%.3f", s / n}'; }
-D_REQS=$(mean "${SUM_REQS[direct]}") D_P99=$(mean "${SUM_P99[direct]}")
-H_REQS=$(mean "${SUM_REQS[haproxy]}") H_P99=$(mean "${SUM_P99[haproxy]}")
-P_REQS=$(mean "${SUM_REQS[proxy]}") P_P99=$(mean "${SUM_P99[proxy]}")
+D_REQS=$(mean "${SUM_REQS[direct]}") D_P99=$(mean "${SUM_P99[direct]}") D_CPU=$(mean "${SUM_CPU[direct]}")
+H_REQS=$(mean "${SUM_REQS[haproxy]}") H_P99=$(mean "${SUM_P99[haproxy]}") H_CPU=$(mean "${SUM_CPU[haproxy]}")
+P_REQS=$(mean "${SUM_REQS[proxy]}") P_P99=$(mean "${SUM_P99[proxy]}") P_CPU=$(mean "${SUM_CPU[proxy]}")
 
 # The split the proxy actually made, from its own backends' point of view.
 SPLIT=$(for _ in $(seq 1 100); do
@@ -124,9 +135,11 @@ done | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
 
 echo
 echo "wrk -t2 -c32 -d$DURATION, mean of $ROUNDS rounds, $(nproc) cores, $(haproxy -v | head -1 | awk '{print $1, $3}')"
-printf '%-10s %10.0f req/s   p99 %7.3f ms\n' direct "$D_REQS" "$D_P99"
-printf '%-10s %10.0f req/s   p99 %7.3f ms\n' haproxy "$H_REQS" "$H_P99"
-printf '%-10s %10.0f req/s   p99 %7.3f ms\n' proxy "$P_REQS" "$P_P99"
+echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-10s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request (backend)\n' direct "$D_REQS" "$D_P99" "$D_CPU"
+printf '%-10s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request\n' haproxy "$H_REQS" "$H_P99" "$H_CPU"
+printf '%-10s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request\n' proxy "$P_REQS" "$P_P99" "$P_CPU"
+awk -v p="$P_CPU" -v h="$H_CPU" 'BEGIN {printf "CPU per request haproxy/proxy %.3f (the req/s ratio on an otherwise idle machine)\n", h / p}'
 awk -v p="$P_REQS" -v h="$H_REQS" 'BEGIN {printf "ratio proxy/haproxy      %.3f   (aim >= 0.9)\n", p / h}'
 awk -v p="$P_P99" -v d="$D_P99" -v h="$H_P99" 'BEGIN {
     printf "p99 added by the proxy   %.3f ms (aim <= 1 ms); by haproxy %.3f ms\n", p - d, h - d

@@ -67,6 +67,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var timeout: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
+    /// Request parts that arrived while an earlier request's response was still due.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Set by shutdown: no further request on this connection.
+    private var quiescing = false
+    /// Body parts were written upstream since the last flush; flushed once per read batch.
+    private var upstreamNeedsFlush = false
 
     init(shared: ProxyShared, pool: UpstreamPool) {
         self.shared = shared
@@ -95,17 +101,45 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A request that does not parse gets 400 when no response is under way (this replaces NIO's
+        // HTTPServerProtocolErrorHandler, one pipeline hop less for every part of every request).
+        let canAnswer = error is HTTPParserError && (phase == .idle || (phase == .proxying && !responseStarted && connection == nil))
         abandonExchange()
-        context.close(promise: nil)
+        guard canAnswer else {
+            context.close(promise: nil)
+            return
+        }
+        let headers: HTTPHeaders = ["content-length": "0", "connection": "close"]
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        shared.hooks.onResponse(nil, HTTPResponseStatus.badRequest.code)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // Pipelined requests wait, in order, until the response before them is complete. (This
+        // replaces NIO's HTTPServerPipelineHandler, which stops and restarts reading around every
+        // request: two epoll_ctl calls per request on the hot path.)
+        if !pipelined.isEmpty || mustWait(part) {
+            pipelined.append(part)
+            updateClientReadHold()
+            return
+        }
+        handle(part)
+    }
+
+    private func mustWait(_ part: HTTPServerRequestPart) -> Bool {
+        if case .head = part, case .proxying = phase { return true }
+        return false
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             guard case .idle = phase else {
-                // The pipeline handler never delivers a second head early; close rather than guess.
-                abandonExchange()
-                context.close(promise: nil)
+                // Only reachable while closing: the decoder never sends a head inside a request.
                 return
             }
             startExchange(head)
@@ -119,14 +153,43 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
                 forward(.end(trailers), bytes: 0)
             case .draining:
                 phase = .idle
+                closeIfQuiescedAndIdle()
             case .idle, .closed:
                 break
             }
         }
     }
 
+    /// Hands waiting pipelined parts over once the exchange before them has ended.
+    private func deliverPipelined() {
+        while let part = pipelined.first, !mustWait(part) {
+            pipelined.removeFirst()
+            handle(part)
+        }
+        updateClientReadHold()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Shutdown: an idle connection closes now, a busy one after its current response.
+        quiescing = true
+        closeIfQuiescedAndIdle()
+    }
+
+    private func closeIfQuiescedAndIdle() {
+        guard quiescing, case .idle = phase, let context else { return }
+        abandonExchange()
+        context.close(promise: nil)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
-        connection?.flush()
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            connection?.flush()
+        }
         context.fireChannelReadComplete()
     }
 
@@ -188,7 +251,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         if let connection {
             connection.write(part)
-            if case .end = part { connection.flush() }
+            if case .end = part {
+                upstreamNeedsFlush = false
+                connection.flush()
+            } else {
+                upstreamNeedsFlush = true
+            }
         } else {
             pending.append(part)
             pendingBytes += bytes
@@ -291,7 +359,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
             var headers = HopByHop.strip(head.headers).headers
             headers.add(name: "x-zone-cluster", value: target.cluster)
-            var keepAlive = clientKeepAlive
+            var keepAlive = clientKeepAlive && !quiescing
             if clientVersion.minor == 0, clientVersion.major == 1, !isHEAD, head.status.mayHaveResponseBody,
                !headers.contains(name: "content-length") {
                 // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
@@ -365,7 +433,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private func respondLocally(_ status: HTTPResponseStatus, _ text: StaticString) {
         guard let context else { return }
         shared.hooks.onResponse(nil, status.code)
-        let close = !clientKeepAlive
+        let close = !clientKeepAlive || quiescing
         var body = context.channel.allocator.buffer(capacity: text.utf8CodeUnitCount)
         body.writeStaticString(text)
         var headers: HTTPHeaders = ["content-type": "text/plain; charset=utf-8", "content-length": String(body.readableBytes)]
@@ -379,12 +447,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func writeEnd(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
-        if close {
+        if close || quiescing {
+            abandonExchange()
             context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            if !pipelined.isEmpty { deliverPipelined() }
         }
     }
 
@@ -403,6 +473,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             connection.close()
         }
         resetTry()
+        pipelined.removeAll()
         clientReadsHeld = false
     }
 
@@ -423,7 +494,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// writable, or the queue for a connection being opened is still small.
     private func updateClientReadHold() {
         let hold: Bool
-        if case .proxying = phase {
+        if pipelined.count > 64 {
+            // A client pipelining far ahead waits for its earlier answers.
+            hold = true
+        } else if case .proxying = phase {
             if let connection {
                 hold = !connection.isWritable
             } else {

@@ -124,8 +124,8 @@ public final class WeightedProxy: Sendable {
         ) { [pools] channel in
             let sync = channel.pipeline.syncOperations
             try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: true,
-                withErrorHandling: true,
+                withPipeliningAssistance: false,
+                withErrorHandling: false,
                 withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init()
             )
