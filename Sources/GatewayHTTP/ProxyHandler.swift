@@ -21,8 +21,9 @@ final class ProxyShared: Sendable {
 
 final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    /// Responses are written as bytes: proxied heads are spliced from the upstream's own bytes.
+    typealias OutboundOut = ByteBuffer
 
     private enum Phase {
         /// Waiting for a request head.
@@ -64,6 +65,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var responseStarted = false
     private var upstreamKeepAlive = false
     private var closeAfterResponse = false
+    /// The response body is re-framed as chunked for the client (the upstream's length was unknown).
+    private var chunkedToClient = false
     private var timeout: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
@@ -109,9 +112,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             context.close(promise: nil)
             return
         }
-        let headers: HTTPHeaders = ["content-length": "0", "connection": "close"]
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        var out = context.channel.allocator.buffer(capacity: 64)
+        out.writeStaticString("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
         shared.hooks.onResponse(nil, HTTPResponseStatus.badRequest.code)
@@ -345,41 +348,68 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     // MARK: Upstream side
 
-    func upstreamReceived(_ part: HTTPClientResponsePart, from connection: UpstreamConnection) {
+    func upstreamReceived(_ event: UpstreamResponseEvent, from connection: UpstreamConnection) {
         guard connection === self.connection, let context, let target = upstream else { return }
-        switch part {
+        switch event {
         case .head(let head):
-            // Interim 1xx answers (100-continue) are for the hop that asked; the final head follows.
-            if head.status.code < 200 && head.status.code != 101 { return }
             responseStarted = true
             cancelTimeout()
             replayable = false
             replay.removeAll()
-            upstreamKeepAlive = head.isKeepAlive
+            upstreamKeepAlive = head.keepAlive
 
-            var headers = HopByHop.strip(head.headers).headers
-            headers.add(name: "x-zone-cluster", value: target.cluster)
             var keepAlive = clientKeepAlive && !quiescing
-            if clientVersion.minor == 0, clientVersion.major == 1, !isHEAD, head.status.mayHaveResponseBody,
-               !headers.contains(name: "content-length") {
-                // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
-                keepAlive = false
+            chunkedToClient = false
+            let unknownLength = head.body == .chunked || head.body == .untilClose
+            if unknownLength {
+                if clientVersion.major == 1 && clientVersion.minor >= 1 {
+                    chunkedToClient = true
+                } else {
+                    // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
+                    keepAlive = false
+                }
             }
             closeAfterResponse = !keepAlive
+            let cluster = target.cluster
+            var out = context.channel.allocator.buffer(
+                capacity: head.statusText.readableBytes + head.headerBlock.readableBytes + cluster.utf8.count + 96
+            )
+            out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.writeImmutableBuffer(head.statusText)
+            out.writeStaticString("\r\n")
+            out.writeImmutableBuffer(head.headerBlock)
+            out.writeStaticString("x-zone-cluster: ")
+            out.writeString(cluster)
+            out.writeStaticString("\r\n")
+            if chunkedToClient { out.writeStaticString("transfer-encoding: chunked\r\n") }
             if !keepAlive {
-                headers.add(name: "connection", value: "close")
+                out.writeStaticString("connection: close\r\n")
             } else if clientVersion.minor == 0 {
-                headers.add(name: "connection", value: "keep-alive")
+                out.writeStaticString("connection: keep-alive\r\n")
             }
-            shared.hooks.onResponse(target.cluster, head.status.code)
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: head.status, headers: headers))), promise: nil)
+            out.writeStaticString("\r\n")
+            shared.hooks.onResponse(cluster, UInt(head.status))
+            context.write(wrapOutboundOut(out), promise: nil)
             if !context.channel.isWritable { connection.holdReads(true) }
         case .body(let chunk):
-            context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
-        case .end(let trailers):
-            finishExchange(connection: connection, trailers: trailers, context: context)
+            if isHEAD { return }
+            if chunkedToClient {
+                guard chunk.readableBytes > 0 else { return }
+                var size = context.channel.allocator.buffer(capacity: 18)
+                RequestEncoding.writeChunkSize(chunk.readableBytes, into: &size)
+                context.write(wrapOutboundOut(size), promise: nil)
+                context.write(wrapOutboundOut(chunk), promise: nil)
+                context.write(wrapOutboundOut(Self.crlf), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(chunk), promise: nil)
+            }
+        case .end:
+            finishExchange(connection: connection, context: context)
         }
     }
+
+    private static let crlf = ByteBuffer(string: "\r\n")
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     func upstreamReadComplete(from connection: UpstreamConnection) {
         guard connection === self.connection else { return }
@@ -412,7 +442,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
     }
 
-    private func finishExchange(connection: UpstreamConnection, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+    private func finishExchange(connection: UpstreamConnection, context: ChannelHandlerContext) {
         cancelTimeout()
         self.connection = nil
         if upstreamKeepAlive && requestComplete && pending.isEmpty {
@@ -422,10 +452,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             connection.close()
         }
         let close = closeAfterResponse
+        let terminator = chunkedToClient ? Self.lastChunk : nil
         endExchange()
-        // State is final before this write: the pipeline handler may hand over the next pipelined
-        // request from inside it.
-        writeEnd(trailers, close: close, context: context)
+        writeEnd(terminator, close: close, context: context)
     }
 
     // MARK: Exchange bookkeeping
@@ -434,26 +463,37 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         guard let context else { return }
         shared.hooks.onResponse(nil, status.code)
         let close = !clientKeepAlive || quiescing
-        var body = context.channel.allocator.buffer(capacity: text.utf8CodeUnitCount)
-        body.writeStaticString(text)
-        var headers: HTTPHeaders = ["content-type": "text/plain; charset=utf-8", "content-length": String(body.readableBytes)]
-        if close { headers.add(name: "connection", value: "close") }
-        endExchange()
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: status, headers: headers))), promise: nil)
-        if !isHEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        var out = context.channel.allocator.buffer(capacity: 160 + text.utf8CodeUnitCount)
+        out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeString(String(status.code))
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(status.reasonPhrase)
+        out.writeStaticString("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ")
+        out.writeString(String(text.utf8CodeUnitCount))
+        out.writeStaticString("\r\n")
+        if close {
+            out.writeStaticString("connection: close\r\n")
+        } else if clientVersion.minor == 0 {
+            out.writeStaticString("connection: keep-alive\r\n")
         }
-        writeEnd(nil, close: close, context: context)
+        out.writeStaticString("\r\n")
+        if !isHEAD { out.writeStaticString(text) }
+        endExchange()
+        writeEnd(out, close: close, context: context)
     }
 
-    private func writeEnd(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
+    /// Writes the last bytes of a response and flushes; then closes, or moves on to a pipelined request.
+    private func writeEnd(_ last: ByteBuffer?, close: Bool, context: ChannelHandlerContext) {
         if close || quiescing {
             abandonExchange()
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            // Close only once everything before has been written: an empty write's promise says so.
+            let last = last ?? context.channel.allocator.buffer(capacity: 0)
+            context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            if let last { context.write(wrapOutboundOut(last), promise: nil) }
+            context.flush()
             if !pipelined.isEmpty { deliverPipelined() }
         }
     }

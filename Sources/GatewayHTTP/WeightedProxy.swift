@@ -123,12 +123,8 @@ public final class WeightedProxy: Sendable {
             }
         ) { [pools] channel in
             let sync = channel.pipeline.syncOperations
-            try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,
-                withErrorHandling: false,
-                withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init()
-            )
+            // Only NIO's request decoder: responses are written as bytes by ProxyHandler.
+            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             let pool = pools[ObjectIdentifier(channel.eventLoop)]?.value ?? UpstreamPool(
                 // A loop outside the group's iterator (never with NIO's groups): a private pool still works.
                 eventLoop: channel.eventLoop,
