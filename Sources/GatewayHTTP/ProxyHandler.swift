@@ -247,7 +247,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             if replayBytes > shared.retryBodyLimit {
                 // Too large to keep: this request will not be retried once a try has consumed it.
                 replayable = false
-                replay.removeAll()
+                if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
             } else {
                 replay.append(part)
             }
@@ -355,7 +355,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             responseStarted = true
             cancelTimeout()
             replayable = false
-            replay.removeAll()
+            if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
             upstreamKeepAlive = head.keepAlive
 
             var keepAlive = clientKeepAlive && !quiescing
@@ -513,7 +513,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             connection.close()
         }
         resetTry()
-        pipelined.removeAll()
+        if !pipelined.isEmpty { pipelined.removeAll() }
         clientReadsHeld = false
     }
 
@@ -522,9 +522,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         attempt &+= 1
         upstream = nil
         retried = false
-        pending.removeAll()
+        // Keeping capacity matters: removeAll() would allocate fresh storage on every request.
+        if !pending.isEmpty { pending.removeAll(keepingCapacity: true) }
         pendingBytes = 0
-        replay.removeAll(keepingCapacity: true)
+        if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
         replayBytes = 0
         replayable = true
         responseStarted = false
