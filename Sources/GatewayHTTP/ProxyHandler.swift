@@ -44,7 +44,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private var phase = Phase.idle
     private var routeIndex = 0
-    private var upstreamHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    /// The request head as the upstream gets it, encoded.
+    private var upstreamHead = ByteBuffer()
+    private var upstreamChunked = false
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var isHEAD = false
@@ -226,17 +228,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         routeIndex = route
 
-        var (headers, chunked) = HopByHop.strip(head.headers)
-        // Framing is per hop: a chunked request stays chunked; a sized one keeps its content-length.
-        if chunked { headers.add(name: "transfer-encoding", value: "chunked") }
-        if let earlier = headers.first(name: "x-forwarded-for") {
-            headers.replaceOrAdd(name: "x-forwarded-for", value: earlier + ", " + clientIP)
-        } else {
-            headers.add(name: "x-forwarded-for", value: clientIP)
-        }
-        headers.add(name: "forwarded", value: forwardedFor)
-        // Always 1.1 upstream, so the connection can be kept alive and reused whatever the client speaks.
-        upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        // Encoded once: every try (the retry too) writes these same bytes.
+        var out = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
+        upstreamChunked = RequestEncoding.writeUpstreamHead(head, clientIP: clientIP, forwarded: forwardedFor, into: &out)
+        upstreamHead = out
         startAttempt(first, pooled: true)
     }
 
@@ -305,7 +300,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private func attach(_ connection: UpstreamConnection) {
         self.connection = connection
         connection.owner = self
-        connection.write(.head(upstreamHead))
+        connection.writeHead(upstreamHead, isHEAD: isHEAD, chunked: upstreamChunked)
         while let part = pending.popFirst() {
             connection.write(part)
         }

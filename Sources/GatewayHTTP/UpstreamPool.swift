@@ -128,17 +128,22 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Encodes and writes one part of a request (unflushed). The head must already carry the framing
-    /// headers of the body that follows: `content-length`, or `transfer-encoding: chunked`.
+    /// Writes an encoded request head (unflushed) and prepares for its response.
+    func writeHead(_ head: ByteBuffer, isHEAD: Bool, chunked: Bool) {
+        guard let context else { return }
+        parser.reset(requestWasHEAD: isHEAD)
+        partial = nil
+        requestIsChunked = chunked
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    /// Encodes and writes one body part or the end of a request (unflushed).
     func write(_ part: HTTPClientRequestPart) {
         guard let context else { return }
         switch part {
-        case .head(let head):
-            parser.reset(requestWasHEAD: head.method == .HEAD)
-            partial = nil
-            var out = context.channel.allocator.buffer(capacity: 256)
-            requestIsChunked = RequestEncoding.writeHead(head, into: &out)
-            context.write(wrapOutboundOut(out), promise: nil)
+        case .head:
+            // Heads go through writeHead, encoded once per request.
+            break
         case .body(.byteBuffer(let chunk)):
             writeBody(chunk, context: context)
         case .body(.fileRegion):
@@ -181,21 +186,63 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
 /// Request serialisation for the upstream hop.
 enum RequestEncoding {
-    /// Writes the request line and headers; returns whether the body is chunked.
-    static func writeHead(_ head: HTTPRequestHead, into out: inout ByteBuffer) -> Bool {
+    /// Writes the request line and headers for the upstream hop and returns whether the body is chunked.
+    ///
+    /// Hop-by-hop fields and those the `Connection` header names stay behind; the client's address is
+    /// appended to `X-Forwarded-For` and a `Forwarded` element added; `Host` is kept. The version is
+    /// always 1.1, so the upstream connection can be kept alive whatever the client speaks.
+    static func writeUpstreamHead(_ head: HTTPRequestHead, clientIP: String, forwarded: String, into out: inout ByteBuffer) -> Bool {
         var chunked = false
+        var named: [Substring] = []
+        var forwardedForLines = 0
+        for (name, value) in head.headers {
+            if name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
+                forwardedForLines += 1
+            } else if HopByHop.isHopByHop(name) {
+                if HopByHop.equalsIgnoringCase(name, "connection") {
+                    for token in value.split(separator: ",") {
+                        let token = HopByHop.trimmed(token)
+                        if !HopByHop.equalsIgnoringCase(token, "close") && !HopByHop.equalsIgnoringCase(token, "keep-alive") {
+                            named.append(token)
+                        }
+                    }
+                } else if HopByHop.equalsIgnoringCase(name, "transfer-encoding") {
+                    // Only the last coding frames the message; "gzip, chunked" is still chunked.
+                    let last = value.split(separator: ",").last.map { HopByHop.trimmed($0) } ?? ""
+                    chunked = HopByHop.equalsIgnoringCase(last, "chunked")
+                }
+            }
+        }
         out.writeString(head.method.rawValue)
         out.writeInteger(UInt8(ascii: " "))
         out.writeString(head.uri)
         out.writeStaticString(" HTTP/1.1\r\n")
+        var forwardedForSeen = 0
         for (name, value) in head.headers {
-            if name.utf8.count == 17, HopByHop.equalsIgnoringCase(name, "transfer-encoding") { chunked = true }
+            if HopByHop.isHopByHop(name) { continue }
+            if !named.isEmpty, named.contains(where: { HopByHop.equalsIgnoringCase(name, $0) }) { continue }
             out.writeString(name)
             out.writeStaticString(": ")
             out.writeString(value)
+            if forwardedForLines > 0, name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
+                forwardedForSeen += 1
+                // The list continues on its last line: that is where this hop's address belongs.
+                if forwardedForSeen == forwardedForLines {
+                    out.writeStaticString(", ")
+                    out.writeString(clientIP)
+                }
+            }
             out.writeStaticString("\r\n")
         }
-        out.writeStaticString("\r\n")
+        if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
+        if forwardedForLines == 0 {
+            out.writeStaticString("x-forwarded-for: ")
+            out.writeString(clientIP)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("forwarded: ")
+        out.writeString(forwarded)
+        out.writeStaticString("\r\n\r\n")
         return chunked
     }
 
