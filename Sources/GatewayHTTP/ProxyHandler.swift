@@ -69,6 +69,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var closeAfterResponse = false
     /// The response body is re-framed as chunked for the client (the upstream's length was unknown).
     private var chunkedToClient = false
+    /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
+    private var heldHead: ByteBuffer?
     private var timeout: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
@@ -366,8 +368,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             }
             closeAfterResponse = !keepAlive
             let cluster = target.cluster
+            var smallBody = 0
+            if !chunkedToClient, !isHEAD, case .length(let n) = head.body, n <= Self.joinedBodyLimit { smallBody = n }
             var out = context.channel.allocator.buffer(
-                capacity: head.statusText.readableBytes + head.headerBlock.readableBytes + cluster.utf8.count + 96
+                capacity: head.statusText.readableBytes + head.headerBlock.readableBytes + cluster.utf8.count + 96 + smallBody
             )
             out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             out.writeImmutableBuffer(head.statusText)
@@ -384,11 +388,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             }
             out.writeStaticString("\r\n")
             shared.hooks.onResponse(cluster, UInt(head.status))
-            context.write(wrapOutboundOut(out), promise: nil)
+            if smallBody > 0 {
+                heldHead = out
+            } else {
+                context.write(wrapOutboundOut(out), promise: nil)
+            }
             if !context.channel.isWritable { connection.holdReads(true) }
-        case .body(let chunk):
+        case .body(var chunk):
             if isHEAD { return }
-            if chunkedToClient {
+            if var held = heldHead {
+                // Taken out first so the append does not copy the buffer.
+                heldHead = nil
+                held.writeBuffer(&chunk)
+                heldHead = held
+            } else if chunkedToClient {
                 guard chunk.readableBytes > 0 else { return }
                 var size = context.channel.allocator.buffer(capacity: 18)
                 RequestEncoding.writeChunkSize(chunk.readableBytes, into: &size)
@@ -403,12 +416,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
     }
 
+    /// Bodies up to this size travel in the same buffer as their head.
+    private static let joinedBodyLimit = 4096
     private static let crlf = ByteBuffer(string: "\r\n")
     private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     func upstreamReadComplete(from connection: UpstreamConnection) {
-        guard connection === self.connection else { return }
-        context?.flush()
+        guard connection === self.connection, let context else { return }
+        // A held head waits for the rest of its small body (at most joinedBodyLimit bytes), so an
+        // upstream failing before then still lets the client have a clean 502.
+        if heldHead == nil { context.flush() }
     }
 
     func upstreamWritabilityChanged(_ connection: UpstreamConnection, isWritable: Bool) {
@@ -429,6 +446,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             pending = CircularBuffer(replay)
             pendingBytes = replayBytes
             retryOrFail(after: target)
+        } else if heldHead != nil {
+            // Nothing of the response reached the client yet, so it can still get a proper answer.
+            shared.hooks.onUpstreamFailure(target, .closedMidResponse)
+            heldHead = nil
+            respondLocally(.badGateway, "the upstream connection failed during the response\n")
         } else {
             shared.hooks.onUpstreamFailure(target, .closedMidResponse)
             // The head went out already; only closing tells the client its response is cut short.
@@ -447,7 +469,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             connection.close()
         }
         let close = closeAfterResponse
-        let terminator = chunkedToClient ? Self.lastChunk : nil
+        let terminator = chunkedToClient ? Self.lastChunk : heldHead
         endExchange()
         writeEnd(terminator, close: close, context: context)
     }
@@ -524,6 +546,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         replayBytes = 0
         replayable = true
         responseStarted = false
+        heldHead = nil
     }
 
     /// Reads from the client only while the request has somewhere to go: the upstream connection is

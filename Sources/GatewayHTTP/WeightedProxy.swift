@@ -13,7 +13,10 @@ import NIOPosix
 /// ``UpstreamSelector/pickRetry(route:excluding:)``'s upstream; a request body larger than
 /// ``Configuration/retryBodyLimit`` that was already sent is not retried (502 instead). No response
 /// head within ``Configuration/responseTimeout`` gives 504 without retry, since the upstream may
-/// have acted on the request. Every proxied response carries `x-zone-cluster`.
+/// have acted on the request. An upstream failing during a response gives 502 while nothing of it
+/// has been forwarded (responses up to 4 KiB are forwarded whole), else the client connection is
+/// closed, the only way left to say the response is cut short. Every proxied response carries
+/// `x-zone-cluster`; answers the proxy makes itself (404, 503, 502, 504, 400) do not.
 public final class WeightedProxy: Sendable {
     /// Where the proxy listens and how it treats upstreams.
     public struct Configuration: Sendable {

@@ -15,6 +15,8 @@ final class ProxyWireTests: XCTestCase {
             return ("NOT HTTP AT ALL\r\n\r\n", true)
         case "/halfway":
             return ("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", true)
+        case "/halfway-large":
+            return ("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "x", count: 5000), true)
         default:
             return ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false)
         }
@@ -51,13 +53,16 @@ final class ProxyWireTests: XCTestCase {
         let client = try await TestHTTPClient.connect(port: proxy.port)
         let garbage = try await client.request(.GET, "/garbage")
         XCTAssertEqual(garbage.status, .badGateway)
+        // Cut short while the proxy still held the (small) response: the client gets a proper 502.
+        let cut = try await client.request(.GET, "/halfway")
+        XCTAssertEqual(cut.status, .badGateway)
         do {
-            _ = try await client.request(.GET, "/halfway")
+            _ = try await client.request(.GET, "/halfway-large")
             XCTFail("a response cut short must not look complete")
         } catch {
             // The client connection was closed: the only honest signal once the head has gone out.
         }
-        XCTAssertEqual(recorder.failures, [.closedBeforeResponse, .closedMidResponse])
+        XCTAssertEqual(recorder.failures, [.closedBeforeResponse, .closedMidResponse, .closedMidResponse])
         await client.close()
         await proxy.shutdown()
         try await upstreamChannel.close()
