@@ -71,7 +71,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var chunkedToClient = false
     /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
     private var heldHead: ByteBuffer?
-    private var timeout: NIOScheduledCallback?
+    /// When the current try's response head is due; distantFuture while none is awaited.
+    private var responseDeadline = NIODeadline.distantFuture
+    /// The connection's one response timer. It is not moved per request: when it fires early it
+    /// re-arms for the current deadline, so a busy keep-alive connection touches the timer heap
+    /// about once per timeout period instead of twice per request.
+    private var timer: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
     /// Request parts that arrived while an earlier request's response was still due.
@@ -310,16 +315,26 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         connection.flush()
         if let context {
             connection.holdReads(!context.channel.isWritable)
-            timeout = try? context.eventLoop.assumeIsolated().scheduleCallback(
-                in: shared.responseTimeout, handler: ResponseTimeout(proxy: self, attempt: attempt)
-            )
+            responseDeadline = .now() + shared.responseTimeout
+            armTimer(context: context)
         }
         updateClientReadHold()
     }
 
-    fileprivate func responseTimedOut(attempt id: UInt64) {
-        timeout = nil
-        guard id == attempt, case .proxying = phase, !responseStarted, let connection, let target = upstream else { return }
+    private func armTimer(context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: responseDeadline, handler: ResponseTimer(proxy: self))
+    }
+
+    fileprivate func timerFired() {
+        timer = nil
+        guard case .proxying = phase, !responseStarted, responseDeadline != .distantFuture,
+              let connection, let target = upstream, let context else { return }
+        guard NIODeadline.now() >= responseDeadline else {
+            // Armed for an earlier request: wait for this one's deadline.
+            armTimer(context: context)
+            return
+        }
         self.connection = nil
         connection.close()
         shared.hooks.onUpstreamFailure(target, .responseTimeout)
@@ -339,8 +354,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func cancelTimeout() {
-        timeout?.cancel()
-        timeout = nil
+        responseDeadline = .distantFuture
     }
 
     // MARK: Upstream side
@@ -525,6 +539,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Drops the current exchange for good (client gone or connection being closed).
     private func abandonExchange() {
         phase = .closed
+        timer?.cancel()
+        timer = nil
         if let connection {
             self.connection = nil
             connection.close()
@@ -574,12 +590,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 }
 
-/// The response timer of one try; it holds the handler only until it fires or is cancelled.
-private struct ResponseTimeout: NIOScheduledCallbackHandler {
+/// The response timer of one client connection; it holds the handler until it fires or is cancelled.
+private struct ResponseTimer: NIOScheduledCallbackHandler {
     let proxy: ProxyHandler
-    let attempt: UInt64
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        proxy.responseTimedOut(attempt: attempt)
+        proxy.timerFired()
     }
 }

@@ -322,13 +322,18 @@ final class UpstreamPool {
             connection.close()
             return
         }
-        if (idle[connection.upstream]?.count ?? 0) >= maxIdlePerUpstream {
+        // One dictionary lookup: the list is modified in place through the subscript.
+        if !Self.append(connection, to: &idle[connection.upstream, default: []], limit: maxIdlePerUpstream) {
             connection.close()
-            return
         }
+    }
+
+    private static func append(_ connection: UpstreamConnection, to list: inout [UpstreamConnection], limit: Int) -> Bool {
+        guard list.count < limit else { return false }
         connection.isIdle = true
         connection.idleSince = .now()
-        idle[connection.upstream, default: []].append(connection)
+        list.append(connection)
+        return true
     }
 
     /// Forgets an idle connection that closed.
