@@ -128,10 +128,12 @@ light_p99() {
     local out
     out=$(wrk -t1 -c4 -d"$LIGHT_DURATION" --latency -H "Host: bench.test" "http://127.0.0.1:$1/svc1")
     echo "$out" >>"$WORK/wrk.log"
-    to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+    echo "$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')") $(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
 }
 LIGHT_DURATION=${LIGHT_DURATION:-5s}
-L_DIRECT=$(light_p99 "$B1") L_HAP=$(light_p99 "$HAP") L_PROXY=$(light_p99 "$PROXY")
+read -r M_DIRECT L_DIRECT < <(light_p99 "$B1")
+read -r M_HAP L_HAP < <(light_p99 "$HAP")
+read -r M_PROXY L_PROXY < <(light_p99 "$PROXY")
 
 mean() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN {printf "%.3f", s / n}'; }
 D_REQS=$(mean "${SUM_REQS[direct]}") D_P99=$(mean "${SUM_P99[direct]}") D_CPU=$(mean "${SUM_CPU[direct]}")
@@ -157,7 +159,11 @@ awk -v p="$P_REQS" -v h="$H_REQS" 'BEGIN {printf "ratio proxy/haproxy      %.3f 
 awk -v p="$P_P99" -v d="$D_P99" -v h="$H_P99" 'BEGIN {
     printf "p99 added by the proxy   %.3f ms (aim <= 1 ms); by haproxy %.3f ms\n", p - d, h - d
 }'
-printf 'light load (wrk -t1 -c4 -d%s) p99: direct %.3f ms, haproxy %.3f ms, proxy %.3f ms\n' "$LIGHT_DURATION" "$L_DIRECT" "$L_HAP" "$L_PROXY"
+printf 'light load (wrk -t1 -c4 -d%s) p50/p99: direct %.3f/%.3f ms, haproxy %.3f/%.3f ms, proxy %.3f/%.3f ms\n' \
+    "$LIGHT_DURATION" "$M_DIRECT" "$L_DIRECT" "$M_HAP" "$L_HAP" "$M_PROXY" "$L_PROXY"
+awk -v p="$M_PROXY" -v d="$M_DIRECT" -v h="$M_HAP" 'BEGIN {
+    printf "p50 added at light load: proxy %.3f ms, haproxy %.3f ms\n", p - d, h - d
+}' 
 awk -v p="$L_PROXY" -v d="$L_DIRECT" -v h="$L_HAP" 'BEGIN {
     printf "p99 added at light load: proxy %.3f ms (aim <= 1 ms), haproxy %.3f ms\n", p - d, h - d
 }'
