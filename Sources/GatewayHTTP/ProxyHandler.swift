@@ -9,12 +9,14 @@ final class ProxyShared: Sendable {
     let selector: any UpstreamSelector
     let hooks: ProxyHooks
     let responseTimeout: TimeAmount
+    let idleTimeout: TimeAmount
     let retryBodyLimit: Int
 
-    init(selector: any UpstreamSelector, hooks: ProxyHooks, responseTimeout: TimeAmount, retryBodyLimit: Int) {
+    init(selector: any UpstreamSelector, hooks: ProxyHooks, responseTimeout: TimeAmount, idleTimeout: TimeAmount, retryBodyLimit: Int) {
         self.selector = selector
         self.hooks = hooks
         self.responseTimeout = responseTimeout
+        self.idleTimeout = idleTimeout
         self.retryBodyLimit = retryBodyLimit
     }
 }
@@ -73,9 +75,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var heldHead: ByteBuffer?
     /// When the current try's response head is due; distantFuture while none is awaited.
     private var responseDeadline = NIODeadline.distantFuture
-    /// The connection's one response timer. It is not moved per request: when it fires early it
-    /// re-arms for the current deadline, so a busy keep-alive connection touches the timer heap
-    /// about once per timeout period instead of twice per request.
+    /// When an idle client connection is closed; set as each exchange ends.
+    private var idleDeadline = NIODeadline.distantFuture
+    /// The connection's one timer, for both deadlines. It is not moved per request: it is armed at
+    /// most the shorter timeout ahead, so it never fires after a deadline set later, and when it
+    /// fires early it re-arms. A busy keep-alive connection so touches the timer heap about once per
+    /// timeout period instead of twice per request.
     private var timer: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
@@ -95,6 +100,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        idleDeadline = .now() + shared.idleTimeout
+        armTimer(context: context, deadline: idleDeadline)
         if let ip = context.channel.remoteAddress?.ipAddress {
             clientIP = ip
             // RFC 7239 §6: an IPv6 address is bracketed and the value quoted.
@@ -316,30 +323,44 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         if let context {
             connection.holdReads(!context.channel.isWritable)
             responseDeadline = .now() + shared.responseTimeout
-            armTimer(context: context)
+            armTimer(context: context, deadline: responseDeadline)
         }
         updateClientReadHold()
     }
 
-    private func armTimer(context: ChannelHandlerContext) {
+    private func armTimer(context: ChannelHandlerContext, deadline: NIODeadline) {
         guard timer == nil else { return }
-        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: responseDeadline, handler: ResponseTimer(proxy: self))
+        // Never further ahead than the shorter timeout: every deadline set later lies beyond this.
+        let at = min(deadline, .now() + min(shared.responseTimeout, shared.idleTimeout))
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: ResponseTimer(proxy: self))
     }
 
     fileprivate func timerFired() {
         timer = nil
-        guard case .proxying = phase, !responseStarted, responseDeadline != .distantFuture,
-              let connection, let target = upstream, let context else { return }
-        guard NIODeadline.now() >= responseDeadline else {
-            // Armed for an earlier request: wait for this one's deadline.
-            armTimer(context: context)
-            return
+        guard let context else { return }
+        switch phase {
+        case .proxying where !responseStarted && responseDeadline != .distantFuture:
+            guard NIODeadline.now() >= responseDeadline, let connection, let target = upstream else {
+                armTimer(context: context, deadline: responseDeadline)
+                return
+            }
+            self.connection = nil
+            connection.close()
+            shared.hooks.onUpstreamFailure(target, .responseTimeout)
+            // No retry: the upstream may be processing the request, and a second try could repeat its effect.
+            respondLocally(.gatewayTimeout, "the upstream did not answer in time\n")
+        case .idle where pipelined.isEmpty:
+            guard NIODeadline.now() >= idleDeadline else {
+                armTimer(context: context, deadline: idleDeadline)
+                return
+            }
+            abandonExchange()
+            context.close(promise: nil)
+        default:
+            // A response is streaming or a request body draining: no deadline applies until the
+            // exchange ends, which arms the timer again.
+            break
         }
-        self.connection = nil
-        connection.close()
-        shared.hooks.onUpstreamFailure(target, .responseTimeout)
-        // No retry: the upstream may be processing the request, and a second try could repeat its effect.
-        respondLocally(.gatewayTimeout, "the upstream did not answer in time\n")
     }
 
     private func retryOrFail(after failed: Upstream) {
@@ -534,6 +555,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         phase = requestComplete ? .idle : .draining
         resetTry()
         updateClientReadHold()
+        if let context {
+            idleDeadline = .now() + shared.idleTimeout
+            armTimer(context: context, deadline: idleDeadline)
+        }
     }
 
     /// Drops the current exchange for good (client gone or connection being closed).

@@ -29,6 +29,9 @@ public final class WeightedProxy: Sendable {
         public var connectTimeout: Duration
         /// How long to wait for an upstream's response head before answering 504. Default 30 s.
         public var responseTimeout: Duration
+        /// How long a client connection may sit idle between requests before the proxy closes it.
+        /// Default 75 s, nginx's keep-alive timeout: clients' own pools usually give up first.
+        public var clientIdleTimeout: Duration
         /// Idle keep-alive connections kept per upstream and event loop. Default 64: the number of
         /// concurrent requests one loop typically has in flight to one endpoint, with room to spare.
         public var maxIdleConnectionsPerUpstream: Int
@@ -47,6 +50,7 @@ public final class WeightedProxy: Sendable {
             port: Int,
             connectTimeout: Duration = .seconds(1),
             responseTimeout: Duration = .seconds(30),
+            clientIdleTimeout: Duration = .seconds(75),
             maxIdleConnectionsPerUpstream: Int = 64,
             idleConnectionTimeout: Duration = .seconds(50),
             retryBodyLimit: Int = 64 << 10,
@@ -56,6 +60,7 @@ public final class WeightedProxy: Sendable {
             self.port = port
             self.connectTimeout = connectTimeout
             self.responseTimeout = responseTimeout
+            self.clientIdleTimeout = clientIdleTimeout
             self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
             self.idleConnectionTimeout = idleConnectionTimeout
             self.retryBodyLimit = retryBodyLimit
@@ -87,6 +92,7 @@ public final class WeightedProxy: Sendable {
             selector: selector,
             hooks: hooks,
             responseTimeout: TimeAmount(configuration.responseTimeout),
+            idleTimeout: TimeAmount(configuration.clientIdleTimeout),
             retryBodyLimit: configuration.retryBodyLimit
         )
         self.group = group
