@@ -79,6 +79,8 @@ let package = Package(
         .executableTarget(name: "Benchmarks", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipSimulation", nioCore,
         ]),
+        // The backend and proxy processes of bench/proxy-vs-haproxy.sh.
+        .executableTarget(name: "ProxyBench", dependencies: ["GatewayHTTP", nioCore, nioPosix]),
         .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "MeshCrypto", nioCore]),
         .testTarget(name: "WeightTableTests", dependencies: [

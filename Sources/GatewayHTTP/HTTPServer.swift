@@ -64,6 +64,7 @@ public enum HTTPServerError: Error, CustomStringConvertible, Sendable {
     /// The listening socket could not be bound, typically because the address is in use or not local.
     case bindFailed(host: String, port: Int, reason: String)
 
+    /// A sentence naming the address and what to do about it.
     public var description: String {
         switch self {
         case let .bindFailed(host, port, reason):

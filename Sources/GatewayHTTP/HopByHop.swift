@@ -3,34 +3,6 @@
 import NIOHTTP1
 
 enum HopByHop {
-    /// Returns `headers` without hop-by-hop fields, those named in `Connection` and any `Proxy-*`;
-    /// `chunked` says whether the message was sent with `Transfer-Encoding: chunked`.
-    static func strip(_ headers: HTTPHeaders) -> (headers: HTTPHeaders, chunked: Bool) {
-        var chunked = false
-        var named: [Substring] = []
-        var needsRewrite = false
-        for (name, value) in headers where isHopByHop(name) {
-            needsRewrite = true
-            if equalsIgnoringCase(name, "connection") {
-                named.append(contentsOf: value.split(separator: ",").map { trimmed($0) })
-            } else if equalsIgnoringCase(name, "transfer-encoding") {
-                // Only the last coding frames the message; "gzip, chunked" is still chunked.
-                let last = value.split(separator: ",").last.map { trimmed($0) } ?? ""
-                if equalsIgnoringCase(last, "chunked") { chunked = true }
-            }
-        }
-        // The common request carries none of these: no copy then.
-        guard needsRewrite else { return (headers, false) }
-        var result = HTTPHeaders()
-        result.reserveCapacity(headers.count)
-        for (name, value) in headers {
-            if isHopByHop(name) { continue }
-            if !named.isEmpty, named.contains(where: { equalsIgnoringCase(name, $0) }) { continue }
-            result.add(name: name, value: value)
-        }
-        return (result, chunked)
-    }
-
     /// Whether a field name is hop-by-hop by definition (not counting those `Connection` lists).
     static func isHopByHop(_ name: String) -> Bool {
         switch name.utf8.count {

@@ -9,20 +9,23 @@ final class ProxyShared: Sendable {
     let selector: any UpstreamSelector
     let hooks: ProxyHooks
     let responseTimeout: TimeAmount
+    let idleTimeout: TimeAmount
     let retryBodyLimit: Int
 
-    init(selector: any UpstreamSelector, hooks: ProxyHooks, responseTimeout: TimeAmount, retryBodyLimit: Int) {
+    init(selector: any UpstreamSelector, hooks: ProxyHooks, responseTimeout: TimeAmount, idleTimeout: TimeAmount, retryBodyLimit: Int) {
         self.selector = selector
         self.hooks = hooks
         self.responseTimeout = responseTimeout
+        self.idleTimeout = idleTimeout
         self.retryBodyLimit = retryBodyLimit
     }
 }
 
 final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    /// Responses are written as bytes: proxied heads are spliced from the upstream's own bytes.
+    typealias OutboundOut = ByteBuffer
 
     private enum Phase {
         /// Waiting for a request head.
@@ -43,7 +46,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private var phase = Phase.idle
     private var routeIndex = 0
-    private var upstreamHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    /// The request head as the upstream gets it, encoded.
+    private var upstreamHead = ByteBuffer()
+    private var upstreamChunked = false
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var isHEAD = false
@@ -64,9 +69,27 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var responseStarted = false
     private var upstreamKeepAlive = false
     private var closeAfterResponse = false
-    private var timeout: NIOScheduledCallback?
+    /// The response body is re-framed as chunked for the client (the upstream's length was unknown).
+    private var chunkedToClient = false
+    /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
+    private var heldHead: ByteBuffer?
+    /// When the current try's response head is due; distantFuture while none is awaited.
+    private var responseDeadline = NIODeadline.distantFuture
+    /// When an idle client connection is closed; set as each exchange ends.
+    private var idleDeadline = NIODeadline.distantFuture
+    /// The connection's one timer, for both deadlines. It is not moved per request: it is armed at
+    /// most the shorter timeout ahead, so it never fires after a deadline set later, and when it
+    /// fires early it re-arms. A busy keep-alive connection so touches the timer heap about once per
+    /// timeout period instead of twice per request.
+    private var timer: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
+    /// Request parts that arrived while an earlier request's response was still due.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Set by shutdown: no further request on this connection.
+    private var quiescing = false
+    /// Body parts were written upstream since the last flush; flushed once per read batch.
+    private var upstreamNeedsFlush = false
 
     init(shared: ProxyShared, pool: UpstreamPool) {
         self.shared = shared
@@ -77,6 +100,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        idleDeadline = .now() + shared.idleTimeout
+        armTimer(context: context, deadline: idleDeadline)
         if let ip = context.channel.remoteAddress?.ipAddress {
             clientIP = ip
             // RFC 7239 §6: an IPv6 address is bracketed and the value quoted.
@@ -95,17 +120,45 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A request that does not parse gets 400 when no response is under way (this replaces NIO's
+        // HTTPServerProtocolErrorHandler, one pipeline hop less for every part of every request).
+        let canAnswer = error is HTTPParserError && (phase == .idle || (phase == .proxying && !responseStarted && connection == nil))
         abandonExchange()
-        context.close(promise: nil)
+        guard canAnswer else {
+            context.close(promise: nil)
+            return
+        }
+        var out = context.channel.allocator.buffer(capacity: 64)
+        out.writeStaticString("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        shared.hooks.onResponse(nil, HTTPResponseStatus.badRequest.code)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // Pipelined requests wait, in order, until the response before them is complete. (This
+        // replaces NIO's HTTPServerPipelineHandler, which stops and restarts reading around every
+        // request: two epoll_ctl calls per request on the hot path.)
+        if !pipelined.isEmpty || mustWait(part) {
+            pipelined.append(part)
+            updateClientReadHold()
+            return
+        }
+        handle(part)
+    }
+
+    private func mustWait(_ part: HTTPServerRequestPart) -> Bool {
+        if case .head = part, case .proxying = phase { return true }
+        return false
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             guard case .idle = phase else {
-                // The pipeline handler never delivers a second head early; close rather than guess.
-                abandonExchange()
-                context.close(promise: nil)
+                // Only reachable while closing: the decoder never sends a head inside a request.
                 return
             }
             startExchange(head)
@@ -119,14 +172,43 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
                 forward(.end(trailers), bytes: 0)
             case .draining:
                 phase = .idle
+                closeIfQuiescedAndIdle()
             case .idle, .closed:
                 break
             }
         }
     }
 
+    /// Hands waiting pipelined parts over once the exchange before them has ended.
+    private func deliverPipelined() {
+        while let part = pipelined.first, !mustWait(part) {
+            pipelined.removeFirst()
+            handle(part)
+        }
+        updateClientReadHold()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Shutdown: an idle connection closes now, a busy one after its current response.
+        quiescing = true
+        closeIfQuiescedAndIdle()
+    }
+
+    private func closeIfQuiescedAndIdle() {
+        guard quiescing, case .idle = phase, let context else { return }
+        abandonExchange()
+        context.close(promise: nil)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
-        connection?.flush()
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            connection?.flush()
+        }
         context.fireChannelReadComplete()
     }
 
@@ -160,17 +242,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         routeIndex = route
 
-        var (headers, chunked) = HopByHop.strip(head.headers)
-        // Framing is per hop: a chunked request stays chunked; a sized one keeps its content-length.
-        if chunked { headers.add(name: "transfer-encoding", value: "chunked") }
-        if let earlier = headers.first(name: "x-forwarded-for") {
-            headers.replaceOrAdd(name: "x-forwarded-for", value: earlier + ", " + clientIP)
-        } else {
-            headers.add(name: "x-forwarded-for", value: clientIP)
-        }
-        headers.add(name: "forwarded", value: forwardedFor)
-        // Always 1.1 upstream, so the connection can be kept alive and reused whatever the client speaks.
-        upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        // Encoded once: every try (the retry too) writes these same bytes.
+        var out = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
+        upstreamChunked = RequestEncoding.writeUpstreamHead(head, clientIP: clientIP, forwarded: forwardedFor, into: &out)
+        upstreamHead = out
         startAttempt(first, pooled: true)
     }
 
@@ -181,14 +256,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             if replayBytes > shared.retryBodyLimit {
                 // Too large to keep: this request will not be retried once a try has consumed it.
                 replayable = false
-                replay.removeAll()
+                if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
             } else {
                 replay.append(part)
             }
         }
         if let connection {
             connection.write(part)
-            if case .end = part { connection.flush() }
+            if case .end = part {
+                upstreamNeedsFlush = false
+                connection.flush()
+            } else {
+                upstreamNeedsFlush = true
+            }
         } else {
             pending.append(part)
             pendingBytes += bytes
@@ -234,7 +314,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private func attach(_ connection: UpstreamConnection) {
         self.connection = connection
         connection.owner = self
-        connection.write(.head(upstreamHead))
+        connection.writeHead(upstreamHead, isHEAD: isHEAD, chunked: upstreamChunked)
         while let part = pending.popFirst() {
             connection.write(part)
         }
@@ -242,21 +322,45 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         connection.flush()
         if let context {
             connection.holdReads(!context.channel.isWritable)
-            timeout = try? context.eventLoop.assumeIsolated().scheduleCallback(
-                in: shared.responseTimeout, handler: ResponseTimeout(proxy: self, attempt: attempt)
-            )
+            responseDeadline = .now() + shared.responseTimeout
+            armTimer(context: context, deadline: responseDeadline)
         }
         updateClientReadHold()
     }
 
-    fileprivate func responseTimedOut(attempt id: UInt64) {
-        timeout = nil
-        guard id == attempt, case .proxying = phase, !responseStarted, let connection, let target = upstream else { return }
-        self.connection = nil
-        connection.close()
-        shared.hooks.onUpstreamFailure(target, .responseTimeout)
-        // No retry: the upstream may be processing the request, and a second try could repeat its effect.
-        respondLocally(.gatewayTimeout, "the upstream did not answer in time\n")
+    private func armTimer(context: ChannelHandlerContext, deadline: NIODeadline) {
+        guard timer == nil else { return }
+        // Never further ahead than the shorter timeout: every deadline set later lies beyond this.
+        let at = min(deadline, .now() + min(shared.responseTimeout, shared.idleTimeout))
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: ResponseTimer(proxy: self))
+    }
+
+    fileprivate func timerFired() {
+        timer = nil
+        guard let context else { return }
+        switch phase {
+        case .proxying where !responseStarted && responseDeadline != .distantFuture:
+            guard NIODeadline.now() >= responseDeadline, let connection, let target = upstream else {
+                armTimer(context: context, deadline: responseDeadline)
+                return
+            }
+            self.connection = nil
+            connection.close()
+            shared.hooks.onUpstreamFailure(target, .responseTimeout)
+            // No retry: the upstream may be processing the request, and a second try could repeat its effect.
+            respondLocally(.gatewayTimeout, "the upstream did not answer in time\n")
+        case .idle where pipelined.isEmpty:
+            guard NIODeadline.now() >= idleDeadline else {
+                armTimer(context: context, deadline: idleDeadline)
+                return
+            }
+            abandonExchange()
+            context.close(promise: nil)
+        default:
+            // A response is streaming or a request body draining: no deadline applies until the
+            // exchange ends, which arms the timer again.
+            break
+        }
     }
 
     private func retryOrFail(after failed: Upstream) {
@@ -271,51 +375,92 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func cancelTimeout() {
-        timeout?.cancel()
-        timeout = nil
+        responseDeadline = .distantFuture
     }
 
     // MARK: Upstream side
 
-    func upstreamReceived(_ part: HTTPClientResponsePart, from connection: UpstreamConnection) {
+    func upstreamReceived(_ event: UpstreamResponseEvent, from connection: UpstreamConnection) {
         guard connection === self.connection, let context, let target = upstream else { return }
-        switch part {
+        switch event {
         case .head(let head):
-            // Interim 1xx answers (100-continue) are for the hop that asked; the final head follows.
-            if head.status.code < 200 && head.status.code != 101 { return }
             responseStarted = true
             cancelTimeout()
             replayable = false
-            replay.removeAll()
-            upstreamKeepAlive = head.isKeepAlive
+            if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
+            upstreamKeepAlive = head.keepAlive
 
-            var headers = HopByHop.strip(head.headers).headers
-            headers.add(name: "x-zone-cluster", value: target.cluster)
-            var keepAlive = clientKeepAlive
-            if clientVersion.minor == 0, clientVersion.major == 1, !isHEAD, head.status.mayHaveResponseBody,
-               !headers.contains(name: "content-length") {
-                // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
-                keepAlive = false
+            var keepAlive = clientKeepAlive && !quiescing
+            chunkedToClient = false
+            let unknownLength = head.body == .chunked || head.body == .untilClose
+            if unknownLength {
+                if clientVersion.major == 1 && clientVersion.minor >= 1 {
+                    chunkedToClient = true
+                } else {
+                    // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
+                    keepAlive = false
+                }
             }
             closeAfterResponse = !keepAlive
+            let cluster = target.cluster
+            var smallBody = 0
+            if !chunkedToClient, !isHEAD, case .length(let n) = head.body, n <= Self.joinedBodyLimit { smallBody = n }
+            var out = context.channel.allocator.buffer(
+                capacity: head.statusText.readableBytes + head.headerBlock.readableBytes + cluster.utf8.count + 96 + smallBody
+            )
+            out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.writeImmutableBuffer(head.statusText)
+            out.writeStaticString("\r\n")
+            out.writeImmutableBuffer(head.headerBlock)
+            out.writeStaticString("x-zone-cluster: ")
+            out.writeString(cluster)
+            out.writeStaticString("\r\n")
+            if chunkedToClient { out.writeStaticString("transfer-encoding: chunked\r\n") }
             if !keepAlive {
-                headers.add(name: "connection", value: "close")
+                out.writeStaticString("connection: close\r\n")
             } else if clientVersion.minor == 0 {
-                headers.add(name: "connection", value: "keep-alive")
+                out.writeStaticString("connection: keep-alive\r\n")
             }
-            shared.hooks.onResponse(target.cluster, head.status.code)
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: head.status, headers: headers))), promise: nil)
+            out.writeStaticString("\r\n")
+            shared.hooks.onResponse(cluster, UInt(head.status))
+            if smallBody > 0 {
+                heldHead = out
+            } else {
+                context.write(wrapOutboundOut(out), promise: nil)
+            }
             if !context.channel.isWritable { connection.holdReads(true) }
-        case .body(let chunk):
-            context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
-        case .end(let trailers):
-            finishExchange(connection: connection, trailers: trailers, context: context)
+        case .body(var chunk):
+            if isHEAD { return }
+            if var held = heldHead {
+                // Taken out first so the append does not copy the buffer.
+                heldHead = nil
+                held.writeBuffer(&chunk)
+                heldHead = held
+            } else if chunkedToClient {
+                guard chunk.readableBytes > 0 else { return }
+                var size = context.channel.allocator.buffer(capacity: 18)
+                RequestEncoding.writeChunkSize(chunk.readableBytes, into: &size)
+                context.write(wrapOutboundOut(size), promise: nil)
+                context.write(wrapOutboundOut(chunk), promise: nil)
+                context.write(wrapOutboundOut(Self.crlf), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(chunk), promise: nil)
+            }
+        case .end:
+            finishExchange(connection: connection, context: context)
         }
     }
 
+    /// Bodies up to this size travel in the same buffer as their head.
+    private static let joinedBodyLimit = 4096
+    private static let crlf = ByteBuffer(string: "\r\n")
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
+
     func upstreamReadComplete(from connection: UpstreamConnection) {
-        guard connection === self.connection else { return }
-        context?.flush()
+        guard connection === self.connection, let context else { return }
+        // A held head waits for the rest of its small body (at most joinedBodyLimit bytes), so an
+        // upstream failing before then still lets the client have a clean 502.
+        if heldHead == nil { context.flush() }
     }
 
     func upstreamWritabilityChanged(_ connection: UpstreamConnection, isWritable: Bool) {
@@ -336,6 +481,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             pending = CircularBuffer(replay)
             pendingBytes = replayBytes
             retryOrFail(after: target)
+        } else if heldHead != nil {
+            // Nothing of the response reached the client yet, so it can still get a proper answer.
+            shared.hooks.onUpstreamFailure(target, .closedMidResponse)
+            heldHead = nil
+            respondLocally(.badGateway, "the upstream connection failed during the response\n")
         } else {
             shared.hooks.onUpstreamFailure(target, .closedMidResponse)
             // The head went out already; only closing tells the client its response is cut short.
@@ -344,7 +494,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
     }
 
-    private func finishExchange(connection: UpstreamConnection, trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+    private func finishExchange(connection: UpstreamConnection, context: ChannelHandlerContext) {
         cancelTimeout()
         self.connection = nil
         if upstreamKeepAlive && requestComplete && pending.isEmpty {
@@ -354,10 +504,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             connection.close()
         }
         let close = closeAfterResponse
+        let terminator = chunkedToClient ? Self.lastChunk : heldHead
         endExchange()
-        // State is final before this write: the pipeline handler may hand over the next pipelined
-        // request from inside it.
-        writeEnd(trailers, close: close, context: context)
+        writeEnd(terminator, close: close, context: context)
     }
 
     // MARK: Exchange bookkeeping
@@ -365,26 +514,39 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private func respondLocally(_ status: HTTPResponseStatus, _ text: StaticString) {
         guard let context else { return }
         shared.hooks.onResponse(nil, status.code)
-        let close = !clientKeepAlive
-        var body = context.channel.allocator.buffer(capacity: text.utf8CodeUnitCount)
-        body.writeStaticString(text)
-        var headers: HTTPHeaders = ["content-type": "text/plain; charset=utf-8", "content-length": String(body.readableBytes)]
-        if close { headers.add(name: "connection", value: "close") }
-        endExchange()
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: status, headers: headers))), promise: nil)
-        if !isHEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let close = !clientKeepAlive || quiescing
+        var out = context.channel.allocator.buffer(capacity: 160 + text.utf8CodeUnitCount)
+        out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeString(String(status.code))
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(status.reasonPhrase)
+        out.writeStaticString("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ")
+        out.writeString(String(text.utf8CodeUnitCount))
+        out.writeStaticString("\r\n")
+        if close {
+            out.writeStaticString("connection: close\r\n")
+        } else if clientVersion.minor == 0 {
+            out.writeStaticString("connection: keep-alive\r\n")
         }
-        writeEnd(nil, close: close, context: context)
+        out.writeStaticString("\r\n")
+        if !isHEAD { out.writeStaticString(text) }
+        endExchange()
+        writeEnd(out, close: close, context: context)
     }
 
-    private func writeEnd(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
-        if close {
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+    /// Writes the last bytes of a response and flushes; then closes, or moves on to a pipelined request.
+    private func writeEnd(_ last: ByteBuffer?, close: Bool, context: ChannelHandlerContext) {
+        if close || quiescing {
+            abandonExchange()
+            // Close only once everything before has been written: an empty write's promise says so.
+            let last = last ?? context.channel.allocator.buffer(capacity: 0)
+            context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            if let last { context.write(wrapOutboundOut(last), promise: nil) }
+            context.flush()
+            if !pipelined.isEmpty { deliverPipelined() }
         }
     }
 
@@ -393,16 +555,23 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         phase = requestComplete ? .idle : .draining
         resetTry()
         updateClientReadHold()
+        if let context {
+            idleDeadline = .now() + shared.idleTimeout
+            armTimer(context: context, deadline: idleDeadline)
+        }
     }
 
     /// Drops the current exchange for good (client gone or connection being closed).
     private func abandonExchange() {
         phase = .closed
+        timer?.cancel()
+        timer = nil
         if let connection {
             self.connection = nil
             connection.close()
         }
         resetTry()
+        if !pipelined.isEmpty { pipelined.removeAll() }
         clientReadsHeld = false
     }
 
@@ -411,19 +580,24 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         attempt &+= 1
         upstream = nil
         retried = false
-        pending.removeAll()
+        // Keeping capacity matters: removeAll() would allocate fresh storage on every request.
+        if !pending.isEmpty { pending.removeAll(keepingCapacity: true) }
         pendingBytes = 0
-        replay.removeAll(keepingCapacity: true)
+        if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
         replayBytes = 0
         replayable = true
         responseStarted = false
+        heldHead = nil
     }
 
     /// Reads from the client only while the request has somewhere to go: the upstream connection is
     /// writable, or the queue for a connection being opened is still small.
     private func updateClientReadHold() {
         let hold: Bool
-        if case .proxying = phase {
+        if pipelined.count > 64 {
+            // A client pipelining far ahead waits for its earlier answers.
+            hold = true
+        } else if case .proxying = phase {
             if let connection {
                 hold = !connection.isWritable
             } else {
@@ -441,12 +615,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 }
 
-/// The response timer of one try; it holds the handler only until it fires or is cancelled.
-private struct ResponseTimeout: NIOScheduledCallbackHandler {
+/// The response timer of one client connection; it holds the handler until it fires or is cancelled.
+private struct ResponseTimer: NIOScheduledCallbackHandler {
     let proxy: ProxyHandler
-    let attempt: UInt64
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        proxy.responseTimedOut(attempt: attempt)
+        proxy.timerFired()
     }
 }

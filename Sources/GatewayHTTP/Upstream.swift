@@ -40,7 +40,8 @@ public enum UpstreamFailure: String, Sendable, Hashable {
     case closedBeforeResponse = "closed_before_response"
     /// No response head arrived within the response timeout (the client got 504).
     case responseTimeout = "response_timeout"
-    /// The connection closed partway through the response (the client's connection was closed too).
+    /// The connection closed partway through the response: the client got 502 when nothing had been
+    /// forwarded yet (a small response is held until complete), else its connection was closed too.
     case closedMidResponse = "closed_mid_response"
 }
 

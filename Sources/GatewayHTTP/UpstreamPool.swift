@@ -6,18 +6,18 @@ import NIOPosix
 
 /// What an upstream connection reports to the exchange currently using it; all calls come on the loop.
 protocol UpstreamConnectionOwner: AnyObject {
-    func upstreamReceived(_ part: HTTPClientResponsePart, from connection: UpstreamConnection)
+    func upstreamReceived(_ event: UpstreamResponseEvent, from connection: UpstreamConnection)
     func upstreamReadComplete(from connection: UpstreamConnection)
     func upstreamClosed(_ connection: UpstreamConnection)
     func upstreamWritabilityChanged(_ connection: UpstreamConnection, isWritable: Bool)
 }
 
-/// The last handler of an upstream connection's pipeline: forwards response parts to its owner and
-/// holds reads back while the client cannot take more.
+/// The only handler of an upstream connection: encodes requests, parses responses with
+/// ``ResponseParser``, forwards them to its owner, and holds reads back while the client cannot take more.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let upstream: Upstream
     private(set) var context: ChannelHandlerContext?
@@ -27,6 +27,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     fileprivate var pool: UpstreamPool?
     fileprivate var isIdle = false
     fileprivate var idleSince = NIODeadline.now()
+    /// Set when the upstream sent bytes beyond its response: the connection cannot be reused.
+    fileprivate(set) var isPoisoned = false
+    private var parser = ResponseParser()
+    /// Bytes of a response line or head that has not fully arrived yet.
+    private var partial: ByteBuffer?
+    private var requestIsChunked = false
     private var readsHeld = false
     private var readPending = false
 
@@ -47,12 +53,34 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let owner else {
-            // A response nobody asked for (or bytes after one) on an idle connection: it cannot be reused.
+        var buffer = unwrapInboundIn(data)
+        if var earlier = partial {
+            partial = nil
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        guard owner != nil, !parser.isDone else {
+            // A response nobody asked for (or bytes after one): the connection cannot be reused.
+            isPoisoned = true
             context.close(promise: nil)
             return
         }
-        owner.upstreamReceived(unwrapInboundIn(data), from: self)
+        do {
+            while let event = try parser.next(&buffer) {
+                if case .end = event, buffer.readableBytes > 0 { isPoisoned = true }
+                owner?.upstreamReceived(event, from: self)
+                if case .end = event { break }
+            }
+        } catch {
+            isPoisoned = true
+            context.close(promise: nil)
+            return
+        }
+        if isPoisoned {
+            context.close(promise: nil)
+        } else if buffer.readableBytes > 0 {
+            partial = buffer
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -64,7 +92,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         pool = nil
         let owner = self.owner
         self.owner = nil
-        owner?.upstreamClosed(self)
+        // A close-delimited body ends exactly here; anything else under way was cut short.
+        if let owner, !parser.isAwaitingHead, let end = try? parser.endOfInput() {
+            owner.upstreamReceived(end, from: self)
+        } else {
+            owner?.upstreamClosed(self)
+        }
         context.fireChannelInactive()
     }
 
@@ -74,7 +107,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Decoder errors and resets: the connection is unusable; channelInactive tells the owner.
+        // Resets and the like: the connection is unusable; channelInactive tells the owner.
         context.close(promise: nil)
     }
 
@@ -95,8 +128,50 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Writes an encoded request head (unflushed) and prepares for its response.
+    func writeHead(_ head: ByteBuffer, isHEAD: Bool, chunked: Bool) {
+        guard let context else { return }
+        parser.reset(requestWasHEAD: isHEAD)
+        partial = nil
+        requestIsChunked = chunked
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    /// Encodes and writes one body part or the end of a request (unflushed).
     func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+        guard let context else { return }
+        switch part {
+        case .head:
+            // Heads go through writeHead, encoded once per request.
+            break
+        case .body(.byteBuffer(let chunk)):
+            writeBody(chunk, context: context)
+        case .body(.fileRegion):
+            // The proxy only forwards bytes it read; a file region cannot reach this point.
+            break
+        case .end:
+            if requestIsChunked {
+                var out = context.channel.allocator.buffer(capacity: 5)
+                out.writeStaticString("0\r\n\r\n")
+                context.write(wrapOutboundOut(out), promise: nil)
+            }
+        }
+    }
+
+    private func writeBody(_ chunk: ByteBuffer, context: ChannelHandlerContext) {
+        guard requestIsChunked else {
+            context.write(wrapOutboundOut(chunk), promise: nil)
+            return
+        }
+        // An empty chunk would end the body early.
+        guard chunk.readableBytes > 0 else { return }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        RequestEncoding.writeChunkSize(chunk.readableBytes, into: &size)
+        context.write(wrapOutboundOut(size), promise: nil)
+        context.write(wrapOutboundOut(chunk), promise: nil)
+        var crlf = context.channel.allocator.buffer(capacity: 2)
+        crlf.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(crlf), promise: nil)
     }
 
     func flush() {
@@ -106,6 +181,81 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func close() {
         owner = nil
         context?.close(promise: nil)
+    }
+}
+
+/// Request serialisation for the upstream hop.
+enum RequestEncoding {
+    /// Writes the request line and headers for the upstream hop and returns whether the body is chunked.
+    ///
+    /// Hop-by-hop fields and those the `Connection` header names stay behind; the client's address is
+    /// appended to `X-Forwarded-For` and a `Forwarded` element added; `Host` is kept. The version is
+    /// always 1.1, so the upstream connection can be kept alive whatever the client speaks.
+    static func writeUpstreamHead(_ head: HTTPRequestHead, clientIP: String, forwarded: String, into out: inout ByteBuffer) -> Bool {
+        var chunked = false
+        var named: [Substring] = []
+        var forwardedForLines = 0
+        for (name, value) in head.headers {
+            if name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
+                forwardedForLines += 1
+            } else if HopByHop.isHopByHop(name) {
+                if HopByHop.equalsIgnoringCase(name, "connection") {
+                    for token in value.split(separator: ",") {
+                        let token = HopByHop.trimmed(token)
+                        if !HopByHop.equalsIgnoringCase(token, "close") && !HopByHop.equalsIgnoringCase(token, "keep-alive") {
+                            named.append(token)
+                        }
+                    }
+                } else if HopByHop.equalsIgnoringCase(name, "transfer-encoding") {
+                    // Only the last coding frames the message; "gzip, chunked" is still chunked.
+                    let last = value.split(separator: ",").last.map { HopByHop.trimmed($0) } ?? ""
+                    chunked = HopByHop.equalsIgnoringCase(last, "chunked")
+                }
+            }
+        }
+        out.writeString(head.method.rawValue)
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(head.uri)
+        out.writeStaticString(" HTTP/1.1\r\n")
+        var forwardedForSeen = 0
+        for (name, value) in head.headers {
+            if HopByHop.isHopByHop(name) { continue }
+            if !named.isEmpty, named.contains(where: { HopByHop.equalsIgnoringCase(name, $0) }) { continue }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            if forwardedForLines > 0, name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
+                forwardedForSeen += 1
+                // The list continues on its last line: that is where this hop's address belongs.
+                if forwardedForSeen == forwardedForLines {
+                    out.writeStaticString(", ")
+                    out.writeString(clientIP)
+                }
+            }
+            out.writeStaticString("\r\n")
+        }
+        if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
+        if forwardedForLines == 0 {
+            out.writeStaticString("x-forwarded-for: ")
+            out.writeString(clientIP)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("forwarded: ")
+        out.writeString(forwarded)
+        out.writeStaticString("\r\n\r\n")
+        return chunked
+    }
+
+    /// Writes `size` in hex and CRLF: a chunk's size line.
+    static func writeChunkSize(_ size: Int, into out: inout ByteBuffer) {
+        var shift = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 * 4 - 4
+        if size == 0 { shift = 0 }
+        while shift >= 0 {
+            let digit = UInt8((size >> shift) & 0xF)
+            out.writeInteger(digit < 10 ? 0x30 + digit : 0x57 + digit)
+            shift -= 4
+        }
+        out.writeStaticString("\r\n")
     }
 }
 
@@ -150,12 +300,6 @@ final class UpstreamPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // The proxy sets framing headers itself, exactly as the client framed the request.
-                    var encoder = HTTPRequestEncoder.Configuration()
-                    encoder.automaticallySetFramingHeaders = false
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        enableOutboundHeaderValidation: false, encoderConfiguration: encoder
-                    )
                     try channel.pipeline.syncOperations.addHandler(handlerBox.value)
                 }
             }
@@ -174,17 +318,22 @@ final class UpstreamPool {
         connection.owner = nil
         // Reads may have been held for a slow client; an idle connection must notice its own close.
         connection.holdReads(false)
-        guard !closed, connection.isActive else {
+        guard !closed, connection.isActive, !connection.isPoisoned else {
             connection.close()
             return
         }
-        if (idle[connection.upstream]?.count ?? 0) >= maxIdlePerUpstream {
+        // One dictionary lookup: the list is modified in place through the subscript.
+        if !Self.append(connection, to: &idle[connection.upstream, default: []], limit: maxIdlePerUpstream) {
             connection.close()
-            return
         }
+    }
+
+    private static func append(_ connection: UpstreamConnection, to list: inout [UpstreamConnection], limit: Int) -> Bool {
+        guard list.count < limit else { return false }
         connection.isIdle = true
         connection.idleSince = .now()
-        idle[connection.upstream, default: []].append(connection)
+        list.append(connection)
+        return true
     }
 
     /// Forgets an idle connection that closed.

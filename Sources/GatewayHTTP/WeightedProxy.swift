@@ -13,7 +13,10 @@ import NIOPosix
 /// ``UpstreamSelector/pickRetry(route:excluding:)``'s upstream; a request body larger than
 /// ``Configuration/retryBodyLimit`` that was already sent is not retried (502 instead). No response
 /// head within ``Configuration/responseTimeout`` gives 504 without retry, since the upstream may
-/// have acted on the request. Every proxied response carries `x-zone-cluster`.
+/// have acted on the request. An upstream failing during a response gives 502 while nothing of it
+/// has been forwarded (responses up to 4 KiB are forwarded whole), else the client connection is
+/// closed, the only way left to say the response is cut short. Every proxied response carries
+/// `x-zone-cluster`; answers the proxy makes itself (404, 503, 502, 504, 400) do not.
 public final class WeightedProxy: Sendable {
     /// Where the proxy listens and how it treats upstreams.
     public struct Configuration: Sendable {
@@ -26,6 +29,9 @@ public final class WeightedProxy: Sendable {
         public var connectTimeout: Duration
         /// How long to wait for an upstream's response head before answering 504. Default 30 s.
         public var responseTimeout: Duration
+        /// How long a client connection may sit idle between requests before the proxy closes it.
+        /// Default 75 s, nginx's keep-alive timeout: clients' own pools usually give up first.
+        public var clientIdleTimeout: Duration
         /// Idle keep-alive connections kept per upstream and event loop. Default 64: the number of
         /// concurrent requests one loop typically has in flight to one endpoint, with room to spare.
         public var maxIdleConnectionsPerUpstream: Int
@@ -44,6 +50,7 @@ public final class WeightedProxy: Sendable {
             port: Int,
             connectTimeout: Duration = .seconds(1),
             responseTimeout: Duration = .seconds(30),
+            clientIdleTimeout: Duration = .seconds(75),
             maxIdleConnectionsPerUpstream: Int = 64,
             idleConnectionTimeout: Duration = .seconds(50),
             retryBodyLimit: Int = 64 << 10,
@@ -53,6 +60,7 @@ public final class WeightedProxy: Sendable {
             self.port = port
             self.connectTimeout = connectTimeout
             self.responseTimeout = responseTimeout
+            self.clientIdleTimeout = clientIdleTimeout
             self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
             self.idleConnectionTimeout = idleConnectionTimeout
             self.retryBodyLimit = retryBodyLimit
@@ -84,6 +92,7 @@ public final class WeightedProxy: Sendable {
             selector: selector,
             hooks: hooks,
             responseTimeout: TimeAmount(configuration.responseTimeout),
+            idleTimeout: TimeAmount(configuration.clientIdleTimeout),
             retryBodyLimit: configuration.retryBodyLimit
         )
         self.group = group
@@ -123,12 +132,8 @@ public final class WeightedProxy: Sendable {
             }
         ) { [pools] channel in
             let sync = channel.pipeline.syncOperations
-            try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: true,
-                withErrorHandling: true,
-                withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init()
-            )
+            // Only NIO's request decoder: responses are written as bytes by ProxyHandler.
+            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             let pool = pools[ObjectIdentifier(channel.eventLoop)]?.value ?? UpstreamPool(
                 // A loop outside the group's iterator (never with NIO's groups): a private pool still works.
                 eventLoop: channel.eventLoop,

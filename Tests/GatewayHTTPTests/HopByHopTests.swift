@@ -1,24 +1,32 @@
 @testable import GatewayHTTP
+import NIOCore
 import NIOHTTP1
 import XCTest
 
 final class HopByHopTests: XCTestCase {
-    func testStripRemovesHopByHopAndConnectionNamedFields() {
-        let headers: HTTPHeaders = [
+    private func upstreamHead(_ headers: HTTPHeaders, method: HTTPMethod = .GET) -> (String, Bool) {
+        var out = ByteBuffer()
+        let head = HTTPRequestHead(version: .http1_0, method: method, uri: "/p?q=1", headers: headers)
+        let chunked = RequestEncoding.writeUpstreamHead(head, clientIP: "10.1.2.3", forwarded: "for=10.1.2.3;proto=http", into: &out)
+        return (String(buffer: out), chunked)
+    }
+
+    func testUpstreamHeadDropsHopByHopAndConnectionNamedFields() {
+        let (text, chunked) = upstreamHead([
             "Host": "a", "Connection": "keep-alive, X-Private", "X-Private": "1", "Keep-Alive": "300",
             "TE": "trailers", "Trailer": "x", "Transfer-Encoding": "gzip, chunked", "Upgrade": "h2c",
             "Proxy-Authorization": "secret", "Proxy-Connection": "close", "X-Kept": "yes",
-        ]
-        let (stripped, chunked) = HopByHop.strip(headers)
+        ], method: .POST)
         XCTAssertTrue(chunked)
-        XCTAssertEqual(stripped.map(\.name), ["Host", "X-Kept"])
+        XCTAssertEqual(text, "POST /p?q=1 HTTP/1.1\r\nHost: a\r\nX-Kept: yes\r\ntransfer-encoding: chunked\r\n"
+            + "x-forwarded-for: 10.1.2.3\r\nforwarded: for=10.1.2.3;proto=http\r\n\r\n")
     }
 
-    func testStripLeavesOrdinaryHeadersAlone() {
-        let headers: HTTPHeaders = ["host": "a", "accept": "*/*", "proxyish": "1"]
-        let (stripped, chunked) = HopByHop.strip(headers)
+    func testUpstreamHeadExtendsTheLastForwardedForLine() {
+        let (text, chunked) = upstreamHead(["host": "a", "X-Forwarded-For": "1.1.1.1", "x-forwarded-for": "2.2.2.2", "content-length": "3"])
         XCTAssertFalse(chunked)
-        XCTAssertEqual(stripped, headers)
+        XCTAssertEqual(text, "GET /p?q=1 HTTP/1.1\r\nhost: a\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2, 10.1.2.3\r\n"
+            + "content-length: 3\r\nforwarded: for=10.1.2.3;proto=http\r\n\r\n")
     }
 
     func testRoutingHostAndPath() {

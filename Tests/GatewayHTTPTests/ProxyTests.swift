@@ -222,6 +222,20 @@ final class ProxyTests: XCTestCase {
         await backend.shutdown()
     }
 
+    func testIdleClientConnectionIsClosedButABusyOneIsNot() async throws {
+        let backend = try await startTestBackend(name: "c1")
+        let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]), clientIdleTimeout: .milliseconds(300))
+        let client = try await TestHTTPClient.connect(port: proxy.port)
+        // The slow answer takes far longer than the idle timeout: waiting on an upstream is not idleness.
+        let slow = try await client.request(.GET, "/slow")
+        XCTAssertEqual(slow.text, "slow\n")
+        let closedAt = ContinuousClock.now
+        try await client.channel.closeFuture.get()
+        XCTAssertLessThan(ContinuousClock.now - closedAt, .seconds(1.5))
+        await proxy.shutdown()
+        await backend.shutdown()
+    }
+
     func testShutdownLetsInFlightProxiedRequestFinish() async throws {
         let backend = try await startTestBackend(name: "c1")
         let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]))

@@ -229,10 +229,14 @@ func upstream(_ cluster: String, _ port: Int) -> Upstream {
 func startProxy(
     _ selector: any UpstreamSelector,
     hooks: ProxyHooks = ProxyHooks(),
-    responseTimeout: Duration = .seconds(30)
+    responseTimeout: Duration = .seconds(30),
+    clientIdleTimeout: Duration = .seconds(75)
 ) async throws -> BoundServer {
     let proxy = WeightedProxy(
-        configuration: .init(host: "127.0.0.1", port: 0, connectTimeout: .seconds(1), responseTimeout: responseTimeout),
+        configuration: .init(
+            host: "127.0.0.1", port: 0, connectTimeout: .seconds(1), responseTimeout: responseTimeout,
+            clientIdleTimeout: clientIdleTimeout
+        ),
         selector: selector,
         hooks: hooks
     )

@@ -1,0 +1,130 @@
+@testable import GatewayHTTP
+import NIOCore
+import XCTest
+
+final class ResponseParserTests: XCTestCase {
+    /// Feeds `wire` in pieces of `step` bytes, as reads would deliver it, and collects the events.
+    private func parse(_ wire: String, step: Int = .max, head: Bool = false) throws -> (UpstreamResponseHead?, String, Bool) {
+        var parser = ResponseParser()
+        parser.reset(requestWasHEAD: head)
+        let bytes = Array(wire.utf8)
+        var pending = ByteBuffer()
+        var parsedHead: UpstreamResponseHead?
+        var body = ""
+        var ended = false
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + step)
+            pending.writeBytes(bytes[offset..<end])
+            offset = end
+            while let event = try parser.next(&pending) {
+                switch event {
+                case .head(let h): parsedHead = h
+                case .body(let b): body += String(buffer: b)
+                case .end: ended = true
+                }
+            }
+        }
+        if !ended, let event = try parser.endOfInput(), case .end = event { ended = true }
+        return (parsedHead, body, ended)
+    }
+
+    func testContentLengthBodyInAnySplit() throws {
+        let wire = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello"
+        for step in 1...wire.utf8.count {
+            let (head, body, ended) = try parse(wire, step: step)
+            XCTAssertEqual(head?.status, 200)
+            XCTAssertEqual(head.map { String(buffer: $0.statusText) }, "200 OK")
+            XCTAssertEqual(head.map { String(buffer: $0.headerBlock) }, "Content-Length: 5\r\nX-A: b\r\n")
+            XCTAssertEqual(head?.keepAlive, true)
+            XCTAssertEqual(body, "hello", "step \(step)")
+            XCTAssertTrue(ended)
+        }
+    }
+
+    func testChunkedBodyIsDechunkedInAnySplit() throws {
+        let wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"
+        for step in 1...wire.utf8.count {
+            let (head, body, ended) = try parse(wire, step: step)
+            XCTAssertEqual(head?.body, .chunked)
+            XCTAssertEqual(head.map { String(buffer: $0.headerBlock) }, "", "transfer-encoding is per hop")
+            XCTAssertEqual(body, "hello0123456789", "step \(step)")
+            XCTAssertTrue(ended)
+        }
+    }
+
+    func testBodilessAnswersAndInterimResponses() throws {
+        let (h1, b1, e1) = try parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", head: true)
+        XCTAssertEqual(h1?.body, ResponseBody.none)
+        XCTAssertEqual(b1, "")
+        XCTAssertTrue(e1)
+        let (h2, _, e2) = try parse("HTTP/1.1 204 No Content\r\n\r\n")
+        XCTAssertEqual(h2?.status, 204)
+        XCTAssertTrue(e2)
+        let (h3, b3, _) = try parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+        XCTAssertEqual(h3?.status, 201)
+        XCTAssertEqual(b3, "ok")
+    }
+
+    func testCloseDelimitedBodyAndKeepAliveRules() throws {
+        let (h1, b1, e1) = try parse("HTTP/1.1 200 OK\r\n\r\nall of it")
+        XCTAssertEqual(h1?.body, .untilClose)
+        XCTAssertEqual(h1?.keepAlive, false)
+        XCTAssertEqual(b1, "all of it")
+        XCTAssertTrue(e1)
+        let (h2, _, _) = try parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(h2?.keepAlive, false)
+        let (h3, _, _) = try parse("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(h3?.keepAlive, true)
+        let (h4, _, _) = try parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(h4?.keepAlive, false)
+    }
+
+    func testHopByHopLinesAreDropped() throws {
+        let wire = "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: x-secret\r\nX-Secret: 1\r\nProxy-Thing: 2\r\nX-Kept: 3\r\nContent-Length: 0\r\n\r\n"
+        let (head, _, _) = try parse(wire)
+        XCTAssertEqual(head.map { String(buffer: $0.headerBlock) }, "X-Kept: 3\r\nContent-Length: 0\r\n")
+    }
+
+    func testMalformedResponsesAreErrors() {
+        let bad = [
+            "HTTP/2.0 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "garbage\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY",
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        ]
+        for wire in bad {
+            XCTAssertThrowsError(try parse(wire), wire)
+        }
+    }
+
+    func testArbitraryBytesNeverCrash() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("HTTP/1.1 200 OK\r\n:;abc0123456789 \t-,chunked".utf8)
+        for _ in 0..<2000 {
+            var parser = ResponseParser()
+            var buffer = ByteBuffer()
+            for _ in 0..<Int.random(in: 0..<200, using: &generator) {
+                buffer.writeInteger(Bool.random(using: &generator) ? alphabet.randomElement(using: &generator)! : UInt8.random(in: 0...255, using: &generator))
+            }
+            // Any outcome is fine except a crash or a loop that does not end.
+            var steps = 0
+            while let event = try? parser.next(&buffer), steps < 10_000 {
+                steps += 1
+                if case .end = event { break }
+            }
+        }
+    }
+
+    func testChunkSizeLineWriting() {
+        for size in [1, 9, 10, 15, 16, 255, 4096, 5 << 20] {
+            var out = ByteBuffer()
+            RequestEncoding.writeChunkSize(size, into: &out)
+            XCTAssertEqual(String(buffer: out), String(size, radix: 16) + "\r\n")
+        }
+    }
+}
