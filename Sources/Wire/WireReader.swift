@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeshCrypto
 
 /// A strict reader over raw bytes: every read checks what is left, every count is bounded by the bytes that
@@ -73,10 +78,13 @@ struct WireReader {
     mutating func string(_ field: @autoclosure () -> String, reusing previous: String?) throws(WireError) -> String {
         if let previous, offset < end {
             let n = Int(bytes[offset])
-            if n < 0x80, n == previous.utf8.count, remaining > n,
-               previous.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[(offset + 1)..<(offset + 1 + n)])) {
-                offset += 1 + n
-                return previous
+            if n < 0x80, n == previous.utf8.count, remaining > n, let base = bytes.baseAddress {
+                let start = base + offset + 1
+                let same = previous.utf8.withContiguousStorageIfAvailable { $0.baseAddress.map { memcmp($0, start, n) == 0 } ?? (n == 0) } ?? false
+                if same {
+                    offset += 1 + n
+                    return previous
+                }
             }
         }
         return try string(field())
