@@ -16,7 +16,8 @@ actor GatewayLoop {
     let pickers: PickerBox
     private var state = TableState()
     private var hadContact = false
-    private var rebuildPending = false
+    private var rebuilding = false
+    private var rebuildAgain = false
     private let envoy: EnvoyEDSOutput?
     private let haproxy: HAProxyRuntimeOutput?
     private var logger: Logger
@@ -34,16 +35,27 @@ actor GatewayLoop {
         self.logger = mesh.logger
     }
 
-    /// Asks for a rebuild; bursts of mesh events collapse into one.
+    /// Asks for a rebuild. Rebuilds run one at a time (each reads the mesh across suspension points, so two at
+    /// once could publish an older snapshot last); requests made during one fold into a single further pass.
     func scheduleRebuild() {
-        guard !rebuildPending else { return }
-        rebuildPending = true
-        Task { await self.rebuild() }
+        if rebuilding {
+            rebuildAgain = true
+            return
+        }
+        rebuilding = true
+        Task { await self.rebuildUntilCurrent() }
+    }
+
+    private func rebuildUntilCurrent() async {
+        repeat {
+            rebuildAgain = false
+            await rebuild()
+        } while rebuildAgain
+        rebuilding = false
     }
 
     /// Rebuilds the table from the current membership and digests.
-    func rebuild() async {
-        rebuildPending = false
+    private func rebuild() async {
         let members = await mesh.gossip.members()
         let digests = await mesh.gossip.digests().map(\.digest)
         let active = members.filter(\.state.isActive)
@@ -94,7 +106,7 @@ actor GatewayLoop {
         while !Task.isCancelled {
             let wake = state.nextRebuildAt.map { min($0, .now + .seconds(1)) } ?? .now + .seconds(1)
             try await Task.sleep(until: wake, clock: .continuous)
-            await rebuild()
+            scheduleRebuild()
         }
     }
 }
