@@ -35,6 +35,7 @@ public actor GossipService: Service {
     private let sendQueue: AsyncStream<Datagram>
     private let sendQueueSink: AsyncStream<Datagram>.Continuation
     private var nextTick: ContinuousClock.Instant?
+    private var lastTick = ContinuousClock.now
     private var counters = GossipCounters()
     private var lastDropLog: ContinuousClock.Instant?
     private var suppressedDrops = 0
@@ -89,6 +90,9 @@ public actor GossipService: Service {
 
     /// The incarnation to put into this member's next digest.
     public func incarnation() -> UInt64 { core?.incarnation ?? 0 }
+
+    /// When the protocol loop last ran a tick: a health check can tell a wedged loop from a quiet one.
+    public func lastTickAt() -> ContinuousClock.Instant { lastTick }
 
     /// Lifeguard's local health score (0 is healthy).
     public func localHealthScore() -> Int { core?.localHealthScore ?? 0 }
@@ -275,6 +279,7 @@ public actor GossipService: Service {
         let now = ContinuousClock.now
         guard core != nil, let due = nextTick, due <= now else { return }
         nextTick = nil
+        lastTick = now
         let directives = core?.onTick(now: now, wallClockMillis: Self.wallClockMillis(), rng: &rng) ?? []
         execute(directives)
     }
@@ -286,7 +291,8 @@ public actor GossipService: Service {
         // Keep gossiping the departure for a moment, so that it outruns any suspicion of our silence.
         let end = ContinuousClock.now + transport.leaveLinger
         while ContinuousClock.now < end {
-            try? await Task.sleep(for: settings.gossipInterval)
+            // Cancelled (shutdown escalated): stop at once rather than spin through the rest of the linger.
+            do { try await Task.sleep(for: settings.gossipInterval) } catch { break }
             nextTick = .now
             tickIfDue()
         }

@@ -38,7 +38,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         services.append(TaskService("mesh events") {
             // The event stream ends only when gossip stops, which is last: stop reading on graceful shutdown instead.
-            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh) { await loop.membershipChanged() } }
+            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: false) { await loop.membershipChanged() } }
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
@@ -68,9 +68,10 @@ struct GatewayCommand: AsyncParsableCommand {
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
         services.append(TaskService("mesh events") {
-            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh) { await loop.scheduleRebuild() } }
+            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.scheduleRebuild() } }
         })
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
+        services.append(TaskService("outputs") { try await cancelWhenGracefulShutdown { await loop.runOutputs() } })
         services.append(Daemon.gossipCounters(mesh))
         services += Daemon.adminService(mesh, table: { pickers.load().table })
         if let listen = mesh.config.proxyListen {
@@ -86,7 +87,7 @@ struct GatewayCommand: AsyncParsableCommand {
                 let bound = try await proxy.start()
                 logger.info("proxy listening", metadata: ["address": "\(bound.localAddress)"])
                 try? await gracefulShutdown()
-                await bound.shutdown(gracePeriod: .seconds(3))
+                await bound.shutdown(gracePeriod: .seconds(2))
             })
         }
         logger.info("routes", metadata: ["count": "\(routes.count)", "routes": "\(routes.map(\.id))"])
@@ -155,7 +156,7 @@ enum Daemon {
 
     static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?) -> [any Service] {
         guard let listen = mesh.config.adminListen else { return [] }
-        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .zero })
+        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) })
         let server = HTTPServer(configuration: .init(host: listen.host, port: listen.port), logger: mesh.logger) { request in
             await api.handle(request)
         }
@@ -163,12 +164,13 @@ enum Daemon {
             let bound = try await server.start()
             mesh.logger.info("admin API listening", metadata: ["address": "\(bound.localAddress)"])
             try? await gracefulShutdown()
-            await bound.shutdown(gracePeriod: .seconds(1))
+            await bound.shutdown(gracePeriod: .milliseconds(500))
         }]
     }
 
-    /// Reads the gossip events: metrics for all of them, and `onChange` for every member change or new digest.
-    static func consumeEvents(_ mesh: MeshRuntime, onChange: @Sendable () async -> Void) async {
+    /// Reads the gossip events: metrics for all of them, and `onChange` for every member change, and for every
+    /// new digest too when `digestsMatter` (the gateway; an agent's probe share depends on membership only).
+    static func consumeEvents(_ mesh: MeshRuntime, digestsMatter: Bool, onChange: @Sendable () async -> Void) async {
         await onChange()
         for await event in mesh.gossip.events {
             switch event {
@@ -180,10 +182,12 @@ enum Daemon {
                         "incarnation": "\(member.incarnation)", "was": "\(previous.map(\.rawValue) ?? "unknown")",
                     ])
                 }
-                let counts = Dictionary(grouping: await mesh.allMembers(), by: \.state.rawValue).mapValues(\.count)
+                var counts = Dictionary(grouping: await mesh.gossip.members(), by: \.state.rawValue).mapValues(\.count)
+                counts["alive", default: 0] += 1   // this member
                 ZoneMetrics.membersByState(counts)
             case .digestAccepted:
                 ZoneMetrics.digestAccepted()
+                if !digestsMatter { continue }
             case .recordRejected(let rejection):
                 ZoneMetrics.recordRejected(reason: rejection.reason)
                 mesh.logger.warning("record rejected", metadata: ["reason": "\(rejection)"])

@@ -120,6 +120,13 @@ final class ConfigTests: XCTestCase {
                           key: "probe.fall", contains: "is not a whole number")
     }
 
+    func testServiceNamesMustBeKubernetesNames() {
+        assertConfigError(agentYAML.replacingOccurrences(of: "service: gateway-demo/service1", with: "service: gateway-demo"),
+                          key: "endpoints.static[0].service", contains: "gateway-demo")
+        assertConfigError(agentYAML.replacingOccurrences(of: "service: gateway-demo/service1", with: "service: Gateway_Demo/x"),
+                          key: "endpoints.static[0].service", contains: "Gateway_Demo")
+    }
+
     func testKeysOfTheOtherRoleAreRefused() {
         assertConfigError(agentYAML + "\nproxy:\n  listen: 127.0.0.1:8001\n", key: "proxy", contains: "belongs to the gateway")
     }
@@ -140,7 +147,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(DurationText.parse("2m"), .seconds(120))
         XCTAssertEqual(DurationText.parse("1m30s"), .seconds(90))
         XCTAssertEqual(DurationText.parse("1.5s"), .milliseconds(1500))
-        for bad in ["", "5", "1 s", "s", "1y", "-1s"] { XCTAssertNil(DurationText.parse(bad), bad) }
+        for bad in ["", "5", "1 s", "s", "1y", "-1s", "99999999999999999999ms", "1e400s"] { XCTAssertNil(DurationText.parse(bad), bad) }
         XCTAssertEqual(DurationText.format(.milliseconds(1500)), "1500ms")
         XCTAssertEqual(DurationText.format(.seconds(120)), "2m")
     }
@@ -215,5 +222,19 @@ final class LocalHealthTests: XCTestCase {
         _ = b.setLiveMembers(["c1-b", "c1-c"])
         XCTAssertEqual(Set(b.assigned), Set(endpoints), "with two agents left and two probers each, both probe everything")
         XCTAssertTrue(before.isSubset(of: Set(b.assigned)))
+    }
+}
+
+final class CommandValidationTests: XCTestCase {
+    func testDemoRefusesBadOptionsBeforeStartingAnything() {
+        XCTAssertThrowsError(try DemoCommand.parse(["--profile", "turbo"]))
+        XCTAssertThrowsError(try DemoCommand.parse(["--hold-down", "soon"]))
+        XCTAssertNoThrow(try DemoCommand.parse(["--profile", "fast", "--hold-down", "2s"]))
+    }
+
+    func testKeygenNeedsExactlyOneKind() {
+        XCTAssertThrowsError(try KeygenCommand.parse(["--out", "/tmp/x"]))
+        XCTAssertThrowsError(try KeygenCommand.parse(["--mesh", "--cluster", "c1", "--out", "/tmp/x"]))
+        XCTAssertThrowsError(try KeygenCommand.parse(["--cluster", "bad name!", "--out", "/tmp/x"]))
     }
 }

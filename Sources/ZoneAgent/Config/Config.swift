@@ -1,4 +1,5 @@
 import Foundation
+import KubernetesDiscovery
 import MeshCrypto
 import Yams
 
@@ -302,10 +303,8 @@ extension Config {
             proxyListen: proxyListen, outputs: outputs)
     }
 
+    /// A service as `NAMESPACE/NAME`, with both parts valid Kubernetes names (the discovery's own rule).
     private static func checkServiceName(_ service: String, y: YAMLReader, at path: String) throws(ConfigError) {
-        let parts = service.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw y.fail(path, "`\(service)` must be NAMESPACE/NAME")
-        }
+        do { _ = try ServiceRef(parsing: service) } catch { throw y.fail(path, "`\(service)`: \(error)") }
     }
 }

@@ -122,7 +122,8 @@ enum DurationText {
             rest = rest.dropFirst(digits.count)
             let unit = String(rest.prefix { $0.isLetter })
             rest = rest.dropFirst(unit.count)
-            guard let value = Double(digits), value >= 0 else { return nil }
+            // Bounded well below Int64 milliseconds, so no written duration can trap.
+            guard let value = Double(digits), value >= 0, value <= 1e12 else { return nil }
             let millis: Double
             switch unit {
             case "ms": millis = value

@@ -17,6 +17,8 @@ actor AgentLoop {
     private var version: UInt64 = 0
     private var lastReport: [EndpointHealth]?
     private var lastPublished = ContinuousClock.now
+    private var probing = false
+    private var probeAgain = false
     private var logger: Logger
 
     init(mesh: MeshRuntime) {
@@ -52,8 +54,23 @@ actor AgentLoop {
         }
     }
 
-    /// Probes every assigned endpoint once, concurrently, then publishes if anything changed.
+    /// Probes every assigned endpoint once, concurrently, then publishes if anything changed. Rounds never overlap
+    /// (a second round would count each result twice and trip `fall` early); a request made during a round runs
+    /// one more round after it.
     func probeAndPublish() async {
+        if probing {
+            probeAgain = true
+            return
+        }
+        probing = true
+        defer { probing = false }
+        repeat {
+            probeAgain = false
+            await probeRound()
+        } while probeAgain
+    }
+
+    private func probeRound() async {
         let targets = health.assigned
         let prober = self.prober
         let results = await withTaskGroup(of: (EndpointKey, Bool).self) { group in

@@ -16,6 +16,8 @@ actor GatewayLoop {
     let pickers: PickerBox
     private var state = TableState()
     private var hadContact = false
+    private let outputTables: AsyncStream<RoutingTable>
+    private let outputQueue: AsyncStream<RoutingTable>.Continuation
     private var rebuilding = false
     private var rebuildAgain = false
     private let envoy: EnvoyEDSOutput?
@@ -27,6 +29,7 @@ actor GatewayLoop {
         self.routes = routes
         self.policy = policy
         self.pickers = PickerBox(EndpointPicker(table: .empty))
+        (outputTables, outputQueue) = AsyncStream.makeStream(of: RoutingTable.self, bufferingPolicy: .bufferingNewest(1))
         self.envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:))
         self.haproxy = mesh.config.outputs.haproxy.map {
             HAProxyRuntimeOutput(socketPath: $0.socket, backend: $0.backend, serverPrefix: $0.serverPrefix,
@@ -83,7 +86,15 @@ actor GatewayLoop {
         ZoneMetrics.table(version: built.table.version, weights: built.table.routes.flatMap { route in
             route.clusters.map { (route: route.spec.id, cluster: $0.cluster, weight: $0.effectiveWeight) }
         })
-        await pushOutputs(built.table)
+        // The outputs get the newest table on their own task: a slow HAProxy socket must not hold up the next
+        // rebuild, and with it the built-in proxy's failover.
+        outputQueue.yield(built.table)
+    }
+
+    /// Pushes tables to Envoy and HAProxy as they come, skipping to the newest when one push is slow. Runs until
+    /// shutdown even with no output configured: a service that returns stops the whole group.
+    func runOutputs() async {
+        for await table in outputTables { await pushOutputs(table) }
     }
 
     private func pushOutputs(_ table: RoutingTable) async {

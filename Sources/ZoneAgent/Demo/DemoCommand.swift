@@ -21,6 +21,13 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Keep the working directory (keys, configs, logs) here instead of a temporary one.")
     var dir: String?
 
+    func validate() throws {
+        guard ["lan", "fast", "wan"].contains(profile) else { throw ValidationError("--profile \(profile): use lan, fast or wan") }
+        for (flag, value) in [("--hold-down", holdDown), ("--slow-start", slowStart)] where DurationText.parse(value) == nil {
+            throw ValidationError("\(flag) \(value) is not a duration such as 500ms, 3s or 1m")
+        }
+    }
+
     func run() async throws {
         let directory = dir ?? NSTemporaryDirectory() + "zone-agent-demo-\(getpid())"
         var layout = LocalMesh.Layout()

@@ -75,23 +75,37 @@ struct HAProxyRuntimeOutput: Sendable {
     /// Sends commands over the stats socket and returns everything HAProxy answered before closing.
     func send(_ commands: [String]) async throws -> String {
         let collected = group.next().makePromise(of: String.self)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.seconds(2))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ReadToEnd(promise: collected))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.seconds(2))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ReadToEnd(promise: collected))
+                    }
                 }
-            }
-            .connect(unixDomainSocketPath: socketPath)
-            .get()
-        var request = ByteBuffer()
-        request.writeString(commands.joined(separator: "; ") + "\n")
-        try await channel.writeAndFlush(request).get()
+                .connect(unixDomainSocketPath: socketPath)
+                .get()
+        } catch {
+            // Every promise must be completed: NIO treats a dropped one as a leak.
+            collected.fail(error)
+            throw OutputError(output: "haproxy", problem: "cannot connect to \(socketPath): \(error)")
+        }
+        // Armed before writing, so a peer that never reads cannot hold us either.
         let timeout = channel.eventLoop.scheduleTask(in: .seconds(5)) {
             collected.fail(OutputError(output: "haproxy", problem: "no answer from \(socketPath) within 5 s"))
             channel.close(promise: nil)
         }
         defer { timeout.cancel() }
+        var request = ByteBuffer()
+        request.writeString(commands.joined(separator: "; ") + "\n")
+        do {
+            try await channel.writeAndFlush(request).get()
+        } catch {
+            collected.fail(error)
+            try? await channel.close()
+            throw OutputError(output: "haproxy", problem: "cannot write to \(socketPath): \(error)")
+        }
         return try await collected.futureResult.get()
     }
 }
