@@ -62,11 +62,7 @@ struct Config: Sendable {
     }
 
     struct ProbeConfig: Sendable {
-        enum Kind: Sendable, Equatable {
-            case http(path: String, expectStatus: Int)
-            case tcp
-        }
-        var kind: Kind = .http(path: "/healthz", expectStatus: 200)
+        var kind: EndpointProber.Check = .http(path: "/healthz", expectStatus: 200)
         var interval: Duration = .seconds(1)
         var timeout: Duration = .milliseconds(500)
         var fall = 2

@@ -24,12 +24,7 @@ actor AgentLoop {
     init(mesh: MeshRuntime) {
         self.mesh = mesh
         let probe = mesh.config.probe
-        let check: EndpointProber.Check
-        switch probe.kind {
-        case .tcp: check = .tcp
-        case .http(let path, let status): check = .http(path: path, expectStatus: status)
-        }
-        prober = EndpointProber(check: check, timeout: probe.timeout, group: MultiThreadedEventLoopGroup.singleton)
+        prober = EndpointProber(check: probe.kind, timeout: probe.timeout, group: MultiThreadedEventLoopGroup.singleton)
         interval = probe.interval
         health = LocalHealth(member: mesh.identity.name, replicas: probe.probers, fall: probe.fall, rise: probe.rise)
         logger = mesh.logger

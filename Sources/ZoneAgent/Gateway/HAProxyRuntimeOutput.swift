@@ -17,9 +17,7 @@ struct HAProxyRuntimeOutput: Sendable {
 
     /// Runtime API commands that put `table` into the slots named `slots` (in slot order).
     static func commands(for table: RoutingTable, service: String?, backend: String, slots: [String]) -> [String] {
-        guard let route = table.routes.first(where: { service == nil || $0.spec.service == service }) else { return [] }
-        let endpoints = route.endpoints.filter { $0.weightPPM > 0 }
-            .sorted { ($0.cluster, $0.host, $0.port) < ($1.cluster, $1.host, $1.port) }
+        let endpoints = servedEndpoints(of: table, service: service)
         // HAProxy weights run 0…256 and are relative: scale so the heaviest endpoint gets 256.
         let heaviest = endpoints.map(\.weightPPM).max() ?? 1
         var commands: [String] = []
@@ -36,6 +34,13 @@ struct HAProxyRuntimeOutput: Sendable {
             }
         }
         return commands
+    }
+
+    /// The endpoints with weight of the route that feeds the backend (the service's, or the first), in slot order.
+    static func servedEndpoints(of table: RoutingTable, service: String?) -> [EndpointEntry] {
+        guard let route = table.routes.first(where: { service == nil || $0.spec.service == service }) else { return [] }
+        return route.endpoints.filter { $0.weightPPM > 0 }
+            .sorted { ($0.cluster, $0.host, $0.port) < ($1.cluster, $1.host, $1.port) }
     }
 
     /// The slot names of the backend, from `show servers state`, in numeric order.
@@ -58,7 +63,7 @@ struct HAProxyRuntimeOutput: Sendable {
             throw OutputError(output: "haproxy", problem: "backend \(backend) has no servers named \(serverPrefix)1, \(serverPrefix)2, …; add `server-template \(serverPrefix) 1-16 0.0.0.0:0 disabled` to it")
         }
         let commands = Self.commands(for: table, service: service, backend: backend, slots: slots)
-        let needed = table.routes.first(where: { service == nil || $0.spec.service == service })?.endpoints.filter { $0.weightPPM > 0 }.count ?? 0
+        let needed = Self.servedEndpoints(of: table, service: service).count
         if needed > slots.count {
             throw OutputError(output: "haproxy", problem: "backend \(backend) has \(slots.count) slots for \(needed) endpoints")
         }
