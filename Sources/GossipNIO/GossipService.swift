@@ -456,7 +456,8 @@ public actor GossipService: Service {
         await countSync(success: ok)
     }
 
-    private static func wallClockMillis() -> UInt64 {
+    /// Wall-clock milliseconds since the Unix epoch: digest issue times, checked by receivers against their own.
+    public static func wallClockMillis() -> UInt64 {
         UInt64(max(0, Date().timeIntervalSince1970 * 1000))
     }
 }

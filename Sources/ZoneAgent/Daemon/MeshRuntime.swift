@@ -49,7 +49,7 @@ struct MeshRuntime: Sendable {
 }
 
 /// Wall-clock milliseconds since the Unix epoch: digest issue times and table timestamps.
-func wallClockMillis() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+func wallClockMillis() -> UInt64 { GossipService.wallClockMillis() }
 
 /// A long-running part of the process given as a closure, so each role can assemble its `ServiceGroup`.
 struct TaskService: Service, CustomStringConvertible {
