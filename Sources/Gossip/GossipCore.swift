@@ -10,20 +10,6 @@ import Wire
 public struct GossipCore: Sendable {
     typealias Instant = ContinuousClock.Instant
 
-    struct Member: Sendable {
-        var identity: MemberIdentity
-        var address: PeerAddress
-        var incarnation: UInt64
-        var state: MemberState
-        /// The member's own newest signed record (alive or left), relayed in gossip and state sync.
-        var record: SignedMemberRecord?
-        var stateSince: Instant
-
-        var snapshot: MemberSnapshot {
-            MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation)
-        }
-    }
-
     struct Suspicion: Sendable {
         var start: Instant
         var incarnation: UInt64
@@ -78,14 +64,14 @@ public struct GossipCore: Sendable {
     private let memo: VerificationMemo
     private var selfRecord: SignedMemberRecord
 
-    private var table: [String: Member] = [:]
-    private var names: [String] = []
-    private var nameIndex: [String: Int] = [:]
+    private var table = MemberTable()
     private var activeCount = 0
     private var tombstoneCount = 0
     private var suspicions: [String: Suspicion] = [:]
     private var probeOrder: [String] = []
     private var probeCursor = 0
+    /// Members to probe before the round robin goes on: alive siblings of members just suspected (newest last).
+    private var siblingProbes: [String] = []
     private var probe: Probe?
     private var relays: [UInt32: Relay] = [:]
     private var sequence: UInt32 = 0
@@ -143,7 +129,7 @@ public struct GossipCore: Sendable {
 
     /// Every other member known, tombstones included, sorted by name.
     public var members: [MemberSnapshot] {
-        table.values.map(\.snapshot).sorted { $0.name < $1.name }
+        table.members.map(\.snapshot).sorted { $0.name < $1.name }
     }
 
     /// This member as others should see it.
@@ -321,6 +307,7 @@ public struct GossipCore: Sendable {
         var peerSummary: SyncSummary?
         for case .syncSummary(let s) in messages { peerSummary = s }
         let peerName = peerSummary?.sender
+        table.reserveCapacity(forAdding: messages.count)
         for message in messages {
             switch message {
             case .member(let record):
@@ -349,7 +336,7 @@ public struct GossipCore: Sendable {
         entries.reserveCapacity(table.count + 1)
         entries.append(.init(name: identity.name, generation: identity.generation, incarnation: incarnation,
                              status: (hasLeft ? MemberState.left : .alive).summaryCode))
-        for m in table.values {
+        for m in table.members {
             entries.append(.init(name: m.identity.name, generation: m.identity.generation, incarnation: m.incarnation,
                                  status: m.state.summaryCode))
         }
@@ -372,8 +359,9 @@ public struct GossipCore: Sendable {
         } else {
             out.append(.member(selfRecord))
         }
-        for m in table.values.sorted(by: { $0.identity.name < $1.identity.name }) where m.state != .dead {
-            guard let record = m.record, record.record.identity.name != peer.sender else { continue }
+        for m in table.members.sorted(by: { $0.name < $1.name }) where m.state != .dead {
+            let record = m.record
+            guard m.name != peer.sender else { continue }
             if let e = known[m.identity.name] {
                 if e.generation > record.record.identity.generation { continue }
                 if e.generation == record.record.identity.generation, e.incarnation >= record.record.incarnation { continue }
@@ -436,8 +424,10 @@ public struct GossipCore: Sendable {
             consider(nextGossipAt)
             if let n = next { out.append(.scheduleTick(at: max(n, now))) }
         }
-        let result = out
-        out.removeAll(keepingCapacity: true)
+        // Hand the buffer over rather than copy it and keep its capacity: after a large sync it would hold
+        // thousands of slots for as long as the member lives.
+        var result: [GossipDirective] = []
+        swap(&result, &out)
         return result
     }
 
@@ -503,6 +493,9 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> Member? {
+        while let name = siblingProbes.popLast() {
+            if let m = table[name], m.state == .alive { return m }
+        }
         for pass in 0..<2 {
             while probeCursor < probeOrder.count {
                 let name = probeOrder[probeCursor]
@@ -511,11 +504,45 @@ public struct GossipCore: Sendable {
             }
             guard pass == 0 else { break }
             // A round is over: shuffle the active members for the next (SWIM's randomised round robin).
-            probeOrder = names.filter { table[$0]?.state.isActive == true }
+            probeOrder = table.members.filter(\.state.isActive).map(\.name)
             probeOrder.shuffle(using: &rng)
             probeCursor = 0
         }
         return nil
+    }
+
+    /// Whether another member of `suspect`'s cluster is under suspicion too: the sign of a cluster failing.
+    private func siblingSuspected(of suspect: Member) -> Bool {
+        let cluster = suspect.identity.cluster
+        guard !cluster.isEmpty else { return false }
+        return suspicions.keys.contains { $0 != suspect.name && table[$0]?.identity.cluster == cluster }
+    }
+
+    /// Puts an alive member of the suspect's cluster at the front of the probe order.
+    ///
+    /// The failure that matters most here is a whole cluster (a zone) failing at once. The round robin finds its
+    /// members one by one, the last one after about ln(cluster size) periods; probing a suspect's siblings next
+    /// turns each suspicion into a search of its cluster, and every member joins the search as the suspicion
+    /// spreads. Only a second suspect in one cluster starts the search: a single failed member is better served
+    /// by the round robin, whose probes of the suspect confirm the suspicion and shorten it.
+    private mutating func queueSiblingProbe(of suspect: Member, rng: inout some RandomNumberGenerator) {
+        let cluster = suspect.identity.cluster
+        guard !cluster.isEmpty, !hasLeft, !table.isEmpty else { return }
+        // The first alive sibling after a random place: a scan, but a short one unless the cluster is nearly gone,
+        // and different members start at different places, so they search different siblings.
+        let members = table.members
+        let start = Int.random(in: 0..<members.count, using: &rng)
+        for step in 0..<members.count {
+            let m = members[(start + step) % members.count]
+            guard m.state == .alive, m.identity.cluster == cluster else { continue }
+            if !siblingProbes.contains(m.name) {
+                siblingProbes.append(m.name)
+                // Only the newest few: a cluster failing floods us with suspicions, and one probe per period is
+                // what we can do anyway.
+                if siblingProbes.count > 4 { siblingProbes.removeFirst() }
+            }
+            return
+        }
     }
 
     private mutating func adjustHealth(by delta: Int) {
@@ -540,10 +567,9 @@ public struct GossipCore: Sendable {
     private mutating func announce(rng: inout some RandomNumberGenerator) {
         let message = GossipMessage.member(selfRecord)
         let bytes = WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: message)])
-        var targets = names.filter { table[$0]?.state.isActive == true }
+        var targets = table.members.filter(\.state.isActive)
         targets.shuffle(using: &rng)
-        for name in targets.prefix(64) {
-            guard let m = table[name] else { continue }
+        for m in targets.prefix(64) {
             out.append(.send([message], to: m.address, bytes: bytes))
         }
     }
@@ -658,6 +684,7 @@ public struct GossipCore: Sendable {
                                                     nextNudgeAt: now + settings.probeInterval,
                                                     expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
             update(m, previous: previous)
+            if previous == .alive, siblingSuspected(of: m) { queueSiblingProbe(of: m, rng: &rng) }
             enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
             // Every suspecter tells the suspect directly; a live one answers each with its refutation.
             let direct = GossipMessage.accusation(accusation)
@@ -701,8 +728,7 @@ public struct GossipCore: Sendable {
             }
         }
         guard verified(signed) else { return }
-        var m = existing ?? Member(identity: record.identity, address: record.address, incarnation: record.incarnation,
-                                   state: .alive, record: signed, stateSince: now)
+        var m = existing ?? Member(record: signed, incarnation: record.incarnation, state: .alive, stateSince: now)
         let previous = existing?.state
         if previous == .dead, m.state == .alive || record.status == .alive {
             // A dead member is back: likely a healed partition, so look for the rest of its side quickly.
@@ -713,8 +739,6 @@ public struct GossipCore: Sendable {
             // A restart: the new generation replaces its predecessor at once, whatever was believed about it.
             suspicions[name] = nil
         }
-        m.identity = record.identity
-        m.address = record.address
         m.incarnation = record.incarnation
         m.record = signed
         m.state = record.status == .left ? .left : .alive
@@ -729,10 +753,8 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func insert(_ m: Member, rng: inout some RandomNumberGenerator) {
-        let name = m.identity.name
+        let name = m.name
         table[name] = m
-        nameIndex[name] = names.count
-        names.append(name)
         if m.state.isActive {
             activeCount += 1
             // A newcomer joins the current probe round at a random place rather than waiting for the next round.
@@ -747,8 +769,7 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func update(_ m: Member, previous: MemberState?, force: Bool = false) {
-        let name = m.identity.name
-        table[name] = m
+        table[m.name] = m
         if let previous, previous.isActive != m.state.isActive {
             activeCount += m.state.isActive ? 1 : -1
             tombstoneCount += m.state.isActive ? -1 : 1
@@ -757,16 +778,10 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func remove(_ name: String) {
-        guard let m = table.removeValue(forKey: name) else { return }
+        guard let m = table[name] else { return }
+        table[name] = nil
         if m.state.isActive { activeCount -= 1 } else { tombstoneCount -= 1 }
         suspicions[name] = nil
-        if let i = nameIndex.removeValue(forKey: name) {
-            let last = names.removeLast()
-            if i < names.count {
-                names[i] = last
-                nameIndex[last] = i
-            }
-        }
     }
 
     // MARK: Digests
@@ -872,17 +887,13 @@ public struct GossipCore: Sendable {
 
     /// A random alive or suspect member not in `excluded`, found by sampling (cheap in large meshes).
     private func randomActive(excluding excluded: Set<String>, aliveOnly: Bool = false, rng: inout some RandomNumberGenerator) -> Member? {
-        guard activeCount > excluded.count, !names.isEmpty else { return nil }
-        func fits(_ m: Member) -> Bool { aliveOnly ? m.state == .alive : m.state.isActive }
+        guard activeCount > excluded.count else { return nil }
+        func fits(_ m: Member) -> Bool { (aliveOnly ? m.state == .alive : m.state.isActive) && !excluded.contains(m.name) }
         for _ in 0..<32 {
-            let name = names[Int.random(in: 0..<names.count, using: &rng)]
-            if excluded.contains(name) { continue }
-            if let m = table[name], fits(m) { return m }
+            if let m = table.randomMember(using: &rng), fits(m) { return m }
         }
         // Sampling failed (few active among many tombstones): fall back to a scan.
-        let candidates = names.filter { name in !excluded.contains(name) && table[name].map(fits) == true }
-        guard let name = candidates.randomElement(using: &rng) else { return nil }
-        return table[name]
+        return table.members.filter(fits).randomElement(using: &rng)
     }
 
     // MARK: Maintenance
@@ -896,18 +907,17 @@ public struct GossipCore: Sendable {
         guard tombstoneCount > 0 else { return }
         var dead: [Member] = []
         var expired: [String] = []
-        for name in names {
-            guard let m = table[name], !m.state.isActive else { continue }
+        for m in table.members where !m.state.isActive {
             if now - m.stateSince > settings.tombstoneTime {
-                expired.append(name)
+                expired.append(m.name)
             } else if m.state == .dead {
                 dead.append(m)
             }
         }
         for name in expired { remove(name) }
         if tombstoneCount > settings.maxTombstones {
-            let oldest = names.compactMap { table[$0] }.filter { !$0.state.isActive }.sorted { $0.stateSince < $1.stateSince }
-            for m in oldest.prefix(tombstoneCount - settings.maxTombstones) { remove(m.identity.name) }
+            let oldest = table.members.filter { !$0.state.isActive }.sorted { $0.stateSince < $1.stateSince }
+            for m in oldest.prefix(tombstoneCount - settings.maxTombstones) { remove(m.name) }
         }
         dead.shuffle(using: &rng)
         for m in dead.prefix(probes) {

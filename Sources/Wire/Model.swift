@@ -278,15 +278,49 @@ public struct MemberRecord: Hashable, Sendable {
 
 /// A member record with its signature. Members that serve no cluster (gateways) have no cluster key; their
 /// records carry key id 0 and an empty signature, and never decide failover.
+///
+/// A value with one shared, immutable box inside: every member of a mesh holds one record per other member, so
+/// a copy costs a pointer rather than ~120 bytes, and the copies of one received record share their storage.
 public struct SignedMemberRecord: Hashable, Sendable {
-    public var record: MemberRecord
-    public var keyID: KeyID
-    public var signature: [UInt8]
+    private final class Storage: Sendable {
+        let record: MemberRecord
+        let keyID: KeyID
+        let signature: [UInt8]
+
+        init(record: MemberRecord, keyID: KeyID, signature: [UInt8]) {
+            self.record = record
+            self.keyID = keyID
+            self.signature = signature
+        }
+    }
+
+    private var storage: Storage
+
+    public var record: MemberRecord {
+        get { storage.record }
+        set { storage = Storage(record: newValue, keyID: keyID, signature: signature) }
+    }
+    public var keyID: KeyID {
+        get { storage.keyID }
+        set { storage = Storage(record: record, keyID: newValue, signature: signature) }
+    }
+    public var signature: [UInt8] {
+        get { storage.signature }
+        set { storage = Storage(record: record, keyID: keyID, signature: newValue) }
+    }
 
     public init(record: MemberRecord, keyID: KeyID, signature: [UInt8]) {
-        self.record = record
-        self.keyID = keyID
-        self.signature = signature
+        storage = Storage(record: record, keyID: keyID, signature: signature)
+    }
+
+    public static func == (a: SignedMemberRecord, b: SignedMemberRecord) -> Bool {
+        a.storage === b.storage || (a.record == b.record && a.keyID == b.keyID && a.signature == b.signature)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(record)
+        hasher.combine(keyID)
+        hasher.combine(signature)
     }
 
     public init(signing record: MemberRecord, with signer: (some MessageSigner)?) {

@@ -17,7 +17,11 @@ enum FuzzCorpus {
     static func write(to directory: String) {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for (i, seed) in seeds().enumerated() {
-            FileManager.default.createFile(atPath: "\(directory)/seed-\(i)", contents: Data(seed))
+            let path = "\(directory)/seed-\(i)"
+            guard FileManager.default.createFile(atPath: path, contents: Data(seed)) else {
+                FileHandle.standardError.write(Data("cannot write \(path)\n".utf8))
+                exit(1)
+            }
         }
         print("wrote \(seeds().count) seeds to \(directory)")
     }

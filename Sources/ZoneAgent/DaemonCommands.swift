@@ -38,7 +38,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         services.append(TaskService("mesh events") {
             // The event stream ends only when gossip stops, which is last: stop reading on graceful shutdown instead.
-            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: false) { await loop.membershipChanged() } }
+            await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: false) { await loop.membershipChanged() } }
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
@@ -68,10 +68,10 @@ struct GatewayCommand: AsyncParsableCommand {
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
         services.append(TaskService("mesh events") {
-            try await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.scheduleRebuild() } }
+            await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.scheduleRebuild() } }
         })
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
-        services.append(TaskService("outputs") { try await cancelWhenGracefulShutdown { await loop.runOutputs() } })
+        services.append(TaskService("outputs") { await cancelWhenGracefulShutdown { await loop.runOutputs() } })
         services.append(Daemon.gossipCounters(mesh))
         services += Daemon.adminService(mesh, table: { pickers.load().table })
         if let listen = mesh.config.proxyListen {
