@@ -11,18 +11,46 @@ public struct GossipCore: Sendable {
     typealias Instant = ContinuousClock.Instant
 
     struct Suspicion: Sendable {
-        var start: Instant
-        var incarnation: UInt64
+        let start: Instant
+        let incarnation: UInt64
         /// Distinct members that accused; the first is the originator, the others confirmations.
-        var accusers: Set<String>
-        var minimum: Duration
-        var maximum: Duration
+        private(set) var accusers: Set<String>
+        let minimum: Duration
+        let maximum: Duration
         /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
         var nextNudgeAt: Instant
         /// Lifeguard's K for this suspicion: 0 when the mesh is too small to ever confirm K times.
-        var expectedConfirmations: Int
+        let expectedConfirmations: Int
+        /// When the suspect is declared dead unless it refutes: moves earlier with each confirmation. Kept rather
+        /// than computed on every tick, which with a whole cluster under suspicion is most of a member's work.
+        private(set) var deadline: Instant
+
+        init(start: Instant, incarnation: UInt64, accuser: String, minimum: Duration, maximum: Duration,
+             nextNudgeAt: Instant, expectedConfirmations: Int) {
+            self.start = start
+            self.incarnation = incarnation
+            self.accusers = [accuser]
+            self.minimum = minimum
+            self.maximum = maximum
+            self.nextNudgeAt = nextNudgeAt
+            self.expectedConfirmations = expectedConfirmations
+            self.deadline = start
+            updateDeadline()
+        }
 
         var confirmations: Int { max(0, accusers.count - 1) }
+
+        /// Counts an independent confirmation; false when `accuser` had accused already.
+        mutating func confirm(by accuser: String) -> Bool {
+            guard accusers.insert(accuser).inserted else { return false }
+            updateDeadline()
+            return true
+        }
+
+        private mutating func updateDeadline() {
+            deadline = start + GossipFormulas.remainingSuspicionTime(
+                confirmations: confirmations, k: expectedConfirmations, elapsed: .zero, min: minimum, max: maximum)
+        }
     }
 
     struct Probe: Sendable {
@@ -413,10 +441,7 @@ public struct GossipCore: Sendable {
                 consider(nextMaintenanceAt)
                 if !seeds.isEmpty { consider(nextSeedSyncAt) }
                 for s in suspicions.values {
-                    let remaining = GossipFormulas.remainingSuspicionTime(
-                        confirmations: s.confirmations, k: s.expectedConfirmations, elapsed: .zero,
-                        min: s.minimum, max: s.maximum)
-                    consider(s.start + remaining)
+                    consider(s.deadline)
                     consider(s.nextNudgeAt)
                 }
             }
@@ -621,11 +646,9 @@ public struct GossipCore: Sendable {
 
     private mutating func expireSuspicions(now: Instant, rng: inout some RandomNumberGenerator) {
         guard !suspicions.isEmpty else { return }
-        for (name, s) in suspicions.sorted(by: { $0.key < $1.key }) {
-            let remaining = GossipFormulas.remainingSuspicionTime(
-                confirmations: s.confirmations, k: s.expectedConfirmations, elapsed: now - s.start,
-                min: s.minimum, max: s.maximum)
-            guard remaining <= .zero else {
+        let due = suspicions.filter { now >= $0.value.deadline || now >= $0.value.nextNudgeAt }
+        for (name, s) in due.sorted(by: { $0.key < $1.key }) {
+            guard now >= s.deadline else {
                 if now >= s.nextNudgeAt, let m = table[name] {
                     let next = now + settings.probeInterval
                     if var updated = suspicions[name] {
@@ -668,7 +691,7 @@ public struct GossipCore: Sendable {
         case .suspect:
             if m.state == .suspect, accusation.incarnation == m.incarnation, var s = suspicions[m.identity.name] {
                 // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
-                guard s.accusers.insert(accusation.accuser).inserted else { return }
+                guard s.confirm(by: accusation.accuser) else { return }
                 suspicions[m.identity.name] = s
                 enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
                 return
@@ -679,7 +702,7 @@ public struct GossipCore: Sendable {
             m.stateSince = now
             let n = activeCount + 1
             let minimum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
-            suspicions[m.identity.name] = Suspicion(start: now, incarnation: accusation.incarnation, accusers: [accusation.accuser],
+            suspicions[m.identity.name] = Suspicion(start: now, incarnation: accusation.incarnation, accuser: accusation.accuser,
                                                     minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
                                                     nextNudgeAt: now + settings.probeInterval,
                                                     expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
