@@ -536,21 +536,14 @@ public struct GossipCore: Sendable {
         return nil
     }
 
-    /// Whether another member of `suspect`'s cluster is under suspicion too: the sign of a cluster failing.
-    private func siblingSuspected(of suspect: Member) -> Bool {
-        let cluster = suspect.identity.cluster
-        guard !cluster.isEmpty else { return false }
-        return suspicions.keys.contains { $0 != suspect.name && table[$0]?.identity.cluster == cluster }
-    }
-
     /// Puts an alive member of the suspect's cluster at the front of the probe order.
     ///
     /// The failure that matters most here is a whole cluster (a zone) failing at once. The round robin finds its
     /// members one by one, the last one after about ln(cluster size) periods; probing a suspect's siblings next
     /// turns each suspicion into a search of its cluster, and every member joins the search as the suspicion
-    /// spreads. Only a second suspect in one cluster starts the search: a single failed member is better served
-    /// by the round robin, whose probes of the suspect confirm the suspicion and shorten it.
-    private mutating func queueSiblingProbe(of suspect: Member, rng: inout some RandomNumberGenerator) {
+    /// spreads. The search probe goes out at once, so it delays the round robin (whose probes of a lone suspect
+    /// confirm the suspicion and shorten it) by less than a period.
+    private mutating func queueSiblingProbe(of suspect: Member, now: Instant, rng: inout some RandomNumberGenerator) {
         let cluster = suspect.identity.cluster
         guard !cluster.isEmpty, !hasLeft, !table.isEmpty else { return }
         // The first alive sibling after a random place: a scan, but a short one unless the cluster is nearly gone,
@@ -566,6 +559,9 @@ public struct GossipCore: Sendable {
                 // what we can do anyway.
                 if siblingProbes.count > 4 { siblingProbes.removeFirst() }
             }
+            // Probe now rather than at the next period, unless a probe is under way or we are struggling ourselves
+            // (Lifeguard: then we slow down, never speed up). One out-of-turn probe per suspicion at most.
+            if probe == nil, localHealthScore == 0, let at = nextProbeAt, at > now { nextProbeAt = now }
             return
         }
     }
@@ -707,7 +703,7 @@ public struct GossipCore: Sendable {
                                                     nextNudgeAt: now + settings.probeInterval,
                                                     expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
             update(m, previous: previous)
-            if previous == .alive, siblingSuspected(of: m) { queueSiblingProbe(of: m, rng: &rng) }
+            if previous == .alive { queueSiblingProbe(of: m, now: now, rng: &rng) }
             enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
             // Every suspecter tells the suspect directly; a live one answers each with its refutation.
             let direct = GossipMessage.accusation(accusation)
