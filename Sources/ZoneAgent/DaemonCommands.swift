@@ -124,8 +124,18 @@ enum Daemon {
         }
     }
 
-    /// The gateway's routes, from the Ingress file or the inline list, checked against the trust roster.
+    /// The gateway's routes, from the Ingress file or the inline list, checked against the trust roster and
+    /// against the service the HAProxy output names.
     static func routes(_ config: Config) throws -> [RouteSpec] {
+        let routes = try readRoutes(config)
+        if let service = config.outputs.haproxy?.service, !routes.contains(where: { $0.service == service }) {
+            let served = Set(routes.map(\.service)).sorted().joined(separator: ", ")
+            throw ConfigError(file: config.file, key: "outputs.haproxy.service", problem: "no route serves \(service) (the routes serve \(served))")
+        }
+        return routes
+    }
+
+    private static func readRoutes(_ config: Config) throws -> [RouteSpec] {
         switch config.routes {
         case .ingress(let path)?:
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {

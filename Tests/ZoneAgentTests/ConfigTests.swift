@@ -142,6 +142,26 @@ final class ConfigTests: XCTestCase {
         XCTAssertNoThrow(try load(gateway + "\nroutes: { ingress: ingress.yaml }\n", role: .gateway))
     }
 
+    func testHAProxyOutputMustNameAServedService() throws {
+        let gateway = """
+        node: gw-1
+        gossip: { bind: 127.0.0.1:7100, join: [127.0.0.1:7001] }
+        keys: { trust: keys/trust.yaml }
+        routes:
+          - { host: a.example, path: /svc1, service: gateway-demo/service1, weights: { c1: 20, c2: 80 } }
+          - { host: a.example, path: /svc2, service: gateway-demo/service2, weights: { c1: 50, c2: 50 } }
+        outputs: { haproxy: { socket: /run/haproxy.sock, backend: web-demo, service: SERVICE } }
+        """
+        let second = try load(gateway.replacingOccurrences(of: "SERVICE", with: "gateway-demo/service2"), role: .gateway)
+        XCTAssertEqual(second.outputs.haproxy?.service, "gateway-demo/service2")
+        XCTAssertEqual(try Daemon.routes(second).count, 2)
+        let unknown = try load(gateway.replacingOccurrences(of: "SERVICE", with: "gateway-demo/service3"), role: .gateway)
+        XCTAssertThrowsError(try Daemon.routes(unknown)) { error in
+            XCTAssertEqual((error as? ConfigError)?.key, "outputs.haproxy.service")
+            XCTAssertTrue("\(error)".contains("no route serves gateway-demo/service3 (the routes serve gateway-demo/service1, gateway-demo/service2)"), "\(error)")
+        }
+    }
+
     func testDurationText() {
         XCTAssertEqual(DurationText.parse("500ms"), .milliseconds(500))
         XCTAssertEqual(DurationText.parse("2m"), .seconds(120))

@@ -88,6 +88,8 @@ struct Config: Sendable {
         var backend: String
         /// Servers named PREFIX1...PREFIXn in the backend are the slots zone-agent fills (`server-template`).
         var serverPrefix: String
+        /// The service (`NAMESPACE/NAME`) whose route feeds the backend; nil: the first route.
+        var service: String?
     }
 }
 
@@ -283,11 +285,12 @@ extension Config {
                 outputs.envoyDirectory = resolve(try y.requiredString(e["dir"], at: "outputs.envoy.dir"))
             }
             if let haproxy = o["haproxy"] {
-                let h = try y.mapping(haproxy, at: "outputs.haproxy", allowed: ["socket", "backend", "serverPrefix"])
+                let h = try y.mapping(haproxy, at: "outputs.haproxy", allowed: ["socket", "backend", "serverPrefix", "service"])
                 outputs.haproxy = HAProxyOutput(
                     socket: resolve(try y.requiredString(h["socket"], at: "outputs.haproxy.socket")),
                     backend: try y.requiredString(h["backend"], at: "outputs.haproxy.backend"),
-                    serverPrefix: try y.string(h["serverPrefix"], at: "outputs.haproxy.serverPrefix") ?? "zone")
+                    serverPrefix: try y.string(h["serverPrefix"], at: "outputs.haproxy.serverPrefix") ?? "zone",
+                    service: try y.string(h["service"], at: "outputs.haproxy.service"))
             }
         }
 

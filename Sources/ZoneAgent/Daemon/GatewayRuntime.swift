@@ -33,7 +33,7 @@ actor GatewayLoop {
         self.envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:))
         self.haproxy = mesh.config.outputs.haproxy.map {
             HAProxyRuntimeOutput(socketPath: $0.socket, backend: $0.backend, serverPrefix: $0.serverPrefix,
-                                 service: nil, group: MultiThreadedEventLoopGroup.singleton)
+                                 service: $0.service, group: MultiThreadedEventLoopGroup.singleton)
         }
         self.logger = mesh.logger
     }
