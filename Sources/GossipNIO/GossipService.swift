@@ -36,6 +36,8 @@ public actor GossipService: Service {
     private let sendQueueSink: AsyncStream<Datagram>.Continuation
     private var nextTick: ContinuousClock.Instant?
     private var lastTick = ContinuousClock.now
+    /// The timer loop's current sleep and when it ends: cut short when the core asks for an earlier tick.
+    private var sleeper: (task: Task<Void, Never>, until: ContinuousClock.Instant)?
     private var counters = GossipCounters()
     private var lastDropLog: ContinuousClock.Instant?
     private var suppressedDrops = 0
@@ -249,16 +251,23 @@ public actor GossipService: Service {
         }
     }
 
-    /// Ticks the core when it asked to be, checking at least every quarter gossip interval so that a tick asked
-    /// for by a just-received packet is never late by more than that.
+    /// Ticks the core when it asked to be. The loop sleeps until the tick the core asked for, and a packet that
+    /// asks for an earlier one wakes it, so an idle member wakes only for its own timers.
     private nonisolated func timerLoop() async throws {
-        let cap = min(settings.gossipInterval / 4, .milliseconds(25))
         while !Task.isCancelled {
-            let now = ContinuousClock.now
-            let due = await self.nextTick ?? now + cap
-            try await Task.sleep(until: min(due, now + cap), clock: .continuous)
+            let sleep = await self.armSleeper()
+            await withTaskCancellationHandler { await sleep.value } onCancel: { sleep.cancel() }
             await self.tickIfDue()
         }
+    }
+
+    /// Starts the sleep until the next tick (or a second, when none is asked for: the core always has timers, so
+    /// this is only a backstop).
+    private func armSleeper() -> Task<Void, Never> {
+        let until = nextTick ?? .now + .seconds(1)
+        let task = Task { _ = try? await Task.sleep(until: until, clock: .continuous) }
+        sleeper = (task, until)
+        return task
     }
 
     private nonisolated func seedLoop() async throws {
@@ -345,6 +354,10 @@ public actor GossipService: Service {
             case .scheduleTick(let at):
                 if let current = nextTick, current <= at { continue }
                 nextTick = at
+                if let sleeper, at < sleeper.until {
+                    sleeper.task.cancel()
+                    self.sleeper = nil
+                }
             case .memberChanged(let snapshot, let previous):
                 if snapshot.state == .dead || previous == .dead {
                     logger.info("member changed", metadata: ["peer": "\(snapshot.identity)", "state": "\(snapshot.state)"])
