@@ -40,6 +40,9 @@ public struct GossipCore: Sendable {
 
         var confirmations: Int { max(0, accusers.count - 1) }
 
+        /// When this suspicion next needs attention: its nudge or its end.
+        var wake: Instant { min(deadline, nextNudgeAt) }
+
         /// Counts an independent confirmation; false when `accuser` had accused already.
         mutating func confirm(by accuser: String) -> Bool {
             guard accusers.insert(accuser).inserted else { return false }
@@ -96,6 +99,9 @@ public struct GossipCore: Sendable {
     private var activeCount = 0
     private var tombstoneCount = 0
     private var suspicions: [String: Suspicion] = [:]
+    /// No suspicion needs attention before this (a lower bound: a suspicion ended early may leave it too soon),
+    /// so that a tick or packet does not look at every suspicion when a whole cluster is under one.
+    private var suspicionWake: Instant?
     private var probeOrder: [String] = []
     private var probeCursor = 0
     /// Members to probe before the round robin goes on: alive siblings of members just suspected (newest last).
@@ -440,10 +446,7 @@ public struct GossipCore: Sendable {
                 consider(nextSyncAt)
                 consider(nextMaintenanceAt)
                 if !seeds.isEmpty { consider(nextSeedSyncAt) }
-                for s in suspicions.values {
-                    consider(s.deadline)
-                    consider(s.nextNudgeAt)
-                }
+                if !suspicions.isEmpty { consider(suspicionWake) }
             }
             for r in relays.values { consider(r.nackAt ?? r.expiresAt) }
             consider(nextGossipAt)
@@ -641,16 +644,25 @@ public struct GossipCore: Sendable {
     // MARK: Suspicion
 
     private mutating func expireSuspicions(now: Instant, rng: inout some RandomNumberGenerator) {
-        guard !suspicions.isEmpty else { return }
-        let due = suspicions.filter { now >= $0.value.deadline || now >= $0.value.nextNudgeAt }
-        for (name, s) in due.sorted(by: { $0.key < $1.key }) {
+        guard !suspicions.isEmpty else {
+            suspicionWake = nil
+            return
+        }
+        guard let wake = suspicionWake, now >= wake else { return }
+        var due: [String] = []
+        var next: Instant?
+        for (name, s) in suspicions {
+            if now >= s.wake { due.append(name) } else { next = min(next ?? s.wake, s.wake) }
+        }
+        suspicionWake = next
+        for name in due.sorted() {
+            guard let s = suspicions[name] else { continue }
             guard now >= s.deadline else {
                 if now >= s.nextNudgeAt, let m = table[name] {
-                    let next = now + settings.probeInterval
-                    if var updated = suspicions[name] {
-                        updated.nextNudgeAt = next
-                        suspicions[name] = updated
-                    }
+                    var updated = s
+                    updated.nextNudgeAt = now + settings.probeInterval
+                    suspicions[name] = updated
+                    noteSuspicionWake(updated.wake)
                     let nudge = GossipMessage.accusation(Accusation(kind: .suspect, target: name, generation: m.identity.generation,
                                                                     incarnation: s.incarnation, accuser: identity.name))
                     out.append(.send([nudge], to: m.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: nudge)])))
@@ -663,6 +675,10 @@ public struct GossipCore: Sendable {
                                         incarnation: m.incarnation, accuser: identity.name)
             receive(accusation, now: now, rng: &rng)
         }
+    }
+
+    private mutating func noteSuspicionWake(_ at: Instant) {
+        suspicionWake = min(suspicionWake ?? at, at)
     }
 
     private mutating func refute(accusedIncarnation: UInt64, now: Instant, rng: inout some RandomNumberGenerator) {
@@ -689,6 +705,7 @@ public struct GossipCore: Sendable {
                 // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
                 guard s.confirm(by: accusation.accuser) else { return }
                 suspicions[m.identity.name] = s
+                noteSuspicionWake(s.wake)
                 enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
                 return
             }
@@ -698,10 +715,12 @@ public struct GossipCore: Sendable {
             m.stateSince = now
             let n = activeCount + 1
             let minimum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
-            suspicions[m.identity.name] = Suspicion(start: now, incarnation: accusation.incarnation, accuser: accusation.accuser,
-                                                    minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
-                                                    nextNudgeAt: now + settings.probeInterval,
-                                                    expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
+            let suspicion = Suspicion(start: now, incarnation: accusation.incarnation, accuser: accusation.accuser,
+                                      minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
+                                      nextNudgeAt: now + settings.probeInterval,
+                                      expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
+            suspicions[m.identity.name] = suspicion
+            noteSuspicionWake(suspicion.wake)
             update(m, previous: previous)
             if previous == .alive { queueSiblingProbe(of: m, now: now, rng: &rng) }
             enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
