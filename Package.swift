@@ -43,8 +43,10 @@ let package = Package(
             "Gossip", "Wire", "MeshCrypto", nioCore, nioPosix, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // A seeded random generator, for the simulation and for every randomised test.
+        .target(name: "SeededRandom"),
         // A virtual network with a virtual clock and seeded randomness that runs many cores in one process.
-        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto", nioCore]),
+        .target(name: "GossipSimulation", dependencies: ["Gossip", "Wire", "MeshCrypto", "SeededRandom", nioCore]),
         // The built-in weighted HTTP/1.1 reverse proxy and the small HTTP server behind the admin API and demo backends.
         .target(name: "GatewayHTTP", dependencies: [
             nioCore, nioPosix, logging,
@@ -82,19 +84,19 @@ let package = Package(
         // The backend and proxy processes of bench/proxy-vs-haproxy.sh.
         .executableTarget(name: "ProxyBench", dependencies: ["GatewayHTTP", nioCore, nioPosix]),
         .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "MeshCrypto", nioCore]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "MeshCrypto", "SeededRandom", nioCore]),
         .testTarget(name: "WeightTableTests", dependencies: [
-            "WeightTable", "Wire", "MeshCrypto",
+            "WeightTable", "Wire", "MeshCrypto", "SeededRandom",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "GossipTests", dependencies: [
-            "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", logging,
+            "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", "SeededRandom", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
                                                             .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "KubernetesDiscoveryTests", dependencies: [
-            "KubernetesDiscovery", nioCore, nioPosix, logging,
+            "KubernetesDiscovery", "SeededRandom", nioCore, nioPosix, logging,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),

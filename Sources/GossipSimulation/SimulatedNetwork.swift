@@ -1,6 +1,7 @@
 import Gossip
 import MeshCrypto
 import NIOCore
+import SeededRandom
 import Wire
 
 /// What a simulated member observed, for tests and benchmarks to assert on.

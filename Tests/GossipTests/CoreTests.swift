@@ -1,3 +1,4 @@
+import SeededRandom
 import XCTest
 import Gossip
 import GossipSimulation

@@ -1,3 +1,4 @@
+import SeededRandom
 import XCTest
 
 @testable import KubernetesDiscovery
@@ -5,7 +6,7 @@ import XCTest
 final class BackoffTests: XCTestCase {
     func testWithoutJitterTheDelayDoublesUpToTheCap() {
         let backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(4), multiplier: 2, jitter: 0)
-        var generator = SplitMix64(state: 1)
+        var generator = SplitMix64(seed: 1)
         let table: [(Int, Duration)] = [
             (0, .zero), (1, .milliseconds(500)), (2, .seconds(1)), (3, .seconds(2)), (4, .seconds(4)),
             (5, .seconds(4)), (1000, .seconds(4)),
@@ -17,8 +18,8 @@ final class BackoffTests: XCTestCase {
 
     func testJitterStaysWithinItsShareAndIsDeterministicForASeed() {
         let backoff = Backoff(initial: .seconds(1), maximum: .seconds(30), multiplier: 2, jitter: 0.5)
-        var first = SplitMix64(state: 7)
-        var second = SplitMix64(state: 7)
+        var first = SplitMix64(seed: 7)
+        var second = SplitMix64(seed: 7)
         for failures in 1...12 {
             let nominal = min(Double(1 << (failures - 1)), 30)
             let delay = backoff.delay(afterFailures: failures, using: &first)

@@ -1,4 +1,5 @@
 import PropertyBased
+import SeededRandom
 import Testing
 @testable import WeightTable
 
@@ -9,7 +10,7 @@ struct RobustnessTests {
 
     /// The seed Ingress with a few random bytes replaced, inserted or deleted.
     static func mutated(_ seed: UInt64) -> String {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         var bytes = Array(seedIngress.utf8)
         for _ in 0..<Int.random(in: 1...6, using: &rng) {
             let at = Int.random(in: 0..<bytes.count, using: &rng)
@@ -41,7 +42,7 @@ struct RobustnessTests {
         let routes = [demoRoute(["c1": 100]), RouteSpec(uncheckedHost: "*.example.com", path: "/", pathType: .prefix, service: service1, weights: ["c1": 100])]
         let picker = EndpointPicker(table: TableBuilder.build(mesh.inputs(routes), state: TableState(), now: .now).table)
         await propertyCheck(count: 500, input: Gen.uint64()) { seed in
-            var rng = SplitMix(state: seed)
+            var rng = SplitMix64(seed: seed)
             let host = String(decoding: (0..<Int.random(in: 0...20, using: &rng)).map { _ in Self.alphabet[Int.random(in: 0..<Self.alphabet.count, using: &rng)] }, as: UTF8.self)
             let path = String(decoding: (0..<Int.random(in: 0...20, using: &rng)).map { _ in Self.alphabet[Int.random(in: 0..<Self.alphabet.count, using: &rng)] }, as: UTF8.self)
             if let index = picker.route(host: host, path: path) { #expect(picker.pick(route: index) != nil) }

@@ -1,4 +1,5 @@
 import PropertyBased
+import SeededRandom
 import Testing
 import Wire
 @testable import WeightTable
@@ -12,7 +13,7 @@ struct Scenario {
     var elapsed: Duration
 
     init(seed: UInt64) {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         let clusterCount = Int.random(in: 1...4, using: &rng)
         let clusters = (1...clusterCount).map { "c\($0)" }
         let services = ["ns/a", "ns/b"]
@@ -23,7 +24,7 @@ struct Scenario {
             return RouteSpec(uncheckedHost: "h\(index).example", path: "/", pathType: .prefix, service: service,
                              weights: Dictionary(uniqueKeysWithValues: zip(clusters, weights)))
         }
-        func mesh(_ rng: inout SplitMix) -> (members: [MemberView], digests: [HealthDigest]) {
+        func mesh(_ rng: inout SplitMix64) -> (members: [MemberView], digests: [HealthDigest]) {
             var members: [MemberView] = []
             var digests: [HealthDigest] = []
             for cluster in clusters {
@@ -95,7 +96,7 @@ struct TablePropertyTests {
     @Test func digestArrivalOrderNeverChangesTheTable() async {
         await propertyCheck(count: 200, input: Gen.uint64(), Gen.uint64()) { seed, shuffleSeed in
             let scenario = Scenario(seed: seed)
-            var rng = SplitMix(state: shuffleSeed)
+            var rng = SplitMix64(seed: shuffleSeed)
             var shuffled = scenario.current
             shuffled.digests.shuffle(using: &rng)
             shuffled.members.shuffle(using: &rng)

@@ -1,21 +1,9 @@
 import Foundation
 import Logging
+import SeededRandom
 import XCTest
 
 @testable import KubernetesDiscovery
-
-/// A deterministic random source, so backoff jitter in tests is the same on every run.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A stand-in API server plus a running watcher, with everything the watcher reports recorded.
 final class Harness: Sendable {
@@ -49,7 +37,7 @@ final class Harness: Sendable {
             watchTimeout: .seconds(60), requestTimeout: requestTimeout, idleTimeout: idleTimeout,
             maxLineBytes: maxLineBytes,
             maxListBytes: maxListBytes,
-            makeRandomNumberGenerator: { SplitMix64(state: 42) })
+            makeRandomNumberGenerator: { SplitMix64(seed: 42) })
         let logs = self.logs
         let logger = Logger(label: "k8s-discovery-tests") { _ in CapturingLogHandler(sink: logs) }
         let events = self.events

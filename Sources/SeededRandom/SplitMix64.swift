@@ -1,4 +1,5 @@
-/// A small, fast, seeded generator (SplitMix64), so that every simulation run is reproducible from its seed.
+/// A small, fast, seeded generator (SplitMix64), so that every simulation run and randomised test is reproducible
+/// from its seed.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
