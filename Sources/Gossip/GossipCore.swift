@@ -816,8 +816,7 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func remove(_ name: String) {
-        guard let m = table[name] else { return }
-        table[name] = nil
+        guard let m = table.removeValue(forName: name) else { return }
         if m.state.isActive { activeCount -= 1 } else { tombstoneCount -= 1 }
         suspicions[name] = nil
     }

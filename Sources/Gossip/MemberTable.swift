@@ -35,21 +35,30 @@ struct MemberTable: Sendable {
     subscript(name: String) -> Member? {
         get { slots[name].map { members[Int($0)] } }
         set {
-            if let newValue {
-                if let slot = slots[name] {
-                    members[Int(slot)] = newValue
-                } else {
-                    slots[name] = Int32(members.count)
-                    members.append(newValue)
-                }
-            } else if let slot = slots.removeValue(forKey: name).map(Int.init) {
-                let last = members.removeLast()
-                if slot < members.count {
-                    members[slot] = last
-                    slots[last.name] = Int32(slot)
-                }
+            guard let newValue else {
+                removeValue(forName: name)
+                return
+            }
+            if let slot = slots[name] {
+                members[Int(slot)] = newValue
+            } else {
+                slots[name] = Int32(members.count)
+                members.append(newValue)
             }
         }
+    }
+
+    /// Removes the member called `name` and returns it; the last member moves into its slot.
+    @discardableResult
+    mutating func removeValue(forName name: String) -> Member? {
+        guard let slot = slots.removeValue(forKey: name).map(Int.init) else { return nil }
+        let removed = members[slot]
+        let last = members.removeLast()
+        if slot < members.count {
+            members[slot] = last
+            slots[last.name] = Int32(slot)
+        }
+        return removed
     }
 
     /// Makes room for a batch of up to `incoming` new members at once (a joiner's first state sync brings the whole
