@@ -113,6 +113,10 @@ public struct GossipCore: Sendable {
     private var digestQueue: TransmitQueue
     private var store: [String: SignedDigest] = [:]
     private var seeds: [PeerAddress] = []
+    /// While alone: the seeds not tried yet in this pass, so that every seed is tried before any twice.
+    private var untriedSeeds: [PeerAddress] = []
+    /// Passes over the seeds since this member was last alone; the first goes at the probe rate.
+    private var lonelyPasses = 0
     /// When a repair sync was last opened with an address, so that an unknown prober triggers at most one.
     private var repairSyncs: [PeerAddress: Instant] = [:]
     /// Until when dead members are probed again at the probe rate: set when a dead member comes back, the sign
@@ -127,6 +131,7 @@ public struct GossipCore: Sendable {
     private var nextSyncAt: Instant?
     private var nextMaintenanceAt: Instant?
     private var nextSeedSyncAt: Instant?
+    private var nextLonelySyncAt: Instant?
     private var out: [GossipDirective] = []
 
     /// Creates the core of a member that has not joined yet.
@@ -198,7 +203,7 @@ public struct GossipCore: Sendable {
         self.seeds = seeds.filter { $0 != address }
         // A seed name may stand for every pod of a headless Service: a few random ones are enough to join
         // (one round trip each brings the whole membership), and spare the others a thundering herd.
-        for seed in self.seeds.shuffled(using: &rng).prefix(3) { out.append(.startStateSync(with: seed)) }
+        for _ in 0..<min(3, self.seeds.count) { syncWithNextSeed(now: now, rng: &rng) }
         if !self.seeds.isEmpty {
             // Announce ourselves too: the seed relays our record, but a restarted member must reach everyone fast.
             enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
@@ -212,6 +217,7 @@ public struct GossipCore: Sendable {
     /// Replaces the seed addresses (the shell re-resolves DNS seeds now and then).
     public mutating func setSeeds(_ seeds: [PeerAddress]) {
         self.seeds = seeds.filter { $0 != address }
+        untriedSeeds = untriedSeeds.filter(self.seeds.contains)
     }
 
     /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs.
@@ -222,6 +228,11 @@ public struct GossipCore: Sendable {
         if !hasLeft {
             runProbe(now: now, rng: &rng)
             expireSuspicions(now: now, rng: &rng)
+            if activeCount > 0 {
+                lonelyPasses = 0
+            } else if let at = nextLonelySyncAt, now >= at, !seeds.isEmpty {
+                syncWithNextSeed(now: now, rng: &rng)
+            }
             if let at = nextSyncAt, now >= at {
                 if let peer = randomActive(excluding: [], rng: &rng) {
                     out.append(.startStateSync(with: peer.address))
@@ -422,6 +433,22 @@ public struct GossipCore: Sendable {
         nextSyncAt = now + settings.syncInterval + jitter(settings.syncInterval, rng: &rng)
         nextMaintenanceAt = now + jitter(settings.deadProbeInterval, rng: &rng)
         nextSeedSyncAt = now + settings.seedSyncInterval + jitter(settings.seedSyncInterval, rng: &rng)
+        nextLonelySyncAt = now + settings.probeInterval
+    }
+
+    /// Opens a state sync with the next seed of a shuffled pass over all of them, and says when to try the next.
+    ///
+    /// A member that knows no one has no other way in. The first pass goes at the probe rate, so a joiner whose
+    /// first seeds are down (a headless Service lists pods that are gone) is in within a few periods; later
+    /// passes go no faster than dead members are probed.
+    private mutating func syncWithNextSeed(now: Instant, rng: inout some RandomNumberGenerator) {
+        if untriedSeeds.isEmpty {
+            untriedSeeds = seeds.shuffled(using: &rng)
+            lonelyPasses += 1
+        }
+        guard let seed = untriedSeeds.popLast() else { return }
+        out.append(.startStateSync(with: seed))
+        nextLonelySyncAt = now + (lonelyPasses <= 1 ? settings.probeInterval : settings.deadProbeInterval)
     }
 
     private func jitter(_ span: Duration, rng: inout some RandomNumberGenerator) -> Duration {
@@ -446,6 +473,7 @@ public struct GossipCore: Sendable {
                 consider(nextSyncAt)
                 consider(nextMaintenanceAt)
                 if !seeds.isEmpty { consider(nextSeedSyncAt) }
+                if !seeds.isEmpty, activeCount == 0 { consider(nextLonelySyncAt) }
                 if !suspicions.isEmpty { consider(suspicionWake) }
             }
             for r in relays.values { consider(r.nackAt ?? r.expiresAt) }
@@ -935,11 +963,8 @@ public struct GossipCore: Sendable {
 
     // MARK: Maintenance
 
-    /// Probes one dead member again (a healed partition), syncs with a seed while alone, and drops old tombstones.
+    /// Probes one dead member again (a healed partition) and drops old tombstones.
     private mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
-        if activeCount == 0, let seed = seeds.randomElement(using: &rng) {
-            out.append(.startStateSync(with: seed))
-        }
         if !repairSyncs.isEmpty { repairSyncs = repairSyncs.filter { now - $0.value < settings.deadProbeInterval } }
         guard tombstoneCount > 0 else { return }
         var dead: [Member] = []

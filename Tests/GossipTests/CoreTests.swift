@@ -135,3 +135,77 @@ extension CoreTests {
         XCTAssertFalse(syncs.contains(address(1)), "never itself")
     }
 }
+
+extension CoreTests {
+    /// The syncs a member opens between `from` and `to`, ticking it every 10 ms as a shell would.
+    private func seedSyncs(of core: inout GossipCore, from: Duration, to: Duration) -> [(at: Duration, seed: PeerAddress)] {
+        var opened: [(Duration, PeerAddress)] = []
+        var t = from
+        while t <= to {
+            for case .startStateSync(let peer) in core.onTick(now: start + t, wallClockMillis: wall, rng: &rng) {
+                opened.append((t, peer))
+            }
+            t += .milliseconds(10)
+        }
+        return opened
+    }
+
+    func testAJoinerWhoseSeedsDoNotAnswerTriesEverySeedWithinAFewPeriods() {
+        var a = makeCore("a", at: 1)
+        let seeds = (2..<10).map { address(UInt32($0)) }
+        let first = a.join(seeds: seeds, now: start, wallClockMillis: wall, rng: &rng)
+            .compactMap { if case .startStateSync(let p) = $0 { return p } else { return nil } }
+        XCTAssertEqual(first.count, 3)
+        // None of them answers: the other five seeds follow, one a probe period, before any seed is asked twice.
+        let interval = a.settings.probeInterval
+        let more = seedSyncs(of: &a, from: .milliseconds(10), to: interval * 5)
+        XCTAssertEqual(Set(first + more.map(\.seed)), Set(seeds), "every seed tried in the first pass")
+        XCTAssertEqual(first.count + more.count, seeds.count, "none twice: \(more)")
+        // After the first pass, a lonely member asks its seeds no faster than it probes dead members.
+        let later = seedSyncs(of: &a, from: interval * 5 + .milliseconds(10), to: interval * 5 + a.settings.deadProbeInterval * 4)
+        XCTAssertGreaterThanOrEqual(later.count, 3)
+        XCTAssertLessThanOrEqual(later.count, 5)
+        for (earlier, next) in zip(later, later.dropFirst()) {
+            XCTAssertGreaterThanOrEqual(next.at - earlier.at, a.settings.deadProbeInterval)
+        }
+    }
+
+    func testAMemberThatKnowsOthersDoesNotKeepCallingItsSeeds() {
+        var a = makeCore("a", at: 1)
+        var b = makeCore("b", at: 2)
+        _ = a.join(seeds: [address(2), address(3)], now: start, wallClockMillis: wall, rng: &rng)
+        _ = b.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+        _ = a.onStateSync(b.stateSyncRequest(), from: address(2), now: start + .milliseconds(2), wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.activeMemberCount, 1)
+        // a and b talk over a perfect link for ten seconds; a opens only its periodic syncs (the early catch-up
+        // sync, and at most one more), never a seed sync per period.
+        var opened = 0
+        var inFlight: [(to: PeerAddress, messages: [GossipMessage], from: PeerAddress)] = []
+        func route(_ directives: [GossipDirective], from: PeerAddress) {
+            for directive in directives {
+                switch directive {
+                case .send(let messages, let to, _): inFlight.append((to, messages, from))
+                case .startStateSync: if from == address(1) { opened += 1 }
+                default: break
+                }
+            }
+        }
+        var t: Duration = .milliseconds(10)
+        while t <= .seconds(10) {
+            let now = start + t
+            route(a.onTick(now: now, wallClockMillis: wall, rng: &rng), from: address(1))
+            route(b.onTick(now: now, wallClockMillis: wall, rng: &rng), from: address(2))
+            while !inFlight.isEmpty {
+                let packet = inFlight.removeFirst()
+                if packet.to == address(1) {
+                    route(a.onPacket(packet.messages, from: packet.from, now: now, wallClockMillis: wall, rng: &rng), from: address(1))
+                } else if packet.to == address(2) {
+                    route(b.onPacket(packet.messages, from: packet.from, now: now, wallClockMillis: wall, rng: &rng), from: address(2))
+                }
+            }
+            t += .milliseconds(10)
+        }
+        XCTAssertEqual(a.member(named: "b")?.state, .alive)
+        XCTAssertLessThanOrEqual(opened, 2)
+    }
+}
