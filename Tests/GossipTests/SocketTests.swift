@@ -17,10 +17,11 @@ final class SocketTests: XCTestCase {
         let port: Int
     }
 
-    func start(_ name: String, index: Int, seeds: [Int] = [], seedHost: String = "127.0.0.1", keyring: Keyring? = nil,
-               profile: GossipProfile = .fast) async -> Running {
+    func start(_ name: String, index: Int, seeds: [Int] = [], seedHost: String = "127.0.0.1", otherSeeds: [String] = [],
+               keyring: Keyring? = nil, profile: GossipProfile = .fast) async -> Running {
         let identity = MemberIdentity(name: name, cluster: "c\(index % 2)", generation: GossipService.freshGeneration())
-        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0, seeds: seeds.map { "\(seedHost):\($0)" },
+        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0,
+                                                seeds: otherSeeds + seeds.map { "\(seedHost):\($0)" },
                                                 keyring: keyring, syncTimeout: .seconds(2), leaveLinger: .milliseconds(200))
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = .error
@@ -120,6 +121,22 @@ final class SocketTests: XCTestCase {
             return x == .alive && y == .alive
         }
         XCTAssertNotNil(joined)
+        for m in [a, b] { m.task.cancel() }
+    }
+
+    func testJoinsWhenMostSeedsAreDown() async throws {
+        // Five seeds where nothing listens (other loopback addresses: connections are refused) and one live one,
+        // as a headless Service lists pods that are gone. Joining tries three, then one more each probe period.
+        let a = await start("h0", index: 0, profile: .lan)
+        let down = (2...6).map { "127.0.0.\($0):\(a.port)" }
+        let b = await start("h1", index: 1, seeds: [a.port], otherSeeds: down, profile: .lan)
+        let joined = await eventually(.seconds(4)) {
+            let x = await self.states(a)["h1"]
+            let y = await self.states(b)["h0"]
+            return x == .alive && y == .alive
+        }
+        XCTAssertNotNil(joined, "a first pass over six seeds at 500 ms takes 1.5 s")
+        print("joined through 1 live seed of 6 after \(joined.map { seconds($0) } ?? -1) s")
         for m in [a, b] { m.task.cancel() }
     }
 
