@@ -67,6 +67,8 @@ public struct GossipCore: Sendable {
         var indirectSent = false
         var expectedNacks = 0
         var nacks = 0
+        /// Out of turn, searching a suspect's cluster; the round robin goes on beside it.
+        var isSearch = false
     }
 
     struct Relay: Sendable {
@@ -106,7 +108,8 @@ public struct GossipCore: Sendable {
     private var probeCursor = 0
     /// Members to probe before the round robin goes on: alive siblings of members just suspected (newest last).
     private var siblingProbes: [String] = []
-    private var probe: Probe?
+    /// Probes under way: at most one of the round robin, and searches of suspects' clusters.
+    private var probes: [Probe] = []
     private var relays: [UInt32: Relay] = [:]
     private var sequence: UInt32 = 0
     private var membershipQueue: TransmitQueue
@@ -282,7 +285,7 @@ public struct GossipCore: Sendable {
                 repairIfUnknown(ping.source, at: sender, now: now)
             case .pingRequest(let request): onPingRequest(request, from: sender, now: now, rng: &rng)
             case .ack(let ack): onAck(ack, now: now, rng: &rng)
-            case .nack(let nack): if probe?.sequence == nack.sequence { probe?.nacks += 1 }
+            case .nack(let nack): if let i = probes.firstIndex(where: { $0.sequence == nack.sequence }) { probes[i].nacks += 1 }
             default: break
             }
         }
@@ -328,7 +331,7 @@ public struct GossipCore: Sendable {
         for target in targets {
             out.append(.send([message], to: target, bytes: WireEncoding.packetSize(messageSizes: [size])))
         }
-        probe = nil
+        probes.removeAll()
         scheduleGossip(now: now, rng: &rng)
         return finish(now: now)
     }
@@ -466,9 +469,7 @@ public struct GossipCore: Sendable {
         }
         if started {
             if !hasLeft {
-                if let probe {
-                    consider(probe.indirectSent ? probe.endAt : probe.timeoutAt)
-                }
+                for probe in probes { consider(probe.indirectSent ? probe.endAt : probe.timeoutAt) }
                 consider(nextProbeAt)
                 consider(nextSyncAt)
                 consider(nextMaintenanceAt)
@@ -495,45 +496,62 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func runProbe(now: Instant, rng: inout some RandomNumberGenerator) {
-        if var p = probe {
-            if !p.indirectSent, now >= p.timeoutAt {
-                // No direct ack in time: ask k others to try (SWIM), and to say so when they fail too (Lifeguard).
-                p.indirectSent = true
-                var helpers: [Member] = []
-                var excluded: Set<String> = [p.target]
-                for _ in 0..<settings.indirectChecks {
-                    guard let h = randomActive(excluding: excluded, aliveOnly: true, rng: &rng) else { break }
-                    excluded.insert(h.identity.name)
-                    helpers.append(h)
-                }
-                p.expectedNacks = helpers.count
-                for h in helpers {
-                    let request = PingRequest(sequence: p.sequence, source: identity.name, target: p.target,
-                                              targetGeneration: p.generation, targetAddress: p.address, wantsNack: true)
-                    sendWithPiggyback([.pingRequest(request)], to: h.address, now: now, rng: &rng)
-                }
-                probe = p
+        var i = 0
+        while i < probes.count {
+            if !probes[i].indirectSent, now >= probes[i].timeoutAt {
+                var p = probes[i]
+                askForIndirectProbes(&p, now: now, rng: &rng)
+                probes[i] = p
             }
-            if let p = probe, now >= p.endAt {
-                probe = nil
-                // Lifeguard: if no helper even said "no answer", the fault is likely ours: slow down. One nack proves
-                // we can still talk to the mesh, so the silence is the target's (a dead cluster takes some helpers
-                // with it, and must not slow its own detection down).
-                if p.nacks == 0 { adjustHealth(by: 1) }
-                if let m = table[p.target], m.identity.generation == p.generation, m.state.isActive {
-                    let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
-                                                incarnation: m.incarnation, accuser: identity.name)
-                    receive(accusation, now: now, rng: &rng)
-                }
+            guard now >= probes[i].endAt else {
+                i += 1
+                continue
             }
+            // Concluding may start searches, appended behind this one.
+            conclude(probes.remove(at: i), now: now, rng: &rng)
         }
-        guard probe == nil, let at = nextProbeAt, now >= at else { return }
+        guard !probes.contains(where: { !$0.isSearch }), let at = nextProbeAt, now >= at else { return }
         nextProbeAt = now + settings.probeInterval * scale
         guard let target = nextProbeTarget(rng: &rng) else { return }
+        startProbe(of: target, search: false, now: now, rng: &rng)
+    }
+
+    /// No direct ack in time: asks k others to try (SWIM), and to say so when they fail too (Lifeguard).
+    private mutating func askForIndirectProbes(_ p: inout Probe, now: Instant, rng: inout some RandomNumberGenerator) {
+        p.indirectSent = true
+        var helpers: [Member] = []
+        var excluded: Set<String> = [p.target]
+        for _ in 0..<settings.indirectChecks {
+            guard let h = randomActive(excluding: excluded, aliveOnly: true, rng: &rng) else { break }
+            excluded.insert(h.identity.name)
+            helpers.append(h)
+        }
+        p.expectedNacks = helpers.count
+        for h in helpers {
+            let request = PingRequest(sequence: p.sequence, source: identity.name, target: p.target,
+                                      targetGeneration: p.generation, targetAddress: p.address, wantsNack: true)
+            sendWithPiggyback([.pingRequest(request)], to: h.address, now: now, rng: &rng)
+        }
+    }
+
+    /// A probe's period ended without an ack: the target is suspect.
+    private mutating func conclude(_ p: Probe, now: Instant, rng: inout some RandomNumberGenerator) {
+        // Lifeguard: if no helper even said "no answer", the fault is likely ours: slow down. One nack proves we
+        // can still talk to the mesh, so the silence is the target's (a dead cluster takes some helpers with it,
+        // and must not slow its own detection down).
+        if p.nacks == 0 { adjustHealth(by: 1) }
+        if let m = table[p.target], m.identity.generation == p.generation, m.state.isActive {
+            let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
+                                        incarnation: m.incarnation, accuser: identity.name)
+            receive(accusation, now: now, rng: &rng)
+        }
+    }
+
+    private mutating func startProbe(of target: Member, search: Bool, now: Instant, rng: inout some RandomNumberGenerator) {
         let seq = nextSequence()
-        probe = Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
-                      address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * scale,
-                      endAt: now + settings.probeInterval * scale)
+        probes.append(Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
+                            address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * scale,
+                            endAt: now + settings.probeInterval * scale, isSearch: search))
         let ping = Ping(sequence: seq, source: identity.name, target: target.identity.name,
                         targetGeneration: target.identity.generation)
         if target.state == .suspect {
@@ -548,15 +566,17 @@ public struct GossipCore: Sendable {
         }
     }
 
+    private func isProbing(_ name: String) -> Bool { probes.contains { $0.target == name } }
+
     private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> Member? {
         while let name = siblingProbes.popLast() {
-            if let m = table[name], m.state == .alive { return m }
+            if let m = table[name], m.state == .alive, !isProbing(name) { return m }
         }
         for pass in 0..<2 {
             while probeCursor < probeOrder.count {
                 let name = probeOrder[probeCursor]
                 probeCursor += 1
-                if let m = table[name], m.state.isActive { return m }
+                if let m = table[name], m.state.isActive, !isProbing(name) { return m }
             }
             guard pass == 0 else { break }
             // A round is over: shuffle the active members for the next (SWIM's randomised round robin).
@@ -567,35 +587,39 @@ public struct GossipCore: Sendable {
         return nil
     }
 
-    /// Puts an alive member of the suspect's cluster at the front of the probe order.
+    /// Probes alive members of the suspect's cluster at once: `count` of them, beside the round robin.
     ///
     /// The failure that matters most here is a whole cluster (a zone) failing at once. The round robin finds its
-    /// members one by one, the last one after about ln(cluster size) periods; probing a suspect's siblings next
+    /// members one by one, the last one after about ln(cluster size) periods; probing a suspect's siblings at once
     /// turns each suspicion into a search of its cluster, and every member joins the search as the suspicion
-    /// spreads. The search probe goes out at once, so it delays the round robin (whose probes of a lone suspect
-    /// confirm the suspicion and shorten it) by less than a period.
-    private mutating func queueSiblingProbe(of suspect: Member, now: Instant, rng: inout some RandomNumberGenerator) {
+    /// spreads. The member whose own probe failed searches `indirectChecks` siblings, one per helper it would ask
+    /// anyway; the others one each, so a false suspicion costs the mesh about one probe per member, no more.
+    /// A member that is struggling (Lifeguard: it slows down, never speeds up) or already searching enough puts
+    /// them at the front of its round robin instead.
+    private mutating func searchSiblings(of suspect: Member, count: Int, now: Instant, rng: inout some RandomNumberGenerator) {
         let cluster = suspect.identity.cluster
         guard !cluster.isEmpty, !hasLeft, !table.isEmpty else { return }
-        // The first alive sibling after a random place: a scan, but a short one unless the cluster is nearly gone,
-        // and different members start at different places, so they search different siblings.
+        // Alive siblings after a random place: a scan, but a short one unless the cluster is nearly gone, and
+        // different members start at different places, so they search different siblings.
         let members = table.members
         let start = Int.random(in: 0..<members.count, using: &rng)
-        for step in 0..<members.count {
+        var found = 0
+        for step in 0..<members.count where found < count {
             let m = members[(start + step) % members.count]
-            guard m.state == .alive, m.identity.cluster == cluster else { continue }
-            if !siblingProbes.contains(m.name) {
+            guard m.state == .alive, m.identity.cluster == cluster, !isProbing(m.name) else { continue }
+            found += 1
+            if localHealthScore == 0, probes.count(where: \.isSearch) < Self.maxSearches {
+                startProbe(of: m, search: true, now: now, rng: &rng)
+            } else if !siblingProbes.contains(m.name) {
                 siblingProbes.append(m.name)
-                // Only the newest few: a cluster failing floods us with suspicions, and one probe per period is
-                // what we can do anyway.
-                if siblingProbes.count > 4 { siblingProbes.removeFirst() }
+                // Only the newest few: a cluster failing floods us with suspicions.
+                if siblingProbes.count > Self.maxSearches { siblingProbes.removeFirst() }
             }
-            // Probe now rather than at the next period, unless a probe is under way or we are struggling ourselves
-            // (Lifeguard: then we slow down, never speed up). One out-of-turn probe per suspicion at most.
-            if probe == nil, localHealthScore == 0, let at = nextProbeAt, at > now { nextProbeAt = now }
-            return
         }
     }
+
+    /// Searches under way at once, at most: a cluster failing floods a member with suspicions.
+    static let maxSearches = 4
 
     private mutating func adjustHealth(by delta: Int) {
         localHealthScore = min(settings.maxLocalHealth, max(0, localHealthScore + delta))
@@ -646,8 +670,8 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func onAck(_ ack: Ack, now: Instant, rng: inout some RandomNumberGenerator) {
-        if let p = probe, p.sequence == ack.sequence, ack.source == p.target {
-            probe = nil
+        if let i = probes.firstIndex(where: { $0.sequence == ack.sequence && $0.target == ack.source }) {
+            probes.remove(at: i)
             adjustHealth(by: -1)
             return
         }
@@ -750,7 +774,9 @@ public struct GossipCore: Sendable {
             suspicions[m.identity.name] = suspicion
             noteSuspicionWake(suspicion.wake)
             update(m, previous: previous)
-            if previous == .alive { queueSiblingProbe(of: m, now: now, rng: &rng) }
+            if previous == .alive {
+                searchSiblings(of: m, count: accusation.accuser == identity.name ? settings.indirectChecks : 1, now: now, rng: &rng)
+            }
             enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
             // Every suspecter tells the suspect directly; a live one answers each with its refutation.
             let direct = GossipMessage.accusation(accusation)

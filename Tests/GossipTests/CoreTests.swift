@@ -209,3 +209,53 @@ extension CoreTests {
         XCTAssertLessThanOrEqual(opened, 2)
     }
 }
+
+extension CoreTests {
+    func testAFailedProbeSearchesTheSuspectsClusterAtOnceBesideTheRoundRobin() {
+        var a = makeCore("a", at: 1)
+        // Three members of c2, silent (a zone gone), and three of c1 that answer: any three helpers include one.
+        let c2 = (2...4).map { makeCore("b\($0)", cluster: "c2", at: UInt32($0)) }
+        let c1 = (5...7).map { makeCore("x\($0)", at: UInt32($0)) }
+        let answering = Set(c1.map(\.address))
+        _ = a.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+        for peer in c2 + c1 {
+            _ = a.onStateSync(peer.stateSyncRequest(), from: peer.address, now: start, wallClockMillis: wall, rng: &rng)
+        }
+        XCTAssertEqual(a.activeMemberCount, 6)
+        var pings: [(at: Duration, target: String)] = []
+        var firstSuspicion: (at: Duration, name: String)?
+        var t: Duration = .zero
+        while t < .seconds(3), firstSuspicion == nil {
+            t += .milliseconds(5)
+            var directives = a.onTick(now: start + t, wallClockMillis: wall, rng: &rng)
+            while !directives.isEmpty {
+                var next: [GossipDirective] = []
+                for directive in directives {
+                    if case .memberChanged(let m, _) = directive, m.state == .suspect, firstSuspicion == nil { firstSuspicion = (t, m.name) }
+                    guard case .send(let messages, let to, _) = directive else { continue }
+                    // Asked to probe a silent member for a, c1 says it got no answer either (Lifeguard's nack).
+                    for case .pingRequest(let request) in messages where answering.contains(to) {
+                        next += a.onPacket([.nack(Nack(sequence: request.sequence, source: "?"))], from: to, now: start + t,
+                                           wallClockMillis: wall, rng: &rng)
+                    }
+                    for case .ping(let ping) in messages {
+                        pings.append((t, ping.target))
+                        if answering.contains(to) {
+                            next += a.onPacket([.ack(Ack(sequence: ping.sequence, source: ping.target))], from: to, now: start + t,
+                                               wallClockMillis: wall, rng: &rng)
+                        }
+                    }
+                }
+                directives = next
+            }
+        }
+        guard let suspicion = firstSuspicion else { return XCTFail("no member of c2 was ever suspected") }
+        XCTAssertTrue(suspicion.name.hasPrefix("b"))
+        // At that moment a pings up to three (its indirectChecks) more of the suspect's siblings: the rest of c2.
+        let now = pings.filter { $0.at == suspicion.at }.map(\.target)
+        XCTAssertEqual(Set(now.filter { $0.hasPrefix("b") }), Set(c2.map(\.identity.name)).subtracting([suspicion.name]), "\(pings)")
+        // The round robin is not held up by the searches: the failed probe was its own, so its next one is due
+        // at the same instant, and goes to a member not being searched.
+        XCTAssertEqual(now.filter { $0.hasPrefix("x") }.count, 1, "\(pings)")
+    }
+}
