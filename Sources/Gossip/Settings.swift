@@ -19,7 +19,7 @@ public struct GossipSettings: Sendable, Equatable {
     public var probeTimeout: Duration
     /// How many members are asked to probe a silent member indirectly (SWIM's k).
     public var indirectChecks: Int
-    /// The factor of the minimum suspicion time: `min = suspicionMult · ⌈log10(N+1)⌉ · probeInterval`.
+    /// The factor of the minimum suspicion time: `min = suspicionMult · max(1, log10 N) · probeInterval`.
     public var suspicionMult: Int
     /// The factor of the maximum suspicion time: `max = suspicionMaxMult · min`.
     public var suspicionMaxMult: Int
@@ -60,8 +60,8 @@ public struct GossipSettings: Sendable, Equatable {
             probeInterval = .milliseconds(500)
             probeTimeout = .milliseconds(250)          // = probeInterval / 2
             indirectChecks = 3                          // memberlist's default; 3 independent paths
-            suspicionMult = 1                           // min = 1·⌈log10(N+1)⌉·500 ms: 0.5 s at N ≤ 9, 2 s at N = 1,000
-            suspicionMaxMult = 3                        // max = 3·min: 1.5 s at N ≤ 9, 6 s at N = 1,000
+            suspicionMult = 1                           // min = 1·max(1, log10 N)·500 ms: 0.5 s at N ≤ 10, 1.5 s at N = 1,000
+            suspicionMaxMult = 3                        // max = 3·min: 1.5 s at N ≤ 10, 4.5 s at N = 1,000
             suspicionConfirmations = 3                  // Lifeguard's K: 3 independent accusers reach the minimum
             retransmitMult = 4                          // 4·⌈log10(N+1)⌉: 8 sends at N = 50, 16 at N = 1,000
             gossipInterval = .milliseconds(100)        // = probeInterval / 5
@@ -73,8 +73,8 @@ public struct GossipSettings: Sendable, Equatable {
             probeInterval = .milliseconds(100)
             probeTimeout = .milliseconds(50)           // = probeInterval / 2
             indirectChecks = 3
-            suspicionMult = 1                           // min = 1·⌈log10(N+1)⌉·100 ms: 0.1 s at N ≤ 9
-            suspicionMaxMult = 3                        // max = 3·min: 0.3 s at N ≤ 9
+            suspicionMult = 1                           // min = 1·max(1, log10 N)·100 ms: 0.1 s at N ≤ 10
+            suspicionMaxMult = 3                        // max = 3·min: 0.3 s at N ≤ 10
             suspicionConfirmations = 2
             retransmitMult = 6                          // 6·⌈log10(N+1)⌉: a drill kills many at once, and copies
                                                         // sent to the dead are wasted
@@ -87,7 +87,7 @@ public struct GossipSettings: Sendable, Equatable {
             probeInterval = .seconds(2)
             probeTimeout = .seconds(1)                 // = probeInterval / 2: room for 100+ ms round trips and jitter
             indirectChecks = 4
-            suspicionMult = 2                           // min = 2·⌈log10(N+1)⌉·2 s: 4 s at N ≤ 9
+            suspicionMult = 2                           // min = 2·max(1, log10 N)·2 s: 4 s at N ≤ 10
             suspicionMaxMult = 4                        // max = 4·min
             suspicionConfirmations = 3
             retransmitMult = 5                          // lossier links: one more round
@@ -125,9 +125,15 @@ public enum GossipFormulas {
         mult * logScale(n)
     }
 
-    /// The shortest suspicion before a member is declared dead: `mult · ⌈log10(n+1)⌉ · probeInterval`.
+    /// The shortest suspicion before a member is declared dead: `mult · max(1, log10 n) · probeInterval`, to the
+    /// millisecond.
+    ///
+    /// As memberlist's, the logarithm is not rounded up: a rounded one jumps by a whole period at 10, 100, 1,000
+    /// members, so that a mesh of 1,000 waited a third longer than one of 999 before declaring anyone dead.
     public static func suspicionMinimum(mult: Int, n: Int, probeInterval: Duration) -> Duration {
-        probeInterval * (mult * logScale(n))
+        let scale = max(1, naturalLog(Double(max(n, 1))) / naturalLog(10))
+        let millis = Double(mult) * scale * seconds(probeInterval) * 1000
+        return .milliseconds(Int64(millis.rounded()))
     }
 
     /// The time a suspicion still has to run (Lifeguard): it starts at `max` and shrinks logarithmically towards

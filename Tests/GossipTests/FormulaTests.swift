@@ -15,9 +15,13 @@ final class FormulaTests: XCTestCase {
 
     func testSuspicionMinimum() {
         let table: [(mult: Int, n: Int, interval: Duration, expected: Duration)] = [
+            (1, 0, .milliseconds(500), .milliseconds(500)),
             (1, 5, .milliseconds(500), .milliseconds(500)),
-            (1, 50, .milliseconds(500), .seconds(1)),
-            (1, 1000, .milliseconds(500), .seconds(2)),
+            (1, 10, .milliseconds(500), .milliseconds(500)),
+            (1, 50, .milliseconds(500), .milliseconds(849)),
+            (1, 999, .milliseconds(500), .milliseconds(1500)),
+            (1, 1000, .milliseconds(500), .milliseconds(1500)),
+            (1, 10_000, .milliseconds(500), .seconds(2)),
             (2, 9, .seconds(2), .seconds(4)),
             (1, 8, .milliseconds(100), .milliseconds(100)),
         ]
