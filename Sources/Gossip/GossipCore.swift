@@ -110,6 +110,8 @@ public struct GossipCore: Sendable {
     private var siblingProbes: [String] = []
     /// Probes under way: at most one of the round robin, and searches of suspects' clusters.
     private var probes: [Probe] = []
+    /// Searches this member may still start in the current probe period.
+    private var searchBudget = GossipCore.maxSearches
     private var relays: [UInt32: Relay] = [:]
     private var sequence: UInt32 = 0
     private var membershipQueue: TransmitQueue
@@ -118,7 +120,7 @@ public struct GossipCore: Sendable {
     private var seeds: [PeerAddress] = []
     /// While alone: the seeds not tried yet in this pass, so that every seed is tried before any twice.
     private var untriedSeeds: [PeerAddress] = []
-    /// Passes over the seeds since this member was last alone; the first goes at the probe rate.
+    /// Passes over the seeds in this spell of being alone; the first goes at the probe rate.
     private var lonelyPasses = 0
     /// When a repair sync was last opened with an address, so that an unknown prober triggers at most one.
     private var repairSyncs: [PeerAddress: Instant] = [:]
@@ -219,8 +221,12 @@ public struct GossipCore: Sendable {
 
     /// Replaces the seed addresses (the shell re-resolves DNS seeds now and then).
     public mutating func setSeeds(_ seeds: [PeerAddress]) {
-        self.seeds = seeds.filter { $0 != address }
-        untriedSeeds = untriedSeeds.filter(self.seeds.contains)
+        let seeds = seeds.filter { $0 != address }
+        guard Set(seeds) != Set(self.seeds) else { return }
+        self.seeds = seeds
+        // New addresses (pods replaced) deserve a fresh pass at the probe rate, if we are alone.
+        untriedSeeds.removeAll()
+        lonelyPasses = 0
     }
 
     /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs.
@@ -232,7 +238,11 @@ public struct GossipCore: Sendable {
             runProbe(now: now, rng: &rng)
             expireSuspicions(now: now, rng: &rng)
             if activeCount > 0 {
-                lonelyPasses = 0
+                if lonelyPasses > 0 {
+                    // No longer alone: the next spell starts with a fresh pass.
+                    lonelyPasses = 0
+                    untriedSeeds.removeAll()
+                }
             } else if let at = nextLonelySyncAt, now >= at, !seeds.isEmpty {
                 syncWithNextSeed(now: now, rng: &rng)
             }
@@ -512,17 +522,22 @@ public struct GossipCore: Sendable {
         }
         guard !probes.contains(where: { !$0.isSearch }), let at = nextProbeAt, now >= at else { return }
         nextProbeAt = now + settings.probeInterval * scale
+        searchBudget = Self.maxSearches
         guard let target = nextProbeTarget(rng: &rng) else { return }
         startProbe(of: target, search: false, now: now, rng: &rng)
     }
 
     /// No direct ack in time: asks k others to try (SWIM), and to say so when they fail too (Lifeguard).
+    ///
+    /// A search asks no one of the target's own cluster: during the zone failure it looks for, they are likely
+    /// gone too, and their silence would count against our own health.
     private mutating func askForIndirectProbes(_ p: inout Probe, now: Instant, rng: inout some RandomNumberGenerator) {
         p.indirectSent = true
         var helpers: [Member] = []
         var excluded: Set<String> = [p.target]
+        let avoided = p.isSearch ? table[p.target]?.identity.cluster : nil
         for _ in 0..<settings.indirectChecks {
-            guard let h = randomActive(excluding: excluded, aliveOnly: true, rng: &rng) else { break }
+            guard let h = randomActive(excluding: excluded, aliveOnly: true, outside: avoided, rng: &rng) else { break }
             excluded.insert(h.identity.name)
             helpers.append(h)
         }
@@ -539,7 +554,8 @@ public struct GossipCore: Sendable {
         // Lifeguard: if no helper even said "no answer", the fault is likely ours: slow down. One nack proves we
         // can still talk to the mesh, so the silence is the target's (a dead cluster takes some helpers with it,
         // and must not slow its own detection down).
-        if p.nacks == 0 { adjustHealth(by: 1) }
+        // A search is our own extra effort, not a sign of our health: only the round robin's probes count.
+        if p.nacks == 0, !p.isSearch { adjustHealth(by: 1) }
         if let m = table[p.target], m.identity.generation == p.generation, m.state.isActive {
             let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
                                         incarnation: m.incarnation, accuser: identity.name)
@@ -593,9 +609,10 @@ public struct GossipCore: Sendable {
     /// members one by one, the last one after about ln(cluster size) periods; probing a suspect's siblings at once
     /// turns each suspicion into a search of its cluster, and every member joins the search as the suspicion
     /// spreads. The member whose own probe failed searches `indirectChecks` siblings, one per helper it would ask
-    /// anyway; the others one each, so a false suspicion costs the mesh about one probe per member, no more.
-    /// A member that is struggling (Lifeguard: it slows down, never speeds up) or already searching enough puts
-    /// them at the front of its round robin instead.
+    /// anyway; the others one each, so a false suspicion costs the mesh about one probe per member. A member
+    /// starts at most `maxSearches` searches a period, so that under heavy loss the searches' own false
+    /// suspicions cannot breed more searches without bound; one that is struggling (Lifeguard: it slows down,
+    /// never speeds up) or has used up its budget puts the siblings at the front of its round robin instead.
     private mutating func searchSiblings(of suspect: Member, count: Int, now: Instant, rng: inout some RandomNumberGenerator) {
         let cluster = suspect.identity.cluster
         guard !cluster.isEmpty, !hasLeft, !table.isEmpty else { return }
@@ -608,7 +625,8 @@ public struct GossipCore: Sendable {
             let m = members[(start + step) % members.count]
             guard m.state == .alive, m.identity.cluster == cluster, !isProbing(m.name) else { continue }
             found += 1
-            if localHealthScore == 0, probes.count(where: \.isSearch) < Self.maxSearches {
+            if localHealthScore == 0, searchBudget > 0, probes.count(where: \.isSearch) < Self.maxSearches {
+                searchBudget -= 1
                 startProbe(of: m, search: true, now: now, rng: &rng)
             } else if !siblingProbes.contains(m.name) {
                 siblingProbes.append(m.name)
@@ -618,8 +636,9 @@ public struct GossipCore: Sendable {
         }
     }
 
-    /// Searches under way at once, at most: a cluster failing floods a member with suspicions.
-    static let maxSearches = 4
+    /// Searches under way at once, and started in one probe period, at most: a cluster failing floods a member
+    /// with suspicions.
+    public static let maxSearches = 4
 
     private mutating func adjustHealth(by delta: Int) {
         localHealthScore = min(settings.maxLocalHealth, max(0, localHealthScore + delta))
@@ -976,10 +995,15 @@ public struct GossipCore: Sendable {
         }
     }
 
-    /// A random alive or suspect member not in `excluded`, found by sampling (cheap in large meshes).
-    private func randomActive(excluding excluded: Set<String>, aliveOnly: Bool = false, rng: inout some RandomNumberGenerator) -> Member? {
+    /// A random alive or suspect member not in `excluded` nor of cluster `outside`, found by sampling (cheap in
+    /// large meshes).
+    private func randomActive(
+        excluding excluded: Set<String>, aliveOnly: Bool = false, outside cluster: String? = nil, rng: inout some RandomNumberGenerator
+    ) -> Member? {
         guard activeCount > excluded.count else { return nil }
-        func fits(_ m: Member) -> Bool { (aliveOnly ? m.state == .alive : m.state.isActive) && !excluded.contains(m.name) }
+        func fits(_ m: Member) -> Bool {
+            (aliveOnly ? m.state == .alive : m.state.isActive) && !excluded.contains(m.name) && m.identity.cluster != cluster
+        }
         for _ in 0..<32 {
             if let m = table.randomMember(using: &rng), fits(m) { return m }
         }

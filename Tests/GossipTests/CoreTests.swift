@@ -259,3 +259,39 @@ extension CoreTests {
         XCTAssertEqual(now.filter { $0.hasPrefix("x") }.count, 1, "\(pings)")
     }
 }
+
+extension CoreTests {
+    private func pings(in directives: [GossipDirective]) -> [Ping] {
+        sends(directives).flatMap { $0.messages.compactMap { if case .ping(let p) = $0 { return p } else { return nil } } }
+    }
+
+    func testSearchesStartedInOnePeriodAreBounded() {
+        var a = makeCore("a", at: 1)
+        let c2 = (0..<10).map { makeCore("b\($0)", cluster: "c2", at: UInt32(10 + $0)) }
+        _ = a.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+        for peer in c2 {
+            _ = a.onStateSync(peer.stateSyncRequest(), from: peer.address, now: start, wallClockMillis: wall, rng: &rng)
+        }
+        // Eight suspicions heard at once (heavy loss, or a zone going): each would search a sibling.
+        let accusations = c2.prefix(8).map {
+            GossipMessage.accusation(Accusation(kind: .suspect, target: $0.identity.name, generation: 1, incarnation: 0, accuser: "z"))
+        }
+        let heard = a.onPacket(Array(accusations), from: address(99), now: start + .milliseconds(1), wallClockMillis: wall, rng: &rng)
+        let searched = pings(in: heard)
+        XCTAssertEqual(searched.count, GossipCore.maxSearches, "\(searched)")
+        XCTAssertTrue(searched.allSatisfy { $0.target.hasPrefix("b") }, "siblings of the suspects")
+    }
+
+    func testNewSeedAddressesGetAFreshPassAtTheProbeRate() {
+        var a = makeCore("a", at: 1)
+        _ = a.join(seeds: (2..<5).map { address(UInt32($0)) }, now: start, wallClockMillis: wall, rng: &rng)
+        // The first pass is over (three seeds, all at join) and none answered: the second goes at the slow rate.
+        let slow = seedSyncs(of: &a, from: .milliseconds(10), to: .seconds(2))
+        XCTAssertLessThanOrEqual(slow.count, 2, "\(slow)")
+        // The Service's pods were replaced: the new addresses are tried at once, one a probe period.
+        let fresh = (20..<24).map { address(UInt32($0)) }
+        a.setSeeds(fresh)
+        let after = seedSyncs(of: &a, from: .seconds(2) + .milliseconds(10), to: .seconds(2) + a.settings.probeInterval * 4)
+        XCTAssertEqual(Set(after.map(\.seed)), Set(fresh), "\(after)")
+    }
+}
