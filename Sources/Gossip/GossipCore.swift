@@ -621,7 +621,8 @@ public struct GossipCore: Sendable {
         let members = table.members
         let start = Int.random(in: 0..<members.count, using: &rng)
         var found = 0
-        for step in 0..<members.count where found < count {
+        for step in 0..<members.count {
+            guard found < count else { break }
             let m = members[(start + step) % members.count]
             guard m.state == .alive, m.identity.cluster == cluster, !isProbing(m.name) else { continue }
             found += 1
