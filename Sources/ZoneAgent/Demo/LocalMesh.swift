@@ -130,12 +130,22 @@ final class LocalMesh: @unchecked Sendable {
 
     /// Starts the backends and agents of `cluster`.
     func startCluster(_ cluster: String) throws {
+        try startBackends(cluster)
+        for name in agentNames(cluster) { try startAgent(name) }
+    }
+
+    /// Starts the demo backends of `cluster` (the pods of the seed's `web-demo`).
+    func startBackends(_ cluster: String) throws {
         let g = group(of: cluster)
         for (i, name) in backendNames(cluster).enumerated() {
             try start(name, ["backend", "--name", "web-demo-\(cluster)", "--listen", "\(ip(g, 11 + i)):8080"])
         }
-        for name in agentNames(cluster) { try start(name, ["agent", "--config", "\(name).yaml"]) }
     }
+
+    func startAgent(_ name: String) throws { try start(name, ["agent", "--config", "\(name).yaml"]) }
+
+    /// The address range of a cluster's processes, for a packet filter: 127.N.GROUP.0/24.
+    func subnet(of cluster: String) -> String { "127.\(net).\(group(of: cluster)).0/24" }
 
     func startGateway() throws { try start("gateway", ["gateway", "--config", "gateway.yaml"]) }
 
@@ -167,6 +177,12 @@ final class LocalMesh: @unchecked Sendable {
         for p in targets { p.waitUntilExit() }
     }
 
+    /// Sends `signal` to the named processes without waiting (SIGSTOP, SIGCONT).
+    func signal(_ names: [String], _ signal: Int32) {
+        let targets = lock.withLock { names.compactMap { processes[$0] } }
+        for p in targets where p.isRunning { Foundation.kill(p.processIdentifier, signal) }
+    }
+
     func isRunning(_ name: String) -> Bool { lock.withLock { processes[name]?.isRunning ?? false } }
 
     /// The exit status of a process that has ended.
@@ -174,9 +190,11 @@ final class LocalMesh: @unchecked Sendable {
         lock.withLock { processes[name].flatMap { $0.isRunning ? nil : $0.terminationStatus } }
     }
 
-    /// Stops every process (SIGKILL) and the HTTP client.
+    /// Stops every process (SIGKILL, after SIGCONT for any a drill paused) and the HTTP client.
     func stopAll() {
-        kill(lock.withLock { Array(processes.keys) })
+        let names = lock.withLock { Array(processes.keys) }
+        signal(names, SIGCONT)
+        kill(names)
         try? http.syncShutdown()
     }
 

@@ -1,0 +1,160 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import WeightTable
+
+/// Watches a drill from the client's side: an open-loop request stream through the gateway (each request sent on
+/// schedule whether or not the one before has answered, as real clients do), and the gateway's table every 100 ms.
+final class DrillObserver: @unchecked Sendable {
+    let origin = ContinuousClock.now
+    private let target: any DrillTarget
+    private let rate: Int
+    private let http: HTTPClient
+    private let lock = NSLock()
+    private var record = DrillRecord()
+    private var running: Task<Void, Never>?
+    /// A request unanswered this long counts as failed: longer than any retry the proxy makes.
+    static let requestTimeout: TimeAmount = .seconds(10)
+    /// Requests in flight at most; beyond it a scheduled request is counted as failed, not queued, so a hung
+    /// gateway cannot make the drill itself grow without bound.
+    static let maxInFlight = 2_000
+
+    init(target: any DrillTarget, rate: Int) {
+        self.target = target
+        self.rate = rate
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            timeout: .init(connect: .seconds(2), read: .seconds(10)),
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+    }
+
+    /// Milliseconds since the drill started.
+    func elapsedMs(_ at: ContinuousClock.Instant = .now) -> Int {
+        let d = at - origin
+        return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    func note(_ kind: DrillRecord.Event.Kind, _ what: String) {
+        let event = DrillRecord.Event(atMs: elapsedMs(), kind: kind, what: what)
+        lock.withLock { record.events.append(event) }
+    }
+
+    var snapshot: DrillRecord { lock.withLock { record } }
+
+    func start() {
+        running = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.sampleTable() }
+                group.addTask { await self.streamRequests() }
+            }
+        }
+    }
+
+    /// Stops sending, waits for the requests in flight, and returns what was recorded.
+    func stop() async -> DrillRecord {
+        running?.cancel()
+        await running?.value
+        try? await http.shutdown()
+        return snapshot
+    }
+
+    // MARK: The table
+
+    /// The newest table sample's weights, if it was taken at or after `since` (milliseconds of the drill).
+    func latestWeights(since: Int = 0) -> [String: Int]? {
+        lock.withLock { record.samples.last.flatMap { $0.atMs >= since ? $0.weights : nil } }
+    }
+
+    /// The body of an admin API path, or nil when it cannot be had.
+    func fetch(_ path: String) async -> Data? {
+        guard let response = try? await http.execute(HTTPClientRequest(url: target.adminURL + path), timeout: .seconds(2)),
+              response.status == .ok, let body = try? await response.body.collect(upTo: 16 << 20) else { return nil }
+        return Data(body.readableBytesView)
+    }
+
+    private func sampleTable() async {
+        let interval = Duration.milliseconds(100)
+        var next = ContinuousClock.now
+        while !Task.isCancelled {
+            if let sample = await fetchTable() { lock.withLock { record.samples.append(sample) } }
+            next += interval
+            if next < .now { next = .now }
+            try? await Task.sleep(until: next, clock: .continuous)
+        }
+    }
+
+    func fetchTable() async -> DrillRecord.TableSample? {
+        do {
+            let response = try await http.execute(HTTPClientRequest(url: target.adminURL + "/v1/table"), timeout: .seconds(2))
+            guard response.status == .ok else { return nil }
+            let body = try await response.body.collect(upTo: 16 << 20)
+            let table = try TableJSON.decode(Array(body.readableBytesView))
+            guard let route = table.routes.first else { return nil }
+            var weights: [String: Int] = [:], reasons: [String: String] = [:]
+            for c in route.clusters {
+                weights[c.cluster] = c.effectiveWeight
+                reasons[c.cluster] = c.reason
+            }
+            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons)
+        } catch {
+            return nil
+        }
+    }
+
+    // MARK: The request stream
+
+    private func streamRequests() async {
+        let interval = Duration.nanoseconds(1_000_000_000 / max(1, rate))
+        var next = ContinuousClock.now
+        let inFlight = InFlightCount()
+        await withDiscardingTaskGroup { group in
+            // Bounded: at most an hour of requests, whatever the scenario asks.
+            for _ in 0..<(rate * 3600) {
+                guard !Task.isCancelled else { break }
+                let sentAt = ContinuousClock.now
+                if inFlight.add(1) > Self.maxInFlight {
+                    inFlight.add(-1)
+                    append(.init(sentMs: elapsedMs(sentAt), latencyMs: 0, cluster: nil, outcome: "error: not sent, \(Self.maxInFlight) requests in flight"))
+                } else {
+                    group.addTask {
+                        let result = await self.send()
+                        inFlight.add(-1)
+                        let latency = ContinuousClock.now - sentAt
+                        self.append(.init(sentMs: self.elapsedMs(sentAt), latencyMs: Double(latency.components.attoseconds) / 1e15 + Double(latency.components.seconds) * 1000,
+                                          cluster: result.cluster, outcome: result.outcome))
+                    }
+                }
+                next += interval
+                do { try await Task.sleep(until: next, clock: .continuous) } catch { break }
+            }
+        }
+    }
+
+    private func append(_ request: DrillRecord.Request) {
+        lock.withLock { record.requests.append(request) }
+    }
+
+    private func send() async -> (cluster: String?, outcome: String) {
+        var request = HTTPClientRequest(url: target.proxyURL)
+        request.headers.replaceOrAdd(name: "Host", value: target.host)
+        // Not cancelled with the stream: a request in flight when the drill ends is still answered and counted.
+        let http = http
+        return await Task { () -> (cluster: String?, outcome: String) in
+            do {
+                let response = try await http.execute(request, timeout: Self.requestTimeout)
+                _ = try await response.body.collect(upTo: 1 << 20)
+                let cluster = response.headers.first(name: "x-zone-cluster")
+                return (response.status == .ok ? cluster : nil, "\(response.status.code)")
+            } catch {
+                return (nil, "error: \(error)")
+            }
+        }.value
+    }
+}
+
+/// A counter shared by the stream's tasks.
+final class InFlightCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    @discardableResult
+    func add(_ n: Int) -> Int { lock.withLock { value += n; return value } }
+}

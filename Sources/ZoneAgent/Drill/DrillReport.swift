@@ -1,0 +1,72 @@
+import Foundation
+
+/// One drill's report, as written to `report.json` (and drawn in `report.html`).
+struct DrillReport: Sendable, Codable {
+    /// One expectation of the scenario and whether it held.
+    struct Check: Sendable, Codable, Hashable {
+        var what: String
+        var held: Bool
+    }
+
+    /// A reason the table gave for a cluster's weight, when it changed.
+    struct Reason: Sendable, Codable, Hashable {
+        var atMs: Int
+        var cluster: String
+        var weight: Int
+        var reason: String
+    }
+
+    var scenario: String
+    var expectation: String
+    var verdict: String
+    var cluster: String
+    var profile: String
+    var startedAt: String
+    var rate: Int
+    var configuredWeights: [String: Int]
+    var events: [DrillRecord.Event]
+    var figures: DrillFigures
+    var checks: [Check]
+    var reasons: [Reason]
+    var timeline: DrillTimeline
+
+    var held: Bool { checks.allSatisfy(\.held) }
+
+    init(scenario: DrillScenario, cluster: String, profile: String, startedAt: Date, rate: Int,
+         configured: [String: Int], record: DrillRecord, figures: DrillFigures, checks: [Check]) {
+        self.scenario = scenario.rawValue
+        self.expectation = scenario.expectation
+        self.verdict = checks.allSatisfy(\.held) ? "held" : "failed"
+        self.cluster = cluster
+        self.profile = profile
+        self.startedAt = ISO8601DateFormatter().string(from: startedAt)
+        self.rate = rate
+        self.configuredWeights = configured
+        self.events = record.events
+        self.figures = figures
+        self.checks = checks
+        self.reasons = Self.reasonChanges(record.samples)
+        self.timeline = DrillTimeline(record: record)
+    }
+
+    /// The samples' reasons, kept only where a cluster's weight or reason changed.
+    static func reasonChanges(_ samples: [DrillRecord.TableSample]) -> [Reason] {
+        var last: [String: (Int, String)] = [:]
+        var out: [Reason] = []
+        for sample in samples {
+            for (cluster, weight) in sample.weights.sorted(by: { $0.key < $1.key }) {
+                let reason = sample.reasons[cluster] ?? ""
+                if let previous = last[cluster], previous == (weight, reason) { continue }
+                last[cluster] = (weight, reason)
+                out.append(Reason(atMs: sample.atMs, cluster: cluster, weight: weight, reason: reason))
+            }
+        }
+        return out
+    }
+
+    func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}

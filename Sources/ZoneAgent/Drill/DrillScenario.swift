@@ -1,0 +1,47 @@
+/// The faults a drill can play (CONTRACT.md), each with the expectation it checks.
+enum DrillScenario: String, Sendable, CaseIterable, Codable {
+    case killCluster = "kill-cluster"
+    case scaleToZero = "scale-to-zero"
+    case killAgent = "kill-agent"
+    case rollingRestart = "rolling-restart"
+    case pauseCluster = "pause-cluster"
+    case partition
+    case packetLoss = "packet-loss"
+    case restartGateway = "restart-gateway"
+
+    var expectation: String {
+        switch self {
+        case .killCluster:
+            return "every agent and backend of the cluster SIGKILLed: the table moves its share away, no request fails; restarted, it gets its share back after the hold-down"
+        case .scaleToZero:
+            return "the cluster's backends gone, its agents up (the seed's drill): the table moves within probe interval × fall + 200 ms, no request fails; the backends back, the traffic returns after the hold-down"
+        case .killAgent:
+            return "one agent SIGKILLed, its pods fine: no weight changes, no request fails"
+        case .rollingRestart:
+            return "every agent of the cluster restarted in turn (SIGTERM, start, alive again): no weight changes, no request fails"
+        case .pauseCluster:
+            return "the cluster's agents and backends SIGSTOPped, then SIGCONT: the traffic moves away while paused and returns after the hold-down, no request fails"
+        case .partition:
+            return "the cluster's network cut (gossip dropped both ways, connections to its backends hang): the traffic moves away, no request fails, the mesh heals by itself"
+        case .packetLoss:
+            return "a share of every gossip packet dropped for a while: no routing change, no request fails"
+        case .restartGateway:
+            return "the gateway SIGKILLed and started again: it serves the right table before it accepts traffic"
+        }
+    }
+
+    /// Whether the scenario takes the cluster's traffic away (and so expects one failover and a failback).
+    var movesTraffic: Bool {
+        switch self {
+        case .killCluster, .scaleToZero, .pauseCluster, .partition: return true
+        case .killAgent, .rollingRestart, .packetLoss, .restartGateway: return false
+        }
+    }
+
+    /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
+    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss }
+
+    /// `all` runs every scenario in this order: the gentle ones first.
+    static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
+                                       .packetLoss, .restartGateway]
+}

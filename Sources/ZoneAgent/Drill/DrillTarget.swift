@@ -1,0 +1,41 @@
+/// What a drill acts on: the local mesh it builds itself, or a deployment described by a mesh file whose shell
+/// commands do the acting (processes, systemd units, `kubectl`).
+protocol DrillTarget: Sendable {
+    /// The proxy URL requests go to (scheme, authority and path), and the Host header they carry.
+    var proxyURL: String { get }
+    var host: String { get }
+    /// The gateway's admin API (`/v1/table`, `/v1/members`).
+    var adminURL: String { get }
+    /// `probe.interval × probe.fall` of the agents, when known: the scale-to-zero bound.
+    var probeDetection: Duration? { get }
+
+    /// Makes the target ready: for the local mesh, writes keys and configs and starts every process.
+    func prepare() async throws
+    /// Stops whatever `prepare` started; also called when the drill is interrupted.
+    func tearDown()
+
+    func killCluster(_ cluster: String) async throws
+    func startCluster(_ cluster: String) async throws
+    func scaleToZero(_ cluster: String) async throws
+    func scaleBack(_ cluster: String) async throws
+    /// Kills one agent of the cluster; returns its name.
+    func killAgent(_ cluster: String) async throws -> String
+    func startAgent(_ cluster: String, _ name: String) async throws
+    /// The agents of a cluster that a rolling restart takes in turn, each restarted by `restartAgent`.
+    func agents(of cluster: String) -> [String]
+    func restartAgent(_ cluster: String, _ name: String) async throws
+    func pause(_ cluster: String) async throws
+    func resume(_ cluster: String) async throws
+    func cut(_ cluster: String) async throws
+    func heal(_ cluster: String) async throws
+    func startLoss(percent: Int) async throws
+    func stopLoss() async throws
+    func killGateway() async throws
+    func startGateway() async throws
+}
+
+/// Why a drill could not act.
+struct DrillError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

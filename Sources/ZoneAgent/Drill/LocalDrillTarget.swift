@@ -1,0 +1,148 @@
+import Foundation
+
+/// The drill's own mesh: the demo's two clusters of real processes on loopback. Faults are real signals; a cut
+/// and packet loss are iptables rules, which the drill applies only inside a network namespace of its own
+/// (`NetworkNamespace`), so nothing outside the drill ever sees them and they vanish with it.
+final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
+    let mesh: LocalMesh
+    private let filter: PacketFilter?
+    private let lock = NSLock()
+    private var cuts: [String: [[String]]] = [:]
+    private var lossRule: [String]?
+
+    init(mesh: LocalMesh, inNetworkNamespace: Bool) {
+        self.mesh = mesh
+        self.filter = inNetworkNamespace ? PacketFilter() : nil
+    }
+
+    var proxyURL: String { mesh.proxyURL }
+    var host: String { LocalMesh.host }
+    var adminURL: String { mesh.adminURL }
+    var probeDetection: Duration? { .milliseconds(500 * 2) }
+
+    func prepare() async throws {
+        try mesh.writeConfiguration()
+        for cluster in mesh.clusters { try mesh.startCluster(cluster) }
+        try mesh.startGateway()
+        try await mesh.waitFor("both clusters active at their configured weights", timeout: .seconds(60)) { await self.mesh.isSteady() }
+    }
+
+    func tearDown() {
+        try? clearFilters()
+        mesh.stopAll()
+    }
+
+    func killCluster(_ cluster: String) async throws { mesh.kill(mesh.agentNames(cluster) + mesh.backendNames(cluster)) }
+    func startCluster(_ cluster: String) async throws { try mesh.startCluster(cluster) }
+    func scaleToZero(_ cluster: String) async throws { mesh.kill(mesh.backendNames(cluster)) }
+    func scaleBack(_ cluster: String) async throws { try mesh.startBackends(cluster) }
+
+    func killAgent(_ cluster: String) async throws -> String {
+        // The last agent: the first is every member's seed, and a drill of one agent should not also test seeds.
+        let name = mesh.agentNames(cluster).last!
+        mesh.kill([name])
+        return name
+    }
+
+    func startAgent(_ cluster: String, _ name: String) async throws { try mesh.startAgent(name) }
+    func agents(of cluster: String) -> [String] { mesh.agentNames(cluster) }
+
+    func restartAgent(_ cluster: String, _ name: String) async throws {
+        mesh.kill([name], signal: SIGTERM)
+        try mesh.startAgent(name)
+    }
+
+    func pause(_ cluster: String) async throws { mesh.signal(mesh.agentNames(cluster) + mesh.backendNames(cluster), SIGSTOP) }
+    func resume(_ cluster: String) async throws { mesh.signal(mesh.agentNames(cluster) + mesh.backendNames(cluster), SIGCONT) }
+
+    func cut(_ cluster: String) async throws {
+        let filter = try requireFilter("partition")
+        let net = mesh.subnet(of: cluster)
+        // Both ways, except between the cluster's own members. DROP, not REJECT: connections hang, as across a
+        // cut link. On one loopback the cluster's agents lose their own backends too (their probes come from
+        // 127.0.0.1); across zones they would not, which changes nothing the gateway can see.
+        let rules = [["INPUT", "-s", net, "!", "-d", net, "-j", "DROP"], ["INPUT", "!", "-s", net, "-d", net, "-j", "DROP"]]
+        for rule in rules { try filter.insert(rule) }
+        lock.withLock { cuts[cluster] = rules }
+    }
+
+    func heal(_ cluster: String) async throws {
+        let filter = try requireFilter("partition")
+        for rule in lock.withLock({ cuts.removeValue(forKey: cluster) ?? [] }) { try filter.delete(rule) }
+    }
+
+    func startLoss(percent: Int) async throws {
+        let filter = try requireFilter("packet-loss")
+        // Gossip only (UDP to the mesh's gossip port); requests and state sync are TCP and pass.
+        let rule = ["INPUT", "-p", "udp", "--dport", "7946", "-m", "statistic", "--mode", "random",
+                    "--probability", String(format: "%.4f", Double(percent) / 100), "-j", "DROP"]
+        try filter.insert(rule)
+        lock.withLock { lossRule = rule }
+    }
+
+    func stopLoss() async throws {
+        guard let rule = lock.withLock({ lossRule }) else { return }
+        try requireFilter("packet-loss").delete(rule)
+        lock.withLock { lossRule = nil }
+    }
+
+    func killGateway() async throws { mesh.kill(["gateway"]) }
+    func startGateway() async throws { try mesh.startGateway() }
+
+    private func requireFilter(_ scenario: String) throws -> PacketFilter {
+        guard let filter else { throw DrillError("\(scenario) on the local mesh needs its own network namespace (run as root, with unshare)") }
+        return filter
+    }
+
+    private func clearFilters() throws {
+        guard let filter else { return }
+        let rules = lock.withLock { cuts.values.flatMap { $0 } + (lossRule.map { [$0] } ?? []) }
+        for rule in rules { try? filter.delete(rule) }
+    }
+}
+
+/// iptables in the drill's own network namespace.
+struct PacketFilter: Sendable {
+    func insert(_ rule: [String]) throws { try run(["-I"] + rule) }
+    func delete(_ rule: [String]) throws { try run(["-D"] + rule) }
+
+    private func run(_ arguments: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: NetworkNamespace.find("iptables") ?? "/usr/sbin/iptables")
+        p.arguments = ["-w"] + arguments
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw DrillError("iptables \(arguments.joined(separator: " ")) failed: \(text)")
+        }
+    }
+}
+
+/// Runs the drill inside a network namespace of its own: a private loopback on which packet filters touch only the
+/// drill's processes and disappear with it.
+enum NetworkNamespace {
+    static let marker = "ZONE_AGENT_DRILL_NETNS"
+
+    static var isInside: Bool { ProcessInfo.processInfo.environment[marker] == "1" }
+
+    static func find(_ tool: String) -> String? {
+        ["/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"].map { $0 + tool }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Replaces this process with itself inside a new network namespace (loopback up); returns only on failure.
+    static func reexec(arguments: [String]) -> DrillError {
+        guard getuid() == 0 else { return DrillError("a network namespace needs root (or run the scenarios that need none)") }
+        guard let unshare = find("unshare"), let ip = find("ip"), find("iptables") != nil else {
+            return DrillError("a network namespace needs unshare, ip and iptables (Debian: util-linux, iproute2, iptables)")
+        }
+        setenv(marker, "1", 1)
+        let argv = [unshare, "--net", "--", "/bin/sh", "-c", "\(ip) link set lo up && exec \"$0\" \"$@\"",
+                    DemoCommand.selfPath()] + arguments
+        var cArgs = argv.map { strdup($0) } + [nil]
+        execv(unshare, &cArgs)
+        return DrillError("cannot start \(unshare): \(String(cString: strerror(errno)))")
+    }
+}
