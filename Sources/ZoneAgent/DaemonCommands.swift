@@ -84,6 +84,12 @@ struct GatewayCommand: AsyncParsableCommand {
                 logger: logger)
             // Last in the group, so first to stop: in-flight requests drain while the table is still served.
             services.append(TaskService("proxy") {
+                // A (re)started gateway must not answer 503 while it relearns the mesh: it listens once its table can
+                // serve, or after a grace, so that a mesh that is really down gets a clear 503, not a refused connection.
+                let grace = ContinuousClock.now + Daemon.proxyStartGrace
+                while ContinuousClock.now < grace, !pickers.load().table.routes.contains(where: \.canServe) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 let bound = try await proxy.start()
                 logger.info("proxy listening", metadata: ["address": "\(bound.localAddress)"])
                 try? await gracefulShutdown()
@@ -97,6 +103,10 @@ struct GatewayCommand: AsyncParsableCommand {
 
 /// What the two daemons share: loading, the admin server, the event fan-out and the service group.
 enum Daemon {
+    /// How long a starting gateway waits for a table that can serve before its proxy listens anyway: a state sync
+    /// with a seed takes one round trip, so a live mesh needs well under a second.
+    static let proxyStartGrace: Duration = .seconds(10)
+
     static func mesh(configPath: String, role: Role, logger: Logger) throws -> MeshRuntime {
         do {
             let config = try Config.load(path: configPath, role: role)

@@ -38,7 +38,8 @@ struct DrillFigures: Sendable, Codable, Hashable {
             dropAt = samples.first { $0.atMs >= fault && $0.weights[cluster] == 0 }?.atMs
             failoverTableSeconds = dropAt.map { Self.seconds($0 - fault) }
             let until = record.recoveryAtMs ?? Int.max
-            let served = record.requests.filter { $0.sentMs >= fault && $0.sentMs < until && $0.cluster == cluster }
+            // Served after the fault: answered after it (a request in flight at the fault counts), sent before the recovery.
+            let served = record.requests.filter { $0.endMs > Double(fault) && $0.sentMs < until && $0.cluster == cluster }
             failoverTrafficSeconds = max(0, (served.map(\.endMs).max() ?? Double(fault)) - Double(fault)) / 1000
         }
         if let recovery = record.recoveryAtMs {

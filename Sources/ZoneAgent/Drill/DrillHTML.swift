@@ -58,7 +58,7 @@ enum DrillHTML {
         """
     }
 
-    /// Each cluster's share of requests (solid, over a 500 ms window so 5 requests a bucket do not read as noise)
+    /// Each cluster's share of requests (solid, over the last 500 ms so 5 requests a bucket do not read as noise)
     /// and its table weight (dashed), failed requests as red ticks, the fault and recovery as vertical lines.
     static func chart(_ r: DrillReport) -> String {
         let buckets = r.timeline.buckets
@@ -87,7 +87,8 @@ enum DrillHTML {
             let color = palette[n % palette.count]
             var share: [String] = [], weight: [String] = []
             for i in buckets.indices {
-                let window = buckets[max(0, i - 2)...min(buckets.count - 1, i + 2)]
+                // A trailing window: the drawn share never moves before the requests that moved it.
+                let window = buckets[max(0, i - 4)...i]
                 let total = window.reduce(0) { $0 + $1.served.values.reduce(0, +) + $1.failed }
                 if total > 0 {
                     let mine = window.reduce(0) { $0 + ($1.served[cluster] ?? 0) }
@@ -99,9 +100,9 @@ enum DrillHTML {
             svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\" opacity=\"0.8\" points=\"\(weight.joined(separator: " "))\"/>"
         }
         for (n, cluster) in clusters.enumerated() {
-            let x0 = left + Double(n) * 220
+            let x0 = left + Double(n) * 300
             svg += "<rect x=\"\(x0)\" y=\"\(height - 6)\" width=\"14\" height=\"4\" fill=\"\(palette[n % palette.count])\"/>"
-            svg += "<text x=\"\(x0 + 18)\" y=\"\(height - 1)\">\(escape(cluster)): share of requests (solid), table weight (dashed)</text>"
+            svg += "<text x=\"\(x0 + 18)\" y=\"\(height - 1)\">\(escape(cluster)) share of requests (solid), table weight (dashed)</text>"
         }
         for (i, bucket) in buckets.enumerated() where bucket.failed > 0 {
             svg += "<line x1=\"\(x(i))\" x2=\"\(x(i))\" y1=\"\(top + plotH - 12)\" y2=\"\(top + plotH)\" stroke=\"#b3261e\" stroke-width=\"2\"><title>\(bucket.failed) failed</title></line>"

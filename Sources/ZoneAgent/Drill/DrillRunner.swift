@@ -194,9 +194,9 @@ struct DrillRunner {
             // Refused connections while the gateway is down are the restart itself; an answer other than 200 once it
             // accepts again is not.
             let recovery = record.recoveryAtMs ?? 0
-            let firstOK = record.requests.filter { $0.sentMs >= recovery && $0.ok }.map(\.sentMs).min()
+            let firstOK = record.requests.filter { $0.sentMs >= recovery && $0.ok }.map { Int($0.endMs) }.min()
             let wrong = record.requests.filter { !$0.ok && !$0.outcome.hasPrefix("error") }
-            let afterBack = record.requests.filter { !$0.ok && $0.sentMs > (firstOK ?? Int.max) }
+            let afterBack = record.requests.filter { !$0.ok && Double($0.sentMs) > Double(firstOK ?? Int.max) }
             check(firstOK != nil, "answers again after the restart (first 200 \(fmt(firstOK.map { Double($0 - recovery) / 1000 })) after it started)")
             check(wrong.isEmpty, "no answer other than 200 (\(wrong.count): a gateway must not accept traffic before its table)")
             check(afterBack.isEmpty, "no failed request once it answered again (\(afterBack.count))")

@@ -1,0 +1,144 @@
+import Foundation
+import XCTest
+
+@testable import ZoneAgent
+
+/// `zone-agent drill` as an operator runs it: the real binary, its own local mesh at the `fast` profile, a real
+/// request stream; each expectation asserted from the report it writes, and the HTML report opened in headless
+/// Chromium.
+final class DrillTests: XCTestCase {
+    var binary = ""
+    var out = ""
+
+    override func setUpWithError() throws {
+        binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
+        }
+        out = NSTemporaryDirectory() + "drill-\(UUID().uuidString.prefix(8))"
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: out) }
+
+    /// Runs a drill to its end (bounded: a drill that hangs is killed) and returns its exit status and report.
+    func drill(_ arguments: [String], timeout: TimeInterval = 180) throws -> (status: Int32, report: [String: Any], output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["drill", "--profile", "fast", "--out", out] + arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let done = DispatchSemaphore(value: 0)
+        p.terminationHandler = { _ in done.signal() }
+        try p.run()
+        let output = Output(pipe)
+        if done.wait(timeout: .now() + timeout) == .timedOut {
+            p.interrupt()
+            _ = done.wait(timeout: .now() + 10)
+            XCTFail("the drill did not finish within \(timeout) s:\n\(output.text)")
+        }
+        let data = FileManager.default.contents(atPath: out + "/report.json") ?? Data("{}".utf8)
+        let report = (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        return (p.terminationStatus, report, output.text)
+    }
+
+    func figures(_ report: [String: Any]) -> [String: Any] { report["figures"] as? [String: Any] ?? [:] }
+
+    func testKillClusterMovesTrafficWithoutAFailedRequestAndDrawsIt() throws {
+        let (status, report, output) = try drill(["--scenario", "kill-cluster"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertEqual(report["verdict"] as? String, "held")
+        XCTAssertEqual(report["scenario"] as? String, "kill-cluster")
+        let f = figures(report)
+        XCTAssertEqual(f["failedRequests"] as? Int, 0)
+        XCTAssertLessThanOrEqual(f["failoverTableSeconds"] as? Double ?? 99, 5)
+        XCTAssertNotNil(f["failbackSeconds"] as? Double)
+        XCTAssertGreaterThan(f["requests"] as? Int ?? 0, 200)
+        XCTAssertGreaterThan((report["timeline"] as? [String: Any])?["buckets"].map { ($0 as? [Any])?.count ?? 0 } ?? 0, 50)
+        XCTAssertTrue(output.contains("requests"), "live progress is printed")
+        try screenshot(out + "/report.html")
+    }
+
+    func testScaleToZeroMovesWithinProbeIntervalTimesFallAndComesBack() throws {
+        let (status, report, output) = try drill(["--scenario", "scale-to-zero"])
+        XCTAssertEqual(status, 0, output)
+        let f = figures(report)
+        XCTAssertEqual(f["failedRequests"] as? Int, 0)
+        // The local mesh probes every 500 ms with fall 2.
+        XCTAssertLessThanOrEqual(f["failoverTableSeconds"] as? Double ?? 99, 1.2)
+        XCTAssertNotNil(f["failbackSeconds"] as? Double)
+    }
+
+    func testKillingOneAgentMovesNothing() throws {
+        let (status, report, output) = try drill(["--scenario", "kill-agent", "--duration", "4s"])
+        XCTAssertEqual(status, 0, output)
+        let f = figures(report)
+        XCTAssertEqual(f["weightChanges"] as? Int, 0)
+        XCTAssertEqual(f["failedRequests"] as? Int, 0)
+    }
+
+    func testPartitionMovesTrafficAndHeals() throws {
+        guard getuid() == 0, NetworkNamespace.find("iptables") != nil, NetworkNamespace.find("unshare") != nil else {
+            throw XCTSkip("the partition drill needs root, unshare and iptables (make test installs iptables)")
+        }
+        let (status, report, output) = try drill(["--scenario", "partition", "--duration", "4s"])
+        XCTAssertEqual(status, 0, output)
+        let f = figures(report)
+        XCTAssertEqual(f["failedRequests"] as? Int, 0)
+        XCTAssertNotNil(f["failoverTableSeconds"] as? Double)
+        XCTAssertNotNil(f["failbackSeconds"] as? Double, "the mesh heals by itself")
+        XCTAssertEqual(f["flaps"] as? Int, 0)
+    }
+
+    func testABadMeshFileExits78NamingTheKey() throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let file = out + "/mesh.yaml"
+        try "gateway: { admin: http://127.0.0.1:1, proxy: http://127.0.0.1:1/, host: h }\nclusters: { c2: { kill: x } }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, _, output) = try drill(["--scenario", "kill-cluster", "--mesh", file], timeout: 30)
+        XCTAssertEqual(status, 78)
+        XCTAssertTrue(output.contains("clusters.c2.start"), output)
+        let (usage, _, _) = try drill(["--scenario", "meteor-strike"], timeout: 30)
+        XCTAssertEqual(usage, 64)
+    }
+
+    /// Opens the report in headless Chromium and keeps the screenshot beside it; the page must draw its chart.
+    func screenshot(_ html: String) throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            throw XCTSkip("headless Chromium is not installed (make test installs Debian's chromium)")
+        }
+        let png = html.replacingOccurrences(of: ".html", with: ".png")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,900",
+                       "--screenshot=\(png)", "file://\(html)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        let image = FileManager.default.contents(atPath: png) ?? Data()
+        XCTAssertEqual(Array(image.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG screenshot")
+        XCTAssertGreaterThan(image.count, 20_000, "a page with a chart, not a blank one")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        XCTAssertTrue(page.contains("<svg") && page.contains("<polyline"), "the chart is in the page")
+        // Kept for a person to look at: `make test` prints where.
+        let keep = NSTemporaryDirectory() + "zone-agent-drill-report.png"
+        try? FileManager.default.removeItem(atPath: keep)
+        try FileManager.default.copyItem(atPath: png, toPath: keep)
+        print("drill report screenshot: \(keep)")
+    }
+}
+
+/// Collects a pipe's output on a background thread, so a chatty child never blocks on a full pipe.
+final class Output: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    init(_ pipe: Pipe) {
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self else { return }
+            self.lock.withLock { self.data.append(chunk) }
+        }
+    }
+    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}
