@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/release/zone-agent
 
-.PHONY: all deps build release demo test fuzz fuzz-smoke bench bench-gossip bench-proxy clean
+.PHONY: all deps build release demo test drills fuzz fuzz-smoke bench bench-gossip bench-proxy clean
 
 all: build
 
@@ -18,8 +18,13 @@ release: deps
 demo: release
 	@scripts/demo.sh
 
-test: deps
+test:
+	@scripts/ensure-deps.sh test
 	@scripts/test.sh
+
+# Every drill on the local mesh at the drill timing, with its report in drill-reports/.
+drills: release
+	$(BIN) drill --scenario all --profile fast
 
 # A short, seeded round of the decoder fuzzer (at least 100,000 mutated inputs built from valid messages).
 fuzz-smoke:
