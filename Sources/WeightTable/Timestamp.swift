@@ -7,7 +7,9 @@ public enum Timestamp {
         let days = seconds / 86_400
         let secondOfDay = seconds % 86_400
         let (year, month, day) = civil(daysSinceEpoch: days)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))Z"
+        // Milliseconds only when there are any: a drill measures failover from `generatedAt`, to the millisecond.
+        let fraction = millis % 1000 == 0 ? "" : ".\(pad(Int64(millis % 1000), 3))"
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))\(fraction)Z"
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` back to milliseconds since the Unix epoch; nil if it is not that form.

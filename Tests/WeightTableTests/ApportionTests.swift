@@ -53,6 +53,8 @@ struct ApportionTests {
         #expect(Timestamp.iso8601(millis: 0) == "1970-01-01T00:00:00Z")
         #expect(Timestamp.iso8601(millis: 1_795_575_600_000) == "2026-11-25T03:00:00Z")
         #expect(Timestamp.iso8601(millis: 951_782_400_000) == "2000-02-29T00:00:00Z")
+        #expect(Timestamp.iso8601(millis: 1_795_575_600_007) == "2026-11-25T03:00:00.007Z")
+        #expect(Timestamp.millis(iso8601: Timestamp.iso8601(millis: 1_795_575_600_250)) == 1_795_575_600_250)
         #expect(Timestamp.millis(iso8601: "2026-11-25T03:00:00Z") == 1_795_575_600_000)
         #expect(Timestamp.millis(iso8601: "2026-11-25T03:00:00.250Z") == 1_795_575_600_250)
         #expect(Timestamp.millis(iso8601: "yesterday") == nil)

@@ -1,11 +1,11 @@
 /// The figures a drill report gives, computed from its record alone (a pure function, so the report can be
 /// re-derived and the arithmetic is tested apart from any mesh).
 struct DrillFigures: Sendable, Codable, Hashable {
-    /// Fault → the first table sample in which the drilled cluster has weight 0.
+    /// Fault → the first table in which the drilled cluster has weight 0 (when the gateway built it, where known).
     var failoverTableSeconds: Double?
     /// Fault → the end of the last request the drilled cluster served (0 when it served none after the fault).
     var failoverTrafficSeconds: Double?
-    /// Recovery → the first table sample with every configured weight back.
+    /// Recovery → the first table with every configured weight back.
     var failbackSeconds: Double?
     var requests: Int
     var failedRequests: Int
@@ -35,7 +35,7 @@ struct DrillFigures: Sendable, Codable, Hashable {
 
         var dropAt: Int?
         if let fault {
-            dropAt = samples.first { $0.atMs >= fault && $0.weights[cluster] == 0 }?.atMs
+            dropAt = samples.first { $0.atMs >= fault && $0.weights[cluster] == 0 }.map { max(fault, $0.effectiveMs) }
             failoverTableSeconds = dropAt.map { Self.seconds($0 - fault) }
             let until = record.recoveryAtMs ?? Int.max
             // Served after the fault: answered after it (a request in flight at the fault counts), sent before the recovery.
@@ -43,7 +43,7 @@ struct DrillFigures: Sendable, Codable, Hashable {
             failoverTrafficSeconds = max(0, (served.map(\.endMs).max() ?? Double(fault)) - Double(fault)) / 1000
         }
         if let recovery = record.recoveryAtMs {
-            let back = samples.first { $0.atMs >= recovery && $0.weights == configured }?.atMs
+            let back = samples.first { $0.atMs >= recovery && $0.weights == configured }.map { max(recovery, $0.effectiveMs) }
             failbackSeconds = back.map { Self.seconds($0 - recovery) }
         }
         let until = record.recoveryAtMs ?? Int.max

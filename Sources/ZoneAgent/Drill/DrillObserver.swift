@@ -7,6 +7,8 @@ import WeightTable
 /// schedule whether or not the one before has answered, as real clients do), and the gateway's table every 100 ms.
 final class DrillObserver: @unchecked Sendable {
     let origin = ContinuousClock.now
+    /// The wall clock at `origin`, to place the gateway's `generatedAt` on the drill's clock.
+    let wallOriginMs = Int(Date().timeIntervalSince1970 * 1000)
     private let target: any DrillTarget
     private let rate: Int
     private let http: HTTPClient
@@ -94,7 +96,8 @@ final class DrillObserver: @unchecked Sendable {
                 weights[c.cluster] = c.effectiveWeight
                 reasons[c.cluster] = c.reason
             }
-            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons)
+            let built = table.generatedAtMillis > 0 ? Int(table.generatedAtMillis) - wallOriginMs : nil
+            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons, builtAtMs: built)
         } catch {
             return nil
         }

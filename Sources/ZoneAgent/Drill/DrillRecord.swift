@@ -19,9 +19,16 @@ struct DrillRecord: Sendable, Codable {
 
     /// The gateway's table as sampled: each cluster's effective weight on the drilled route, and its reason.
     struct TableSample: Sendable, Codable, Hashable {
+        /// When the sample was taken.
         var atMs: Int
         var weights: [String: Int]
         var reasons: [String: String]
+        /// When the gateway built this table (its `generatedAt`, on the drill's clock): when the weights really
+        /// changed, free of the 100 ms sampling step. Nil when unknown.
+        var builtAtMs: Int? = nil
+
+        /// The best time of this table: when it was built, else when it was seen.
+        var effectiveMs: Int { builtAtMs.map { min($0, atMs) } ?? atMs }
     }
 
     /// Something the drill did: the fault, the recovery, a step of a rolling restart.
