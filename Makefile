@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/release/zone-agent
 
-.PHONY: all deps build release demo test drills fuzz fuzz-smoke bench bench-gossip bench-proxy clean
+.PHONY: all deps build release demo test drills fuzz fuzz-smoke bench bench-gossip bench-failover bench-proxy clean
 
 all: build
 
@@ -45,6 +45,11 @@ bench-gossip:
 	$(SWIFT) build -c release --product GossipNode
 	.build/release/Benchmarks gossip
 	bench/serf-compare.sh 5 20
+
+# zone-agent against HAProxy's health checks: the same mesh, faults and request stream (about half an hour).
+bench-failover: release
+	@scripts/ensure-deps.sh bench
+	bench/failover-vs-haproxy.sh
 
 bench-proxy:
 	@scripts/ensure-deps.sh bench

@@ -46,6 +46,10 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(help: "Keep the local mesh's working directory (keys, configs, logs) here.")
     var dir: String?
 
+    /// `make bench-failover`: HAProxy with these check settings in the gateway's place, on the same mesh.
+    @Option(help: .hidden)
+    var anchorHaproxy: String?
+
     func validate() throws {
         guard scenario == "all" || DrillScenario(rawValue: scenario) != nil else {
             throw ValidationError("--scenario \(scenario): use one of \((DrillScenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", "))")
@@ -54,6 +58,9 @@ struct DrillCommand: AsyncParsableCommand {
         guard (1...2_000).contains(rate) else { throw ValidationError("--rate \(rate): from 1 to 2000 requests a second") }
         guard (1...100).contains(`repeat`) else { throw ValidationError("--repeat \(`repeat`): from 1 to 100") }
         guard (1...90).contains(loss) else { throw ValidationError("--loss \(loss): from 1 to 90 percent") }
+        if let anchorHaproxy, HAProxyAnchor(anchorHaproxy) == nil || mesh != nil {
+            throw ValidationError("--anchor-haproxy \(anchorHaproxy): check settings such as \"inter 2s fall 3 rise 2 redispatch\", on the local mesh only")
+        }
         if let duration, DurationText.parse(duration).map({ $0 >= .seconds(1) && $0 <= .seconds(3600) }) != true {
             throw ValidationError("--duration \(duration): a duration from 1s to 1h, such as 20s or 2m")
         }
@@ -140,9 +147,11 @@ struct DrillCommand: AsyncParsableCommand {
             layout.slowStart = "3s"
             let directory = dir.map { "\($0)/\(index)-\(s.rawValue)" } ?? NSTemporaryDirectory() + "zone-agent-drill-\(getpid())-\(index)"
             let mesh = try LocalMesh(directory: directory, binary: DemoCommand.selfPath(), layout: layout)
-            target = LocalDrillTarget(mesh: mesh, inNetworkNamespace: NetworkNamespace.isInside)
+            let anchor = anchorHaproxy.flatMap(HAProxyAnchor.init)
+            target = LocalDrillTarget(mesh: mesh, inNetworkNamespace: NetworkNamespace.isInside, anchor: anchor)
             configured = layout.clusters
-            options.failbackBudget = .seconds(6)
+            options.failbackBudget = .seconds(anchor == nil ? 6 : 20)
+            if let anchor { options.profile = anchor.label }
             say("  starting a local mesh (\(directory))")
         }
         current.set(target)

@@ -85,6 +85,12 @@ final class DrillObserver: @unchecked Sendable {
     }
 
     func fetchTable() async -> DrillRecord.TableSample? {
+        if case .haproxyStats(let url) = target.tableSource {
+            guard let response = try? await http.execute(HTTPClientRequest(url: url), timeout: .seconds(2)),
+                  let body = try? await response.body.collect(upTo: 1 << 20),
+                  let weights = HAProxyAnchor.weights(csv: String(buffer: body)) else { return nil }
+            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: weights.mapValues { "HAProxy: \($0)% of the UP servers' weight" })
+        }
         do {
             let response = try await http.execute(HTTPClientRequest(url: target.adminURL + "/v1/table"), timeout: .seconds(2))
             guard response.status == .ok else { return nil }

@@ -8,6 +8,8 @@ protocol DrillTarget: Sendable {
     var adminURL: String { get }
     /// `probe.interval × probe.fall` of the agents, when known: the scale-to-zero bound.
     var probeDetection: Duration? { get }
+    /// Where the drill reads the gateway's view of the weights.
+    var tableSource: DrillTableSource { get }
 
     /// Makes the target ready: for the local mesh, writes keys and configs and starts every process.
     func prepare() async throws
@@ -38,4 +40,12 @@ protocol DrillTarget: Sendable {
 struct DrillError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Where a drill reads the weights the gateway routes by.
+enum DrillTableSource: Sendable {
+    /// zone-agent's `/v1/table` under this admin URL.
+    case zoneAgent
+    /// HAProxy's stats CSV at this URL (the anchor of `make bench-failover`).
+    case haproxyStats(String)
 }

@@ -10,19 +10,35 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     private var cuts: [String: [[String]]] = [:]
     private var lossRule: [String]?
 
-    init(mesh: LocalMesh, inNetworkNamespace: Bool) {
+    /// HAProxy in the gateway's place, for `make bench-failover`; nil: zone-agent's gateway.
+    let anchor: HAProxyAnchor?
+
+    init(mesh: LocalMesh, inNetworkNamespace: Bool, anchor: HAProxyAnchor? = nil) {
         self.mesh = mesh
         self.filter = inNetworkNamespace ? PacketFilter() : nil
+        self.anchor = anchor
     }
 
     var proxyURL: String { mesh.proxyURL }
     var host: String { LocalMesh.host }
     var adminURL: String { mesh.adminURL }
-    var probeDetection: Duration? { .milliseconds(500 * 2) }
+    var probeDetection: Duration? { anchor == nil ? .milliseconds(500 * 2) : nil }
+    var tableSource: DrillTableSource { anchor == nil ? .zoneAgent : .haproxyStats(mesh.adminURL + "/stats;csv") }
 
     func prepare() async throws {
         try mesh.writeConfiguration()
         for cluster in mesh.clusters { try mesh.startCluster(cluster) }
+        if let anchor {
+            guard let haproxy = HAProxyAnchor.executable() else { throw DrillError("haproxy is not installed (Debian: haproxy)") }
+            try mesh.write("haproxy.cfg", anchor.configuration(for: mesh))
+            try mesh.start("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
+            let configured = mesh.layout.clusters
+            try await mesh.waitFor("HAProxy with every server up", timeout: .seconds(30)) {
+                guard let answer = try? await self.mesh.get(self.mesh.adminURL + "/stats;csv") else { return false }
+                return HAProxyAnchor.weights(csv: answer.body) == configured
+            }
+            return
+        }
         try mesh.startGateway()
         try await mesh.waitFor("both clusters active at their configured weights", timeout: .seconds(60)) { await self.mesh.isSteady() }
     }
@@ -87,7 +103,10 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     }
 
     func killGateway() async throws { mesh.kill(["gateway"]) }
-    func startGateway() async throws { try mesh.startGateway() }
+    func startGateway() async throws {
+        guard anchor != nil, let haproxy = HAProxyAnchor.executable() else { return try mesh.startGateway() }
+        try mesh.start("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
+    }
 
     private func requireFilter(_ scenario: String) throws -> PacketFilter {
         guard let filter else { throw DrillError("\(scenario) on the local mesh needs its own network namespace (run as root, with unshare)") }

@@ -143,6 +143,7 @@ struct ShellDrillTarget: DrillTarget {
     var host: String { file.host }
     var adminURL: String { file.adminURL }
     var probeDetection: Duration? { file.probeDetection }
+    var tableSource: DrillTableSource { .zoneAgent }
 
     func prepare() async throws {}
     func tearDown() {}
