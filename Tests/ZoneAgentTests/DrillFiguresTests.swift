@@ -160,3 +160,27 @@ final class MeshFileTests: XCTestCase {
         }
     }
 }
+
+/// The anchor's "table": HAProxy's view of its servers, read from its stats CSV.
+final class HAProxyAnchorTests: XCTestCase {
+    func testWeightsFromTheStatsCSV() {
+        let csv = """
+        # pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act
+        fe,FRONTEND,,,0,1,4096,3,,,0,0,0,,,,,OPEN,,
+        web-demo,c1-1,0,0,0,1,,1,,,,0,,0,0,0,0,UP,10,1
+        web-demo,c1-2,0,0,0,1,,1,,,,0,,0,0,0,0,UP,10,1
+        web-demo,c2-1,0,0,0,1,,1,,,,0,,0,0,0,0,DOWN,40,1
+        web-demo,c2-2,0,0,0,1,,1,,,,0,,0,0,0,0,UP 1/3,40,1
+        web-demo,BACKEND,0,0,0,1,,3,,,,0,,0,0,0,0,UP,60,3
+        """
+        XCTAssertEqual(HAProxyAnchor.weights(csv: csv), ["c1": 33, "c2": 67])
+        XCTAssertNil(HAProxyAnchor.weights(csv: "not csv"))
+    }
+
+    func testCheckSettingsParse() {
+        XCTAssertEqual(HAProxyAnchor("inter 2s fall 3 rise 2 redispatch")?.redispatch, true)
+        XCTAssertEqual(HAProxyAnchor("inter 1s fall 3 rise 2")?.check, "inter 1s fall 3 rise 2")
+        XCTAssertNil(HAProxyAnchor("inter"))
+        XCTAssertNil(HAProxyAnchor("backup yes"))
+    }
+}

@@ -11,6 +11,18 @@ struct YAMLReader {
         ConfigError(file: file, key: key, problem: problem)
     }
 
+    /// The document's root node; an empty document or one that does not parse is an error naming the file.
+    func document(_ text: String) throws(ConfigError) -> Node {
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw fail("", "is empty") }
+            return node
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw fail("", "is not valid YAML: \(error)")
+        }
+    }
+
     /// The entries of a mapping, after checking that every key is one of `allowed`.
     func mapping(_ node: Node, at path: String, allowed: [String]) throws(ConfigError) -> [String: Node] {
         guard let mapping = node.mapping else {

@@ -50,41 +50,19 @@ struct DrillRunner {
         let c = cluster
         switch scenario {
         case .killCluster:
-            observer.note(.fault, "SIGKILL every agent and backend of \(c)")
-            try await target.killCluster(c)
-            try await awaitDrop(observer)
-            try await Task.sleep(for: .seconds(2))
-            observer.note(.recovery, "\(c) started again")
-            try await target.startCluster(c)
-            try await awaitConfigured(observer)
+            try await failover(observer, fault: "SIGKILL every agent and backend of \(c)", { try await target.killCluster(c) },
+                               recovery: "\(c) started again", { try await target.startCluster(c) })
         case .scaleToZero:
-            observer.note(.fault, "\(c)'s backends scaled to zero, its agents up")
-            try await target.scaleToZero(c)
-            try await awaitDrop(observer)
-            try await Task.sleep(for: .seconds(2))
-            observer.note(.recovery, "\(c)'s backends back")
-            try await target.scaleBack(c)
-            try await awaitConfigured(observer)
+            try await failover(observer, fault: "\(c)'s backends scaled to zero, its agents up", { try await target.scaleToZero(c) },
+                               recovery: "\(c)'s backends back", { try await target.scaleBack(c) })
         case .pauseCluster:
             let pause = options.duration ?? .seconds(20)
-            observer.note(.fault, "SIGSTOP \(c)'s agents and backends for \(DurationText.format(pause))")
-            try await target.pause(c)
-            let end = ContinuousClock.now + pause
-            try await awaitDrop(observer)
-            try await Task.sleep(until: end, clock: .continuous)
-            observer.note(.recovery, "SIGCONT \(c)")
-            try await target.resume(c)
-            try await awaitConfigured(observer)
+            try await failover(observer, fault: "SIGSTOP \(c)'s agents and backends for \(DurationText.format(pause))", { try await target.pause(c) },
+                               lasting: pause, recovery: "SIGCONT \(c)", { try await target.resume(c) })
         case .partition:
             let cut = options.duration ?? .seconds(20)
-            observer.note(.fault, "\(c)'s network cut for \(DurationText.format(cut))")
-            try await target.cut(c)
-            let end = ContinuousClock.now + cut
-            try await awaitDrop(observer)
-            try await Task.sleep(until: end, clock: .continuous)
-            observer.note(.recovery, "the cut healed")
-            try await target.heal(c)
-            try await awaitConfigured(observer)
+            try await failover(observer, fault: "\(c)'s network cut for \(DurationText.format(cut))", { try await target.cut(c) },
+                               lasting: cut, recovery: "the cut healed", { try await target.heal(c) })
         case .killAgent:
             let quiet = options.duration ?? .seconds(10)
             let name = try await target.killAgent(c)
@@ -122,6 +100,20 @@ struct DrillRunner {
             try await awaitConfigured(observer)
             try await Task.sleep(for: .seconds(2))
         }
+    }
+
+    /// A fault that moves traffic: act, wait for the table to drop the cluster (and for the fault's length, where it
+    /// has one; at least 2 s, so the failover is seen to hold), undo, wait for the configured weights.
+    private func failover(_ observer: DrillObserver, fault: String, _ act: () async throws -> Void, lasting: Duration = .seconds(2),
+                          recovery: String, _ undo: () async throws -> Void) async throws {
+        observer.note(.fault, fault)
+        try await act()
+        let end = ContinuousClock.now + lasting
+        try await awaitDrop(observer)
+        try await Task.sleep(until: max(end, .now + .seconds(2)), clock: .continuous)
+        observer.note(.recovery, recovery)
+        try await undo()
+        try await awaitConfigured(observer)
     }
 
     /// Puts things back when a step failed halfway, so the next scenario (or a retry) finds a whole mesh.

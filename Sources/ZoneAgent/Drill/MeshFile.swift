@@ -64,15 +64,7 @@ struct MeshFile: Sendable {
 
     static func parse(_ text: String, file: String) throws(ConfigError) -> MeshFile {
         let y = YAMLReader(file: file)
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw y.fail("", "is empty") }
-            root = node
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw y.fail("", "is not valid YAML: \(error)")
-        }
+        let root = try y.document(text)
         let top = try y.mapping(root, at: "", allowed: ["gateway", "probe", "clusters", "loss"])
         guard let gatewayNode = top["gateway"] else { throw y.fail("gateway", "is required (admin, proxy, host)") }
         let g = try y.mapping(gatewayNode, at: "gateway", allowed: ["admin", "proxy", "host", "kill", "start"])
