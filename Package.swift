@@ -94,7 +94,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
-                                                            .product(name: "NIOHTTP1", package: "swift-nio")]),
+                                                            .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                            .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "KubernetesDiscoveryTests", dependencies: [
             "KubernetesDiscovery", "SeededRandom", nioCore, nioPosix, logging,
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -26,8 +26,11 @@ public final class BoundServer: Sendable {
         self.afterClose = afterClose
     }
 
-    /// How many connections the server has accepted since it started.
+    /// How many connections the server has accepted since it started (those refused over its limit not included).
     public var acceptedConnections: Int { connections.acceptedCount }
+
+    /// How many accepted connections are open now.
+    public var openConnections: Int { connections.openCount }
 
     /// The bound TCP port.
     public var port: Int { localAddress.port ?? 0 }
@@ -59,7 +62,8 @@ public final class BoundServer: Sendable {
     }
 }
 
-/// The accepted connections of one server, so shutdown can quiesce and then close them.
+/// The accepted connections of one server, so shutdown can quiesce and then close them, and so their number
+/// stays under a limit.
 final class ConnectionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
@@ -67,27 +71,46 @@ final class ConnectionTracker: Sendable {
         var accepted = 0
     }
 
-    private let state = Mutex(State())
+    /// What ``admit(_:)`` decided about a new connection.
+    enum Admission {
+        /// Tracked: set it up to serve.
+        case admitted
+        /// ``limit`` connections are open: answer that, and close it.
+        case overLimit
+        /// Shutdown has begun: close it.
+        case shuttingDown
+    }
 
-    /// Registers an accepted connection; one accepted after shutdown began is closed at once.
-    func track(_ channel: any Channel) {
+    private let state = Mutex(State())
+    /// The most connections tracked at once.
+    let limit: Int
+
+    /// Creates a tracker for at most `limit` open connections (no limit by default).
+    init(limit: Int = .max) {
+        self.limit = limit
+    }
+
+    /// Registers an accepted connection unless shutdown has begun or `limit` are open; the caller acts on the
+    /// answer. A registered connection is forgotten when it closes.
+    func admit(_ channel: any Channel) -> Admission {
         let id = ObjectIdentifier(channel)
-        let accepted = state.withLock { state -> Bool in
-            guard !state.quiescing else { return false }
+        let admission = state.withLock { state -> Admission in
+            guard !state.quiescing else { return .shuttingDown }
+            guard state.channels.count < limit else { return .overLimit }
             state.accepted += 1
             state.channels[id] = channel
-            return true
+            return .admitted
         }
-        guard accepted else {
-            channel.close(promise: nil)
-            return
-        }
+        guard case .admitted = admission else { return admission }
         channel.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.channels.removeValue(forKey: id) }
         }
+        return admission
     }
 
     var acceptedCount: Int { state.withLock { $0.accepted } }
+
+    var openCount: Int { state.withLock { $0.channels.count } }
 
     /// Sends every connection the quiesce event (HTTPServerPipelineHandler closes an idle connection
     /// at once and a busy one after its response), then force-closes stragglers after `gracePeriod`.

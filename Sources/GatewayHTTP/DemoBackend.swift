@@ -29,8 +29,10 @@ public final class DemoBackend: Sendable {
         let failing = self.failing
         // Built once: every answer shares these bytes instead of encoding the name per request.
         let nameBody = ByteBuffer(string: name + "\n")
+        // 4,096 connections rather than the admin API's 128: a demo backend serves the proxy's pools (up to 64
+        // idle connections per upstream and event loop) under benchmark load and must not be what sheds it.
         self.server = HTTPServer(
-            configuration: .init(host: host, port: port, maxRequestBodySize: 64 << 10),
+            configuration: .init(host: host, port: port, maxRequestBodySize: 64 << 10, maxConnections: 4096),
             group: group,
             logger: logger
         ) { request in

@@ -76,7 +76,12 @@ public enum HTTPServerError: Error, CustomStringConvertible, Sendable {
 /// A small HTTP/1.1 server with keep-alive that answers each complete request through a handler.
 ///
 /// Bodies are collected whole up to ``Configuration/maxRequestBodySize``; a larger body gets 413
-/// and the connection closes. Pipelined requests are answered in order, one at a time.
+/// and the connection closes. Pipelined requests are answered in order, one at a time, and the next is taken
+/// only once the socket has taken the previous answer: a client that pipelines without reading its answers
+/// stops being read, so it holds at most one read's worth of requests (``maxBytesPerRead``), the channel's
+/// write buffer (64 KiB by NIO's default high watermark) and one answer, however much it sends. Every state of
+/// a connection has a deadline (idle keep-alive, request head, body progress, answer write), and at most
+/// ``Configuration/maxConnections`` are open at once; one over gets a 503 and is closed.
 public final class HTTPServer: Sendable {
     /// An asynchronous request handler.
     public typealias Handler = @Sendable (HTTPServerRequest) async -> HTTPServerResponse
@@ -91,14 +96,50 @@ public final class HTTPServer: Sendable {
         public var port: Int
         /// The largest request body accepted; larger ones get 413. Default 1 MiB: admin requests are tiny.
         public var maxRequestBodySize: Int
+        /// How long a keep-alive connection may wait for the first byte of its next request before it is closed.
+        /// Default 60 s: longer than the built-in proxy keeps an idle pooled connection (50 s), so a demo backend
+        /// never closes one the proxy is about to reuse; Prometheus and kubelet reconnect at no cost.
+        public var idleTimeout: Duration
+        /// How long a request head may take from its first byte to its end. Default 10 s, HAProxy's usual
+        /// `timeout http-request`: a real client sends a head in one packet; only a slowloris takes longer.
+        public var requestHeadTimeout: Duration
+        /// How long a request body may go without a byte before the connection is closed. Default 10 s, the same
+        /// reasoning as the head: bodies here are small (``maxRequestBodySize``), so a pause is a stall.
+        public var requestBodyTimeout: Duration
+        /// How long an answer may wait for the client to read it before the connection is closed. Default 30 s:
+        /// a large `/v1/table` over a slow link still gets through; a client that never reads does not hold on.
+        public var responseWriteTimeout: Duration
+        /// The most connections open at once; one more is answered 503 and closed, with a warning at most every
+        /// 10 s. Default 128: an admin API has a handful of clients (kubelet, Prometheus, an operator), and 128
+        /// descriptors are a small share of any process limit.
+        public var maxConnections: Int
 
-        /// Creates a configuration.
-        public init(host: String = "127.0.0.1", port: Int, maxRequestBodySize: Int = 1 << 20) {
+        /// Creates a configuration; every default is documented on its property.
+        public init(
+            host: String = "127.0.0.1",
+            port: Int,
+            maxRequestBodySize: Int = 1 << 20,
+            idleTimeout: Duration = .seconds(60),
+            requestHeadTimeout: Duration = .seconds(10),
+            requestBodyTimeout: Duration = .seconds(10),
+            responseWriteTimeout: Duration = .seconds(30),
+            maxConnections: Int = 128
+        ) {
             self.host = host
             self.port = port
             self.maxRequestBodySize = maxRequestBodySize
+            self.idleTimeout = idleTimeout
+            self.requestHeadTimeout = requestHeadTimeout
+            self.requestBodyTimeout = requestBodyTimeout
+            self.responseWriteTimeout = responseWriteTimeout
+            self.maxConnections = maxConnections
         }
     }
+
+    /// The most bytes one read takes from a connection. 16 KiB: far more than an admin or demo request, and
+    /// small enough that what NIO decodes from one read of pipelined requests (held by its pipeline handler
+    /// while the previous answer is pending) stays small per connection.
+    public static let maxBytesPerRead = 16 << 10
 
     enum Responder: Sendable {
         case async(Handler)
@@ -107,6 +148,8 @@ public final class HTTPServer: Sendable {
 
     /// The configuration the server was created with.
     public let configuration: Configuration
+    /// What the server has done: requests, deadlines passed, backpressure, connections refused.
+    public let stats = HTTPServerStats()
     private let responder: Responder
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -141,15 +184,31 @@ public final class HTTPServer: Sendable {
     /// Binds the listening socket and starts accepting; the returned server shuts down on request.
     public func start() async throws -> BoundServer {
         let responder = self.responder
-        let maxBody = configuration.maxRequestBodySize
-        let tracker = ConnectionTracker()
+        let limits = HTTPServerRequestHandler.Limits(configuration)
+        let stats = self.stats
+        let logger = self.logger
+        let maxConnections = configuration.maxConnections
+        let warning = RateLimitedWarning(interval: .seconds(10))
+        let tracker = ConnectionTracker(limit: maxConnections)
         let bound = try await bindServer(
-            host: configuration.host, port: configuration.port, group: group, tracker: tracker
+            host: configuration.host, port: configuration.port, group: group, tracker: tracker,
+            refuse: { channel in
+                stats.refused()
+                if let count = warning.occurred() {
+                    logger.warning("connection limit reached: answered 503 and closed", metadata: [
+                        "limit": "\(maxConnections)", "refused": "\(count)", "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
+                    ])
+                }
+                try channel.pipeline.syncOperations.addHandler(OverLimitResponder())
+            }
         ) { channel in
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-            try channel.pipeline.syncOperations.addHandler(
-                HTTPServerRequestHandler(responder: responder, maxBodySize: maxBody)
-            )
+            try channel.syncOptions?.setOption(.maxMessagesPerRead, value: 1)
+            try channel.syncOptions?.setOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: Self.maxBytesPerRead))
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(ConnectionGate())
+            try sync.configureHTTPServerPipeline(withErrorHandling: true)
+            try sync.addHandler(HTTPServerRequestHandler(responder: responder, limits: limits, stats: stats))
         }
         logger.debug("http server listening", metadata: ["address": "\(bound.localAddress)"])
         return bound
@@ -163,13 +222,15 @@ public final class HTTPServer: Sendable {
     }
 }
 
-/// Binds a TCP server whose accepted connections are tracked and set up by `configure` on their own loop.
+/// Binds a TCP server whose accepted connections are tracked and set up by `configure` on their own loop; one
+/// over the tracker's limit is set up by `refuse` instead (closed at once when there is none).
 func bindServer(
     host: String,
     port: Int,
     group: any EventLoopGroup,
     tracker: ConnectionTracker,
     afterClose: @escaping @Sendable () async -> Void = {},
+    refuse: (@Sendable (any Channel) throws -> Void)? = nil,
     configure: @escaping @Sendable (any Channel) throws -> Void
 ) async throws -> BoundServer {
     let bootstrap = ServerBootstrap(group: group)
@@ -179,8 +240,15 @@ func bindServer(
         .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                try configure(channel)
-                tracker.track(channel)
+                switch tracker.admit(channel) {
+                case .admitted:
+                    try configure(channel)
+                case .overLimit:
+                    // Set up to answer and close; without a way to answer, close at once.
+                    if let refuse { try refuse(channel) } else { channel.close(promise: nil) }
+                case .shuttingDown:
+                    channel.close(promise: nil)
+                }
             }
         }
     let channel: any Channel

@@ -42,7 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: nil)
+        services += Daemon.adminService(mesh, table: nil, readiness: Readiness.agent(mesh))
         try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
     }
 }
@@ -73,7 +73,7 @@ struct GatewayCommand: AsyncParsableCommand {
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
         services.append(TaskService("outputs") { await cancelWhenGracefulShutdown { await loop.runOutputs() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: { pickers.load().table })
+        services += Daemon.adminService(mesh, table: { pickers.load().table }, readiness: Readiness.gateway { pickers.load().table })
         if let listen = mesh.config.proxyListen {
             let proxy = WeightedProxy(
                 configuration: .init(host: listen.host, port: listen.port),
@@ -174,9 +174,14 @@ enum Daemon {
         }
     }
 
-    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?) -> [any Service] {
+    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?, readiness: @escaping Readiness.Check) -> [any Service] {
         guard let listen = mesh.config.adminListen else { return [] }
-        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) })
+        let admin = mesh.config.admin
+        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) }, readiness: readiness,
+                           access: AdminAccess(token: admin.token, metricsPublic: admin.token == nil || admin.metricsPublic))
+        if admin.token == nil && !(listen.host.hasPrefix("127.") || ["::1", "localhost"].contains(listen.host)) {
+            mesh.logger.warning("the admin API listens on \(listen) without admin.token: whoever reaches it reads the mesh; set admin.token: FILE")
+        }
         let server = HTTPServer(configuration: .init(host: listen.host, port: listen.port), logger: mesh.logger) { request in
             await api.handle(request)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Foundation
 import NIOCore
 import WeightTable
 
@@ -16,11 +17,32 @@ struct TableCommand: AsyncParsableCommand {
     @Flag(help: "Print the JSON of /v1/table instead of a table.")
     var json = false
 
+    @Option(help: "A file holding the admin API's bearer token (mode 600), when the gateway sets admin.token; else $ZONE_AGENT_ADMIN_TOKEN.")
+    var tokenFile: String?
+
+    /// The token to send: from `--token-file`, else from `$ZONE_AGENT_ADMIN_TOKEN`, else none.
+    func token(environment: [String: String] = ProcessInfo.processInfo.environment) throws(AdminTokenFile.Problem) -> String? {
+        if let tokenFile { return try AdminTokenFile.read(path: tokenFile) }
+        guard let value = environment["ZONE_AGENT_ADMIN_TOKEN"], !value.isEmpty else { return nil }
+        return try AdminTokenFile.parse(Array(value.utf8), path: "$ZONE_AGENT_ADMIN_TOKEN")
+    }
+
     func run() async throws {
         let url = admin.hasSuffix("/") ? admin + "v1/table" : admin + "/v1/table"
+        var request = HTTPClientRequest(url: url)
+        do {
+            if let token = try token() { request.headers.add(name: "authorization", value: "Bearer \(token)") }
+        } catch {
+            printError("zone-agent table: \(error)")
+            throw ExitCode(ExitStatus.configuration)
+        }
         let body: ByteBuffer
         do {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+            if response.status == .unauthorized {
+                printError("zone-agent table: \(url) wants the admin token (\(request.headers.contains(name: "authorization") ? "the one sent is wrong" : "none was sent")): pass --token-file FILE or set $ZONE_AGENT_ADMIN_TOKEN")
+                throw ExitCode(1)
+            }
             guard response.status == .ok else {
                 printError("zone-agent table: \(url) answered \(response.status.code) \(response.status.reasonPhrase)")
                 throw ExitCode(1)

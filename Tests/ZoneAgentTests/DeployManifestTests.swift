@@ -18,6 +18,8 @@ final class DeployManifestTests: XCTestCase {
             .replacingOccurrences(of: "REPLACE_WITH_C1_PUBLIC_KEY", with: c1.publicKey.base64)
             .replacingOccurrences(of: "REPLACE_WITH_C2_PUBLIC_KEY", with: c2.publicKey.base64)
         try trust.write(toFile: dir + "/trust.yaml", atomically: true, encoding: .utf8)
+        try "0123456789abcdef0123456789abcdef\n".write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir + "/admin.token")
 
         func load(_ relative: String, role: Role, cluster: String = "c1") throws -> Config {
             let text = try String(contentsOfFile: repo + "/deploy/agents/" + relative, encoding: .utf8)
@@ -26,6 +28,7 @@ final class DeployManifestTests: XCTestCase {
                 .replacingOccurrences(of: "/etc/zone-agent/trust/trust.yaml", with: dir + "/trust.yaml")
                 .replacingOccurrences(of: "/etc/zone-agent/gateway/", with: repo + "/deploy/agents/gateway/envoy/")
                 .replacingOccurrences(of: "/var/run/zone-agent/envoy", with: dir + "/eds")
+                .replacingOccurrences(of: "/etc/zone-agent/admin/token", with: dir + "/admin.token")
             let path = dir + "/" + relative.replacingOccurrences(of: "/", with: "_")
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             return try Config.load(path: path, role: role, environment: ["NODE_NAME": "node-1", "POD_IP": "10.0.0.5"])
@@ -33,6 +36,7 @@ final class DeployManifestTests: XCTestCase {
         let agent = try load("overlays/c1/agent.yaml", role: .agent)
         XCTAssertEqual(agent.cluster, "c1")
         XCTAssertEqual(agent.zone, "zone-a")
+        XCTAssertNotNil(agent.admin.token, "every shipped admin API listening beyond loopback has a token")
         XCTAssertEqual(agent.gossip.advertise, HostPort(host: "10.0.0.5", port: 7946))
         XCTAssertEqual(try load("overlays/c2/agent.yaml", role: .agent, cluster: "c2").cluster, "c2")
         XCTAssertNotNil(try load("gateway/envoy/gateway.yaml", role: .gateway).outputs.envoyDirectory)

@@ -19,12 +19,22 @@ struct Config: Sendable {
     var gossip: GossipConfig
     var keys: KeysConfig
     var adminListen: HostPort?
+    var admin = AdminConfig()
     var endpoints: EndpointsConfig
     var probe: ProbeConfig
     var routes: RoutesConfig?
     var failover = FailoverConfig()
     var proxyListen: HostPort?
     var outputs: OutputsConfig
+
+    /// Who may read the admin API (`admin:` besides `listen`).
+    struct AdminConfig: Sendable {
+        /// The bearer token from `admin.token: FILE` (checked by ``AdminTokenFile``); nil: no token, all open.
+        var token: String?
+        /// Whether `/metrics` stays open when a token is set. Default false: metrics name every member, cluster
+        /// and address of the mesh; Prometheus sends a token with `authorization: { credentials_file: FILE }`.
+        var metricsPublic = false
+    }
 
     /// How the gateway moves traffic (`failover:`): the partial-capacity rule and failback damping.
     struct FailoverConfig: Sendable {
@@ -185,9 +195,19 @@ extension Config {
         }
 
         let adminListen: HostPort?
+        var admin = AdminConfig()
         if let adminNode = top["admin"] {
-            let a = try y.mapping(adminNode, at: "admin", allowed: ["listen"])
+            let a = try y.mapping(adminNode, at: "admin", allowed: ["listen", "token", "metricsPublic"])
             adminListen = try y.address(a["listen"], at: "admin.listen")
+            if let path = try y.string(a["token"], at: "admin.token") {
+                do { admin.token = try AdminTokenFile.read(path: resolve(path)) } catch { throw y.fail("admin.token", "\(error)") }
+            }
+            if let value = try y.string(a["metricsPublic"], at: "admin.metricsPublic") {
+                guard let flag = ["true": true, "false": false][value] else {
+                    throw y.fail("admin.metricsPublic", "`\(value)` must be true or false")
+                }
+                admin.metricsPublic = flag
+            }
         } else {
             adminListen = nil
         }
@@ -298,7 +318,7 @@ extension Config {
             file: file, role: role, node: node, cluster: role == .agent ? cluster : "", zone: zone,
             gossip: GossipConfig(bind: bind, advertise: advertise, join: join, profile: profile, mesh: meshName),
             keys: KeysConfig(signing: signing, roster: roster, mesh: keyring),
-            adminListen: adminListen, endpoints: endpoints, probe: probe, routes: routes, failover: failover,
+            adminListen: adminListen, admin: admin, endpoints: endpoints, probe: probe, routes: routes, failover: failover,
             proxyListen: proxyListen, outputs: outputs)
     }
 

@@ -5,16 +5,22 @@ import NIOCore
 import NIOHTTP1
 import WeightTable
 
-/// The admin HTTP API of both roles (CONTRACT.md): `/healthz`, `/v1/members`, `/metrics`, and on the gateway
-/// `/v1/table` and the status page `/`.
+/// The admin HTTP API of both roles (CONTRACT.md): `/healthz`, `/readyz`, `/v1/members`, `/metrics`, and on the
+/// gateway `/v1/table` and the status page `/`. With a token configured, ``AdminAccess`` guards all but the probes.
 struct AdminAPI: Sendable {
     let mesh: MeshRuntime
     /// The gateway's current table; nil on an agent.
     let table: (@Sendable () -> RoutingTable)?
     /// Seconds since the gossip loop last made progress; `/healthz` fails when it stalls.
     let gossipStall: @Sendable () async -> Duration
+    /// The role's readiness (``Readiness``): nil when ready, else the reason `/readyz` answers 503 with.
+    var readiness: Readiness.Check = { nil }
+    /// Which paths need the bearer token.
+    var access = AdminAccess(token: nil, metricsPublic: true)
 
     func handle(_ request: HTTPServerRequest) async -> HTTPServerResponse {
+        // Before anything else: a caller without the token learns nothing, not even which methods exist.
+        if let refusal = access.refusal(for: request) { return refusal }
         guard request.method == .GET || request.method == .HEAD else {
             return HTTPServerResponse(status: .methodNotAllowed, text: "the admin API is read-only\n")
         }
@@ -25,6 +31,11 @@ struct AdminAPI: Sendable {
                 return HTTPServerResponse(status: .serviceUnavailable, text: "gossip loop stalled for \(stall)\n")
             }
             return HTTPServerResponse(status: .ok, text: "ok\n")
+        case "/readyz":
+            if let reason = await readiness() {
+                return HTTPServerResponse(status: .serviceUnavailable, text: "not ready: \(reason)\n")
+            }
+            return HTTPServerResponse(status: .ok, text: "ready\n")
         case "/v1/members":
             return json(try? JSONSerialization.data(withJSONObject: await membersJSON(), options: [.sortedKeys]))
         case "/metrics":
