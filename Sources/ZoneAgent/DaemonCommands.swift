@@ -42,7 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: nil)
+        services += Daemon.adminService(mesh, table: nil, probeStall: { await loop.probeLoopProblem() })
         try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
     }
 }
@@ -63,7 +63,7 @@ struct GatewayCommand: AsyncParsableCommand {
         do { routes = try Daemon.routes(mesh.config) } catch { Daemon.exitWithConfigError(error) }
         let failover = mesh.config.failover
         let policy = TablePolicy(failover: failover.mode == "zero-healthy" ? .zeroHealthy : .overprovision(factor: 1.4),
-                                 holdDown: failover.holdDown, slowStart: failover.slowStart)
+                                 holdDown: failover.holdDown, slowStart: failover.slowStart, digestLease: failover.digestLease)
         let loop = GatewayLoop(mesh: mesh, routes: routes, policy: policy)
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
@@ -164,9 +164,11 @@ enum Daemon {
         }
     }
 
-    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?) -> [any Service] {
+    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?,
+                             probeStall: (@Sendable () async -> String?)? = nil) -> [any Service] {
         guard let listen = mesh.config.adminListen else { return [] }
-        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) })
+        let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) },
+                           probeStall: probeStall)
         let server = HTTPServer(configuration: .init(host: listen.host, port: listen.port), logger: mesh.logger) { request in
             await api.handle(request)
         }

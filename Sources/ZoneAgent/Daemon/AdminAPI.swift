@@ -13,6 +13,8 @@ struct AdminAPI: Sendable {
     let table: (@Sendable () -> RoutingTable)?
     /// Seconds since the gossip loop last made progress; `/healthz` fails when it stalls.
     let gossipStall: @Sendable () async -> Duration
+    /// An agent's probe-loop check (`AgentLoop.probeLoopProblem`): a reason makes `/healthz` fail.
+    var probeStall: (@Sendable () async -> String?)?
 
     func handle(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         guard request.method == .GET || request.method == .HEAD else {
@@ -24,6 +26,7 @@ struct AdminAPI: Sendable {
             if stall > .seconds(10) {
                 return HTTPServerResponse(status: .serviceUnavailable, text: "gossip loop stalled for \(stall)\n")
             }
+            if let problem = await probeStall?() { return HTTPServerResponse(status: .serviceUnavailable, text: problem + "\n") }
             return HTTPServerResponse(status: .ok, text: "ok\n")
         case "/v1/members":
             return json(try? JSONSerialization.data(withJSONObject: await membersJSON(), options: [.sortedKeys]))
