@@ -1,3 +1,7 @@
+import Foundation
+import GatewayHTTP
+import Logging
+import NIOCore
 import XCTest
 
 @testable import ZoneAgent
@@ -36,5 +40,38 @@ final class ProbeLoopWatchTests: XCTestCase {
 
     func testAClockThatSeemsToRunBackwardsIsNoStall() {
         XCTAssertNil(ProbeLoopWatch.problem(lastRoundAt: t0 + .seconds(5), now: t0, interval: .seconds(1), timeout: .seconds(1)))
+    }
+}
+
+extension ConfigTests {
+    /// The agent's `/healthz` consults its probe loop: a stalled loop answers 503 with the reason, so Kubernetes'
+    /// liveness probe restarts the agent; without the check (the gateway) or with a healthy loop, 200.
+    func testAgentHealthzFailsWhileItsProbeLoopIsStalled() async throws {
+        let config = try load(agentYAML)
+        let mesh = try MeshRuntime(config: config, logger: Logger(label: "test"))
+        let stalled = "probe loop stalled: no probe round completed for 42s (allowed 10s: max(3 × probe.interval + probe.timeout, 10s))"
+        let reason = ProbeStallReason<String?>(stalled)
+        let api = AdminAPI(mesh: mesh, table: nil, gossipStall: { .zero }, probeStall: { reason.value })
+        let failing = await api.handle(HTTPServerRequest(method: .GET, uri: "/healthz"))
+        XCTAssertEqual(failing.status, .serviceUnavailable)
+        XCTAssertEqual(String(buffer: failing.body), stalled + "\n")
+
+        reason.value = nil
+        let fine = await api.handle(HTTPServerRequest(method: .GET, uri: "/healthz"))
+        XCTAssertEqual(fine.status, .ok)
+        let noCheck = AdminAPI(mesh: mesh, table: nil, gossipStall: { .zero })
+        let unchecked = await noCheck.handle(HTTPServerRequest(method: .GET, uri: "/healthz"))
+        XCTAssertEqual(unchecked.status, .ok)
+    }
+}
+
+/// A value shared with a `@Sendable` closure in a test.
+final class ProbeStallReason<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }
