@@ -44,8 +44,11 @@ public enum DigestLease {
         guard let newest = sorted.first else { return "" }
         let names = sorted.prefix(3).map(\.origin).sorted()
         let more = sorted.count > 3 ? " and \(sorted.count - 3) more" : ""
-        let subject = sorted.count == 1 ? "the digest from \(newest.origin) is" : "the digests from \(names.joined(separator: ", "))\(more) are"
-        return "\(subject) past the \(TableBuilder.format(lease)) lease (newest issued \(Timestamp.iso8601(millis: newest.issuedAtMillis))): is its agent's probe loop stalled?"
+        let issued = Timestamp.iso8601(millis: newest.issuedAtMillis)
+        if sorted.count == 1 {
+            return "the digest from \(newest.origin) is past the \(TableBuilder.format(lease)) lease (issued \(issued)): is its agent's probe loop stalled?"
+        }
+        return "the digests from \(names.joined(separator: ", "))\(more) are past the \(TableBuilder.format(lease)) lease (newest issued \(issued)): are their agents' probe loops stalled?"
     }
 
     /// A live member's digest that no longer vouches because it is too old.
