@@ -115,17 +115,25 @@ actor GatewayLoop {
     /// mesh input, and at least every second regardless.
     func runTimers() async throws {
         while !Task.isCancelled {
-            var wake = state.nextRebuildAt.map { min($0, .now + .seconds(1)) } ?? .now + .seconds(1)
-            if let expiry = state.nextLeaseExpiryMillis {
-                let now = wallClockMillis()
-                // At least 50 ms: the rebuild this wake starts runs on its own task, and until it lands the state
-                // still names the lease that just ran out; a zero wait would spin.
-                let inMillis = expiry > now ? max(50, min(expiry - now, 1_000)) : 50
-                wake = min(wake, .now + .milliseconds(Int64(inMillis)))
-            }
+            let wake = Self.nextWake(rebuildAt: state.nextRebuildAt, leaseExpiryMillis: state.nextLeaseExpiryMillis,
+                                     now: .now, wallClockMillis: wallClockMillis())
             try await Task.sleep(until: wake, clock: .continuous)
             scheduleRebuild()
         }
+    }
+
+    /// When the table timer next wakes: at a hold-down end or ramp step, when the next digest lease runs out, and
+    /// at least every second. Pure, so the timing is tested without waiting.
+    static func nextWake(rebuildAt: ContinuousClock.Instant?, leaseExpiryMillis: UInt64?, now: ContinuousClock.Instant,
+                         wallClockMillis: UInt64) -> ContinuousClock.Instant {
+        var wake = rebuildAt.map { min($0, now + .seconds(1)) } ?? now + .seconds(1)
+        if let expiry = leaseExpiryMillis {
+            // At least 50 ms: the rebuild this wake starts runs on its own task, and until it lands the state
+            // still names the lease that just ran out; a zero wait would spin.
+            let inMillis = expiry > wallClockMillis ? max(50, min(expiry - wallClockMillis, 1_000)) : 50
+            wake = min(wake, now + .milliseconds(Int64(inMillis)))
+        }
+        return wake
     }
 }
 
