@@ -29,8 +29,9 @@ public enum KeyFiles {
         return key
     }
 
+    /// Reads a cluster's secret signing key; refuses a file that group or others may access, as ssh does.
     public static func readSigningKey(path: String) throws(KeyFileError) -> SigningKeyPair {
-        let line = try firstLines(path).first ?? ""
+        let line = try secretLines(path).first ?? ""
         guard let seed = Base64.decode(line), let pair = try? SigningKeyPair(seed: seed) else {
             throw .malformed(path: path, reason: "its first line is not a base64 Ed25519 seed of 32 bytes")
         }
@@ -44,10 +45,11 @@ public enum KeyFiles {
         return key
     }
 
-    /// Reads a mesh key file: the first key is primary, any further ones are accepted on receive.
+    /// Reads a mesh key file: the first key is primary, any further ones are accepted on receive. Like a signing
+    /// key, it is a secret (it lets its holder forge and read every packet), so the same mode rule applies.
     public static func readMeshKeys(path: String) throws(KeyFileError) -> (primary: MeshKey, accepted: [MeshKey]) {
         var keys: [MeshKey] = []
-        for (i, line) in try firstLines(path).enumerated() {
+        for (i, line) in try secretLines(path).enumerated() {
             guard let key = MeshKey(base64: line) else {
                 throw .malformed(path: path, reason: "line \(i + 1) is not a base64 mesh key of 32 bytes")
             }
@@ -60,6 +62,53 @@ public enum KeyFiles {
     /// The non-empty, non-comment lines of a small text file.
     static func firstLines(_ path: String) throws(KeyFileError) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path) }
+        return try lines(of: data, path: path)
+    }
+
+    /// The permission bits a secret file of ours must not have: any access by group or others (ssh's rule for private
+    /// keys). Write access counts too: whoever can replace the key can make this process speak with their key.
+    public static let forbiddenSecretModeBits: mode_t = 0o077
+    /// The bits forbidden when another user owns the file: others only. As ssh does, group bits are let through
+    /// then, since that is how Kubernetes mounts a Secret for a non-root container (root-owned, group `fsGroup`,
+    /// 0440); the group is the pod's own.
+    public static let forbiddenForeignModeBits: mode_t = 0o007
+
+    /// The lines of a secret key file, after checking that only its owner may access it.
+    static func secretLines(_ path: String) throws(KeyFileError) -> [String] {
+        try lines(of: secretContents(path, limit: 64 * 1024), path: path)
+    }
+
+    /// The bytes of a secret file (a key, the admin token), after checking its mode with ssh's rule; at most `limit`
+    /// bytes are read, and a file that holds more is refused.
+    ///
+    /// The mode is read from the open descriptor (`fstat`), so the file checked is the file read, even when the path
+    /// is a symlink (Kubernetes mounts Secret keys as symlinks into a `..data` directory) or is swapped meanwhile.
+    public static func secretContents(_ path: String, limit: Int) throws(KeyFileError) -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)   // non-blocking: a FIFO named by mistake must not hang start-up
+        guard fd >= 0 else { throw .unreadable(path: path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw .malformed(path: path, reason: "it is not a regular file")
+        }
+        let mode = info.st_mode & 0o7777
+        let forbidden = info.st_uid == getuid() ? forbiddenSecretModeBits : forbiddenForeignModeBits
+        guard mode & forbidden == 0 else { throw .tooOpen(path: path, mode: mode) }
+        // Read at most one byte past the limit, so an oversized file is refused without reading it all.
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw .unreadable(path: path) }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= limit else { throw .malformed(path: path, reason: "it holds more than \(limit) bytes: is it the right file?") }
+        return Data(bytes[0..<count])
+    }
+
+    private static func lines(of data: Data, path: String) throws(KeyFileError) -> [String] {
         guard data.count <= 64 * 1024, let text = String(data: data, encoding: .utf8) else {
             throw .malformed(path: path, reason: "it is not a small UTF-8 text file")
         }
@@ -99,6 +148,8 @@ public enum KeyFileError: Error, Equatable, CustomStringConvertible {
     case malformed(path: String, reason: String)
     case exists(path: String)
     case unwritable(path: String, reason: String)
+    /// A secret key file that group or others may access: refused, as ssh refuses such a private key.
+    case tooOpen(path: String, mode: mode_t)
 
     public var description: String {
         switch self {
@@ -106,6 +157,14 @@ public enum KeyFileError: Error, Equatable, CustomStringConvertible {
         case .malformed(let path, let reason): return "\(path): \(reason)"
         case .exists(let path): return "\(path) exists already; pass --force to replace it"
         case .unwritable(let path, let reason): return "\(path): cannot be written: \(reason)"
+        case .tooOpen(let path, let mode):
+            return "\(path): permissions \(Self.octal(mode)) are too open: a secret key must be accessible by its owner only; run `chmod 600 \(path)` (or mount it with defaultMode: 0400)"
         }
+    }
+
+    /// A mode as ssh prints it: `0644`.
+    static func octal(_ mode: mode_t) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }

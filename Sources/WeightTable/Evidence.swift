@@ -27,8 +27,14 @@ struct Evidence {
     /// The same for the last digests of members that are no longer live: they vouch for nothing, but tell
     /// how many endpoints a failed cluster had (`totalEndpoints` of a cluster nobody vouches for).
     private var staleRuns: Index = [:]
+    /// Per cluster, the live members whose digests outlived the lease: they vouch for nothing, and say why.
+    private(set) var expired: [String: [DigestLease.Expired]] = [:]
+    /// The wall-clock millisecond at which the next digest that vouches now will expire; nil without a lease.
+    private(set) var nextExpiryMillis: UInt64?
 
-    init(members: [MemberView], digests: [HealthDigest], services: Set<String>) {
+    /// Indexes the digests that count. With a `lease`, a live member's digest older than it at `nowMillis` counts
+    /// as stale: like a dead member's, it tells the cluster's size but vouches for nothing.
+    init(members: [MemberView], digests: [HealthDigest], services: Set<String>, lease: Duration? = nil, nowMillis: UInt64 = 0) {
         var known: [String: MemberView] = [:]
         for member in members where !member.cluster.isEmpty {
             // A view should list each name once; if it does not, the pick must not depend on the list's order.
@@ -38,7 +44,14 @@ struct Evidence {
         for digest in Self.newestPerOrigin(digests).values {
             guard let member = known[digest.origin.name], member.cluster == digest.origin.cluster else { continue }
             if let generation = member.generation, generation != digest.origin.generation { continue }
-            if member.isLive {
+            if member.isLive, let lease, DigestLease.isExpired(issuedAt: digest.issuedAtMillis, now: nowMillis, lease: lease) {
+                expired[member.cluster, default: []].append(DigestLease.Expired(origin: digest.origin.name, issuedAtMillis: digest.issuedAtMillis))
+                Self.index(digest, cluster: member.cluster, services: services, into: &staleRuns)
+            } else if member.isLive {
+                if let lease {
+                    let expiry = DigestLease.expiryMillis(issuedAt: digest.issuedAtMillis, lease: lease)
+                    nextExpiryMillis = min(nextExpiryMillis ?? .max, expiry)
+                }
                 Self.index(digest, cluster: member.cluster, services: services, into: &runs)
             } else {
                 Self.index(digest, cluster: member.cluster, services: services, into: &staleRuns)

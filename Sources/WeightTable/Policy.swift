@@ -20,18 +20,24 @@ public struct TablePolicy: Sendable, Hashable {
     public var slowStart: Duration
     /// How many weight changes the table keeps for display. Default 100: a page of history, bounded memory.
     public var changeHistoryLimit: Int
+    /// How long after its issue time a digest vouches for its cluster (`DigestLease`); nil: for ever. Default nil
+    /// here, because the builder cannot know whether its caller's wall clock is comparable with the agents'
+    /// (simulations and tests feed fixed times); the gateway passes its `failover.digestLease` (default 90 s).
+    public var digestLease: Duration?
 
     /// The defaults: overprovisioning at 1.4, hold-down 10 s, slow start 10 s, 100 recent changes.
     public init(
         failover: Failover = .overprovision(factor: 1.4),
         holdDown: Duration = .seconds(10),
         slowStart: Duration = .seconds(10),
-        changeHistoryLimit: Int = 100
+        changeHistoryLimit: Int = 100,
+        digestLease: Duration? = nil
     ) {
         self.failover = failover
         self.holdDown = holdDown
         self.slowStart = slowStart
         self.changeHistoryLimit = max(0, changeHistoryLimit)
+        self.digestLease = digestLease
     }
 
     /// The share of its weight a cluster keeps with `healthy` of `total` endpoints healthy, in 0...1.

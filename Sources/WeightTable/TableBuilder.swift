@@ -21,7 +21,8 @@ public enum TableBuilder {
         var state = previous
         state.latestChanges = []
         let routes = inputs.routes.sorted(by: routeOrder)
-        let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)))
+        let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)),
+                                lease: policy.digestLease, nowMillis: inputs.wallClockMillis)
 
         var entries: [RouteEntry] = []
         entries.reserveCapacity(routes.count)
@@ -66,6 +67,8 @@ public enum TableBuilder {
         )
         state.lastTable = table
         state.nextRebuildAt = nextRebuild
+        state.nextLeaseExpiryMillis = evidence.nextExpiryMillis
+        state.expiredOrigins = evidence.expired.values.flatMap { $0.map(\.origin) }.sorted()
         return (table, state)
     }
 
@@ -122,6 +125,9 @@ public enum TableBuilder {
                 standing.reason = vouched
                     ? "no healthy endpoint of \(spec.service) in \(cluster) (0 of \(total))"
                     : "no live agent vouches for \(cluster)"
+                if !vouched, let lease = policy.digestLease, let expired = evidence.expired[cluster] {
+                    standing.reason += ": " + DigestLease.reason(expired, lease: lease)
+                }
             } else {
                 if history.liveSince == nil {
                     history.liveSince = now

@@ -14,6 +14,12 @@ public struct TableState: Sendable, Hashable {
     /// When the table will next change by the passage of time alone (a hold-down ending or a ramp step);
     /// nil when nothing is in flight. A shell that rebuilds only on new digests should also rebuild then.
     public internal(set) var nextRebuildAt: ContinuousClock.Instant?
+    /// The wall-clock millisecond (since the Unix epoch) at which the next digest that vouches now outlives its
+    /// lease (`TablePolicy.digestLease`); nil without a lease or without such a digest. The table changes then with
+    /// no new input, so a shell should rebuild at that moment too.
+    public internal(set) var nextLeaseExpiryMillis: UInt64?
+    /// The live members whose digests outlived the lease at the last build, sorted: they vouch for nothing.
+    public internal(set) var expiredOrigins: [String] = []
 
     var clusters: [HistoryKey: ClusterHistory] = [:]
     var lastGood: [String: RouteEntry] = [:]

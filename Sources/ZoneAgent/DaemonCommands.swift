@@ -42,7 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: nil, readiness: Readiness.agent(mesh))
+        services += Daemon.adminService(mesh, table: nil, readiness: Readiness.agent(mesh), probeStall: { await loop.probeLoopProblem() })
         try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
     }
 }
@@ -63,7 +63,7 @@ struct GatewayCommand: AsyncParsableCommand {
         do { routes = try Daemon.routes(mesh.config) } catch { Daemon.exitWithConfigError(error) }
         let failover = mesh.config.failover
         let policy = TablePolicy(failover: failover.mode == "zero-healthy" ? .zeroHealthy : .overprovision(factor: 1.4),
-                                 holdDown: failover.holdDown, slowStart: failover.slowStart)
+                                 holdDown: failover.holdDown, slowStart: failover.slowStart, digestLease: failover.digestLease)
         let loop = GatewayLoop(mesh: mesh, routes: routes, policy: policy)
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
@@ -174,11 +174,13 @@ enum Daemon {
         }
     }
 
-    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?, readiness: @escaping Readiness.Check) -> [any Service] {
+    static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?, readiness: @escaping Readiness.Check,
+                             probeStall: (@Sendable () async -> String?)? = nil) -> [any Service] {
         guard let listen = mesh.config.adminListen else { return [] }
         let admin = mesh.config.admin
         let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) }, readiness: readiness,
-                           access: AdminAccess(token: admin.token, metricsPublic: admin.token == nil || admin.metricsPublic))
+                           access: AdminAccess(token: admin.token, metricsPublic: admin.token == nil || admin.metricsPublic),
+                           probeStall: probeStall)
         if admin.token == nil && !(listen.host.hasPrefix("127.") || ["::1", "localhost"].contains(listen.host)) {
             mesh.logger.warning("the admin API listens on \(listen) without admin.token: whoever reaches it reads the mesh; set admin.token: FILE")
         }

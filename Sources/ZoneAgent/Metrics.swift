@@ -70,4 +70,11 @@ enum ZoneMetrics {
     static func outputFailure(_ output: String) {
         Counter(label: "zone_agent_output_failures_total", dimensions: [("output", output)]).increment()
     }
+
+    /// Outputs (Envoy, HAProxy) that do not hold the newest table, because their last push failed and is being
+    /// retried: alert when it stays above 0.
+    static func outputsBehind(_ count: Int) { Gauge(label: "zone_agent_outputs_behind").record(count) }
+
+    /// Digests that no longer vouch because their lease ran out (a live agent whose probes stalled).
+    static func digestsExpired(_ count: Int) { Gauge(label: "zone_agent_digests_expired").record(count) }
 }

@@ -158,9 +158,11 @@ final class KeyFileTests: XCTestCase {
         XCTAssertEqual(try KeyFiles.readMeshKeys(path: dir + "/mesh.key").primary, key)
         let extra = MeshKey.generate()
         try (key.base64 + "\n" + extra.base64 + "\n").write(toFile: dir + "/mesh.key", atomically: true, encoding: .utf8)
+        chmod(dir + "/mesh.key", 0o600)   // a secret: written by hand, it must be made owner-only, as ssh demands
         let ring = try KeyFiles.readMeshKeys(path: dir + "/mesh.key")
         XCTAssertEqual(ring.accepted, [extra])
         try "garbage\n".write(toFile: dir + "/mesh.key", atomically: true, encoding: .utf8)
+        chmod(dir + "/mesh.key", 0o600)
         XCTAssertThrowsError(try KeyFiles.readMeshKeys(path: dir + "/mesh.key")) {
             XCTAssertTrue(String(describing: $0).contains("line 1 is not a base64 mesh key"))
         }

@@ -99,6 +99,7 @@ final class ConfigTests: XCTestCase {
                           key: "keys.signing", contains: "cannot be read")
         assertConfigError(agentYAML.replacingOccurrences(of: "keys/c1.key", with: "keys/c2.key"),
                           key: "keys.signing", contains: "is not trusted for cluster c1")
+        chmod(dir + "/keys/trust.yaml", 0o600)   // owner-only, so that its content, not its mode, is what fails
         assertConfigError(agentYAML.replacingOccurrences(of: "keys/mesh.key", with: "keys/trust.yaml"),
                           key: "keys.mesh", contains: "not a base64 mesh key")
         assertConfigError(agentYAML.replacingOccurrences(of: "cluster: c1", with: "cluster: c9"),

@@ -1,4 +1,5 @@
 import Foundation
+import MeshCrypto
 
 /// Reads the admin API's bearer token from a secret file (`admin.token`, `zone-agent table --token-file`).
 ///
@@ -20,6 +21,7 @@ enum AdminTokenFile {
         case unreadable(path: String)
         case tooOpen(path: String, mode: String)
         case tooLarge(path: String, bytes: Int)
+        case unusable(path: String, reason: String)
         case empty(path: String)
         case tooShort(path: String, length: Int)
         case invalidCharacters(path: String)
@@ -32,6 +34,8 @@ enum AdminTokenFile {
                 return "\(path) has mode \(mode), open to group or others; a token must be secret: chmod 600 \(path)"
             case .tooLarge(let path, let bytes):
                 return "\(path) holds \(bytes) bytes, more than a token (at most \(AdminTokenFile.maximumLength)); is it the right file?"
+            case .unusable(let path, let reason):
+                return "\(path): \(reason)"
             case .empty(let path):
                 return "\(path) is empty; write a token into it, e.g. `openssl rand -hex 32 > \(path)`"
             case .tooShort(let path, let length):
@@ -44,13 +48,15 @@ enum AdminTokenFile {
 
     /// Reads, checks and returns the token in `path`.
     static func read(path: String) throws(Problem) -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw .unreadable(path: path) }
-        let mode = Int(info.st_mode) & 0o777
-        let forbidden = info.st_uid == getuid() ? 0o077 : 0o007
-        guard mode & forbidden == 0 else { throw .tooOpen(path: path, mode: String(format: "%04o", mode)) }
-        guard Int(info.st_size) <= maximumLength + 2 else { throw .tooLarge(path: path, bytes: Int(info.st_size)) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path: path) }
+        // The same rule as for key files, in one place (KeyFiles.secretContents).
+        let data: Data
+        do { data = try KeyFiles.secretContents(path, limit: maximumLength + 2) } catch {
+            switch error {
+            case .tooOpen(_, let mode): throw .tooOpen(path: path, mode: String(format: "%04o", Int(mode)))
+            case .malformed(_, let reason): throw .unusable(path: path, reason: reason)
+            default: throw .unreadable(path: path)
+            }
+        }
         return try parse(Array(data), path: path)
     }
 

@@ -44,6 +44,10 @@ struct Config: Sendable {
         var holdDown: Duration = .seconds(10)
         /// Then its share ramps up linearly over this long.
         var slowStart: Duration = .seconds(10)
+        /// A digest older than this (gateway wall clock − its issue time) stops vouching for its cluster, so an
+        /// agent whose probes stalled while its gossip runs cannot keep a dead cluster in the table. Default
+        /// `TimingBounds.defaultDigestLease` (90 s, three refresh intervals).
+        var digestLease: Duration = TimingBounds.defaultDigestLease
     }
 
     struct GossipConfig: Sendable {
@@ -256,10 +260,10 @@ extension Config {
                 if let m = tcp.mapping, !m.isEmpty { throw y.fail("probe.tcp", "takes no settings: write `tcp: {}`") }
                 probe.kind = .tcp
             }
-            probe.interval = try y.duration(p["interval"], at: "probe.interval") ?? probe.interval
-            probe.timeout = try y.duration(p["timeout"], at: "probe.timeout") ?? probe.timeout
-            probe.fall = try y.int(p["fall"], at: "probe.fall", range: 1...100) ?? probe.fall
-            probe.rise = try y.int(p["rise"], at: "probe.rise", range: 1...100) ?? probe.rise
+            probe.interval = try y.duration(p["interval"], at: "probe.interval", bounds: TimingBounds.probeInterval) ?? probe.interval
+            probe.timeout = try y.duration(p["timeout"], at: "probe.timeout", bounds: TimingBounds.probeTimeout) ?? probe.timeout
+            probe.fall = try y.probeCount(p["fall"], at: "probe.fall") ?? probe.fall
+            probe.rise = try y.probeCount(p["rise"], at: "probe.rise") ?? probe.rise
             probe.probers = try y.int(p["probers"], at: "probe.probers", range: 1...100) ?? probe.probers
             guard probe.timeout <= probe.interval else {
                 throw y.fail("probe.timeout", "(\(DurationText.format(probe.timeout))) must not exceed probe.interval (\(DurationText.format(probe.interval)))")
@@ -282,13 +286,15 @@ extension Config {
 
         var failover = FailoverConfig()
         if let failoverNode = top["failover"] {
-            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart"])
+            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart", "digestLease"])
             failover.mode = try y.string(f["mode"], at: "failover.mode") ?? failover.mode
             guard ["overprovision", "zero-healthy"].contains(failover.mode) else {
                 throw y.fail("failover.mode", "`\(failover.mode)` is not a mode; use overprovision or zero-healthy")
             }
-            failover.holdDown = try y.duration(f["holdDown"], at: "failover.holdDown") ?? failover.holdDown
-            failover.slowStart = try y.duration(f["slowStart"], at: "failover.slowStart") ?? failover.slowStart
+            failover.holdDown = try y.duration(f["holdDown"], at: "failover.holdDown", bounds: TimingBounds.holdDown) ?? failover.holdDown
+            failover.slowStart = try y.duration(f["slowStart"], at: "failover.slowStart", bounds: TimingBounds.slowStart) ?? failover.slowStart
+            failover.digestLease = try y.duration(f["digestLease"], at: "failover.digestLease", bounds: TimingBounds.digestLease)
+                ?? failover.digestLease
         }
 
         var proxyListen: HostPort?

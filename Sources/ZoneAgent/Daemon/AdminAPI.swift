@@ -17,6 +17,8 @@ struct AdminAPI: Sendable {
     var readiness: Readiness.Check = { nil }
     /// Which paths need the bearer token.
     var access = AdminAccess(token: nil, metricsPublic: true)
+    /// An agent's probe-loop check (`AgentLoop.probeLoopProblem`): a reason makes `/healthz` fail.
+    var probeStall: (@Sendable () async -> String?)?
 
     func handle(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         // Before anything else: a caller without the token learns nothing, not even which methods exist.
@@ -30,6 +32,7 @@ struct AdminAPI: Sendable {
             if stall > .seconds(10) {
                 return HTTPServerResponse(status: .serviceUnavailable, text: "gossip loop stalled for \(stall)\n")
             }
+            if let problem = await probeStall?() { return HTTPServerResponse(status: .serviceUnavailable, text: problem + "\n") }
             return HTTPServerResponse(status: .ok, text: "ok\n")
         case "/readyz":
             if let reason = await readiness() {

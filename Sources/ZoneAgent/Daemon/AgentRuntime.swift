@@ -11,8 +11,12 @@ actor AgentLoop {
     private let mesh: MeshRuntime
     private let prober: EndpointProber
     private let interval: Duration
-    /// A digest is re-issued at least this often even when nothing changed.
-    private let refreshInterval: Duration = .seconds(30)
+    private let timeout: Duration
+    /// A digest is re-issued at least this often even when nothing changed, so the gateway's lease on it
+    /// (`failover.digestLease`) only runs out when this agent's probing has stopped.
+    private let refreshInterval: Duration = TimingBounds.digestRefresh
+    /// When the last probe round completed (start-up before the first): `/healthz` fails when it is too long ago.
+    private var lastRoundAt = ContinuousClock.now
     private var health: LocalHealth
     private var version: UInt64 = 0
     private var lastReport: [EndpointHealth]?
@@ -26,6 +30,7 @@ actor AgentLoop {
         let probe = mesh.config.probe
         prober = EndpointProber(check: probe.kind, timeout: probe.timeout, group: MultiThreadedEventLoopGroup.singleton)
         interval = probe.interval
+        timeout = probe.timeout
         health = LocalHealth(member: mesh.identity.name, replicas: probe.probers, fall: probe.fall, rise: probe.rise)
         logger = mesh.logger
     }
@@ -83,6 +88,12 @@ actor AgentLoop {
             }
         }
         await publishIfChanged()
+        lastRoundAt = .now
+    }
+
+    /// Nil while the probe loop completes rounds in time; otherwise why `/healthz` must fail (`ProbeLoopWatch`).
+    func probeLoopProblem() -> String? {
+        ProbeLoopWatch.problem(lastRoundAt: lastRoundAt, now: .now, interval: interval, timeout: timeout)
     }
 
     private func publishIfChanged() async {

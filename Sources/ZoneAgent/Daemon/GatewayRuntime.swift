@@ -16,12 +16,10 @@ actor GatewayLoop {
     let pickers: PickerBox
     private var state = TableState()
     private var hadContact = false
-    private let outputTables: AsyncStream<RoutingTable>
-    private let outputQueue: AsyncStream<RoutingTable>.Continuation
+    /// Envoy and HAProxy, kept in step with the table and retried until they are.
+    let outputs: OutputSync
     private var rebuilding = false
     private var rebuildAgain = false
-    private let envoy: EnvoyEDSOutput?
-    private let haproxy: HAProxyRuntimeOutput?
     private var logger: Logger
 
     init(mesh: MeshRuntime, routes: [RouteSpec], policy: TablePolicy = TablePolicy()) {
@@ -29,12 +27,17 @@ actor GatewayLoop {
         self.routes = routes
         self.policy = policy
         self.pickers = PickerBox(EndpointPicker(table: .empty))
-        (outputTables, outputQueue) = AsyncStream.makeStream(of: RoutingTable.self, bufferingPolicy: .bufferingNewest(1))
-        self.envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:))
-        self.haproxy = mesh.config.outputs.haproxy.map {
+        var outputs: [TableOutput] = []
+        if let envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:)) {
+            outputs.append(TableOutput(name: "envoy") { try envoy.write($0) })
+        }
+        if let haproxy = mesh.config.outputs.haproxy.map({
             HAProxyRuntimeOutput(socketPath: $0.socket, backend: $0.backend, serverPrefix: $0.serverPrefix,
                                  service: $0.service, group: MultiThreadedEventLoopGroup.singleton)
+        }) {
+            outputs.append(TableOutput(name: "haproxy") { try await haproxy.apply($0) })
         }
+        self.outputs = OutputSync(outputs: outputs, logger: mesh.logger)
         self.logger = mesh.logger
     }
 
@@ -72,8 +75,18 @@ actor GatewayLoop {
         let inputs = TableInputs(routes: routes, members: members.map { MemberView($0.identity, isLive: $0.state == .alive) },
                                  digests: digests, isolated: isolated, wallClockMillis: wallClockMillis())
         let previousVersion = state.version
+        let previouslyExpired = state.expiredOrigins
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)
         state = built.state
+        if state.expiredOrigins != previouslyExpired {
+            ZoneMetrics.digestsExpired(state.expiredOrigins.count)
+            let newly = state.expiredOrigins.filter { !previouslyExpired.contains($0) }
+            if !newly.isEmpty {
+                logger.warning("digest lease ran out: these live agents no longer vouch (are their probe loops stalled?)", metadata: [
+                    "agents": "\(newly)", "lease": "\(policy.digestLease.map { "\($0)" } ?? "none")",
+                ])
+            }
+        }
         guard built.table.version != previousVersion else { return }
         pickers.store(EndpointPicker(table: built.table))
         for change in state.latestChanges {
@@ -88,37 +101,39 @@ actor GatewayLoop {
         })
         // The outputs get the newest table on their own task: a slow HAProxy socket must not hold up the next
         // rebuild, and with it the built-in proxy's failover.
-        outputQueue.yield(built.table)
+        outputs.submit(built.table)
     }
 
-    /// Pushes tables to Envoy and HAProxy as they come, skipping to the newest when one push is slow. Runs until
-    /// shutdown even with no output configured: a service that returns stops the whole group.
+    /// Pushes tables to Envoy and HAProxy as they come, skipping to the newest when one push is slow, and
+    /// retrying a failed push until it succeeds. Runs until shutdown even with no output configured: a service
+    /// that returns stops the whole group.
     func runOutputs() async {
-        for await table in outputTables { await pushOutputs(table) }
+        await outputs.run()
     }
 
-    private func pushOutputs(_ table: RoutingTable) async {
-        if let envoy {
-            do { try envoy.write(table) } catch {
-                ZoneMetrics.outputFailure("envoy")
-                logger.error("envoy output failed", metadata: ["error": "\(error)"])
-            }
-        }
-        if let haproxy {
-            do { try await haproxy.apply(table) } catch {
-                ZoneMetrics.outputFailure("haproxy")
-                logger.error("haproxy output failed", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    /// Wakes for hold-down ends and ramp steps, which change weights with no new mesh input.
+    /// Wakes for hold-down ends, ramp steps and digest leases running out, which change weights with no new
+    /// mesh input, and at least every second regardless.
     func runTimers() async throws {
         while !Task.isCancelled {
-            let wake = state.nextRebuildAt.map { min($0, .now + .seconds(1)) } ?? .now + .seconds(1)
+            let wake = Self.nextWake(rebuildAt: state.nextRebuildAt, leaseExpiryMillis: state.nextLeaseExpiryMillis,
+                                     now: .now, wallClockMillis: wallClockMillis())
             try await Task.sleep(until: wake, clock: .continuous)
             scheduleRebuild()
         }
+    }
+
+    /// When the table timer next wakes: at a hold-down end or ramp step, when the next digest lease runs out, and
+    /// at least every second. Pure, so the timing is tested without waiting.
+    static func nextWake(rebuildAt: ContinuousClock.Instant?, leaseExpiryMillis: UInt64?, now: ContinuousClock.Instant,
+                         wallClockMillis: UInt64) -> ContinuousClock.Instant {
+        var wake = rebuildAt.map { min($0, now + .seconds(1)) } ?? now + .seconds(1)
+        if let expiry = leaseExpiryMillis {
+            // At least 50 ms: the rebuild this wake starts runs on its own task, and until it lands the state
+            // still names the lease that just ran out; a zero wait would spin.
+            let inMillis = expiry > wallClockMillis ? max(50, min(expiry - wallClockMillis, 1_000)) : 50
+            wake = min(wake, now + .milliseconds(Int64(inMillis)))
+        }
+        return wake
     }
 }
 

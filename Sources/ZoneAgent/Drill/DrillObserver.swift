@@ -68,7 +68,7 @@ final class DrillObserver: @unchecked Sendable {
 
     /// The body of an admin API path, or nil when it cannot be had.
     func fetch(_ path: String) async -> Data? {
-        guard let response = try? await http.execute(HTTPClientRequest(url: target.adminURL + path), timeout: .seconds(2)),
+        guard let response = try? await http.execute(adminRequest(path), timeout: .seconds(2)),
               response.status == .ok, let body = try? await response.body.collect(upTo: 16 << 20) else { return nil }
         return Data(body.readableBytesView)
     }
@@ -92,7 +92,7 @@ final class DrillObserver: @unchecked Sendable {
             return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: weights.mapValues { "HAProxy: \($0)% of the UP servers' weight" })
         }
         do {
-            let response = try await http.execute(HTTPClientRequest(url: target.adminURL + "/v1/table"), timeout: .seconds(2))
+            let response = try await http.execute(adminRequest("/v1/table"), timeout: .seconds(2))
             guard response.status == .ok else { return nil }
             let body = try await response.body.collect(upTo: 16 << 20)
             let table = try TableJSON.decode(Array(body.readableBytesView))
@@ -107,6 +107,12 @@ final class DrillObserver: @unchecked Sendable {
         } catch {
             return nil
         }
+    }
+
+    private func adminRequest(_ path: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: target.adminURL + path)
+        if let token = target.adminToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        return request
     }
 
     // MARK: The request stream

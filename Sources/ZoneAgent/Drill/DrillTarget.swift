@@ -4,8 +4,9 @@ protocol DrillTarget: Sendable {
     /// The proxy URL requests go to (scheme, authority and path), and the Host header they carry.
     var proxyURL: String { get }
     var host: String { get }
-    /// The gateway's admin API (`/v1/table`, `/v1/members`).
+    /// The gateway's admin API (`/v1/table`, `/v1/members`), and its bearer token where it has one.
     var adminURL: String { get }
+    var adminToken: String? { get }
     /// `probe.interval × probe.fall` of the agents, when known: the scale-to-zero bound.
     var probeDetection: Duration? { get }
     /// Where the drill reads the gateway's view of the weights.

@@ -22,6 +22,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     var proxyURL: String { mesh.proxyURL }
     var host: String { LocalMesh.host }
     var adminURL: String { mesh.adminURL }
+    var adminToken: String? { nil }
     var probeDetection: Duration? { anchor == nil ? .milliseconds(500 * 2) : nil }
     var tableSource: DrillTableSource { anchor == nil ? .zoneAgent : .haproxyStats(mesh.adminURL + "/stats;csv") }
 

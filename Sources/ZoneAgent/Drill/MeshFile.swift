@@ -9,6 +9,7 @@ import Yams
 ///   admin: http://10.0.0.5:9101            # the admin API (/v1/table)
 ///   proxy: http://10.0.0.5:8001/svc1       # where requests go ...
 ///   host: alb.ingress.alibaba.com          # ... with this Host header
+///   token: admin-token                     # optional: the admin API's token file (admin.token)
 ///   kill: "kubectl -n zone-agent delete pod -l app=gateway --grace-period=0 --force"   # restart-gateway
 ///   start: "kubectl -n zone-agent rollout status deploy/gateway"
 /// probe: { interval: 1s, fall: 2 }         # optional: the scale-to-zero bound
@@ -30,6 +31,8 @@ struct MeshFile: Sendable {
     }
 
     var adminURL: String
+    /// The admin API's bearer token (`gateway.token: FILE`), where the gateway has one.
+    var adminToken: String?
     var proxyURL: String
     var host: String
     var gateway: Commands
@@ -67,10 +70,14 @@ struct MeshFile: Sendable {
         let root = try y.document(text)
         let top = try y.mapping(root, at: "", allowed: ["gateway", "probe", "clusters", "loss"])
         guard let gatewayNode = top["gateway"] else { throw y.fail("gateway", "is required (admin, proxy, host)") }
-        let g = try y.mapping(gatewayNode, at: "gateway", allowed: ["admin", "proxy", "host", "kill", "start"])
+        let g = try y.mapping(gatewayNode, at: "gateway", allowed: ["admin", "proxy", "host", "token", "kill", "start"])
         let admin = try url(y.requiredString(g["admin"], at: "gateway.admin"), y: y, at: "gateway.admin")
         let proxy = try url(y.requiredString(g["proxy"], at: "gateway.proxy"), y: y, at: "gateway.proxy")
         let host = try y.requiredString(g["host"], at: "gateway.host")
+        var token: String?
+        if let path = try y.string(g["token"], at: "gateway.token") {
+            do { token = try AdminTokenFile.read(path: path) } catch { throw y.fail("gateway.token", "\(error)") }
+        }
         var gateway = Commands()
         for key in ["kill", "start"] { gateway.byKey[key] = try y.string(g[key], at: "gateway.\(key)") }
 
@@ -98,7 +105,7 @@ struct MeshFile: Sendable {
             let l = try y.mapping(lossNode, at: "loss", allowed: ["start", "stop"])
             for key in ["start", "stop"] { loss.byKey[key] = try y.string(l[key], at: "loss.\(key)") }
         }
-        return MeshFile(adminURL: admin, proxyURL: proxy, host: host, gateway: gateway, probeDetection: detection,
+        return MeshFile(adminURL: admin, adminToken: token, proxyURL: proxy, host: host, gateway: gateway, probeDetection: detection,
                         clusters: clusters, loss: loss)
     }
 
@@ -134,6 +141,7 @@ struct ShellDrillTarget: DrillTarget {
     var proxyURL: String { file.proxyURL }
     var host: String { file.host }
     var adminURL: String { file.adminURL }
+    var adminToken: String? { file.adminToken }
     var probeDetection: Duration? { file.probeDetection }
     var tableSource: DrillTableSource { .zoneAgent }
 

@@ -63,14 +63,12 @@ struct EnvoyEDSOutput: Sendable {
     /// Writes every assignment that changed, each through a temporary file and `rename`, so Envoy never reads
     /// half a file.
     func write(_ table: RoutingTable) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Self.makeDirectory(directory)
         for (name, bytes) in Self.render(table) {
             let path = "\(directory)/\(name)"
             if let current = FileManager.default.contents(atPath: path), [UInt8](current) == bytes { continue }
             let temporary = "\(directory)/.\(name).tmp"
-            guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-                throw OutputError(output: "envoy", problem: "cannot write \(temporary)")
-            }
+            try Self.writeFile(temporary, bytes)
             guard rename(temporary, path) == 0 else {
                 throw OutputError(output: "envoy", problem: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
             }
@@ -78,7 +76,44 @@ struct EnvoyEDSOutput: Sendable {
     }
 }
 
-/// An output that could not be updated; the gateway logs it, counts it and retries with the next table.
+extension EnvoyEDSOutput {
+    /// Creates `path` and its missing parents (`mkdir -p`), or throws with the system's reason, such as "Not a
+    /// directory" when a parent is a file.
+    static func makeDirectory(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/\(component)"
+            if mkdir(prefix, 0o755) == 0 || errno == EEXIST { continue }
+            throw OutputError(output: "envoy", problem: "cannot create the directory \(prefix): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw OutputError(output: "envoy", problem: "cannot use \(path) as the output directory: it is not a directory")
+        }
+    }
+
+    /// Writes `bytes` to `path` whole, or throws with the system's reason (a full disk: "No space left on device"),
+    /// removing the partial file.
+    static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OutputError(output: "envoy", problem: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        var written = 0
+        var failure: Int32 = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { failure = n < 0 ? errno : ENOSPC; break }
+            written += n
+        }
+        if close(fd) != 0 && failure == 0 { failure = errno }
+        if failure != 0 {
+            unlink(path)
+            throw OutputError(output: "envoy", problem: "cannot write \(path): \(String(cString: strerror(failure)))")
+        }
+    }
+}
+
+/// An output that could not be updated; the gateway logs it, counts it and retries it (`OutputSync`).
 struct OutputError: Error, CustomStringConvertible {
     var output: String
     var problem: String
