@@ -69,8 +69,8 @@ actor GatewayLoop {
         // Only an alive agent vouches. Waiting for `dead` would add the whole suspicion timeout to every failover;
         // a false suspicion moves traffic only if every agent of a cluster is suspected at once, and the
         // failback hold-down damps that blip.
-        let inputs = TableInputs(routes: routes, members: members.map { MemberView($0.identity, isLive: $0.state == .alive) },
-                                 digests: digests, isolated: isolated, wallClockMillis: wallClockMillis())
+        let (views, vouching) = Self.vouchingInputs(members: members, digests: digests)
+        let inputs = TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis())
         let previousVersion = state.version
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)
         state = built.state
@@ -89,6 +89,30 @@ actor GatewayLoop {
         // The outputs get the newest table on their own task: a slow HAProxy socket must not hold up the next
         // rebuild, and with it the built-in proxy's failover.
         outputQueue.yield(built.table)
+    }
+
+    /// The weight table's member views and digests. A name held by two generations at once (a node name started
+    /// twice: both processes run) becomes one origin per generation, so that each live one vouches with its own
+    /// digest and the end of one never takes vouching away from the other; every other name passes unchanged.
+    static func vouchingInputs(members: [MemberSnapshot], digests: [HealthDigest]) -> ([MemberView], [HealthDigest]) {
+        var held: [String: Int] = [:]
+        for m in members { held[m.name, default: 0] += 1 }
+        guard held.values.contains(where: { $0 > 1 }) else {
+            return (members.map { MemberView($0.identity, isLive: $0.state == .alive) }, digests)
+        }
+        func split(_ identity: MemberIdentity) -> MemberIdentity {
+            guard held[identity.name, default: 0] > 1 else { return identity }
+            var split = identity
+            split.name = "\(identity.name)#\(identity.generation)"
+            return split
+        }
+        let views = members.map { MemberView(split($0.identity), isLive: $0.state == .alive) }
+        let splitDigests = digests.map { digest -> HealthDigest in
+            var digest = digest
+            digest.origin = split(digest.origin)
+            return digest
+        }
+        return (views, splitDigests)
     }
 
     /// Pushes tables to Envoy and HAProxy as they come, skipping to the newest when one push is slow. Runs until
