@@ -897,6 +897,10 @@ public struct GossipCore: Sendable {
         if accusation.target == identity.name {
             if accusation.generation == identity.generation, accusation.incarnation >= incarnation {
                 refute(accusedIncarnation: accusation.incarnation, now: now, rng: &rng)
+            } else if accusation.kind == .dead, accusation.generation != identity.generation {
+                // The other process under our name was declared dead: no longer a conflict (reported again if it
+                // turns out to run after all).
+                selfConflicts[accusation.generation] = nil
             }
             return
         }
@@ -1075,6 +1079,11 @@ public struct GossipCore: Sendable {
     /// A record with this member's own name: its own (relayed back), a predecessor's, or another process's.
     private mutating func receiveNamesake(_ signed: SignedMemberRecord, now: Instant, rng: inout some RandomNumberGenerator) {
         let record = signed.record
+        if record.status == .left, selfConflicts[record.identity.generation] != nil {
+            // The other process left: the name is ours alone again.
+            selfConflicts[record.identity.generation] = nil
+            return
+        }
         guard record.identity.generation != identity.generation, record.status == .alive, !hasLeft else { return }
         guard record.identity.generation > identity.generation else {
             // An older generation: a predecessor's rumour, unless it answers a ping (then it runs beside us).

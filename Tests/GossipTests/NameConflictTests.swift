@@ -157,6 +157,12 @@ final class NameConflictCoreTests: XCTestCase {
         let again = a.onPacket([.member(newer)], from: address(3), now: start + .milliseconds(5), wallClockMillis: wall, rng: &rng)
         XCTAssertTrue(conflicts(again).isEmpty)
         XCTAssertEqual(a.incarnation, 1)
+        // The other process leaves: the name is a's alone again.
+        var other = makeCore("a", generation: 6, at: 2)
+        _ = other.leave(now: start, rng: &rng)
+        _ = a.onPacket([.member(other.ownRecord)], from: address(3), now: start + .milliseconds(6), wallClockMillis: wall, rng: &rng)
+        XCTAssertTrue(a.nameConflicts.isEmpty)
+        XCTAssertEqual(a.incarnation, 1)
         // Its own predecessor's record (same address) is a rumour: no check, no conflict.
         var b = makeCore("b", generation: 7, at: 5)
         let old = makeCore("b", generation: 6, at: 5).ownRecord
@@ -214,7 +220,12 @@ final class NameConflictSimulationTests: XCTestCase {
         net.run(for: .seconds(3))
         for j in 0..<8 where j != 3 { XCTAssertTrue(Set(net.core(j).digests).isSuperset(of: [old, new]), "member \(j)") }
         // Steady: nobody is suspected or declared dead while both run.
+        let incarnations = (net.core(3).incarnation, net.core(twin).incarnation)
+        let bytes = net.bytesSent.reduce(0, +)
         net.run(for: .seconds(20))
+        print("name started twice, 20 s steady: the older re-asserted \(net.core(3).incarnation - incarnations.0) times, the newer "
+              + "\(net.core(twin).incarnation - incarnations.1); \((net.bytesSent.reduce(0, +) - bytes) / 20 / UInt64(net.count)) B/s per member")
+        XCTAssertLessThanOrEqual(net.core(3).incarnation - incarnations.0, 10, "re-assertions are rate-limited")
         XCTAssertTrue(everyoneHoldsBoth(net, twin, older: .alive, newer: .alive))
         XCTAssertTrue(obs.changes.filter { $0.member.name == "m3" && ($0.member.state == .dead || $0.member.state == .suspect) }.isEmpty)
         // The claimants themselves learn of each other (from gossip, or at the latest from their next state sync).
