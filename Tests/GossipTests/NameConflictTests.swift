@@ -86,6 +86,41 @@ final class NameConflictCoreTests: XCTestCase {
         return a
     }
 
+    func testWhenTheNewerOnesTombstoneExpiresTheOlderOneHoldsTheNameAlone() {
+        var settings = GossipSettings()
+        settings.tombstoneTime = .seconds(10)
+        var a = GossipCore(identity: MemberIdentity(name: "a", cluster: "c1", generation: 1), address: address(1), settings: settings,
+                           signer: key, verifier: RecordVerifier(roster: roster))
+        _ = a.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+        _ = a.onPacket([.member(makeCore("b", generation: 5, at: 2).ownRecord), .member(makeCore("c", at: 4).ownRecord)],
+                       from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        let out = a.onPacket([.member(makeCore("b", generation: 6, at: 3).ownRecord)], from: address(3), now: start,
+                             wallClockMillis: wall, rng: &rng)
+        let check = pings(out).first { $0.ping.targetGeneration == 5 }!
+        _ = a.onPacket([.ack(Ack(sequence: check.ping.sequence, source: "b"))], from: address(2), now: start, wallClockMillis: wall, rng: &rng)
+        var left = makeCore("b", generation: 6, at: 3)
+        _ = left.leave(now: start, rng: &rng)
+        _ = a.onPacket([.member(left.ownRecord)], from: address(3), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(a.members(named: "b").map(\.state), [.left, .alive])
+        // Runs well past the tombstone time; b#5 (at 2) and c (at 4) answer every ping addressed to them.
+        var t = Duration.zero
+        var pending: [GossipDirective] = []
+        while t < .seconds(15) {
+            t += .milliseconds(10)
+            pending += a.onTick(now: start + t, wallClockMillis: wall, rng: &rng)
+            var answers: [(GossipMessage, PeerAddress)] = []
+            for (ping, to) in pings(pending) {
+                if to == address(2), ping.target == "b", ping.targetGeneration == 5 { answers.append((.ack(Ack(sequence: ping.sequence, source: "b")), to)) }
+                if to == address(4), ping.target == "c" { answers.append((.ack(Ack(sequence: ping.sequence, source: "c")), to)) }
+            }
+            pending = answers.flatMap { a.onPacket([$0.0], from: $0.1, now: start + t, wallClockMillis: wall, rng: &rng) }
+        }
+        XCTAssertEqual(a.members.filter { $0.state == .alive }.map(\.name), ["b", "c"])
+        XCTAssertEqual(a.members(named: "b").map(\.identity.generation), [5], "the left newer one is forgotten, the older one stays")
+        XCTAssertEqual(a.member(named: "b")?.identity.generation, 5)
+        XCTAssertEqual(a.members.filter { $0.name == "c" }.count, 1)
+    }
+
     func testEachLiveGenerationKeepsItsOwnDigest() {
         var a = conflicted()
         let older = MemberIdentity(name: "b", cluster: "c1", generation: 5)
