@@ -76,6 +76,8 @@ public enum GossipDirective: Sendable, Equatable {
     case digestAccepted(SignedDigest)
     /// A received digest or member record was refused (never a mere duplicate).
     case recordRejected(RecordRejection)
+    /// A member name is held by two live processes at once (reported once as the second one is confirmed).
+    case nameConflict(NameConflict)
     /// Call `onTick` again at this instant at the latest.
     case scheduleTick(at: ContinuousClock.Instant)
 }

@@ -100,7 +100,7 @@ public struct GossipCore: Sendable {
     private var table = MemberTable()
     private var activeCount = 0
     private var tombstoneCount = 0
-    private var suspicions: [String: Suspicion] = [:]
+    private var suspicions: [MemberKey: Suspicion] = [:]
     /// No suspicion needs attention before this (a lower bound: a suspicion ended early may leave it too soon),
     /// so that a tick or packet does not look at every suspicion when a whole cluster is under one.
     private var suspicionWake: Instant?
@@ -129,6 +129,18 @@ public struct GossipCore: Sendable {
     private var reprobeBurstUntil: Instant?
     /// Set by `join` until the first state sync has told us whom to announce ourselves to.
     private var announcePending = false
+    /// Older generations of a name being pinged to tell a restart from a name started twice, and those found gone.
+    private var generationChecks: GenerationChecks
+    /// The digests of older generations held beside a newer one of their name (a name started twice): each live
+    /// generation vouches with its own digest. Empty unless a name is in conflict.
+    private var olderDigests: [MemberKey: SignedDigest] = [:]
+    /// Other live processes found using this member's own name, by generation (each reported once).
+    private var selfConflicts: [UInt64: MemberSnapshot] = [:]
+    /// When this member last re-asserted itself against a newer namesake: at most once a dead-probe interval.
+    private var lastReassertAt: Instant?
+    /// For each name started twice, how often the current probe round has visited it, so each generation gets its
+    /// turn (such a name appears in the round once per live generation).
+    private var twinVisits: [String: Int] = [:]
 
     private var started = false
     private var nextProbeAt: Instant?
@@ -159,6 +171,7 @@ public struct GossipCore: Sendable {
         self.memo = memo
         self.membershipQueue = TransmitQueue(capacity: settings.maxQueuedUpdates)
         self.digestQueue = TransmitQueue(capacity: settings.maxQueuedUpdates)
+        self.generationChecks = GenerationChecks(maxSilent: settings.maxTombstones)
         self.selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: 0, status: .alive), signer)
     }
 
@@ -171,9 +184,29 @@ public struct GossipCore: Sendable {
 
     // MARK: Read API
 
-    /// Every other member known, tombstones included, sorted by name.
+    /// Every other member known, tombstones included, sorted by name (and generation, for a name started twice).
     public var members: [MemberSnapshot] {
-        table.members.map(\.snapshot).sorted { $0.name < $1.name }
+        table.members.map(\.snapshot).sorted { ($0.name, $0.identity.generation) < ($1.name, $1.identity.generation) }
+    }
+
+    /// Every generation of `name` held, newest first: one, or two while the name is started twice.
+    public func members(named name: String) -> [MemberSnapshot] { table.generations(of: name).map(\.snapshot) }
+
+    /// Names held by two or more live processes at once, this member's own name included when another process uses
+    /// it: what the daemon shows operators until the extra process is stopped.
+    public var nameConflicts: [NameConflict] {
+        var out: [NameConflict] = []
+        if table.hasOlderGenerations {
+            var seen: Set<String> = []
+            for m in table.members where m.state.isActive && seen.insert(m.name).inserted {
+                let live = table.generations(of: m.name).filter(\.state.isActive)
+                if live.count > 1 { out.append(NameConflict(name: m.name, members: live.map(\.snapshot))) }
+            }
+        }
+        if !selfConflicts.isEmpty, !hasLeft {
+            out.append(NameConflict(name: identity.name, members: [selfSnapshot] + selfConflicts.values))
+        }
+        return out.sorted { $0.name < $1.name }
     }
 
     /// This member as others should see it.
@@ -181,15 +214,17 @@ public struct GossipCore: Sendable {
         MemberSnapshot(identity: identity, address: address, state: hasLeft ? .left : .alive, incarnation: incarnation)
     }
 
-    /// The member called `name`, if known.
+    /// The member called `name`, if known: its newest generation.
     public func member(named name: String) -> MemberSnapshot? { table[name]?.snapshot }
 
-    /// The newest verified digest of every origin, sorted by origin name.
+    /// The newest verified digest of every origin, sorted by origin name; for a name started twice, the newest of
+    /// each generation held (oldest first), so that each live one vouches with its own.
     public var digests: [SignedDigest] {
-        store.values.sorted { $0.digest.origin.name < $1.digest.origin.name }
+        let all = olderDigests.isEmpty ? Array(store.values) : Array(store.values) + olderDigests.values
+        return all.sorted { ($0.digest.origin.name, $0.digest.origin.generation) < ($1.digest.origin.name, $1.digest.origin.generation) }
     }
 
-    /// The newest verified digest from `origin`.
+    /// The newest verified digest from `origin` (of its newest generation).
     public func digest(from origin: String) -> SignedDigest? { store[origin] }
 
     /// Other members currently alive or suspect.
@@ -237,6 +272,7 @@ public struct GossipCore: Sendable {
         if !hasLeft {
             runProbe(now: now, rng: &rng)
             expireSuspicions(now: now, rng: &rng)
+            if !generationChecks.pending.isEmpty { expireGenerationChecks(now: now) }
             if activeCount > 0 {
                 if lonelyPasses > 0 {
                     // No longer alone: the next spell starts with a fresh pass.
@@ -366,11 +402,20 @@ public struct GossipCore: Sendable {
         for case .syncSummary(let s) in messages { peerSummary = s }
         let peerName = peerSummary?.sender
         table.reserveCapacity(forAdding: messages.count)
+        // Tombstones travel as the dead member's own record and the verdict on it: taken together, so that a member
+        // never known is stored dead at once rather than alive for an instant.
+        var verdicts: [MemberKey: UInt64] = [:]
+        for case .accusation(let a) in messages where a.kind == .dead {
+            let key = MemberKey(name: a.target, generation: a.generation)
+            verdicts[key] = max(verdicts[key] ?? 0, a.incarnation)
+        }
         for message in messages {
             switch message {
             case .member(let record):
                 // Records about the peer itself are news worth spreading (a joiner); the rest only repair our view.
-                receive(record, relay: record.record.identity.name == peerName, now: now, rng: &rng)
+                let key = MemberKey(name: record.record.identity.name, generation: record.record.identity.generation)
+                receive(record, relay: record.record.identity.name == peerName, deadAt: verdicts.isEmpty ? nil : verdicts[key],
+                        viaSync: true, now: now, rng: &rng)
             case .accusation(let accusation): receive(accusation, now: now, rng: &rng)
             case .digest(let digest): receive(digest, viaSync: true, now: now, wallClockMillis: wallClockMillis, rng: &rng)
             default: break
@@ -398,42 +443,99 @@ public struct GossipCore: Sendable {
             entries.append(.init(name: m.identity.name, generation: m.identity.generation, incarnation: m.incarnation,
                                  status: m.state.summaryCode))
         }
-        let digestEntries = store.values.map { SyncSummary.DigestEntry(origin: $0.digest.origin.name, order: $0.digest.order) }
+        var digestEntries = store.values.map { SyncSummary.DigestEntry(origin: $0.digest.origin.name, order: $0.digest.order) }
+        for d in olderDigests.values { digestEntries.append(.init(origin: d.digest.origin.name, order: d.digest.order)) }
         return SyncSummary(sender: identity.name, members: entries, digests: digestEntries, wantsReply: wantsReply)
     }
 
     private mutating func recordsLacking(in peer: SyncSummary, now: Instant, rng: inout some RandomNumberGenerator) -> [GossipMessage] {
+        // The peer's newest generation of each name, and any older one it holds beside it (a name started twice).
         var known: [String: SyncSummary.MemberEntry] = [:]
+        var knownOlder: [MemberKey: SyncSummary.MemberEntry] = [:]
         known.reserveCapacity(peer.members.count)
-        for e in peer.members { known[e.name] = e }
+        for e in peer.members {
+            if let k = known[e.name], k.generation != e.generation {
+                let older = k.generation < e.generation ? k : e
+                knownOlder[MemberKey(name: older.name, generation: older.generation)] = older
+                if k.generation < e.generation { known[e.name] = e }
+            } else {
+                known[e.name] = e
+            }
+        }
+        func entry(_ name: String, _ generation: UInt64) -> SyncSummary.MemberEntry? {
+            if let e = known[name], e.generation == generation { return e }
+            return knownOlder.isEmpty ? nil : knownOlder[MemberKey(name: name, generation: generation)]
+        }
         var out: [GossipMessage] = []
-        if let mine = known[identity.name], mine.generation == identity.generation, !hasLeft,
-           let state = MemberState(summaryCode: mine.status), state == .suspect || state == .dead,
+        let mine = entry(identity.name, identity.generation)
+        if let mine, !hasLeft, let state = MemberState(summaryCode: mine.status), state == .suspect || state == .dead,
            mine.incarnation >= incarnation {
             refute(accusedIncarnation: mine.incarnation, now: now, rng: &rng)
         }
-        if let mine = known[identity.name], mine.generation == identity.generation, mine.incarnation >= incarnation {
+        if let mine, mine.incarnation >= incarnation {
             // The peer knows this record already.
         } else {
             out.append(.member(selfRecord))
         }
-        for m in table.members.sorted(by: { $0.name < $1.name }) where m.state != .dead {
+        // The peer knows itself best; another generation of its name is news to it (a name started twice).
+        let senderGeneration = known[peer.sender]?.generation
+        for m in table.members.sorted(by: { ($0.name, $0.identity.generation) < ($1.name, $1.identity.generation) }) {
             let record = m.record
-            guard m.name != peer.sender else { continue }
-            if let e = known[m.identity.name] {
-                if e.generation > record.record.identity.generation { continue }
-                if e.generation == record.record.identity.generation, e.incarnation >= record.record.incarnation { continue }
+            let generation = m.identity.generation
+            if m.name == peer.sender, generation == senderGeneration { continue }
+            let e = entry(m.name, generation)
+            if !m.state.isActive, now - m.stateSince >= tombstoneRelayAge {
+                // Old enough that the rumours it guards against are long gone: not passed on, so that a tombstone
+                // cannot bounce between members that forget it at different times and outlive its time.
+                continue
+            }
+            if m.state == .dead {
+                // A tombstone, so that a peer that never heard of this generation (a joiner) rejects replays of its
+                // alive records: its own record and the verdict. A peer that knows the generation already is left
+                // to gossip and probes, as before: after a partition it holds its own side alive, and a verdict from
+                // the other side would only make it doubt members it can reach.
+                if e != nil { continue }
+                if let newest = known[m.name], newest.generation > generation { continue }
+                out.append(.member(record))
+                out.append(.accusation(Accusation(kind: .dead, target: m.name, generation: generation, incarnation: m.incarnation,
+                                                  accuser: identity.name)))
+                continue
+            }
+            if let e {
+                if e.incarnation >= record.record.incarnation { continue }
+            } else if let newest = known[m.name], newest.generation > generation, !m.state.isActive {
+                // A predecessor's tombstone is no news where its successor is known; a live older generation is
+                // (the peer checks whether it still runs).
+                continue
             }
             out.append(.member(record))
         }
         var stored: [String: DigestOrder] = [:]
-        for e in peer.digests { stored[e.origin] = e.order }
+        for e in peer.digests {
+            if let order = stored[e.origin], order >= e.order { continue }
+            stored[e.origin] = e.order
+        }
         for d in store.values.sorted(by: { $0.digest.origin.name < $1.digest.origin.name }) {
             if let order = stored[d.digest.origin.name], order >= d.digest.order { continue }
             out.append(.digest(d))
         }
+        if !olderDigests.isEmpty {
+            var exact: [MemberKey: UInt64] = [:]
+            for e in peer.digests {
+                let key = MemberKey(name: e.origin, generation: e.order.generation)
+                exact[key] = max(exact[key] ?? 0, e.order.version)
+            }
+            for (key, d) in olderDigests.sorted(by: { ($0.key.name, $0.key.generation) < ($1.key.name, $1.key.generation) }) {
+                if let version = exact[key], version >= d.digest.version { continue }
+                out.append(.digest(d))
+            }
+        }
         return out
     }
+
+    /// Tombstones younger than this are passed on in state sync; one learned there counts as this old already, so
+    /// that it is never passed on again and no copy outlives `tombstoneTime` counted from the death's first news.
+    private var tombstoneRelayAge: Duration { settings.tombstoneTime / 2 }
 
     // MARK: Timers
 
@@ -486,6 +588,7 @@ public struct GossipCore: Sendable {
                 if !seeds.isEmpty { consider(nextSeedSyncAt) }
                 if !seeds.isEmpty, activeCount == 0 { consider(nextLonelySyncAt) }
                 if !suspicions.isEmpty { consider(suspicionWake) }
+                if !generationChecks.pending.isEmpty { consider(generationChecks.nextExpiry) }
             }
             for r in relays.values { consider(r.nackAt ?? r.expiresAt) }
             consider(nextGossipAt)
@@ -535,7 +638,7 @@ public struct GossipCore: Sendable {
         p.indirectSent = true
         var helpers: [Member] = []
         var excluded: Set<String> = [p.target]
-        let avoided = p.isSearch ? table[p.target]?.identity.cluster : nil
+        let avoided = p.isSearch ? table[MemberKey(name: p.target, generation: p.generation)]?.identity.cluster : nil
         for _ in 0..<settings.indirectChecks {
             guard let h = randomActive(excluding: excluded, aliveOnly: true, outside: avoided, rng: &rng) else { break }
             excluded.insert(h.identity.name)
@@ -556,7 +659,7 @@ public struct GossipCore: Sendable {
         // and must not slow its own detection down).
         // A search is our own extra effort, not a sign of our health: only the round robin's probes count.
         if p.nacks == 0, !p.isSearch { adjustHealth(by: 1) }
-        if let m = table[p.target], m.identity.generation == p.generation, m.state.isActive {
+        if let m = table[MemberKey(name: p.target, generation: p.generation)], m.state.isActive {
             let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
                                         incarnation: m.incarnation, accuser: identity.name)
             receive(accusation, now: now, rng: &rng)
@@ -582,25 +685,46 @@ public struct GossipCore: Sendable {
         }
     }
 
-    private func isProbing(_ name: String) -> Bool { probes.contains { $0.target == name } }
+    private func isProbing(_ key: MemberKey) -> Bool {
+        probes.contains { $0.target == key.name && $0.generation == key.generation }
+    }
 
     private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> Member? {
         while let name = siblingProbes.popLast() {
-            if let m = table[name], m.state == .alive, !isProbing(name) { return m }
+            if let m = table[name], m.state == .alive, !isProbing(m.key) { return m }
         }
         for pass in 0..<2 {
             while probeCursor < probeOrder.count {
                 let name = probeOrder[probeCursor]
                 probeCursor += 1
-                if let m = table[name], m.state.isActive, !isProbing(name) { return m }
+                if let m = roundTarget(name) { return m }
             }
             guard pass == 0 else { break }
             // A round is over: shuffle the active members for the next (SWIM's randomised round robin).
             probeOrder = table.members.filter(\.state.isActive).map(\.name)
             probeOrder.shuffle(using: &rng)
             probeCursor = 0
+            if !twinVisits.isEmpty { twinVisits.removeAll() }
         }
         return nil
+    }
+
+    /// The generation of `name` the round robin probes at this visit: the only one, or for a name started twice
+    /// (which is in the round once per live generation) each in turn.
+    private mutating func roundTarget(_ name: String) -> Member? {
+        guard table.hasOlderGenerations else {
+            guard let m = table[name], m.state.isActive, !isProbing(m.key) else { return nil }
+            return m
+        }
+        let live = table.generations(of: name).filter(\.state.isActive)
+        guard !live.isEmpty else { return nil }
+        var m = live[0]
+        if live.count > 1 {
+            let visit = twinVisits[name, default: 0]
+            twinVisits[name] = visit + 1
+            m = live[visit % live.count]
+        }
+        return isProbing(m.key) ? nil : m
     }
 
     /// Probes alive members of the suspect's cluster at once: `count` of them, beside the round robin.
@@ -624,7 +748,7 @@ public struct GossipCore: Sendable {
         for step in 0..<members.count {
             guard found < count else { break }
             let m = members[(start + step) % members.count]
-            guard m.state == .alive, m.identity.cluster == cluster, !isProbing(m.name) else { continue }
+            guard m.state == .alive, m.identity.cluster == cluster, !isProbing(m.key) else { continue }
             found += 1
             if localHealthScore == 0, searchBudget > 0, probes.count(where: \.isSearch) < Self.maxSearches {
                 searchBudget -= 1
@@ -650,8 +774,11 @@ public struct GossipCore: Sendable {
         guard ping.target.isEmpty || ping.target == identity.name else { return }
         guard ping.targetGeneration == 0 || ping.targetGeneration == identity.generation else { return }
         var control: [GossipMessage] = [.ack(Ack(sequence: ping.sequence, source: identity.name))]
-        // A member we hold dead is talking to us: tell it, so that it refutes and a healed partition merges.
-        if let m = table[ping.source], m.state == .dead {
+        // A member we hold dead is talking to us: tell it, so that it refutes and a healed partition merges. (Of a name
+        // started twice, the generation at the sender's address.)
+        let source = table.hasOlderGenerations
+            ? table.generations(of: ping.source).first { $0.address == sender } ?? table[ping.source] : table[ping.source]
+        if let m = source, m.state == .dead {
             control.append(.accusation(Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
                                                   incarnation: m.incarnation, accuser: identity.name)))
         }
@@ -690,6 +817,10 @@ public struct GossipCore: Sendable {
     }
 
     private mutating func onAck(_ ack: Ack, now: Instant, rng: inout some RandomNumberGenerator) {
+        if !generationChecks.pending.isEmpty, let record = generationChecks.answer(sequence: ack.sequence, from: ack.source) {
+            admitOlderGeneration(record, now: now, rng: &rng)
+            return
+        }
         if let i = probes.firstIndex(where: { $0.sequence == ack.sequence && $0.target == ack.source }) {
             probes.remove(at: i)
             adjustHealth(by: -1)
@@ -721,19 +852,20 @@ public struct GossipCore: Sendable {
             return
         }
         guard let wake = suspicionWake, now >= wake else { return }
-        var due: [String] = []
+        var due: [MemberKey] = []
         var next: Instant?
-        for (name, s) in suspicions {
-            if now >= s.wake { due.append(name) } else { next = min(next ?? s.wake, s.wake) }
+        for (key, s) in suspicions {
+            if now >= s.wake { due.append(key) } else { next = min(next ?? s.wake, s.wake) }
         }
         suspicionWake = next
-        for name in due.sorted() {
-            guard let s = suspicions[name] else { continue }
+        for key in due.sorted(by: { ($0.name, $0.generation) < ($1.name, $1.generation) }) {
+            guard let s = suspicions[key] else { continue }
+            let name = key.name
             guard now >= s.deadline else {
-                if now >= s.nextNudgeAt, let m = table[name] {
+                if now >= s.nextNudgeAt, let m = table[key] {
                     var updated = s
                     updated.nextNudgeAt = now + settings.probeInterval
-                    suspicions[name] = updated
+                    suspicions[key] = updated
                     noteSuspicionWake(updated.wake)
                     let nudge = GossipMessage.accusation(Accusation(kind: .suspect, target: name, generation: m.identity.generation,
                                                                     incarnation: s.incarnation, accuser: identity.name))
@@ -741,8 +873,8 @@ public struct GossipCore: Sendable {
                 }
                 continue
             }
-            suspicions[name] = nil
-            guard let m = table[name], m.state == .suspect else { continue }
+            suspicions[key] = nil
+            guard let m = table[key], m.state == .suspect else { continue }
             let accusation = Accusation(kind: .dead, target: name, generation: m.identity.generation,
                                         incarnation: m.incarnation, accuser: identity.name)
             receive(accusation, now: now, rng: &rng)
@@ -765,20 +897,24 @@ public struct GossipCore: Sendable {
         if accusation.target == identity.name {
             if accusation.generation == identity.generation, accusation.incarnation >= incarnation {
                 refute(accusedIncarnation: accusation.incarnation, now: now, rng: &rng)
+            } else if accusation.kind == .dead, accusation.generation != identity.generation {
+                // The other process under our name was declared dead: no longer a conflict (reported again if it
+                // turns out to run after all).
+                selfConflicts[accusation.generation] = nil
             }
             return
         }
         // Accusations bind to the exact generation: a predecessor's rumours never touch a restarted member.
-        guard var m = table[accusation.target], m.identity.generation == accusation.generation,
+        guard var m = table[MemberKey(name: accusation.target, generation: accusation.generation)],
               accusation.incarnation >= m.incarnation, m.state.isActive else { return }
         switch accusation.kind {
         case .suspect:
-            if m.state == .suspect, accusation.incarnation == m.incarnation, var s = suspicions[m.identity.name] {
+            if m.state == .suspect, accusation.incarnation == m.incarnation, var s = suspicions[m.key] {
                 // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
                 guard s.confirm(by: accusation.accuser) else { return }
-                suspicions[m.identity.name] = s
+                suspicions[m.key] = s
                 noteSuspicionWake(s.wake)
-                enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+                enqueueMembership(.accusation(accusation), about: m.key, now: now, rng: &rng)
                 return
             }
             let previous = m.state
@@ -791,13 +927,13 @@ public struct GossipCore: Sendable {
                                       minimum: minimum, maximum: minimum * settings.suspicionMaxMult,
                                       nextNudgeAt: now + settings.probeInterval,
                                       expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
-            suspicions[m.identity.name] = suspicion
+            suspicions[m.key] = suspicion
             noteSuspicionWake(suspicion.wake)
             update(m, previous: previous)
             if previous == .alive {
                 searchSiblings(of: m, count: accusation.accuser == identity.name ? settings.indirectChecks : 1, now: now, rng: &rng)
             }
-            enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+            enqueueMembership(.accusation(accusation), about: m.key, now: now, rng: &rng)
             // Every suspecter tells the suspect directly; a live one answers each with its refutation.
             let direct = GossipMessage.accusation(accusation)
             out.append(.send([direct], to: m.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: direct)])))
@@ -806,9 +942,9 @@ public struct GossipCore: Sendable {
             m.state = .dead
             m.incarnation = accusation.incarnation
             m.stateSince = now
-            suspicions[m.identity.name] = nil
+            suspicions[m.key] = nil
             update(m, previous: previous)
-            enqueueMembership(.accusation(accusation), about: m.identity.name, now: now, rng: &rng)
+            enqueueMembership(.accusation(accusation), about: m.key, now: now, rng: &rng)
         }
     }
 
@@ -824,49 +960,88 @@ public struct GossipCore: Sendable {
         return true
     }
 
-    private mutating func receive(_ signed: SignedMemberRecord, relay: Bool, now: Instant, rng: inout some RandomNumberGenerator) {
+    /// - Parameter deadAt: the incarnation at which a state sync's verdict declares this generation dead, if any.
+    /// - Parameter viaSync: whether the record came in a state sync (a tombstone learned there is not passed on).
+    private mutating func receive(
+        _ signed: SignedMemberRecord, relay: Bool, deadAt: UInt64? = nil, viaSync: Bool = false, now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) {
         let record = signed.record
         let name = record.identity.name
-        guard name != identity.name, !name.isEmpty else { return }
-        let existing = table[name]
-        if let m = existing {
-            if record.identity.generation < m.identity.generation { return }
-            if record.identity.generation == m.identity.generation {
-                // Within one generation, only a strictly newer incarnation says anything new; a left member stays
-                // left, and an accusation at the same incarnation outranks the alive record it accused.
-                if m.state == .left { return }
-                if record.status == .alive, record.incarnation <= m.incarnation { return }
-                if record.status == .left, record.incarnation < m.incarnation { return }
+        guard !name.isEmpty else { return }
+        guard name != identity.name else {
+            receiveNamesake(signed, now: now, rng: &rng)
+            return
+        }
+        let key = MemberKey(name: name, generation: record.identity.generation)
+        let newest = table[name]
+        var existing: Member?
+        var predecessor: Member?
+        if let newest {
+            if newest.identity.generation == key.generation {
+                existing = newest
+            } else if key.generation > newest.identity.generation {
+                predecessor = newest
+            } else {
+                // An older generation than the newest held: a member of its own only while both run.
+                existing = table.hasOlderGenerations ? table[key] : nil
+                if existing == nil {
+                    checkOlderGeneration(signed, now: now)
+                    return
+                }
             }
         }
+        if let m = existing {
+            // Within one generation, only a strictly newer incarnation says anything new; a left member stays
+            // left, and an accusation at the same incarnation outranks the alive record it accused.
+            if m.state == .left { return }
+            if record.status == .alive, record.incarnation <= m.incarnation { return }
+            if record.status == .left, record.incarnation < m.incarnation { return }
+        }
         guard verified(signed) else { return }
-        var m = existing ?? Member(record: signed, incarnation: record.incarnation, state: .alive, stateSince: now)
-        let previous = existing?.state
-        if previous == .dead, m.state == .alive || record.status == .alive {
+        let dead = record.status == .alive && deadAt.map { $0 >= record.incarnation } == true
+        let previous = (existing ?? predecessor)?.state
+        if previous == .dead, record.status == .alive, !dead {
             // A dead member is back: likely a healed partition, so look for the rest of its side quickly.
             reprobeBurstUntil = now + settings.deadProbeInterval * 5
             if let at = nextMaintenanceAt, at > now + settings.probeInterval { nextMaintenanceAt = now + settings.probeInterval }
         }
-        if let existing, existing.identity.generation != record.identity.generation {
-            // A restart: the new generation replaces its predecessor at once, whatever was believed about it.
-            suspicions[name] = nil
+        if let predecessor {
+            // A restart: the new generation replaces every generation held of its name at once, whatever was
+            // believed about them.
+            supersede(predecessor, by: signed, now: now)
         }
-        m.incarnation = record.incarnation
+        var m = existing ?? predecessor ?? Member(record: signed, incarnation: record.incarnation, state: .alive, stateSince: now)
+        m.incarnation = dead ? deadAt ?? record.incarnation : record.incarnation
         m.record = signed
-        m.state = record.status == .left ? .left : .alive
-        if m.state == .alive { suspicions[name] = nil }
-        if previous != m.state || existing?.identity.generation != record.identity.generation { m.stateSince = now }
-        if existing == nil {
+        m.state = record.status == .left ? .left : dead ? .dead : .alive
+        if m.state == .alive { suspicions[key] = nil }
+        if previous != m.state || predecessor != nil {
+            m.stateSince = viaSync && !m.state.isActive ? now - tombstoneRelayAge : now
+        }
+        if existing == nil, predecessor == nil {
             insert(m, rng: &rng)
         } else {
-            update(m, previous: previous, force: existing?.identity.generation != record.identity.generation)
+            update(m, previous: previous, force: predecessor != nil, replacing: predecessor?.key)
         }
-        if relay { enqueueMembership(.member(signed), about: name, now: now, rng: &rng) }
+        if relay { enqueueMembership(.member(signed), about: key, now: now, rng: &rng) }
+    }
+
+    /// A newer generation of `old`'s name arrived: `old` gives way to it in its place, and any other generation held
+    /// of the name is dropped. A generation that was live elsewhere than the newcomer's address may still run (the
+    /// name started twice) and is checked.
+    private mutating func supersede(_ old: Member, by newcomer: SignedMemberRecord, now: Instant) {
+        for g in table.generations(of: old.name) {
+            suspicions[g.key] = nil
+            if g.state.isActive { checkOlderGeneration(g.record, besides: newcomer.record.address, now: now) }
+            if g.key != old.key { remove(g.key) }
+            if !olderDigests.isEmpty { olderDigests[g.key] = nil }
+        }
     }
 
     private mutating func insert(_ m: Member, rng: inout some RandomNumberGenerator) {
         let name = m.name
-        table[name] = m
+        table.set(m)
         if m.state.isActive {
             activeCount += 1
             // A newcomer joins the current probe round at a random place rather than waiting for the next round.
@@ -878,21 +1053,120 @@ public struct GossipCore: Sendable {
             tombstoneCount += 1
         }
         out.append(.memberChanged(m.snapshot, previous: nil))
+        if m.state.isActive { reportConflict(over: name) }
     }
 
-    private mutating func update(_ m: Member, previous: MemberState?, force: Bool = false) {
-        table[m.name] = m
+    /// Stores `m` (in the place of `replacing`, a predecessor) and reports the change.
+    private mutating func update(_ m: Member, previous: MemberState?, force: Bool = false, replacing: MemberKey? = nil) {
+        if let replacing { table.replace(replacing, with: m) } else { table.set(m) }
         if let previous, previous.isActive != m.state.isActive {
             activeCount += m.state.isActive ? 1 : -1
             tombstoneCount += m.state.isActive ? -1 : 1
         }
         if previous != m.state || force { out.append(.memberChanged(m.snapshot, previous: previous)) }
+        if replacing == nil, m.state.isActive, previous?.isActive == false { reportConflict(over: m.name) }
     }
 
-    private mutating func remove(_ name: String) {
-        guard let m = table.removeValue(forName: name) else { return }
+    private mutating func remove(_ key: MemberKey) {
+        guard let m = table.removeValue(forKey: key) else { return }
         if m.state.isActive { activeCount -= 1 } else { tombstoneCount -= 1 }
-        suspicions[name] = nil
+        suspicions[key] = nil
+        if !olderDigests.isEmpty { olderDigests[key] = nil }
+    }
+
+    // MARK: Names started twice
+
+    /// A record with this member's own name: its own (relayed back), a predecessor's, or another process's.
+    private mutating func receiveNamesake(_ signed: SignedMemberRecord, now: Instant, rng: inout some RandomNumberGenerator) {
+        let record = signed.record
+        if record.status == .left, selfConflicts[record.identity.generation] != nil {
+            // The other process left: the name is ours alone again.
+            selfConflicts[record.identity.generation] = nil
+            return
+        }
+        guard record.identity.generation != identity.generation, record.status == .alive, !hasLeft else { return }
+        guard record.identity.generation > identity.generation else {
+            // An older generation: a predecessor's rumour, unless it answers a ping (then it runs beside us).
+            checkOlderGeneration(signed, now: now)
+            return
+        }
+        // A newer process with this member's name, while this one runs: the name is started twice.
+        guard verified(signed) else { return }
+        noteSelfConflict(with: MemberSnapshot(identity: record.identity, address: record.address, state: .alive,
+                                              incarnation: record.incarnation))
+        // Members that took the newcomer for our restart ping us to find out; if that ping was lost, a newer record
+        // of ours makes them ask again. At most once a dead-probe interval, however often the namesake is heard.
+        if lastReassertAt.map({ now - $0 >= settings.deadProbeInterval }) ?? true {
+            lastReassertAt = now
+            incarnation += 1
+            selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: incarnation, status: .alive), signer)
+            enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
+        }
+    }
+
+    /// Pings the generation of `signed` (older than one held of its name) at its address, to learn whether it still
+    /// runs, unless it was found gone at this incarnation already or `besides` (a newer generation's address, where
+    /// the older process cannot be any more) is its address.
+    private mutating func checkOlderGeneration(_ signed: SignedMemberRecord, besides newcomer: PeerAddress? = nil, now: Instant) {
+        let record = signed.record
+        let key = MemberKey(name: record.identity.name, generation: record.identity.generation)
+        guard record.status == .alive, generationChecks.shouldCheck(key, incarnation: record.incarnation) else { return }
+        // Two processes cannot share an address: where a newer generation (or this member) lives, the older is gone.
+        if record.address == address || record.address == newcomer
+            || table.generations(of: key.name).contains(where: { $0.address == record.address && $0.identity.generation > key.generation }) {
+            generationChecks.markSilent(signed, now: now)
+            return
+        }
+        guard verified(signed) else { return }
+        let sequence = nextSequence()
+        generationChecks.start(sequence: sequence, record: signed, expiresAt: now + settings.probeInterval)
+        sendGenerationPing(sequence, to: signed)
+    }
+
+    private mutating func sendGenerationPing(_ sequence: UInt32, to signed: SignedMemberRecord) {
+        let record = signed.record
+        let ping = GossipMessage.ping(Ping(sequence: sequence, source: identity.name, target: record.identity.name,
+                                           targetGeneration: record.identity.generation))
+        out.append(.send([ping], to: record.address, bytes: WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: ping)])))
+    }
+
+    /// Checks that timed out: pinged once more, then taken as gone.
+    private mutating func expireGenerationChecks(now: Instant) {
+        for record in generationChecks.expire(now: now) {
+            let sequence = nextSequence()
+            generationChecks.retry(sequence: sequence, record: record, expiresAt: now + settings.probeInterval)
+            sendGenerationPing(sequence, to: record)
+        }
+    }
+
+    /// An older generation answered a ping addressed to it: it runs beside its namesake. It becomes a member of its
+    /// own (alive: the answer is fresher than any rumour), and the conflict is reported.
+    private mutating func admitOlderGeneration(_ signed: SignedMemberRecord, now: Instant, rng: inout some RandomNumberGenerator) {
+        let record = signed.record
+        if record.identity.name == identity.name {
+            noteSelfConflict(with: MemberSnapshot(identity: record.identity, address: record.address, state: .alive,
+                                                  incarnation: record.incarnation))
+            return
+        }
+        let key = MemberKey(name: record.identity.name, generation: record.identity.generation)
+        guard table[key] == nil else { return }
+        if let newest = table[key.name], newest.identity.generation < key.generation { return }
+        insert(Member(record: signed, incarnation: record.incarnation, state: .alive, stateSince: now), rng: &rng)
+    }
+
+    /// Reports `name` as started twice when two or more of its generations are live.
+    private mutating func reportConflict(over name: String) {
+        guard table.hasOlderGenerations else { return }
+        let live = table.generations(of: name).filter(\.state.isActive)
+        guard live.count > 1 else { return }
+        out.append(.nameConflict(NameConflict(name: name, members: live.map(\.snapshot))))
+    }
+
+    /// Another process runs under this member's name: reported once per generation (a few at most are kept).
+    private mutating func noteSelfConflict(with other: MemberSnapshot) {
+        guard !hasLeft, selfConflicts[other.identity.generation] == nil, selfConflicts.count < 8 else { return }
+        selfConflicts[other.identity.generation] = other
+        out.append(.nameConflict(NameConflict(name: identity.name, members: [selfSnapshot, other])))
     }
 
     // MARK: Digests
@@ -901,9 +1175,20 @@ public struct GossipCore: Sendable {
         _ signed: SignedDigest, viaSync: Bool, now: Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
     ) {
         let d = signed.digest
+        let name = d.origin.name
         // Our own digests come only from ourselves; a copy relayed back is old news.
-        guard d.origin.name != identity.name else { return }
-        let stored = store[d.origin.name]?.digest.order
+        guard name != identity.name else { return }
+        let newest = store[name]
+        var stored = newest?.digest.order
+        var olderKey: MemberKey?
+        if let newest, d.origin.generation < newest.digest.origin.generation {
+            // An older generation's digest counts only while that generation runs beside the newer one (a name
+            // started twice); otherwise it is a predecessor's, and old news.
+            let key = MemberKey(name: name, generation: d.origin.generation)
+            guard table.hasOlderGenerations, table[key] != nil else { return }
+            olderKey = key
+            stored = olderDigests[key]?.digest.order
+        }
         // Duplicates and replays of older digests are the common case of epidemic gossip: dropped silently, never
         // relayed, never counted as rejections.
         if let stored, d.order <= stored { return }
@@ -919,7 +1204,16 @@ public struct GossipCore: Sendable {
             }
             memo.insert(signed)
         }
-        store[d.origin.name] = signed
+        if let olderKey {
+            olderDigests[olderKey] = signed
+        } else {
+            if let newest, newest.digest.origin.generation < d.origin.generation, table.hasOlderGenerations {
+                // The displaced generation keeps its digest if it still runs beside the newer one.
+                let key = MemberKey(name: name, generation: newest.digest.origin.generation)
+                if table[key] != nil, table[name]?.identity.generation != key.generation { olderDigests[key] = newest }
+            }
+            store[name] = signed
+        }
         out.append(.digestAccepted(signed))
         disseminate(signed, now: now, rng: &rng)
     }
@@ -931,7 +1225,11 @@ public struct GossipCore: Sendable {
         let message = GossipMessage.digest(signed)
         let size = WireEncoding.encodedSize(of: message)
         if size <= digestSizeLimit {
-            digestQueue.enqueue(message, key: "d:" + signed.digest.origin.name, size: size)
+            let origin = signed.digest.origin
+            // A digest of an older generation held beside a newer one has a queue key of its own (see `olderDigests`).
+            let newest = store[origin.name]?.digest.origin.generation ?? origin.generation
+            let key = newest > origin.generation ? "d:\(origin.name)#\(origin.generation)" : "d:" + origin.name
+            digestQueue.enqueue(message, key: key, size: size)
             scheduleGossip(now: now, rng: &rng)
         } else {
             // Too large for a datagram: push it by state sync to a few members, who do the same on acceptance.
@@ -949,6 +1247,16 @@ public struct GossipCore: Sendable {
     private mutating func enqueueMembership(_ message: GossipMessage, about name: String, now: Instant, rng: inout some RandomNumberGenerator) {
         membershipQueue.enqueue(message, key: "m:" + name, size: WireEncoding.encodedSize(of: message))
         scheduleGossip(now: now, rng: &rng)
+    }
+
+    /// Queues an update about the member `key`. News of an older generation held beside a newer one (a name started
+    /// twice) has a queue key of its own, so that news of one generation never displaces news of the other.
+    private mutating func enqueueMembership(_ message: GossipMessage, about key: MemberKey, now: Instant, rng: inout some RandomNumberGenerator) {
+        if table.hasOlderGenerations, let newest = table[key.name], newest.identity.generation != key.generation {
+            enqueueMembership(message, about: "\(key.name)#\(key.generation)", now: now, rng: &rng)
+        } else {
+            enqueueMembership(message, about: key.name, now: now, rng: &rng)
+        }
     }
 
     private mutating func scheduleGossip(now: Instant, rng: inout some RandomNumberGenerator) {
@@ -1017,20 +1325,21 @@ public struct GossipCore: Sendable {
     /// Probes one dead member again (a healed partition) and drops old tombstones.
     private mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
         if !repairSyncs.isEmpty { repairSyncs = repairSyncs.filter { now - $0.value < settings.deadProbeInterval } }
+        if !generationChecks.isEmpty { generationChecks.forget(olderThan: settings.tombstoneTime, now: now) }
         guard tombstoneCount > 0 else { return }
         var dead: [Member] = []
-        var expired: [String] = []
+        var expired: [MemberKey] = []
         for m in table.members where !m.state.isActive {
             if now - m.stateSince > settings.tombstoneTime {
-                expired.append(m.name)
+                expired.append(m.key)
             } else if m.state == .dead {
                 dead.append(m)
             }
         }
-        for name in expired { remove(name) }
+        for key in expired { remove(key) }
         if tombstoneCount > settings.maxTombstones {
             let oldest = table.members.filter { !$0.state.isActive }.sorted { $0.stateSince < $1.stateSince }
-            for m in oldest.prefix(tombstoneCount - settings.maxTombstones) { remove(m.name) }
+            for m in oldest.prefix(tombstoneCount - settings.maxTombstones) { remove(m.key) }
         }
         dead.shuffle(using: &rng)
         for m in dead.prefix(probes) {

@@ -15,48 +15,128 @@ struct Member: Sendable {
     var identity: MemberIdentity { record.record.identity }
     var address: PeerAddress { record.record.address }
     var name: String { record.record.identity.name }
+    var key: MemberKey { MemberKey(name: name, generation: record.record.identity.generation) }
 
     var snapshot: MemberSnapshot {
         MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation)
     }
 }
 
-/// The members a core knows, by name, in one dense array: scans (tombstone upkeep, probe rounds) walk contiguous
-/// memory, a random member is one index away, and the order is the core's own, so a seeded run is repeatable.
+/// A member's place in the table: its name and generation.
+///
+/// A name has one generation at a time: a newer one is a restart and replaces its predecessor. Only while a name is
+/// started twice (two live processes, a `NameConflict`) does the table hold two generations of it, each a member of
+/// its own that is probed, suspected and declared dead or left on its own.
+struct MemberKey: Hashable, Sendable {
+    var name: String
+    var generation: UInt64
+}
+
+/// The members a core knows, in one dense array: scans (tombstone upkeep, probe rounds) walk contiguous memory, a
+/// random member is one index away, and the order is the core's own, so a seeded run is repeatable.
+///
+/// Indexed by name for the newest generation of each name; the older generations held beside it (a name started
+/// twice) have an index of their own, empty unless a name is in conflict, so that the common case costs no more
+/// memory than a table by name.
 struct MemberTable: Sendable {
     /// Every member, in insertion order except that a removal moves the last member into the gap.
     private(set) var members: [Member] = []
+    /// The slot of each name's newest generation.
     private var slots: [String: Int32] = [:]
+    /// The slots of older generations held beside a newer one of the same name.
+    private var olderSlots: [MemberKey: Int32] = [:]
 
     var count: Int { members.count }
     var isEmpty: Bool { members.isEmpty }
+    /// Whether any name is held in more than one generation.
+    var hasOlderGenerations: Bool { !olderSlots.isEmpty }
 
-    /// The member called `name`; setting stores it (replacing or appending), setting nil removes it.
+    /// The newest generation of `name`.
     subscript(name: String) -> Member? {
-        get { slots[name].map { members[Int($0)] } }
-        set {
-            guard let newValue else {
-                removeValue(forName: name)
+        slots[name].map { members[Int($0)] }
+    }
+
+    /// The member with exactly this name and generation.
+    subscript(key: MemberKey) -> Member? {
+        if let slot = slots[key.name], members[Int(slot)].identity.generation == key.generation { return members[Int(slot)] }
+        return olderSlots[key].map { members[Int($0)] }
+    }
+
+    /// Every generation of `name` held, newest first.
+    func generations(of name: String) -> [Member] {
+        guard let newest = self[name] else { return [] }
+        guard !olderSlots.isEmpty else { return [newest] }
+        let older = olderSlots.filter { $0.key.name == name }.map { members[Int($0.value)] }
+        return [newest] + older.sorted { $0.identity.generation > $1.identity.generation }
+    }
+
+    /// Stores `m`: replaces the member with its key, or adds it (as its name's newest generation when it is newer
+    /// than every generation held, beside them otherwise).
+    mutating func set(_ m: Member) {
+        let key = m.key
+        if let slot = slots[key.name] {
+            let current = members[Int(slot)].identity.generation
+            if current == key.generation {
+                members[Int(slot)] = m
                 return
             }
-            if let slot = slots[name] {
-                members[Int(slot)] = newValue
-            } else {
-                slots[name] = Int32(members.count)
-                members.append(newValue)
+            if let older = olderSlots[key] {
+                members[Int(older)] = m
+                return
             }
+            let slot32 = Int32(members.count)
+            members.append(m)
+            if key.generation > current {
+                olderSlots[MemberKey(name: key.name, generation: current)] = slot
+                slots[key.name] = slot32
+            } else {
+                olderSlots[key] = slot32
+            }
+        } else {
+            slots[key.name] = Int32(members.count)
+            members.append(m)
         }
     }
 
-    /// Removes the member called `name` and returns it; the last member moves into its slot.
+    /// Puts `m` in the place of the member `old` (a restart: the successor takes its predecessor's slot, so the
+    /// table's order, and with it a seeded run, does not change).
+    mutating func replace(_ old: MemberKey, with m: Member) {
+        guard old.name == m.name, let slot = slots[old.name], members[Int(slot)].identity.generation == old.generation,
+              m.identity.generation >= old.generation, olderSlots[m.key] == nil else {
+            removeValue(forKey: old)
+            set(m)
+            return
+        }
+        members[Int(slot)] = m
+    }
+
+    /// Removes the member with `key` and returns it; the last member moves into its slot. When the newest
+    /// generation of a name goes, the next older one held (if any) becomes the newest.
     @discardableResult
-    mutating func removeValue(forName name: String) -> Member? {
-        guard let slot = slots.removeValue(forKey: name).map(Int.init) else { return nil }
+    mutating func removeValue(forKey key: MemberKey) -> Member? {
+        let slot: Int
+        if let s = slots[key.name], members[Int(s)].identity.generation == key.generation {
+            slots[key.name] = nil
+            slot = Int(s)
+        } else if let s = olderSlots.removeValue(forKey: key) {
+            slot = Int(s)
+        } else {
+            return nil
+        }
         let removed = members[slot]
         let last = members.removeLast()
         if slot < members.count {
             members[slot] = last
-            slots[last.name] = Int32(slot)
+            if let s = slots[last.name], Int(s) == members.count {
+                slots[last.name] = Int32(slot)
+            } else {
+                olderSlots[last.key] = Int32(slot)
+            }
+        }
+        if slots[key.name] == nil, !olderSlots.isEmpty,
+           let next = olderSlots.filter({ $0.key.name == key.name }).max(by: { $0.key.generation < $1.key.generation }) {
+            olderSlots[next.key] = nil
+            slots[key.name] = next.value
         }
         return removed
     }

@@ -368,6 +368,8 @@ public actor GossipService: Service {
             case .recordRejected(let rejection):
                 counters.dropped["rejected_" + rejection.reason, default: 0] += 1
                 eventSink.yield(.recordRejected(rejection))
+            case .nameConflict(let conflict):
+                eventSink.yield(.nameConflict(conflict))
             }
         }
     }

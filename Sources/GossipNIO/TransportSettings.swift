@@ -94,6 +94,8 @@ public enum GossipEvent: Sendable, Equatable {
     case digestAccepted(SignedDigest)
     /// A received record was refused.
     case recordRejected(RecordRejection)
+    /// A member name is used by two running processes (a node name started twice); the sentence says what to do.
+    case nameConflict(NameConflict)
 }
 
 /// Why the gossip service could not start or sync.

@@ -85,6 +85,8 @@ public final class SimulatedNetwork {
     public var onEvent: ((SimulationEvent) -> Void)?
     /// Called for every datagram a member sends (before loss), with the sender's index: for tracing in tests.
     public var onSend: ((Int, [GossipMessage], PeerAddress) -> Void)?
+    /// Called when a member reports a name started twice, with the reporter's index and the time.
+    public var onNameConflict: ((Int, NameConflict, Duration) -> Void)?
     /// The settings every member runs with.
     public let settings: GossipSettings
     /// The trust roster of the simulated clusters.
@@ -96,6 +98,9 @@ public final class SimulatedNetwork {
 
     private let wallClockBase: UInt64 = 1_800_000_000_000
     private var nodes: [Node] = []
+    /// Each member's name and cluster: `m<i>` in cluster `i mod clusters`, except a namesake's.
+    private var names: [String] = []
+    private var clusterOf: [Int] = []
     private var byAddress: [PeerAddress: Int] = [:]
     private var heap: [Scheduled] = []
     private var pending: [Event?] = []
@@ -144,6 +149,8 @@ public final class SimulatedNetwork {
         self.bytesSent = Array(repeating: 0, count: count)
         self.packetsSent = Array(repeating: 0, count: count)
         for i in 0..<count {
+            names.append(Self.name(of: i))
+            clusterOf.append(i % clusterCount)
             let node = makeNode(i, generation: 1)
             nodes.append(node)
             byAddress[Self.address(of: i)] = i
@@ -174,8 +181,8 @@ public final class SimulatedNetwork {
     public var elapsed: Duration { now - epoch }
 
     private func makeNode(_ i: Int, generation: UInt64) -> Node {
-        let cluster = i % clusterCount
-        let identity = MemberIdentity(name: Self.name(of: i), cluster: "c\(cluster)", zone: "z\(cluster)", generation: generation)
+        let cluster = clusterOf[i]
+        let identity = MemberIdentity(name: names[i], cluster: "c\(cluster)", zone: "z\(cluster)", generation: generation)
         let core = GossipCore(identity: identity, address: Self.address(of: i), settings: settings,
                               signer: signers[cluster], verifier: verifier, memo: memo)
         var seedRNG = rng
@@ -249,6 +256,21 @@ public final class SimulatedNetwork {
         tick(i)
     }
 
+    /// Starts a second process under member `i`'s name and cluster (a node name started twice): a new member, at an
+    /// address of its own, with a generation newer than `i`'s, not joined yet. Returns its index.
+    public func addNamesake(of i: Int) -> Int {
+        let j = nodes.count
+        names.append(names[i])
+        clusterOf.append(clusterOf[i])
+        bytesSent.append(0)
+        packetsSent.append(0)
+        var node = makeNode(j, generation: nodes[i].core.identity.generation + 1)
+        node.restarts = nodes[i].restarts + 1
+        nodes.append(node)
+        byAddress[Self.address(of: j)] = j
+        return j
+    }
+
     /// Restarts member `i` with the same name and address and a new generation, joining through `seeds`.
     public func restart(_ i: Int, seeds: [PeerAddress]) {
         let restarts = nodes[i].restarts + 1
@@ -281,7 +303,7 @@ public final class SimulatedNetwork {
         let core = nodes[i].core
         let digest = HealthDigest(origin: core.identity, incarnation: core.incarnation, version: version,
                                   issuedAtMillis: wallClockMillis, endpoints: endpoints)
-        let signer = signers[i % clusterCount]
+        let signer = signers[clusterOf[i]]
         let signed = SignedDigest(digest: digest, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: digest)))
         var generator = nodes[i].rng
         let directives = nodes[i].core.onLocalDigest(signed, now: now, rng: &generator)
@@ -391,6 +413,8 @@ public final class SimulatedNetwork {
                 onEvent?(.digestAccepted(observer: i, digest: digest, at: at))
             case .recordRejected(let rejection):
                 onEvent?(.recordRejected(observer: i, rejection: rejection, at: at))
+            case .nameConflict(let conflict):
+                onNameConflict?(i, conflict, at)
             }
         }
     }

@@ -219,6 +219,10 @@ enum Daemon {
                 ZoneMetrics.recordRejected(reason: rejection.reason)
                 mesh.logger.warning("record rejected", metadata: ["reason": "\(rejection)"])
                 continue
+            case .nameConflict(let conflict):
+                ZoneMetrics.nameConflict()
+                mesh.logger.error("member name started twice", metadata: ["conflict": "\(conflict)"])
+                continue
             }
             await onChange()
         }

@@ -28,6 +28,9 @@ enum ZoneMetrics {
 
     static func digestAccepted() { Counter(label: "zone_agent_digests_accepted_total").increment() }
 
+    /// A member name found in use by two running processes (each conflict counted once where it is seen).
+    static func nameConflict() { Counter(label: "zone_agent_name_conflicts_total").increment() }
+
     static func recordRejected(reason: String) {
         Counter(label: "zone_agent_records_rejected_total", dimensions: [("reason", reason)]).increment()
     }

@@ -72,8 +72,8 @@ actor GatewayLoop {
         // Only an alive agent vouches. Waiting for `dead` would add the whole suspicion timeout to every failover;
         // a false suspicion moves traffic only if every agent of a cluster is suspected at once, and the
         // failback hold-down damps that blip.
-        let inputs = TableInputs(routes: routes, members: members.map { MemberView($0.identity, isLive: $0.state == .alive) },
-                                 digests: digests, isolated: isolated, wallClockMillis: wallClockMillis())
+        let (views, vouching) = Self.vouchingInputs(members: members, digests: digests)
+        let inputs = TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis())
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)

@@ -15,6 +15,7 @@ enum StatusPage {
         </head><body><h1>zone-agent gateway \(escape(name))</h1>
         <p>table version \(table.version), hash <code>\(escape(String(table.hash.prefix(16))))</code>\(table.isolated ? " — <b class=\"failed\">isolated: serving the last good table</b>" : "")</p>
         """
+        html += conflicts(members)
         for route in table.routes {
             html += "<h2>\(escape(route.spec.host)) \(escape(route.spec.path)) (\(route.spec.pathType.rawValue)) → \(escape(route.spec.service))</h2>"
             html += "<table><tr><th>cluster</th><th>configured</th><th>effective</th><th></th><th>healthy</th><th>state</th><th>reason</th></tr>"
@@ -37,6 +38,23 @@ enum StatusPage {
             html += "<td>\(change.from)</td><td>\(change.to)</td><td>\(escape(change.reason))</td></tr>"
         }
         return html + "</table></body></html>\n"
+    }
+
+    /// Names used by more than one running process (a node name started twice), each with its generations and
+    /// addresses, so that an operator can find and stop the extra one; empty when there are none.
+    static func conflicts(_ members: [MemberSnapshot]) -> String {
+        let twice = Dictionary(grouping: members.filter(\.state.isActive), by: \.name).filter { $0.value.count > 1 }
+        guard !twice.isEmpty else { return "" }
+        var html = "<h2 class=\"failed\">member names started twice</h2><p>Each name below is used by more than one running "
+            + "process. All of them keep vouching, but give every agent a unique <code>node</code> name and stop the extra ones.</p>"
+            + "<table><tr><th>node</th><th>generation</th><th>address</th><th>state</th><th>incarnation</th></tr>"
+        for (name, generations) in twice.sorted(by: { $0.key < $1.key }) {
+            for m in generations.sorted(by: { $0.identity.generation < $1.identity.generation }) {
+                html += "<tr><td>\(escape(name))</td><td>\(m.identity.generation)</td><td>\(m.address)</td>"
+                html += "<td class=\"\(m.state.rawValue)\">\(m.state.rawValue)</td><td>\(m.incarnation)</td></tr>"
+            }
+        }
+        return html + "</table>"
     }
 
     static func escape(_ s: String) -> String {
