@@ -111,3 +111,50 @@ enum ClientWaitExpiry: Equatable {
     /// Answer with this status and keep the connection.
     case answer(HTTPResponseStatus)
 }
+
+/// The times a client connection's deadlines run from; a value its handler owns on its loop.
+///
+/// Clock reads stay where they were before deadlines covered every state: about two per request
+/// (the request reaching the upstream whole, the exchange ending). Progress is a counter bumped per
+/// body part or upstream read and turned into a time only when the timer fires.
+struct ClientClock {
+    /// When the current wait began: the accept, the end of the last exchange or of a drain, or the
+    /// moment the upstream had the whole request.
+    var waitSince: NIODeadline
+    /// When the first byte of a request head not complete yet arrived; nil while none is pending.
+    var headStartedAt: NIODeadline?
+    /// No request has started on the connection yet: its head is due a fixed time after the accept.
+    private(set) var firstRequest = true
+    /// Bumped whenever body bytes move either way.
+    var progress: UInt32 = 0
+    private var progressSeen: UInt32 = 0
+    private var progressAt = NIODeadline.uptimeNanoseconds(0)
+
+    init(now: NIODeadline) {
+        waitSince = now
+    }
+
+    /// A request head has arrived whole.
+    mutating func requestStarted() {
+        firstRequest = false
+        headStartedAt = nil
+        progress &+= 1
+    }
+
+    /// Called as the timer fires: progress made since the last call counts as made now.
+    mutating func noticeProgress(now: NIODeadline) {
+        guard progress != progressSeen else { return }
+        progressSeen = progress
+        progressAt = now
+    }
+
+    /// When `wait` ends; nil for the connect, which its own timeout bounds.
+    func deadline(for wait: ClientWait, timeouts: ClientTimeouts) -> NIODeadline? {
+        guard let timeout = wait.timeout(timeouts) else { return nil }
+        var base = waitSince
+        // A later request's head is due a fixed time after its first byte (a first one's after the accept).
+        if wait == .head, !firstRequest, let started = headStartedAt { base = started }
+        if wait.measuresProgress, progressAt > base { base = progressAt }
+        return base + timeout
+    }
+}

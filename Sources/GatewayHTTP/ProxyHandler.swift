@@ -53,9 +53,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var isHEAD = false
-    /// The request has a body (`Content-Length` > 0 or chunked).
-    private var requestHasBody = false
-    /// The client sent `Expect: 100-continue`, and whether the proxy has answered it.
+    /// The request's body waits for `100 Continue` (`Expect: 100-continue`), and whether the proxy sent it.
     private var expectContinue = false
     private var continueSent = false
     private var upstream: Upstream?
@@ -79,22 +77,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var chunkedToClient = false
     /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
     private var heldHead: ByteBuffer?
-    /// When the current wait began (ClientWait): the accept, the end of the last exchange, or the
-    /// moment the request reached the upstream whole. One clock read per request, as before.
-    private var waitSince = NIODeadline.now()
-    /// When the first byte of a request head not complete yet arrived; nil when none is pending.
-    private var headStartedAt: NIODeadline?
-    /// No request has started on this connection yet: its head deadline runs from the accept.
-    private var firstRequest = true
+    /// When the current wait began, and the progress its deadline may run from.
+    private var clock = ClientClock(now: .now())
     /// A request head, or a request's end, was read in the current read batch (to tell whether a
     /// batch that completed nothing began a new head).
     private var headInBatch = false
     private var endInBatch = false
-    /// Counts body bytes moving either way; the timer notices a change and moves `progressAt`, so
-    /// progress costs no clock read.
-    private var progress: UInt32 = 0
-    private var progressSeen: UInt32 = 0
-    private var progressAt = NIODeadline.uptimeNanoseconds(0)
     /// The connection's one timer, for every deadline. It is not moved per request: it is armed at
     /// most the shortest timeout ahead (ClientTimeouts.checkPeriod), so it never fires after a
     /// deadline set later, and it re-arms whenever it fires, whatever the state.
@@ -118,7 +106,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let now = NIODeadline.now()
-        waitSince = now
+        clock = ClientClock(now: now)
         armTimer(context: context, now: now)
         if let ip = context.channel.remoteAddress?.ipAddress {
             clientIP = ip
@@ -158,7 +146,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         let part = unwrapInboundIn(data)
         switch part {
         case .head: headInBatch = true
-        case .body: progress &+= 1
+        case .body: clock.progress &+= 1
         case .end: endInBatch = true
         }
         // Pipelined requests wait, in order, until the response before them is complete. (This
@@ -195,7 +183,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
                 forward(.end(trailers), bytes: 0)
             case .draining:
                 phase = .idle
-                waitSince = .now()
+                clock.waitSince = .now()
                 closeIfQuiescedAndIdle()
             case .idle, .closed:
                 break
@@ -235,12 +223,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         // A read batch that completed no head while none was under way, or that came after the
         // request's end, began the next request head: its deadline runs from now.
-        if headStartedAt == nil {
+        if clock.headStartedAt == nil {
             switch phase {
             case .idle where !headInBatch && !endInBatch:
-                headStartedAt = .now()
+                clock.headStartedAt = .now()
             case .proxying where requestComplete && !endInBatch:
-                headStartedAt = .now()
+                clock.headStartedAt = .now()
             default:
                 break
             }
@@ -270,68 +258,29 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         isHEAD = head.method == .HEAD
         requestComplete = false
         phase = .proxying
-        firstRequest = false
-        headStartedAt = nil
-        progress &+= 1
+        clock.requestStarted()
         continueSent = false
-        let fields: RequestFields
-        switch RequestFields.inspect(head) {
-        case .success(let inspected):
-            fields = inspected
-        case .failure(let rejection):
-            expectContinue = false
-            requestHasBody = false
-            // The framing cannot be trusted, so neither can anything after this request: close.
-            return respondLocally(rejection.status, rejection.reason, close: true)
+        expectContinue = false
+        let plan: RequestPlan.ForwardPlan
+        switch RequestPlan.make(
+            head, selector: shared.selector, clientIP: clientIP, forwarded: forwardedFor,
+            allocator: context?.channel.allocator ?? ByteBufferAllocator()
+        ) {
+        case .forward(let forward):
+            plan = forward
+        case .answer(let status, let reason, let close):
+            return respondLocally(status, reason, close: close)
         }
-        expectContinue = fields.expectContinue
-        requestHasBody = fields.framing != .none
-
-        // Route by the normalised path and forward that path, so routing and upstream agree on it.
-        let authority = RequestTarget.absoluteAuthority(head.uri)
-        if let authority, !RequestFields.isValidHost(authority) {
-            return respondLocally(.badRequest, "the request target's authority is not a valid host\n", close: true)
-        }
-        let (rawPath, rest) = RequestTarget.split(uri: head.uri)
-        let routePath: String
-        var target: String?
-        switch RequestPath.normalize(authority != nil && rawPath.isEmpty ? "/" : rawPath) {
-        case .unchanged:
-            if authority == nil && rest.isEmpty {
-                routePath = head.uri
-            } else {
-                routePath = rawPath.isEmpty ? "/" : String(rawPath)
-                // An absolute-form target goes upstream in origin form, its authority as the Host.
-                if authority != nil { target = routePath + rest }
-            }
-        case .normalized(let normalized):
-            routePath = normalized
-            target = normalized + rest
-        case .invalid(let reason):
-            return respondLocally(.badRequest, reason, close: true)
-        }
-        let host = RequestTarget.routingHost(uri: head.uri, headers: head.headers)
-        guard let route = shared.selector.route(host: host, path: routePath) else {
-            return respondLocally(.notFound, "no route for this host and path\n")
-        }
-        guard let first = shared.selector.pick(route: route) else {
-            return respondLocally(.serviceUnavailable, "no endpoint can serve this route\n")
-        }
-        routeIndex = route
-        if expectContinue && requestHasBody && clientVersion.major == 1 && clientVersion.minor >= 1, let context {
+        routeIndex = plan.route
+        expectContinue = plan.expectsContinue
+        if expectContinue && clientVersion.major == 1 && clientVersion.minor >= 1, let context {
             // The request has somewhere to go: let the client send its body (RFC 9110 §10.1.1).
             continueSent = true
             context.writeAndFlush(wrapOutboundOut(Self.continueLine), promise: nil)
         }
-
-        // Encoded once: every try (the retry too) writes these same bytes.
-        var out = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
-        RequestEncoding.writeUpstreamHead(
-            head, fields: fields, target: target, host: authority, clientIP: clientIP, forwarded: forwardedFor, into: &out
-        )
-        upstreamChunked = fields.framing == .chunked
-        upstreamHead = out
-        startAttempt(first, pooled: true)
+        upstreamHead = plan.head
+        upstreamChunked = plan.framing == .chunked
+        startAttempt(plan.upstream, pooled: true)
     }
 
     private static let continueLine = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
@@ -354,7 +303,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
                 upstreamNeedsFlush = false
                 connection.flush()
                 // The upstream has the whole request: the response deadline starts.
-                waitSince = .now()
+                clock.waitSince = .now()
             } else {
                 upstreamNeedsFlush = true
             }
@@ -414,7 +363,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         if requestComplete {
             // The upstream has the whole request: the response deadline starts.
-            waitSince = .now()
+            clock.waitSince = .now()
         }
         updateClientReadHold()
     }
@@ -430,19 +379,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         case .draining: (exchange, draining) = (false, true)
         }
         return ClientWait.of(
-            exchange: exchange, draining: draining, firstRequest: firstRequest, headStarted: headStartedAt != nil,
+            exchange: exchange, draining: draining, firstRequest: clock.firstRequest, headStarted: clock.headStartedAt != nil,
             attached: connection != nil, requestComplete: requestComplete, responseStarted: responseStarted
         )
     }
 
     /// When the current wait ends; nil for a wait another timeout bounds.
     private func deadline(for wait: ClientWait) -> NIODeadline? {
-        guard let timeout = wait.timeout(shared.timeouts) else { return nil }
-        var base = waitSince
-        // A first request's head is due a fixed time after the accept; a later one's after its first byte.
-        if wait == .head, !firstRequest, let started = headStartedAt { base = started }
-        if wait.measuresProgress, progressAt > base { base = progressAt }
-        return base + timeout
+        clock.deadline(for: wait, timeouts: shared.timeouts)
     }
 
     private func armTimer(context: ChannelHandlerContext, now: NIODeadline) {
@@ -457,10 +401,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         guard let context else { return }
         if case .closed = phase { return }
         let now = NIODeadline.now()
-        if progress != progressSeen {
-            progressSeen = progress
-            progressAt = now
-        }
+        clock.noticeProgress(now: now)
         let wait = currentWait
         if let deadline = deadline(for: wait), now >= deadline {
             expire(wait, context: context)
@@ -584,7 +525,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func upstreamReadComplete(from connection: UpstreamConnection) {
         guard connection === self.connection, let context else { return }
-        progress &+= 1
+        clock.progress &+= 1
         // A held head waits for the rest of its small body (at most joinedBodyLimit bytes), so an
         // upstream failing before then still lets the client have a clean 502.
         if heldHead == nil { context.flush() }
@@ -647,7 +588,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         shared.hooks.onResponse(nil, status.code)
         // A client that sent `Expect: 100-continue` and got no 100 may or may not send its body: only
         // closing leaves no doubt about where the next request starts.
-        let unsentBody = expectContinue && requestHasBody && !continueSent && !requestComplete
+        let unsentBody = expectContinue && !continueSent && !requestComplete
         let close = close || unsentBody || !clientKeepAlive || quiescing
         var out = context.channel.allocator.buffer(capacity: 160 + text.utf8CodeUnitCount)
         out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
@@ -690,7 +631,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         resetTry()
         updateClientReadHold()
         // The keep-alive wait, or the drain of an early-answered body, starts now.
-        waitSince = .now()
+        clock.waitSince = .now()
     }
 
     /// Drops the current exchange for good (client gone or connection being closed).

@@ -68,3 +68,40 @@ final class ClientDeadlinesTests: XCTestCase {
         }
     }
 }
+
+final class ClientClockTests: XCTestCase {
+    private let timeouts = ClientTimeouts(
+        requestHead: .seconds(10), requestBody: .seconds(30), response: .seconds(31), idle: .seconds(75)
+    )
+
+    private func at(_ seconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(1_000 + seconds) * 1_000_000_000) }
+
+    func testDeadlinesRunFromTheRightMoment() {
+        var clock = ClientClock(now: at(0))
+        XCTAssertEqual(clock.deadline(for: .firstHead, timeouts: timeouts), at(10))
+        // A first head that starts late is still due 10 s after the accept.
+        clock.headStartedAt = at(8)
+        XCTAssertEqual(clock.deadline(for: .head, timeouts: timeouts), at(10))
+        clock.requestStarted()
+        XCTAssertNil(clock.headStartedAt)
+        // The body: no progress noticed yet, so from the wait's start; then from when progress was noticed.
+        XCTAssertEqual(clock.deadline(for: .requestBody, timeouts: timeouts), at(30))
+        clock.noticeProgress(now: at(9))
+        XCTAssertEqual(clock.deadline(for: .requestBody, timeouts: timeouts), at(39))
+        clock.noticeProgress(now: at(20))
+        XCTAssertEqual(clock.deadline(for: .requestBody, timeouts: timeouts), at(39), "no new progress, no new time")
+        clock.progress &+= 1
+        clock.noticeProgress(now: at(25))
+        XCTAssertEqual(clock.deadline(for: .requestBody, timeouts: timeouts), at(55))
+        // The response head: from the moment the upstream had the whole request.
+        clock.waitSince = at(40)
+        XCTAssertEqual(clock.deadline(for: .response, timeouts: timeouts), at(71))
+        // Keep-alive: from the end of the exchange; a later head from its own first byte.
+        clock.waitSince = at(50)
+        XCTAssertEqual(clock.deadline(for: .keepAlive, timeouts: timeouts), at(125))
+        clock.headStartedAt = at(100)
+        XCTAssertEqual(clock.deadline(for: .head, timeouts: timeouts), at(110))
+        XCTAssertEqual(clock.deadline(for: .drain, timeouts: timeouts), at(80))
+        XCTAssertNil(clock.deadline(for: .connecting, timeouts: timeouts))
+    }
+}
