@@ -15,6 +15,7 @@ final class ConnectionLimit: Sendable {
     /// The most client connections served at once.
     let maximum: Int
     private let open = ManagedAtomic(0)
+    private let answering = ManagedAtomic(0)
     private let shedSinceLog = ManagedAtomic(0)
     private let nextLogAt = ManagedAtomic<UInt64>(0)
     private let logInterval: TimeAmount
@@ -50,6 +51,23 @@ final class ConnectionLimit: Sendable {
 
     /// The client connections open now.
     var openConnections: Int { open.load(ordering: .relaxed) }
+
+    /// The most shed connections that may be open at once while they get their 503: half the reserve,
+    /// so a flood of connections over the limit cannot use up the descriptors the limit keeps free.
+    static let maxShedAnswering = reservedDescriptors / 2
+
+    /// Takes a place to answer a shed connection; false when as many are being answered already
+    /// (the connection is then closed without an answer).
+    func beginShedAnswer() -> Bool {
+        if answering.loadThenWrappingIncrement(ordering: .relaxed) < Self.maxShedAnswering { return true }
+        answering.wrappingDecrement(ordering: .relaxed)
+        return false
+    }
+
+    /// Gives back the place of a shed connection that closed.
+    func endShedAnswer() {
+        answering.wrappingDecrement(ordering: .relaxed)
+    }
 
     /// Counts a shed connection; logs at most one line per interval, with the count since the last line.
     func shed() {
@@ -95,9 +113,10 @@ final class ConnectionLimit: Sendable {
     }
 }
 
-/// The whole pipeline of a connection over the limit: answers 503 at once, stops sending, reads and
-/// drops whatever the client still sends (so closing does not reset the connection before the client
-/// has read the answer), and closes when the client does or after a second.
+/// The whole pipeline of a connection over the limit: reads the request's first bytes (so closing
+/// does not reset the connection under the answer), answers 503 and closes. A client that sends
+/// nothing gets the answer after 100 ms; at most ``ConnectionLimit/maxShedAnswering`` shed connections
+/// are open at once, and one more is closed without a word, so shedding never holds many descriptors.
 final class OverloadAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -106,24 +125,44 @@ final class OverloadAnswerHandler: ChannelInboundHandler {
     private static let answer = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
         + "content-length: \(body.utf8.count)\r\nretry-after: 1\r\nconnection: close\r\n\r\n" + body
 
+    private let limit: ConnectionLimit
+    private var counted = false
+    private var answered = false
+
+    init(limit: ConnectionLimit) {
+        self.limit = limit
+    }
+
     func channelActive(context: ChannelHandlerContext) {
-        let out = context.channel.allocator.buffer(string: Self.answer)
-        let loop = context.eventLoop.assumeIsolated()
-        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { result in
-            guard case .success = result else {
-                context.close(promise: nil)
-                return
-            }
-            let halfClosed = context.eventLoop.makePromise(of: Void.self)
-            context.close(mode: .output, promise: halfClosed)
-            halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        guard limit.beginShedAnswer() else {
+            context.close(promise: nil)
+            return
         }
-        loop.scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
+        counted = true
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { self.answer(context: context) }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // Dropped: the request is not served.
+        // The request is not served; once some of it is read, the answer can go.
+        answer(context: context)
+    }
+
+    private func answer(context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        let out = context.channel.allocator.buffer(string: Self.answer)
+        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted {
+            counted = false
+            limit.endShedAnswer()
+        }
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

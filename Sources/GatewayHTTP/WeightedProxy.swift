@@ -203,7 +203,7 @@ public final class WeightedProxy: Sendable {
                 // Over the limit: answered and closed, before the process runs out of descriptors.
                 limit.shed()
                 shared.hooks.onResponse(nil, HTTPResponseStatus.serviceUnavailable.code)
-                try sync.addHandler(OverloadAnswerHandler())
+                try sync.addHandler(OverloadAnswerHandler(limit: limit))
                 return
             }
             channel.closeFuture.whenComplete { _ in limit.release() }
