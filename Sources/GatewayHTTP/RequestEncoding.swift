@@ -13,6 +13,15 @@ enum RequestFraming: Equatable {
     case length(Int)
     /// Chunked transfer coding.
     case chunked
+
+    /// Whether a body follows the head.
+    var hasBody: Bool {
+        switch self {
+        case .none: return false
+        case .length(let n): return n > 0
+        case .chunked: return true
+        }
+    }
 }
 
 /// Why a request head is answered by the proxy itself instead of being forwarded.
@@ -97,7 +106,8 @@ struct RequestFields {
             }
             guard chunkedOnly else { return .failure(.badRequest("a Transfer-Encoding other than chunked\n")) }
             fields.framing = .chunked
-        } else if let contentLength, contentLength > 0 {
+        } else if let contentLength {
+            // Kept even at 0: some servers want a length on every POST or PUT.
             fields.framing = .length(contentLength)
         }
         return .success(fields)

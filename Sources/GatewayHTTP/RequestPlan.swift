@@ -58,7 +58,7 @@ enum RequestPlan {
             return .answer(.badRequest, reason, close: true)
         }
         // Unanswered, a client's `Expect: 100-continue` leaves open whether its body follows.
-        let bodyWaits = fields.expectContinue && fields.framing != .none
+        let bodyWaits = fields.expectContinue && fields.framing.hasBody
         let host = RequestTarget.routingHost(uri: head.uri, headers: head.headers)
         guard let route = selector.route(host: host, path: routePath) else {
             return .answer(.notFound, "no route for this host and path\n", close: bodyWaits)

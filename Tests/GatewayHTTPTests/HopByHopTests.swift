@@ -51,6 +51,16 @@ final class HopByHopTests: XCTestCase {
             + "content-length: 42\r\nforwarded: for=10.1.2.3;proto=http\r\n\r\n")
     }
 
+    func testAZeroLengthIsKeptAndNoLengthStaysNone() {
+        let (zero, zeroFraming) = upstreamHead(["Host": "a", "Content-Length": "0"], method: .POST)
+        XCTAssertEqual(zeroFraming, .length(0))
+        XCTAssertFalse(zeroFraming.hasBody)
+        XCTAssertTrue(zero.contains("\r\ncontent-length: 0\r\n"), zero)
+        let (none, noneFraming) = upstreamHead(["Host": "a"])
+        XCTAssertEqual(noneFraming, .none)
+        XCTAssertFalse(none.contains("content-length"), none)
+    }
+
     func testAmbiguousFramingAndHostsAreRefused() {
         let cases: [(HTTPHeaders, HTTPResponseStatus?, HTTPVersion)] = [
             (["Host": "a", "Host": "b"], .badRequest, .http1_1),

@@ -30,6 +30,7 @@ final class RequestPlanTests: XCTestCase {
             ("/nowhere", ["Host": "a", "Content-Length": "5"], .notFound, false),
             ("/nowhere", ["Host": "a", "Content-Length": "5", "Expect": "100-continue"], .notFound, true),
             ("/nowhere", ["Host": "a", "Expect": "100-continue"], .notFound, false),
+            ("/nowhere", ["Host": "a", "Content-Length": "0", "Expect": "100-continue"], .notFound, false),
             ("/svc1/..%2f", ["Host": "a"], .badRequest, true),
             ("/svc1", ["Host": "a", "Host": "b"], .badRequest, true),
             ("http://u@a/svc1", ["Host": "a"], .badRequest, true),
