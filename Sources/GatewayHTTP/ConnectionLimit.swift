@@ -52,6 +52,10 @@ final class ConnectionLimit: Sendable {
     /// The client connections open now.
     var openConnections: Int { open.load(ordering: .relaxed) }
 
+    /// At least 90% of the places are taken: idle keep-alive connections then get the shorter request
+    /// head timeout instead of the idle timeout, to make room (Envoy's overload manager `reduce_timeouts`).
+    var underPressure: Bool { open.load(ordering: .relaxed) * 10 >= maximum * 9 }
+
     /// The most shed connections that may be open at once while they get their 503: half the reserve,
     /// so a flood of connections over the limit cannot use up the descriptors the limit keeps free.
     static let maxShedAnswering = reservedDescriptors / 2

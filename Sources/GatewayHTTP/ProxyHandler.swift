@@ -386,7 +386,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     /// When the current wait ends; nil for a wait another timeout bounds.
     private func deadline(for wait: ClientWait) -> NIODeadline? {
-        clock.deadline(for: wait, timeouts: shared.timeouts)
+        if wait == .keepAlive && shared.limit.underPressure {
+            // Near the connection limit an idle connection makes room sooner: within one check period.
+            var timeouts = shared.timeouts
+            timeouts.idle = min(timeouts.idle, timeouts.requestHead)
+            return clock.deadline(for: wait, timeouts: timeouts)
+        }
+        return clock.deadline(for: wait, timeouts: shared.timeouts)
     }
 
     private func armTimer(context: ChannelHandlerContext, now: NIODeadline) {

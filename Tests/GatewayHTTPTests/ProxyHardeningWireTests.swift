@@ -300,6 +300,35 @@ final class ProxyHardeningWireTests: XCTestCase {
         await proxy.shutdown()
         await backend.shutdown()
     }
+
+    func testNearTheLimitIdleConnectionsMakeRoom() async throws {
+        let backend = try await DemoBackend(name: "c1", port: 0).start()
+        let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)])) {
+            $0.maxConnections = 2
+            $0.requestHeaderTimeout = .milliseconds(150)
+        }
+        // Two idle keep-alive connections fill the proxy: instead of the 75 s idle timeout, they get the head timeout.
+        var clients: [RawClient] = []
+        for _ in 0..<2 {
+            let client = try await RawClient.connect(port: proxy.port)
+            try await client.send("GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
+            _ = try await client.waitFor("c1\n")
+            clients.append(client)
+        }
+        // A new client finds a place within about the head timeout, not after the idle timeout.
+        let started = ContinuousClock.now
+        var served = false
+        for _ in 0..<100 where !served {
+            let text = try await rawExchange(port: proxy.port, "GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+            served = text.hasPrefix("HTTP/1.1 200 OK\r\n")
+            if !served { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        XCTAssertTrue(served)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(1))
+        for client in clients { await client.close() }
+        await proxy.shutdown()
+        await backend.shutdown()
+    }
 }
 
 /// Routes by path prefix (any host), one upstream per route, and records the paths it was asked to route.
