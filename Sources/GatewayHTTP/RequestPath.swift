@@ -47,18 +47,21 @@ enum RequestPath {
             return path == "*" ? .unchanged : .invalid("the request path must start with /\n")
         }
         // Fast path: one scan, nothing to do unless a `.` follows a `/`, a `/` follows a `/`, or there is a `%` or `\`.
+        let needsWork = bytes.withContiguousStorageIfAvailable(needsNormalizing) ?? needsNormalizing(bytes)
+        guard needsWork else { return .unchanged }
+        return normalizeSlowly(Array(bytes))
+    }
+
+    private static func needsNormalizing<C: Collection<UInt8>>(_ bytes: C) -> Bool {
         var previous: UInt8 = 0
-        var needsWork = false
         for byte in bytes {
             if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "\\")
                 || (previous == UInt8(ascii: "/") && (byte == UInt8(ascii: ".") || byte == UInt8(ascii: "/"))) {
-                needsWork = true
-                break
+                return true
             }
             previous = byte
         }
-        guard needsWork else { return .unchanged }
-        return normalizeSlowly(Array(bytes))
+        return false
     }
 
     private static func normalizeSlowly(_ input: [UInt8]) -> Outcome {
