@@ -14,13 +14,51 @@ enum HopByHop {
         }
     }
 
+    /// What a field name means to the proxy, by one length switch and at most two comparisons.
+    enum FieldRole {
+        /// An end-to-end field the proxy passes on.
+        case plain
+        /// Hop-by-hop by definition (`TE`, `Upgrade`, `Trailer`, `Keep-Alive`, `Proxy-*`): never forwarded.
+        case hopByHop
+        case connection
+        case transferEncoding
+        case contentLength
+        case host
+        case expect
+        case forwardedFor
+        case forwarded
+        /// `close`: a `Connection` option, not a field name.
+        case closeOrKeepAlive
+    }
+
+    /// The role of a field name (or of a token the `Connection` header lists).
+    static func role<S: StringProtocol>(of name: S) -> FieldRole {
+        let role: FieldRole
+        switch name.utf8.count {
+        case 2: return equalsIgnoringCase(name, "te") ? .hopByHop : .plain
+        case 4: return equalsIgnoringCase(name, "host") ? .host : .plain
+        case 5: return equalsIgnoringCase(name, "close") ? .closeOrKeepAlive : .plain
+        case 6: return equalsIgnoringCase(name, "expect") ? .expect : .plain
+        case 7: role = equalsIgnoringCase(name, "upgrade") || equalsIgnoringCase(name, "trailer") ? .hopByHop : .plain
+        case 9: role = equalsIgnoringCase(name, "forwarded") ? .forwarded : .plain
+        case 10:
+            role = equalsIgnoringCase(name, "connection") ? .connection : equalsIgnoringCase(name, "keep-alive") ? .hopByHop : .plain
+        case 14: role = equalsIgnoringCase(name, "content-length") ? .contentLength : .plain
+        case 15: role = equalsIgnoringCase(name, "x-forwarded-for") ? .forwardedFor : .plain
+        case 17: role = equalsIgnoringCase(name, "transfer-encoding") ? .transferEncoding : .plain
+        default: role = .plain
+        }
+        if case .plain = role, name.utf8.count > 6, hasPrefixIgnoringCase(name, "proxy-") { return .hopByHop }
+        return role
+    }
+
     /// ASCII case-insensitive equality; field names are ASCII tokens.
     static func equalsIgnoringCase<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
         return zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
     }
 
-    static func hasPrefixIgnoringCase(_ s: String, _ prefix: String) -> Bool {
+    static func hasPrefixIgnoringCase<S: StringProtocol>(_ s: S, _ prefix: String) -> Bool {
         guard s.utf8.count >= prefix.utf8.count else { return false }
         return zip(s.utf8, prefix.utf8).allSatisfy { lower($0) == lower($1) }
     }
@@ -83,7 +121,20 @@ enum RequestTarget {
         return rest.dropFirst(2)
     }
 
-    private static func absoluteAuthority(_ uri: String) -> Substring? {
+    /// The path of the target (without scheme, authority, query or fragment) and what follows it
+    /// (the query and fragment, with their `?` or `#`). An absolute-form target without a path has an empty one.
+    static func split(uri: String) -> (path: Substring, rest: Substring) {
+        var origin = uri[...]
+        if let after = afterScheme(uri) {
+            origin = after[(after.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? after.endIndex)...]
+        }
+        // Bytes, not characters: no grapheme breaking on the hot path.
+        let end = origin.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) ?? origin.endIndex
+        return (origin[..<end], origin[end...])
+    }
+
+    /// The authority of an absolute-form target (`http://host:port/...`), or nil for the origin form.
+    static func absoluteAuthority(_ uri: String) -> Substring? {
         guard let afterScheme = afterScheme(uri) else { return nil }
         let end = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
         return afterScheme[..<end]

@@ -1,6 +1,7 @@
-// One client connection of the proxy: routes each request, streams it to an upstream connection of
-// the same event loop, streams the response back, and retries once when the upstream connection
-// fails before answering. Everything runs on the connection's loop, so no state is shared.
+// One client connection of the proxy: checks and routes each request, streams it to an upstream
+// connection of the same event loop, streams the response back, and retries once when the upstream
+// connection fails before answering. Every state of the connection has a deadline (ClientDeadlines).
+// Everything runs on the connection's loop, so no state is shared.
 import NIOCore
 import NIOHTTP1
 
@@ -8,16 +9,16 @@ import NIOHTTP1
 final class ProxyShared: Sendable {
     let selector: any UpstreamSelector
     let hooks: ProxyHooks
-    let responseTimeout: TimeAmount
-    let idleTimeout: TimeAmount
+    let timeouts: ClientTimeouts
     let retryBodyLimit: Int
+    let limit: ConnectionLimit
 
-    init(selector: any UpstreamSelector, hooks: ProxyHooks, responseTimeout: TimeAmount, idleTimeout: TimeAmount, retryBodyLimit: Int) {
+    init(selector: any UpstreamSelector, hooks: ProxyHooks, timeouts: ClientTimeouts, retryBodyLimit: Int, limit: ConnectionLimit) {
         self.selector = selector
         self.hooks = hooks
-        self.responseTimeout = responseTimeout
-        self.idleTimeout = idleTimeout
+        self.timeouts = timeouts
         self.retryBodyLimit = retryBodyLimit
+        self.limit = limit
     }
 }
 
@@ -52,6 +53,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var isHEAD = false
+    /// The request's body waits for `100 Continue` (`Expect: 100-continue`), and whether the proxy sent it.
+    private var expectContinue = false
+    private var continueSent = false
     private var upstream: Upstream?
     private var retried = false
     /// The upstream connection of the current try once connected.
@@ -73,14 +77,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var chunkedToClient = false
     /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
     private var heldHead: ByteBuffer?
-    /// When the current try's response head is due; distantFuture while none is awaited.
-    private var responseDeadline = NIODeadline.distantFuture
-    /// When an idle client connection is closed; set as each exchange ends.
-    private var idleDeadline = NIODeadline.distantFuture
-    /// The connection's one timer, for both deadlines. It is not moved per request: it is armed at
-    /// most the shorter timeout ahead, so it never fires after a deadline set later, and when it
-    /// fires early it re-arms. A busy keep-alive connection so touches the timer heap about once per
-    /// timeout period instead of twice per request.
+    /// When the current wait began, and the progress its deadline may run from.
+    private var clock = ClientClock(now: .now())
+    /// A request head, or a request's end, was read in the current read batch (to tell whether a
+    /// batch that completed nothing began a new head).
+    private var headInBatch = false
+    private var endInBatch = false
+    /// The connection's one timer, for every deadline. It is not moved per request: it is armed at
+    /// most the shortest timeout ahead (ClientTimeouts.checkPeriod), so it never fires after a
+    /// deadline set later, and it re-arms whenever it fires, whatever the state.
     private var timer: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
@@ -100,8 +105,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        idleDeadline = .now() + shared.idleTimeout
-        armTimer(context: context, deadline: idleDeadline)
+        let now = NIODeadline.now()
+        clock = ClientClock(now: now)
+        armTimer(context: context, now: now)
         if let ip = context.channel.remoteAddress?.ipAddress {
             clientIP = ip
             // RFC 7239 §6: an IPv6 address is bracketed and the value quoted.
@@ -138,6 +144,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        switch part {
+        case .head: headInBatch = true
+        case .body: clock.progress &+= 1
+        case .end: endInBatch = true
+        }
         // Pipelined requests wait, in order, until the response before them is complete. (This
         // replaces NIO's HTTPServerPipelineHandler, which stops and restarts reading around every
         // request: two epoll_ctl calls per request on the hot path.)
@@ -172,6 +183,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
                 forward(.end(trailers), bytes: 0)
             case .draining:
                 phase = .idle
+                clock.waitSince = .now()
                 closeIfQuiescedAndIdle()
             case .idle, .closed:
                 break
@@ -209,6 +221,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             upstreamNeedsFlush = false
             connection?.flush()
         }
+        // A read batch that completed no head while none was under way, or that came after the
+        // request's end, began the next request head: its deadline runs from now.
+        if clock.headStartedAt == nil {
+            switch phase {
+            case .idle where !headInBatch && !endInBatch:
+                clock.headStartedAt = .now()
+            case .proxying where requestComplete && !endInBatch:
+                clock.headStartedAt = .now()
+            default:
+                break
+            }
+        }
+        headInBatch = false
+        endInBatch = false
         context.fireChannelReadComplete()
     }
 
@@ -227,27 +253,37 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func startExchange(_ head: HTTPRequestHead) {
-        let host = RequestTarget.routingHost(uri: head.uri, headers: head.headers)
-        let path = RequestTarget.path(uri: head.uri)
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
         isHEAD = head.method == .HEAD
         requestComplete = false
         phase = .proxying
-        guard let route = shared.selector.route(host: host, path: path) else {
-            return respondLocally(.notFound, "no route for this host and path\n")
+        clock.requestStarted()
+        continueSent = false
+        expectContinue = false
+        let plan: RequestPlan.ForwardPlan
+        switch RequestPlan.make(
+            head, selector: shared.selector, clientIP: clientIP, forwarded: forwardedFor,
+            allocator: context?.channel.allocator ?? ByteBufferAllocator()
+        ) {
+        case .forward(let forward):
+            plan = forward
+        case .answer(let status, let reason, let close):
+            return respondLocally(status, reason, close: close)
         }
-        guard let first = shared.selector.pick(route: route) else {
-            return respondLocally(.serviceUnavailable, "no endpoint can serve this route\n")
+        routeIndex = plan.route
+        expectContinue = plan.expectsContinue
+        if expectContinue && clientVersion.major == 1 && clientVersion.minor >= 1, let context {
+            // The request has somewhere to go: let the client send its body (RFC 9110 §10.1.1).
+            continueSent = true
+            context.writeAndFlush(wrapOutboundOut(Self.continueLine), promise: nil)
         }
-        routeIndex = route
-
-        // Encoded once: every try (the retry too) writes these same bytes.
-        var out = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
-        upstreamChunked = RequestEncoding.writeUpstreamHead(head, clientIP: clientIP, forwarded: forwardedFor, into: &out)
-        upstreamHead = out
-        startAttempt(first, pooled: true)
+        upstreamHead = plan.head
+        upstreamChunked = plan.framing == .chunked
+        startAttempt(plan.upstream, pooled: true)
     }
+
+    private static let continueLine = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     /// Queues or writes one request part for the current try, keeping a copy while a retry is possible.
     private func forward(_ part: HTTPClientRequestPart, bytes: Int) {
@@ -266,6 +302,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             if case .end = part {
                 upstreamNeedsFlush = false
                 connection.flush()
+                // The upstream has the whole request: the response deadline starts.
+                clock.waitSince = .now()
             } else {
                 upstreamNeedsFlush = true
             }
@@ -322,44 +360,84 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         connection.flush()
         if let context {
             connection.holdReads(!context.channel.isWritable)
-            responseDeadline = .now() + shared.responseTimeout
-            armTimer(context: context, deadline: responseDeadline)
+        }
+        if requestComplete {
+            // The upstream has the whole request: the response deadline starts.
+            clock.waitSince = .now()
         }
         updateClientReadHold()
     }
 
-    private func armTimer(context: ChannelHandlerContext, deadline: NIODeadline) {
+    // MARK: Deadlines
+
+    /// What the connection is waiting for now.
+    private var currentWait: ClientWait {
+        let exchange: Bool, draining: Bool
+        switch phase {
+        case .idle, .closed: (exchange, draining) = (false, false)
+        case .proxying: (exchange, draining) = (true, false)
+        case .draining: (exchange, draining) = (false, true)
+        }
+        return ClientWait.of(
+            exchange: exchange, draining: draining, firstRequest: clock.firstRequest, headStarted: clock.headStartedAt != nil,
+            attached: connection != nil, requestComplete: requestComplete, responseStarted: responseStarted
+        )
+    }
+
+    /// When the current wait ends; nil for a wait another timeout bounds.
+    private func deadline(for wait: ClientWait) -> NIODeadline? {
+        if wait == .keepAlive && shared.limit.underPressure {
+            // Near the connection limit an idle connection makes room sooner: within one check period.
+            var timeouts = shared.timeouts
+            timeouts.idle = min(timeouts.idle, timeouts.requestHead)
+            return clock.deadline(for: wait, timeouts: timeouts)
+        }
+        return clock.deadline(for: wait, timeouts: shared.timeouts)
+    }
+
+    private func armTimer(context: ChannelHandlerContext, now: NIODeadline) {
         guard timer == nil else { return }
-        // Never further ahead than the shorter timeout: every deadline set later lies beyond this.
-        let at = min(deadline, .now() + min(shared.responseTimeout, shared.idleTimeout))
-        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: ResponseTimer(proxy: self))
+        var at = now + shared.timeouts.checkPeriod
+        if let deadline = deadline(for: currentWait), deadline < at { at = deadline }
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: ConnectionTimer(proxy: self))
     }
 
     fileprivate func timerFired() {
         timer = nil
         guard let context else { return }
-        switch phase {
-        case .proxying where !responseStarted && responseDeadline != .distantFuture:
-            guard NIODeadline.now() >= responseDeadline, let connection, let target = upstream else {
-                armTimer(context: context, deadline: responseDeadline)
-                return
-            }
-            self.connection = nil
-            connection.close()
-            shared.hooks.onUpstreamFailure(target, .responseTimeout)
-            // No retry: the upstream may be processing the request, and a second try could repeat its effect.
-            respondLocally(.gatewayTimeout, "the upstream did not answer in time\n")
-        case .idle where pipelined.isEmpty:
-            guard NIODeadline.now() >= idleDeadline else {
-                armTimer(context: context, deadline: idleDeadline)
-                return
-            }
+        if case .closed = phase { return }
+        let now = NIODeadline.now()
+        clock.noticeProgress(now: now)
+        let wait = currentWait
+        if let deadline = deadline(for: wait), now >= deadline {
+            expire(wait, context: context)
+            if case .closed = phase { return }
+        }
+        armTimer(context: context, now: now)
+    }
+
+    /// Ends a wait whose deadline has passed.
+    private func expire(_ wait: ClientWait, context: ChannelHandlerContext) {
+        let upstreamHeldBody = clientReadsHeld && !(connection?.isWritable ?? true)
+        switch wait.expiry(responseStarted: responseStarted, upstreamHeldBody: upstreamHeldBody) {
+        case .none:
+            return
+        case .close:
             abandonExchange()
             context.close(promise: nil)
-        default:
-            // A response is streaming or a request body draining: no deadline applies until the
-            // exchange ends, which arms the timer again.
-            break
+        case .answerAndClose(let status):
+            if status == .gatewayTimeout {
+                if let target = upstream { shared.hooks.onUpstreamFailure(target, .responseTimeout) }
+                respondLocally(status, "the upstream did not take the request in time\n", close: true)
+            } else if wait == .head {
+                respondLocally(status, "the request head did not arrive in time\n", close: true)
+            } else {
+                respondLocally(status, "the request body did not arrive in time\n", close: true)
+            }
+        case .answer(let status):
+            if let target = upstream { shared.hooks.onUpstreamFailure(target, .responseTimeout) }
+            // No retry: the upstream may be processing the request, and a second try could repeat its effect.
+            respondLocally(status, "the upstream did not answer in time\n")
         }
     }
 
@@ -374,10 +452,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
     }
 
-    private func cancelTimeout() {
-        responseDeadline = .distantFuture
-    }
-
     // MARK: Upstream side
 
     func upstreamReceived(_ event: UpstreamResponseEvent, from connection: UpstreamConnection) {
@@ -385,7 +459,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         switch event {
         case .head(let head):
             responseStarted = true
-            cancelTimeout()
             replayable = false
             if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
             upstreamKeepAlive = head.keepAlive
@@ -458,6 +531,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func upstreamReadComplete(from connection: UpstreamConnection) {
         guard connection === self.connection, let context else { return }
+        clock.progress &+= 1
         // A held head waits for the rest of its small body (at most joinedBodyLimit bytes), so an
         // upstream failing before then still lets the client have a clean 502.
         if heldHead == nil { context.flush() }
@@ -471,7 +545,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func upstreamClosed(_ connection: UpstreamConnection) {
         guard connection === self.connection, let target = upstream else { return }
         self.connection = nil
-        cancelTimeout()
         if !responseStarted {
             shared.hooks.onUpstreamFailure(target, .closedBeforeResponse)
             guard replayable else {
@@ -495,7 +568,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func finishExchange(connection: UpstreamConnection, context: ChannelHandlerContext) {
-        cancelTimeout()
         self.connection = nil
         if upstreamKeepAlive && requestComplete && pending.isEmpty {
             pool.release(connection)
@@ -511,10 +583,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     // MARK: Exchange bookkeeping
 
-    private func respondLocally(_ status: HTTPResponseStatus, _ text: StaticString) {
+    /// Answers the current request with the proxy's own response; `close` ends the connection after it.
+    private func respondLocally(_ status: HTTPResponseStatus, _ text: StaticString, close: Bool = false) {
         guard let context else { return }
+        if let connection {
+            // The upstream connection's exchange is cut short: its framing is lost.
+            self.connection = nil
+            connection.close()
+        }
         shared.hooks.onResponse(nil, status.code)
-        let close = !clientKeepAlive || quiescing
+        // A client that sent `Expect: 100-continue` and got no 100 may or may not send its body: only
+        // closing leaves no doubt about where the next request starts.
+        let unsentBody = expectContinue && !continueSent && !requestComplete
+        let close = close || unsentBody || !clientKeepAlive || quiescing
         var out = context.channel.allocator.buffer(capacity: 160 + text.utf8CodeUnitCount)
         out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeString(String(status.code))
@@ -555,10 +636,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         phase = requestComplete ? .idle : .draining
         resetTry()
         updateClientReadHold()
-        if let context {
-            idleDeadline = .now() + shared.idleTimeout
-            armTimer(context: context, deadline: idleDeadline)
-        }
+        // The keep-alive wait, or the drain of an early-answered body, starts now.
+        clock.waitSince = .now()
     }
 
     /// Drops the current exchange for good (client gone or connection being closed).
@@ -576,7 +655,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func resetTry() {
-        cancelTimeout()
         attempt &+= 1
         upstream = nil
         retried = false
@@ -615,8 +693,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 }
 
-/// The response timer of one client connection; it holds the handler until it fires or is cancelled.
-private struct ResponseTimer: NIOScheduledCallbackHandler {
+/// The timer of one client connection; it holds the handler until it fires or is cancelled.
+private struct ConnectionTimer: NIOScheduledCallbackHandler {
     let proxy: ProxyHandler
 
     func handleScheduledCallback(eventLoop: some EventLoop) {

@@ -23,7 +23,8 @@ struct UpstreamResponseHead {
     /// `SSS reason` as the upstream sent it, without the version and the line end.
     var statusText: ByteBuffer
     /// The header lines to forward, each ending in CRLF: hop-by-hop fields and those named in
-    /// `Connection` are gone, so is `Transfer-Encoding` (framing is per hop).
+    /// `Connection` are gone (never `Content-Length`, which frames the body on both hops), so is
+    /// `Transfer-Encoding` (framing is per hop) and any `x-zone-cluster` (the proxy writes its own).
     var headerBlock: ByteBuffer
     /// Whether the upstream lets the connection be reused after this response.
     var keepAlive: Bool
@@ -291,7 +292,8 @@ struct ResponseParser {
                         scan.connectionClose = true
                     } else if equalsLowercase(token, "keep-alive") {
                         scan.connectionKeepAlive = true
-                    } else {
+                    } else if !equalsLowercase(token, "content-length") {
+                        // The length frames the body for the client too: `Connection` cannot remove it.
                         namedByConnection.append((start, end))
                     }
                 }
@@ -305,7 +307,10 @@ struct ResponseParser {
             var colon = lineStart
             while colon < end && bytes[colon] != 0x3A { colon += 1 }
             let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon])
-            var drop = isHopByHop(name)
+            // Hop-by-hop fields go, and so does an upstream's own `x-zone-cluster`: the proxy's header names the cluster.
+            var drop = isHopByHop(name) || (name.count == 14 && equalsLowercase(name, "x-zone-cluster"))
+            // With a transfer coding the length is meaningless (RFC 9112 §6.3) and the proxy re-frames the body.
+            if !drop && scan.transferEncoding && name.count == 14 && equalsLowercase(name, "content-length") { drop = true }
             if !drop {
                 for (start, end) in namedByConnection
                 where equalsIgnoringCase(name, UnsafeRawBufferPointer(rebasing: bytes[start..<end])) {

@@ -38,7 +38,8 @@ public enum UpstreamFailure: String, Sendable, Hashable {
     case connectTimeout = "connect_timeout"
     /// The connection closed before any response byte arrived (a stale keep-alive connection or a dead backend).
     case closedBeforeResponse = "closed_before_response"
-    /// No response head arrived within the response timeout (the client got 504).
+    /// No response head arrived within the response timeout, or the upstream stopped taking the request
+    /// body for the request body timeout (the client got 504 either way).
     case responseTimeout = "response_timeout"
     /// The connection closed partway through the response: the client got 502 when nothing had been
     /// forwarded yet (a small response is held until complete), else its connection was closed too.
@@ -50,7 +51,8 @@ public enum UpstreamFailure: String, Sendable, Hashable {
 ///
 /// They run on the proxy's event loops, once per event, so they must be quick and thread-safe.
 public struct ProxyHooks: Sendable {
-    /// A response went to the client; `cluster` is nil for answers the proxy made itself (404, 503, 502, 504).
+    /// A response went to the client; `cluster` is nil for answers the proxy made itself (400, 404, 408,
+    /// 417, 502, 503, 504; a connection shed at the connection limit counts as a 503).
     public var onResponse: @Sendable (_ cluster: String?, _ status: UInt) -> Void
     /// A request is being retried on another upstream after its connection failed.
     public var onRetry: @Sendable (_ fromCluster: String, _ toCluster: String) -> Void

@@ -184,93 +184,23 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Request serialisation for the upstream hop.
-enum RequestEncoding {
-    /// Writes the request line and headers for the upstream hop and returns whether the body is chunked.
-    ///
-    /// Hop-by-hop fields and those the `Connection` header names stay behind; the client's address is
-    /// appended to `X-Forwarded-For` and a `Forwarded` element added; `Host` is kept. The version is
-    /// always 1.1, so the upstream connection can be kept alive whatever the client speaks.
-    static func writeUpstreamHead(_ head: HTTPRequestHead, clientIP: String, forwarded: String, into out: inout ByteBuffer) -> Bool {
-        var chunked = false
-        var named: [Substring] = []
-        var forwardedForLines = 0
-        for (name, value) in head.headers {
-            if name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
-                forwardedForLines += 1
-            } else if HopByHop.isHopByHop(name) {
-                if HopByHop.equalsIgnoringCase(name, "connection") {
-                    for token in value.split(separator: ",") {
-                        let token = HopByHop.trimmed(token)
-                        if !HopByHop.equalsIgnoringCase(token, "close") && !HopByHop.equalsIgnoringCase(token, "keep-alive") {
-                            named.append(token)
-                        }
-                    }
-                } else if HopByHop.equalsIgnoringCase(name, "transfer-encoding") {
-                    // Only the last coding frames the message; "gzip, chunked" is still chunked.
-                    let last = value.split(separator: ",").last.map { HopByHop.trimmed($0) } ?? ""
-                    chunked = HopByHop.equalsIgnoringCase(last, "chunked")
-                }
-            }
-        }
-        out.writeString(head.method.rawValue)
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeString(head.uri)
-        out.writeStaticString(" HTTP/1.1\r\n")
-        var forwardedForSeen = 0
-        for (name, value) in head.headers {
-            if HopByHop.isHopByHop(name) { continue }
-            if !named.isEmpty, named.contains(where: { HopByHop.equalsIgnoringCase(name, $0) }) { continue }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            if forwardedForLines > 0, name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
-                forwardedForSeen += 1
-                // The list continues on its last line: that is where this hop's address belongs.
-                if forwardedForSeen == forwardedForLines {
-                    out.writeStaticString(", ")
-                    out.writeString(clientIP)
-                }
-            }
-            out.writeStaticString("\r\n")
-        }
-        if chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
-        if forwardedForLines == 0 {
-            out.writeStaticString("x-forwarded-for: ")
-            out.writeString(clientIP)
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("forwarded: ")
-        out.writeString(forwarded)
-        out.writeStaticString("\r\n\r\n")
-        return chunked
-    }
-
-    /// Writes `size` in hex and CRLF: a chunk's size line.
-    static func writeChunkSize(_ size: Int, into out: inout ByteBuffer) {
-        var shift = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 * 4 - 4
-        if size == 0 { shift = 0 }
-        while shift >= 0 {
-            let digit = UInt8((size >> shift) & 0xF)
-            out.writeInteger(digit < 10 ? 0x30 + digit : 0x57 + digit)
-            shift -= 4
-        }
-        out.writeStaticString("\r\n")
-    }
-}
-
-/// The idle keep-alive connections of one event loop, per upstream, bounded.
+/// The idle keep-alive connections of one event loop, per upstream, bounded per upstream and in all.
 final class UpstreamPool {
     let eventLoop: any EventLoop
     private var idle: [Upstream: [UpstreamConnection]] = [:]
     private let maxIdlePerUpstream: Int
+    /// The most idle connections kept on this loop over all upstreams: the loop's share of the
+    /// proxy's connection limit, so idle connections cannot exhaust the descriptors the limit leaves.
+    private let maxIdleTotal: Int
+    private var idleCount = 0
     private let idleTimeout: TimeAmount
     private let connectTimeout: TimeAmount
     private var closed = false
 
-    init(eventLoop: any EventLoop, maxIdlePerUpstream: Int, idleTimeout: TimeAmount, connectTimeout: TimeAmount) {
+    init(eventLoop: any EventLoop, maxIdlePerUpstream: Int, maxIdleTotal: Int = .max, idleTimeout: TimeAmount, connectTimeout: TimeAmount) {
         self.eventLoop = eventLoop
         self.maxIdlePerUpstream = maxIdlePerUpstream
+        self.maxIdleTotal = max(1, maxIdleTotal)
         self.idleTimeout = idleTimeout
         self.connectTimeout = connectTimeout
     }
@@ -282,6 +212,7 @@ final class UpstreamPool {
         // Optional chaining mutates the stored array in place (no copy of the list).
         while let connection = idle[upstream]?.popLast() {
             connection.isIdle = false
+            idleCount -= 1
             if connection.isActive && connection.idleSince > oldest {
                 return connection
             }
@@ -318,12 +249,14 @@ final class UpstreamPool {
         connection.owner = nil
         // Reads may have been held for a slow client; an idle connection must notice its own close.
         connection.holdReads(false)
-        guard !closed, connection.isActive, !connection.isPoisoned else {
+        guard !closed, connection.isActive, !connection.isPoisoned, idleCount < maxIdleTotal else {
             connection.close()
             return
         }
         // One dictionary lookup: the list is modified in place through the subscript.
-        if !Self.append(connection, to: &idle[connection.upstream, default: []], limit: maxIdlePerUpstream) {
+        if Self.append(connection, to: &idle[connection.upstream, default: []], limit: maxIdlePerUpstream) {
+            idleCount += 1
+        } else {
             connection.close()
         }
     }
@@ -339,7 +272,9 @@ final class UpstreamPool {
     /// Forgets an idle connection that closed.
     fileprivate func remove(_ connection: UpstreamConnection) {
         connection.isIdle = false
+        let before = idle[connection.upstream]?.count ?? 0
         idle[connection.upstream]?.removeAll { $0 === connection }
+        idleCount -= before - (idle[connection.upstream]?.count ?? 0)
     }
 
     /// Closes every idle connection and every one released from now on.
@@ -347,6 +282,7 @@ final class UpstreamPool {
         closed = true
         let all = idle.values.flatMap { $0 }
         idle.removeAll()
+        idleCount = 0
         for connection in all {
             connection.isIdle = false
             connection.pool = nil

@@ -16,7 +16,20 @@ import NIOPosix
 /// have acted on the request. An upstream failing during a response gives 502 while nothing of it
 /// has been forwarded (responses up to 4 KiB are forwarded whole), else the client connection is
 /// closed, the only way left to say the response is cut short. Every proxied response carries
-/// `x-zone-cluster`; answers the proxy makes itself (404, 503, 502, 504, 400) do not.
+/// `x-zone-cluster`; answers the proxy makes itself (400, 404, 408, 417, 502, 503, 504) do not.
+///
+/// Requests are checked before routing: framing the parser could read two ways (several `Host`,
+/// `Content-Length` with `Transfer-Encoding`, differing lengths, a coding other than `chunked`) gets
+/// 400, and the proxy writes the upstream's framing itself, so no header (nor `Connection` naming one)
+/// can make the upstream read a different request than the proxy did. Paths are normalised before
+/// routing and forwarded normalised (``RequestPath``). `Expect: 100-continue` is answered by the proxy
+/// once the request has an upstream.
+///
+/// Every state of a client connection has a deadline (see ``Configuration``), and at most
+/// ``Configuration/maxConnections`` client connections are served at once: one more is answered 503
+/// and closed, with a log line at most every 10 s. With 90% of the places taken, an idle keep-alive
+/// connection is closed after ``Configuration/requestHeaderTimeout`` instead of
+/// ``Configuration/clientIdleTimeout``, to make room (Envoy's overload manager reduces timeouts alike).
 public final class WeightedProxy: Sendable {
     /// Where the proxy listens and how it treats upstreams.
     public struct Configuration: Sendable {
@@ -27,11 +40,26 @@ public final class WeightedProxy: Sendable {
         /// How long to wait for an upstream TCP connection before trying elsewhere. Default 1 s:
         /// a loopback or in-zone connect takes well under a millisecond, so this only fires on a dead host.
         public var connectTimeout: Duration
-        /// How long to wait for an upstream's response head before answering 504. Default 30 s.
+        /// How long to wait for an upstream's response head, from the moment the upstream has the whole
+        /// request, before answering 504; also the longest a response may then make no progress before
+        /// both connections are closed. Default 30 s.
         public var responseTimeout: Duration
         /// How long a client connection may sit idle between requests before the proxy closes it.
         /// Default 75 s, nginx's keep-alive timeout: clients' own pools usually give up first.
         public var clientIdleTimeout: Duration
+        /// How long a request head may take: from the accept for a connection's first request, from its
+        /// first byte for a later one. Then 408 and close (silently when nothing arrived). Default 10 s,
+        /// HAProxy's usual `timeout http-request`: a head is one packet or a few.
+        public var requestHeaderTimeout: Duration
+        /// The longest a request body may make no progress before 408 and close (504 if it was the
+        /// upstream that stopped taking it); also how long the rest of a body is read and dropped after
+        /// the response went out early (a 413, say) before the connection closes. Default 30 s, the
+        /// usual `timeout client` of HAProxy (nginx's `client_body_timeout` is 60 s).
+        public var requestBodyTimeout: Duration
+        /// The most client connections served at once; one more gets 503 and is closed. nil: the
+        /// default for this process's descriptor limit, `max(16, (RLIMIT_NOFILE − 128) / 3)`
+        /// (``defaultMaxConnections``).
+        public var maxConnections: Int?
         /// Idle keep-alive connections kept per upstream and event loop. Default 64: the number of
         /// concurrent requests one loop typically has in flight to one endpoint, with room to spare.
         public var maxIdleConnectionsPerUpstream: Int
@@ -51,6 +79,9 @@ public final class WeightedProxy: Sendable {
             connectTimeout: Duration = .seconds(1),
             responseTimeout: Duration = .seconds(30),
             clientIdleTimeout: Duration = .seconds(75),
+            requestHeaderTimeout: Duration = .seconds(10),
+            requestBodyTimeout: Duration = .seconds(30),
+            maxConnections: Int? = nil,
             maxIdleConnectionsPerUpstream: Int = 64,
             idleConnectionTimeout: Duration = .seconds(50),
             retryBodyLimit: Int = 64 << 10,
@@ -61,11 +92,39 @@ public final class WeightedProxy: Sendable {
             self.connectTimeout = connectTimeout
             self.responseTimeout = responseTimeout
             self.clientIdleTimeout = clientIdleTimeout
+            self.requestHeaderTimeout = requestHeaderTimeout
+            self.requestBodyTimeout = requestBodyTimeout
+            self.maxConnections = maxConnections
             self.maxIdleConnectionsPerUpstream = maxIdleConnectionsPerUpstream
             self.idleConnectionTimeout = idleConnectionTimeout
             self.retryBodyLimit = retryBodyLimit
             self.shutdownGracePeriod = shutdownGracePeriod
         }
+
+        /// The connection limit in force: ``maxConnections``, or the default for the descriptor limit.
+        public var effectiveMaxConnections: Int {
+            maxConnections ?? WeightedProxy.defaultMaxConnections()
+        }
+    }
+
+    /// The default connection limit for a descriptor limit (this process's `RLIMIT_NOFILE` when nil):
+    /// `max(16, (limit − 128) / 3)`. Each client connection may use three descriptors (its own, its
+    /// upstream connection, and one idle pooled upstream connection: the pools keep at most the limit's
+    /// worth of idle connections in all); 128 stay for the admin API, gossip, the Kubernetes watch, the
+    /// outputs and files. 1,024 descriptors give 298 connections.
+    public static func defaultMaxConnections(descriptorLimit: Int? = nil) -> Int {
+        ConnectionLimit.defaultMaximum(descriptorLimit: descriptorLimit ?? ConnectionLimit.descriptorLimit())
+    }
+
+    /// This process's soft limit on open file descriptors (`RLIMIT_NOFILE`).
+    public static func descriptorLimit() -> Int {
+        ConnectionLimit.descriptorLimit()
+    }
+
+    /// How many client connections this process may serve at most with its descriptor limit (the
+    /// same formula solved for the limit), for validating an explicit maximum.
+    public static func connectionCapacity(descriptorLimit: Int? = nil) -> Int {
+        max(1, ((descriptorLimit ?? ConnectionLimit.descriptorLimit()) - ConnectionLimit.reservedDescriptors) / 3)
     }
 
     /// The configuration the proxy was created with.
@@ -91,9 +150,14 @@ public final class WeightedProxy: Sendable {
         self.shared = ProxyShared(
             selector: selector,
             hooks: hooks,
-            responseTimeout: TimeAmount(configuration.responseTimeout),
-            idleTimeout: TimeAmount(configuration.clientIdleTimeout),
-            retryBodyLimit: configuration.retryBodyLimit
+            timeouts: ClientTimeouts(
+                requestHead: TimeAmount(configuration.requestHeaderTimeout),
+                requestBody: TimeAmount(configuration.requestBodyTimeout),
+                response: TimeAmount(configuration.responseTimeout),
+                idle: TimeAmount(configuration.clientIdleTimeout)
+            ),
+            retryBodyLimit: configuration.retryBodyLimit,
+            limit: ConnectionLimit(maximum: configuration.effectiveMaxConnections, logger: logger)
         )
         self.group = group
         self.logger = logger
@@ -104,12 +168,16 @@ public final class WeightedProxy: Sendable {
     public func start() async throws -> BoundServer {
         let configuration = self.configuration
         var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
-        for loop in group.makeIterator() {
+        let loops = Array(group.makeIterator())
+        // Each loop's share of the connection limit bounds its idle upstream connections in all.
+        let maxIdlePerLoop = max(1, shared.limit.maximum / max(1, loops.count))
+        for loop in loops {
             pools[ObjectIdentifier(loop)] = try await loop.submit {
                 NIOLoopBound(
                     UpstreamPool(
                         eventLoop: loop,
                         maxIdlePerUpstream: configuration.maxIdleConnectionsPerUpstream,
+                        maxIdleTotal: maxIdlePerLoop,
                         idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
                         connectTimeout: TimeAmount(configuration.connectTimeout)
                     ),
@@ -132,18 +200,31 @@ public final class WeightedProxy: Sendable {
             }
         ) { [pools] channel in
             let sync = channel.pipeline.syncOperations
+            let limit = shared.limit
+            guard limit.admit() else {
+                // Over the limit: answered and closed, before the process runs out of descriptors.
+                limit.shed()
+                shared.hooks.onResponse(nil, HTTPResponseStatus.serviceUnavailable.code)
+                try sync.addHandler(OverloadAnswerHandler(limit: limit))
+                return
+            }
+            channel.closeFuture.whenComplete { _ in limit.release() }
             // Only NIO's request decoder: responses are written as bytes by ProxyHandler.
             try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             let pool = pools[ObjectIdentifier(channel.eventLoop)]?.value ?? UpstreamPool(
                 // A loop outside the group's iterator (never with NIO's groups): a private pool still works.
                 eventLoop: channel.eventLoop,
                 maxIdlePerUpstream: configuration.maxIdleConnectionsPerUpstream,
+                maxIdleTotal: maxIdlePerLoop,
                 idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
                 connectTimeout: TimeAmount(configuration.connectTimeout)
             )
             try sync.addHandler(ProxyHandler(shared: shared, pool: pool))
         }
-        logger.info("proxy listening", metadata: ["address": "\(bound.localAddress)"])
+        logger.info("proxy listening", metadata: [
+            "address": "\(bound.localAddress)", "maxConnections": "\(shared.limit.maximum)",
+            "requestHeaderTimeout": "\(configuration.requestHeaderTimeout)", "requestBodyTimeout": "\(configuration.requestBodyTimeout)",
+        ])
         return bound
     }
 

@@ -75,8 +75,12 @@ struct GatewayCommand: AsyncParsableCommand {
         services.append(Daemon.gossipCounters(mesh))
         services += Daemon.adminService(mesh, table: { pickers.load().table }, readiness: Readiness.gateway { pickers.load().table })
         if let listen = mesh.config.proxyListen {
+            let limits = mesh.config.proxy
             let proxy = WeightedProxy(
-                configuration: .init(host: listen.host, port: listen.port),
+                configuration: .init(
+                    host: listen.host, port: listen.port, responseTimeout: limits.responseTimeout,
+                    clientIdleTimeout: limits.idleTimeout, requestHeaderTimeout: limits.requestHeaderTimeout,
+                    requestBodyTimeout: limits.requestBodyTimeout, maxConnections: limits.maxConnections),
                 selector: TableSelector(pickers: pickers),
                 hooks: ProxyHooks(
                     onResponse: { cluster, status in ZoneMetrics.proxyResponse(cluster: cluster ?? "none", status: Int(status)) },

@@ -86,6 +86,21 @@ final class ResponseParserTests: XCTestCase {
         XCTAssertEqual(head.map { String(buffer: $0.headerBlock) }, "X-Kept: 3\r\nContent-Length: 0\r\n")
     }
 
+    func testTheFramingAndTheProxysHeaderAreNotTheUpstreamsToChange() throws {
+        // `Connection` cannot remove the length that frames the body on the client's hop too.
+        let named = try parse("HTTP/1.1 200 OK\r\nConnection: content-length, x-a\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok")
+        XCTAssertEqual(named.0.map { String(buffer: $0.headerBlock) }, "Content-Length: 2\r\n")
+        XCTAssertEqual(named.0?.body, .length(2))
+        // An upstream's own x-zone-cluster is dropped: the proxy names the cluster itself.
+        let spoofed = try parse("HTTP/1.1 200 OK\r\nX-Zone-Cluster: c9\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(spoofed.0.map { String(buffer: $0.headerBlock) }, "Content-Length: 0\r\n")
+        // With a transfer coding the length means nothing and goes; the proxy re-frames the body.
+        let both = try parse("HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+        XCTAssertEqual(both.0.map { String(buffer: $0.headerBlock) }, "")
+        XCTAssertEqual(both.0?.body, .chunked)
+        XCTAssertEqual(both.1, "ok")
+    }
+
     func testMalformedResponsesAreErrors() {
         let bad = [
             "HTTP/2.0 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "garbage\r\n\r\n",

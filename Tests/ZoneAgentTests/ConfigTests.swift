@@ -163,6 +163,56 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testProxyLimits() throws {
+        let gateway = """
+        node: gw-1
+        gossip: { bind: 127.0.0.1:7100, join: [127.0.0.1:7001] }
+        keys: { trust: keys/trust.yaml }
+        routes: { ingress: ingress.yaml }
+        proxy: PROXY
+        """
+        func yaml(_ proxy: String) -> String { gateway.replacingOccurrences(of: "PROXY", with: proxy) }
+
+        let defaults = try load(yaml("{ listen: 127.0.0.1:8001 }"), role: .gateway)
+        XCTAssertEqual(defaults.proxyListen?.port, 8001)
+        XCTAssertEqual(defaults.proxy, Config.ProxyConfig())
+        XCTAssertEqual(defaults.proxy.requestHeaderTimeout, .seconds(10))
+        XCTAssertNil(defaults.proxy.maxConnections, "the default comes from RLIMIT_NOFILE")
+
+        let set = try load(yaml("""
+        { listen: 127.0.0.1:8001, requestHeaderTimeout: 5s, requestBodyTimeout: 20s, responseTimeout: 1m,
+          idleTimeout: 30s, maxConnections: 100 }
+        """), role: .gateway)
+        XCTAssertEqual(set.proxy, Config.ProxyConfig(requestHeaderTimeout: .seconds(5), requestBodyTimeout: .seconds(20),
+                                                     responseTimeout: .seconds(60), idleTimeout: .seconds(30), maxConnections: 100))
+
+        for key in ["requestHeaderTimeout", "requestBodyTimeout", "responseTimeout", "idleTimeout"] {
+            assertConfigError(yaml("{ listen: 127.0.0.1:8001, \(key): soon }"), role: .gateway,
+                              key: "proxy.\(key)", contains: "is not a duration")
+            assertConfigError(yaml("{ listen: 127.0.0.1:8001, \(key): 0s }"), role: .gateway,
+                              key: "proxy.\(key)", contains: "is not a duration")
+            assertConfigError(yaml("{ listen: 127.0.0.1:8001, \(key): 5ms }"), role: .gateway,
+                              key: "proxy.\(key)", contains: "too short")
+        }
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, maxConnections: 0 }"), role: .gateway,
+                          key: "proxy.maxConnections", contains: "is not a whole number")
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, maxConnections: lots }"), role: .gateway,
+                          key: "proxy.maxConnections", contains: "is not a whole number")
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, headerTimeout: 5s }"), role: .gateway,
+                          key: "proxy.headerTimeout", contains: "is not a known key")
+
+        // More connections than the descriptor limit can carry is refused, naming the limit and the way out.
+        let path = dir + "/config.yaml"
+        try yaml("{ listen: 127.0.0.1:8001, maxConnections: 298 }").write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Config.load(path: path, role: .gateway, environment: [:], descriptorLimit: 1024).proxy.maxConnections, 298)
+        try yaml("{ listen: 127.0.0.1:8001, maxConnections: 299 }").write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Config.load(path: path, role: .gateway, environment: [:], descriptorLimit: 1024)) { error in
+            let e = error as? ConfigError
+            XCTAssertEqual(e?.key, "proxy.maxConnections")
+            XCTAssertTrue("\(error)".contains("RLIMIT_NOFILE is 1024, enough for 298"), "\(error)")
+        }
+    }
+
     func testDurationText() {
         XCTAssertEqual(DurationText.parse("500ms"), .milliseconds(500))
         XCTAssertEqual(DurationText.parse("2m"), .seconds(120))

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayHTTP
 import KubernetesDiscovery
 import MeshCrypto
 import Yams
@@ -25,6 +26,7 @@ struct Config: Sendable {
     var routes: RoutesConfig?
     var failover = FailoverConfig()
     var proxyListen: HostPort?
+    var proxy = ProxyConfig()
     var outputs: OutputsConfig
 
     /// Who may read the admin API (`admin:` besides `listen`).
@@ -34,6 +36,23 @@ struct Config: Sendable {
         /// Whether `/metrics` stays open when a token is set. Default false: metrics name every member, cluster
         /// and address of the mesh; Prometheus sends a token with `authorization: { credentials_file: FILE }`.
         var metricsPublic = false
+    }
+
+    /// The built-in proxy's limits (`proxy:` besides `listen`); every state of a client connection has a deadline.
+    struct ProxyConfig: Sendable, Equatable {
+        /// `requestHeaderTimeout`: the whole request head, from the accept or from its first byte; then 408.
+        var requestHeaderTimeout: Duration = .seconds(10)
+        /// `requestBodyTimeout`: the longest a request body may make no progress; then 408. Also how long
+        /// the rest of a body is drained after an early answer (413, say).
+        var requestBodyTimeout: Duration = .seconds(30)
+        /// `responseTimeout`: from the whole request upstream to the response head (then 504), and the longest
+        /// a response may then make no progress.
+        var responseTimeout: Duration = .seconds(30)
+        /// `idleTimeout`: a keep-alive connection between requests.
+        var idleTimeout: Duration = .seconds(75)
+        /// `maxConnections`: client connections served at once, one more gets 503; nil: from RLIMIT_NOFILE,
+        /// `max(16, (RLIMIT_NOFILE − 128) / 3)`.
+        var maxConnections: Int?
     }
 
     /// How the gateway moves traffic (`failover:`): the partial-capacity rule and failback damping.
@@ -109,17 +128,22 @@ struct Config: Sendable {
 
 extension Config {
     /// Reads and validates `path` for `role`; every problem is a `ConfigError` naming the file and the key.
-    static func load(path: String, role: Role, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Config {
+    static func load(
+        path: String, role: Role, environment: [String: String] = ProcessInfo.processInfo.environment, descriptorLimit: Int? = nil
+    ) throws(ConfigError) -> Config {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, key: nil, problem: "cannot be read (missing, or no permission)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, key: nil, problem: "is not UTF-8 text")
         }
-        return try parse(text, file: path, role: role, environment: environment)
+        return try parse(text, file: path, role: role, environment: environment, descriptorLimit: descriptorLimit)
     }
 
-    static func parse(_ text: String, file: String, role: Role, environment: [String: String]) throws(ConfigError) -> Config {
+    /// - Parameter descriptorLimit: the `RLIMIT_NOFILE` that `proxy.maxConnections` is checked against; nil: this process's.
+    static func parse(
+        _ text: String, file: String, role: Role, environment: [String: String], descriptorLimit: Int? = nil
+    ) throws(ConfigError) -> Config {
         let y = YAMLReader(file: file)
         let root: Node
         do {
@@ -298,9 +322,34 @@ extension Config {
         }
 
         var proxyListen: HostPort?
+        var proxy = ProxyConfig()
         if let proxyNode = top["proxy"] {
-            let p = try y.mapping(proxyNode, at: "proxy", allowed: ["listen"])
+            let p = try y.mapping(proxyNode, at: "proxy", allowed: [
+                "listen", "requestHeaderTimeout", "requestBodyTimeout", "responseTimeout", "idleTimeout", "maxConnections",
+            ])
             proxyListen = try y.address(p["listen"], at: "proxy.listen")
+            func timeout(_ key: String, _ current: Duration) throws(ConfigError) -> Duration {
+                guard let value = try y.duration(p[key], at: "proxy.\(key)") else { return current }
+                // A connection's timer fires at its shortest timeout: below 10 ms it would spin.
+                guard value >= .milliseconds(10) else {
+                    throw y.fail("proxy.\(key)", "`\(DurationText.format(value))` is too short; use at least 10ms")
+                }
+                return value
+            }
+            proxy.requestHeaderTimeout = try timeout("requestHeaderTimeout", proxy.requestHeaderTimeout)
+            proxy.requestBodyTimeout = try timeout("requestBodyTimeout", proxy.requestBodyTimeout)
+            proxy.responseTimeout = try timeout("responseTimeout", proxy.responseTimeout)
+            proxy.idleTimeout = try timeout("idleTimeout", proxy.idleTimeout)
+            if let max = try y.int(p["maxConnections"], at: "proxy.maxConnections", range: 1...10_000_000) {
+                let limit = descriptorLimit ?? WeightedProxy.descriptorLimit()
+                let capacity = WeightedProxy.connectionCapacity(descriptorLimit: limit)
+                guard max <= capacity else {
+                    throw y.fail("proxy.maxConnections", "\(max) connections need up to \(3 * max + 128) file descriptors "
+                        + "(3 per connection: client, upstream, one idle pooled; 128 kept for the rest), but RLIMIT_NOFILE is "
+                        + "\(limit), enough for \(capacity); raise the limit (ulimit -n, LimitNOFILE=) or lower proxy.maxConnections")
+                }
+                proxy.maxConnections = max
+            }
         }
 
         var outputs = OutputsConfig()
@@ -325,7 +374,7 @@ extension Config {
             gossip: GossipConfig(bind: bind, advertise: advertise, join: join, profile: profile, mesh: meshName),
             keys: KeysConfig(signing: signing, roster: roster, mesh: keyring),
             adminListen: adminListen, admin: admin, endpoints: endpoints, probe: probe, routes: routes, failover: failover,
-            proxyListen: proxyListen, outputs: outputs)
+            proxyListen: proxyListen, proxy: proxy, outputs: outputs)
     }
 
     /// A service as `NAMESPACE/NAME`, with both parts valid Kubernetes names (the discovery's own rule).
