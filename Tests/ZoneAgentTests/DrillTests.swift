@@ -42,7 +42,14 @@ final class DrillTests: XCTestCase {
         return (p.terminationStatus, report, output.text)
     }
 
-    func figures(_ report: [String: Any]) -> [String: Any] { report["figures"] as? [String: Any] ?? [:] }
+    func figures(_ report: [String: Any]) -> [String: Any] {
+        let f = report["figures"] as? [String: Any] ?? [:]
+        // What a failing run says about itself, in the test log.
+        if report["verdict"] as? String != "held" {
+            print("drill \(report["scenario"] ?? "?") did not hold: failures \(f["failures"] ?? []), checks \(report["checks"] ?? []), reasons \(report["reasons"] ?? [])")
+        }
+        return f
+    }
 
     func testKillClusterMovesTrafficWithoutAFailedRequestAndDrawsIt() throws {
         let (status, report, output) = try drill(["--scenario", "kill-cluster"])
