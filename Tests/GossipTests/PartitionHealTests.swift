@@ -1,0 +1,107 @@
+import XCTest
+import Gossip
+import GossipSimulation
+import Wire
+
+/// A healed partition on the virtual network: the side that stayed healthy must never lose its standing.
+///
+/// The drill's shape: two clusters of three agents and a gateway-like seventh member (c0 is members 0, 2, 4 and
+/// the gateway 6; c1 is members 1, 3, 5). c1 is cut off until each side has declared the other dead, then the cut
+/// heals. Each side's view of the other is stale by then; before the fix, c1's verdicts about c0's agents reached
+/// the gateway and were taken at face value, so that for a moment no agent of c0 was alive there.
+final class PartitionHealTests: XCTestCase {
+    static let healthy = [0, 2, 4, 6]
+    static let cut = [1, 3, 5]
+    static let gateway = 6
+
+    struct Outcome {
+        /// Times a member of the healthy side saw another member of the healthy side as anything but alive.
+        var flaps: [String]
+        /// From the heal until every member saw every other alive; nil if that never happened.
+        var merged: Duration?
+        /// From the cut until each side saw every member of the other dead.
+        var split: Duration?
+    }
+
+    /// One run of the drill: form the mesh, cut c1 off until each side holds the other dead and for `extra`
+    /// more, heal, and watch for `watch`.
+    static func drill(profile: GossipProfile, seed: UInt64, extra: Duration, watch: Duration) -> Outcome {
+        let settings = GossipSettings(profile: profile)
+        let net = SimulatedNetwork(count: 7, settings: settings, seed: seed)
+        let healthyNames = Set(healthy.map(SimulatedNetwork.name(of:)))
+        var flaps: [String] = []
+        var cutAt: Duration?
+        net.onEvent = { event in
+            guard let since = cutAt, case .memberChanged(let observer, let member, _, let at) = event, at >= since,
+                  healthy.contains(observer), healthyNames.contains(member.name), member.state != .alive else { return }
+            flaps.append("\(SimulatedNetwork.name(of: observer)) saw \(member) at \(seconds(at - since)) s after the cut")
+        }
+        net.joinAll()
+        guard net.run(until: { net.fullyConverged() }, limit: .seconds(30)) != nil else {
+            return Outcome(flaps: ["the mesh never formed"], merged: nil, split: nil)
+        }
+        net.run(for: settings.probeInterval * 6)
+        cutAt = net.elapsed
+        net.partition([healthy, cut])
+        // The moment the cut side has declared the healthy side dead (and the healthy side no longer counts the cut
+        // side alive): its verdicts still wait in its queues when the cut heals `extra` later.
+        func eachSideHoldsTheOtherDead() -> Bool {
+            healthy.allSatisfy { h in
+                cut.allSatisfy { c in
+                    net.core(h).member(named: SimulatedNetwork.name(of: c))?.state != .alive
+                        && net.core(c).member(named: SimulatedNetwork.name(of: h))?.state == .dead
+                }
+            }
+        }
+        let split = net.run(until: eachSideHoldsTheOtherDead, step: .milliseconds(5), limit: .seconds(60))
+        net.run(for: extra)
+        net.heal()
+        let merged = net.run(until: { net.fullyConverged() }, step: .milliseconds(5), limit: watch)
+        // Keep watching: a late rumour could still take a healthy member away after the views agreed once.
+        if let merged, merged < watch { net.run(for: watch - merged) }
+        return Outcome(flaps: flaps, merged: merged, split: split)
+    }
+
+    /// The bound on merging after the heal: the first dead-member probe across the cut is due within one
+    /// `deadProbeInterval` (plus its jitter, another), and then a suspicion's worth of gossip brings every member
+    /// its peers' refutations.
+    static func mergeBound(_ settings: GossipSettings) -> Duration {
+        let maximum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: 7, probeInterval: settings.probeInterval)
+            * settings.suspicionMaxMult
+        return settings.deadProbeInterval * 2 + maximum + settings.probeInterval * 4
+    }
+
+    private func check(_ profile: GossipProfile, extra: Duration) {
+        let settings = GossipSettings(profile: profile)
+        var merges: [Double] = []
+        var flapped = 0
+        for seed in UInt64(1)...10 {
+            let outcome = Self.drill(profile: profile, seed: seed, extra: extra, watch: .seconds(20))
+            XCTAssertNotNil(outcome.split, "\(profile) seed \(seed): the sides never declared each other dead")
+            XCTAssertTrue(outcome.flaps.isEmpty, "\(profile) seed \(seed): the healthy side lost standing: \(outcome.flaps.prefix(6))")
+            if !outcome.flaps.isEmpty { flapped += 1 }
+            XCTAssertNotNil(outcome.merged, "\(profile) seed \(seed): the mesh never converged after the heal")
+            if let merged = outcome.merged {
+                merges.append(seconds(merged))
+                XCTAssertLessThanOrEqual(merged, Self.mergeBound(settings), "\(profile) seed \(seed): merged late")
+            }
+        }
+        merges.sort()
+        print("\(profile) partition heal (cut + \(seconds(extra)) s): \(flapped)/10 runs took the healthy side away; one view again after \(merges.isEmpty ? -1 : merges[merges.count / 2]) s median, \(merges.last ?? -1) s at worst (bound \(seconds(Self.mergeBound(settings))) s)")
+    }
+
+    func testHealedPartitionNeverTakesTheHealthySideAwayAtLan() {
+        // Healed just as the last verdict falls, while the verdicts still wait in the queues, and a little later.
+        for extra in [0, 20, 50, 100, 1000] { check(.lan, extra: .milliseconds(extra)) }
+    }
+
+    func testHealedPartitionNeverTakesTheHealthySideAwayAtFast() {
+        for extra in [0, 5, 10, 20, 200] { check(.fast, extra: .milliseconds(extra)) }
+    }
+
+    func testHealedPartitionNeverTakesTheHealthySideAwayAfterALongCut() {
+        // The drill's own length: six seconds of cut, far more than either side needs to declare the other dead.
+        check(.fast, extra: .seconds(6))
+        check(.lan, extra: .seconds(6))
+    }
+}
