@@ -127,6 +127,8 @@ public struct GossipCore: Sendable {
     /// Until when dead members are probed again at the probe rate: set when a dead member comes back, the sign
     /// of a healed partition, so that the rest of the other side is found within a few periods.
     private var reprobeBurstUntil: Instant?
+    /// Members back from a partition or a pause lately, whose accusations are doubted (`doubt`).
+    private var returned = ReturnedMembers()
     /// Set by `join` until the first state sync has told us whom to announce ourselves to.
     private var announcePending = false
 
@@ -563,7 +565,9 @@ public struct GossipCore: Sendable {
         }
     }
 
-    private mutating func startProbe(of target: Member, search: Bool, now: Instant, rng: inout some RandomNumberGenerator) {
+    private mutating func startProbe(
+        of target: Member, search: Bool, telling accusation: Accusation? = nil, now: Instant, rng: inout some RandomNumberGenerator
+    ) {
         let seq = nextSequence()
         probes.append(Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
                             address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * scale,
@@ -578,7 +582,7 @@ public struct GossipCore: Sendable {
                                                            incarnation: target.incarnation, accuser: identity.name))
             out.append(.send([ping, told], to: target.address, bytes: WireEncoding.packetSize(messageSizes: [ping, told].map(WireEncoding.encodedSize(of:)))))
         } else {
-            sendWithPiggyback([.ping(ping)], to: target.address, now: now, rng: &rng)
+            sendWithPiggyback([.ping(ping)] + (accusation.map { [.accusation($0)] } ?? []), to: target.address, now: now, rng: &rng)
         }
     }
 
@@ -771,6 +775,10 @@ public struct GossipCore: Sendable {
         // Accusations bind to the exact generation: a predecessor's rumours never touch a restarted member.
         guard var m = table[accusation.target], m.identity.generation == accusation.generation,
               accusation.incarnation >= m.incarnation, m.state.isActive else { return }
+        if returned.isStale(accuser: accusation.accuser, state: table[accusation.accuser]?.state, now: now, window: staleViewWindow) {
+            doubt(accusation, about: m, now: now, rng: &rng)
+            return
+        }
         switch accusation.kind {
         case .suspect:
             if m.state == .suspect, accusation.incarnation == m.incarnation, var s = suspicions[m.identity.name] {
@@ -812,6 +820,20 @@ public struct GossipCore: Sendable {
         }
     }
 
+    /// How long a returned member's accusations are doubted, at the current mesh size.
+    private var staleViewWindow: Duration { GossipFormulas.staleViewWindow(settings: settings, n: activeCount + 1) }
+
+    /// An accusation from a view we know to be stale (its accuser is not alive in ours, or came back lately) about
+    /// a member we hold active: neither applied nor relayed, wherever the copy came from. If we see the accused
+    /// alive we probe it at once, out of turn like a search, and hand it the accusation: a live member refutes, and
+    /// its higher incarnation overrides the rumour wherever it went; a dead one misses the probe, and we accuse it
+    /// ourselves, so a failure is still found. The searches' budget bounds the probes a flood of rumours starts.
+    private mutating func doubt(_ accusation: Accusation, about m: Member, now: Instant, rng: inout some RandomNumberGenerator) {
+        guard m.state == .alive, !hasLeft, !isProbing(m.name), searchBudget > 0 else { return }
+        searchBudget -= 1
+        startProbe(of: m, search: true, telling: accusation, now: now, rng: &rng)
+    }
+
     // MARK: Member records
 
     private mutating func verified(_ record: SignedMemberRecord) -> Bool {
@@ -846,6 +868,11 @@ public struct GossipCore: Sendable {
             // A dead member is back: likely a healed partition, so look for the rest of its side quickly.
             reprobeBurstUntil = now + settings.deadProbeInterval * 5
             if let at = nextMaintenanceAt, at > now + settings.probeInterval { nextMaintenanceAt = now + settings.probeInterval }
+        }
+        if let existing, existing.identity.generation == record.identity.generation, existing.state == .suspect || existing.state == .dead,
+           record.status == .alive {
+            // Back from a partition or a pause: what it says about others is stale for a while.
+            returned.noteReturn(of: name, at: now)
         }
         if let existing, existing.identity.generation != record.identity.generation {
             // A restart: the new generation replaces its predecessor at once, whatever was believed about it.
@@ -1017,6 +1044,7 @@ public struct GossipCore: Sendable {
     /// Probes one dead member again (a healed partition) and drops old tombstones.
     private mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
         if !repairSyncs.isEmpty { repairSyncs = repairSyncs.filter { now - $0.value < settings.deadProbeInterval } }
+        returned.forget(olderThan: staleViewWindow, now: now)
         guard tombstoneCount > 0 else { return }
         var dead: [Member] = []
         var expired: [String] = []

@@ -6,13 +6,15 @@ import Wire
 /// A healed partition on the virtual network: the side that stayed healthy must never lose its standing.
 ///
 /// The drill's shape: two clusters of three agents and a gateway-like seventh member (c0 is members 0, 2, 4 and
-/// the gateway 6; c1 is members 1, 3, 5). c1 is cut off until each side has declared the other dead, then the cut
-/// heals. Each side's view of the other is stale by then; before the fix, c1's verdicts about c0's agents reached
-/// the gateway and were taken at face value, so that for a moment no agent of c0 was alive there.
+/// the gateway 6, the side that stays healthy; c1 is members 1, 3, 5, the side that is cut off). The cut lasts
+/// until each side has declared the other dead, and heals then or a little later. c1's view of c0 is stale by
+/// then: before the fix, its verdicts and suspicions about c0's members (still in its queues, or raised by probes
+/// it had sent into the cut) reached c0 and were taken at face value, so that c0's agents were suspect or dead
+/// for a moment in the gateway's view, and the gateway suspect or dead in the agents'. No member of c0 may ever
+/// see another member of c0 as anything but alive, and the mesh must become one view again within a bound.
 final class PartitionHealTests: XCTestCase {
     static let healthy = [0, 2, 4, 6]
     static let cut = [1, 3, 5]
-    static let gateway = 6
 
     struct Outcome {
         /// Times a member of the healthy side saw another member of the healthy side as anything but alive.
@@ -92,11 +94,11 @@ final class PartitionHealTests: XCTestCase {
 
     func testHealedPartitionNeverTakesTheHealthySideAwayAtLan() {
         // Healed just as the last verdict falls, while the verdicts still wait in the queues, and a little later.
-        for extra in [0, 20, 50, 100, 1000] { check(.lan, extra: .milliseconds(extra)) }
+        for extra in [0, 20, 1000] { check(.lan, extra: .milliseconds(extra)) }
     }
 
     func testHealedPartitionNeverTakesTheHealthySideAwayAtFast() {
-        for extra in [0, 5, 10, 20, 200] { check(.fast, extra: .milliseconds(extra)) }
+        for extra in [0, 5, 200] { check(.fast, extra: .milliseconds(extra)) }
     }
 
     func testHealedPartitionNeverTakesTheHealthySideAwayAfterALongCut() {
