@@ -27,14 +27,15 @@ struct ReturnedMembers: Sendable {
     ///
     /// - Parameters:
     ///   - state: what we believe of the accuser; nil when we do not know it (then we know nothing against it).
-    ///   - window: how long a returned member's accusations stay doubted (`GossipFormulas.staleViewWindow`).
+    ///   - window: how long a returned member's accusations stay doubted (`GossipFormulas.staleViewWindow`);
+    ///     worked out only for an accuser that did come back, so that the common case costs one lookup.
     /// - Returns: true when the accuser is not alive in our view (it is still cut off, or gone), or came back
     ///   less than `window` ago.
-    func isStale(accuser: String, state: MemberState?, now: ContinuousClock.Instant, window: Duration) -> Bool {
+    func isStale(accuser: String, state: MemberState?, now: ContinuousClock.Instant, window: @autoclosure () -> Duration) -> Bool {
         guard let state else { return false }
         if state != .alive { return true }
         guard let back = since[accuser] else { return false }
-        return now - back < window
+        return now - back < window()
     }
 
     /// Forgets returns older than `window`: they no longer matter.
