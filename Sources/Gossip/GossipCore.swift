@@ -127,6 +127,8 @@ public struct GossipCore: Sendable {
     /// Until when dead members are probed again at the probe rate: set when a dead member comes back, the sign
     /// of a healed partition, so that the rest of the other side is found within a few periods.
     private var reprobeBurstUntil: Instant?
+    /// Members back from a partition or a pause lately, whose accusations are doubted (`doubt`).
+    private var returned = ReturnedMembers()
     /// Set by `join` until the first state sync has told us whom to announce ourselves to.
     private var announcePending = false
     /// Older generations of a name being pinged to tell a restart from a name started twice, and those found gone.
@@ -666,7 +668,9 @@ public struct GossipCore: Sendable {
         }
     }
 
-    private mutating func startProbe(of target: Member, search: Bool, now: Instant, rng: inout some RandomNumberGenerator) {
+    private mutating func startProbe(
+        of target: Member, search: Bool, telling accusation: Accusation? = nil, now: Instant, rng: inout some RandomNumberGenerator
+    ) {
         let seq = nextSequence()
         probes.append(Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
                             address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * scale,
@@ -681,7 +685,7 @@ public struct GossipCore: Sendable {
                                                            incarnation: target.incarnation, accuser: identity.name))
             out.append(.send([ping, told], to: target.address, bytes: WireEncoding.packetSize(messageSizes: [ping, told].map(WireEncoding.encodedSize(of:)))))
         } else {
-            sendWithPiggyback([.ping(ping)], to: target.address, now: now, rng: &rng)
+            sendWithPiggyback([.ping(ping)] + (accusation.map { [.accusation($0)] } ?? []), to: target.address, now: now, rng: &rng)
         }
     }
 
@@ -907,6 +911,10 @@ public struct GossipCore: Sendable {
         // Accusations bind to the exact generation: a predecessor's rumours never touch a restarted member.
         guard var m = table[MemberKey(name: accusation.target, generation: accusation.generation)],
               accusation.incarnation >= m.incarnation, m.state.isActive else { return }
+        if returned.isStale(accuser: accusation.accuser, state: table[accusation.accuser]?.state, now: now, window: staleViewWindow) {
+            doubt(accusation, about: m, now: now, rng: &rng)
+            return
+        }
         switch accusation.kind {
         case .suspect:
             if m.state == .suspect, accusation.incarnation == m.incarnation, var s = suspicions[m.key] {
@@ -946,6 +954,20 @@ public struct GossipCore: Sendable {
             update(m, previous: previous)
             enqueueMembership(.accusation(accusation), about: m.key, now: now, rng: &rng)
         }
+    }
+
+    /// How long a returned member's accusations are doubted, at the current mesh size.
+    private var staleViewWindow: Duration { GossipFormulas.staleViewWindow(settings: settings, n: activeCount + 1) }
+
+    /// An accusation from a view we know to be stale (its accuser is not alive in ours, or came back lately) about
+    /// a member we hold active: neither applied nor relayed, wherever the copy came from. If we see the accused
+    /// alive we probe it at once, out of turn like a search, and hand it the accusation: a live member refutes, and
+    /// its higher incarnation overrides the rumour wherever it went; a dead one misses the probe, and we accuse it
+    /// ourselves, so a failure is still found. The searches' budget bounds the probes a flood of rumours starts.
+    private mutating func doubt(_ accusation: Accusation, about m: Member, now: Instant, rng: inout some RandomNumberGenerator) {
+        guard m.state == .alive, !hasLeft, !isProbing(m.key), searchBudget > 0 else { return }
+        searchBudget -= 1
+        startProbe(of: m, search: true, telling: accusation, now: now, rng: &rng)
     }
 
     // MARK: Member records
@@ -1005,6 +1027,10 @@ public struct GossipCore: Sendable {
             // A dead member is back: likely a healed partition, so look for the rest of its side quickly.
             reprobeBurstUntil = now + settings.deadProbeInterval * 5
             if let at = nextMaintenanceAt, at > now + settings.probeInterval { nextMaintenanceAt = now + settings.probeInterval }
+        }
+        if let existing, existing.state == .suspect || existing.state == .dead, record.status == .alive, !dead {
+            // Back from a partition or a pause: what it says about others is stale for a while.
+            returned.noteReturn(of: name, at: now)
         }
         if let predecessor {
             // A restart: the new generation replaces every generation held of its name at once, whatever was
@@ -1326,6 +1352,7 @@ public struct GossipCore: Sendable {
     private mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
         if !repairSyncs.isEmpty { repairSyncs = repairSyncs.filter { now - $0.value < settings.deadProbeInterval } }
         if !generationChecks.isEmpty { generationChecks.forget(olderThan: settings.tombstoneTime, now: now) }
+        returned.forget(olderThan: staleViewWindow, now: now)
         guard tombstoneCount > 0 else { return }
         var dead: [Member] = []
         var expired: [MemberKey] = []

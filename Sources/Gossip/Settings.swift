@@ -153,6 +153,21 @@ public enum GossipFormulas {
         return .milliseconds(timeoutMillis) - elapsed
     }
 
+    /// How long the accusations of a member that came back (alive again after we held it suspect or dead) stay
+    /// doubted: the longest suspicion plus two probe periods, `suspicionMaxMult · suspicionMinimum(N) + 2 · probeInterval`.
+    ///
+    /// Its stale accusations are what it began while cut off. A suspicion it raised then becomes a dead verdict
+    /// at most one longest suspicion after it began, so at most that long after it is back; a probe it sent into
+    /// the cut concludes within one probe period after it is back, and raises such a suspicion at once; and each
+    /// accusation is then retransmitted `retransmitLimit` times, `gossipFanout` a gossip round, well within one
+    /// more probe period. What it says after that comes from probes it made since it was back. Erring long costs
+    /// little: a doubted accusation is checked by a direct probe of our own, which accuses in its turn if the
+    /// accused does not answer.
+    public static func staleViewWindow(settings: GossipSettings, n: Int) -> Duration {
+        let minimum = suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
+        return minimum * settings.suspicionMaxMult + settings.probeInterval * 2
+    }
+
     /// How much longer state sync waits in a large mesh, so that its cost per member stays flat: a sync carries a
     /// summary of all `N` members, so the interval grows with `N` too: 1 up to 32 members, then `⌈N / 32⌉`.
     /// (memberlist grows it with log2(N) only, which lets sync traffic grow almost linearly with the mesh; gossip

@@ -290,6 +290,11 @@ public final class SimulatedNetwork {
     /// Ends any partition.
     public func heal() { group = nil }
 
+    /// Members whose state syncs cross any partition, in both directions on the connection they open: the drill's
+    /// cut on one loopback, whose packet filter matches the members' gossip addresses while the streams they open
+    /// leave from 127.0.0.1. Empty by default: a partition cuts streams as well as datagrams.
+    public var streamsCrossPartitionFrom: Set<Int> = []
+
     private func reachable(_ a: Int, _ b: Int) -> Bool {
         guard let group else { return true }
         return group[a] >= 0 && group[a] == group[b]
@@ -424,7 +429,8 @@ public final class SimulatedNetwork {
             bytesSent[i] += UInt64(WireEncoding.packetSize(messageSizes: messages.map { WireEncoding.encodedSize(of: $0) }))
         }
         // A stream is reliable but needs a path: across a partition the connection fails.
-        guard reachable(i, j) else { return }
+        let opener = stage == 1 ? j : i
+        guard reachable(i, j) || streamsCrossPartitionFrom.contains(opener) else { return }
         push(now + delay() * 2, .sync(to: j, from: i, stage: stage, messages: messages))
     }
 

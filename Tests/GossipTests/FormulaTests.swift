@@ -49,6 +49,16 @@ final class FormulaTests: XCTestCase {
         }
     }
 
+    func testStaleViewWindow() {
+        // The longest suspicion plus two probe periods: 1.5 s + 1 s at lan for N ≤ 10, 0.3 s + 0.2 s at fast.
+        let table: [(profile: GossipProfile, n: Int, expected: Duration)] = [
+            (.lan, 7, .milliseconds(2500)), (.lan, 1000, .milliseconds(5500)), (.fast, 7, .milliseconds(500)), (.wan, 7, .seconds(20)),
+        ]
+        for row in table {
+            XCTAssertEqual(GossipFormulas.staleViewWindow(settings: GossipSettings(profile: row.profile), n: row.n), row.expected, "\(row)")
+        }
+    }
+
     func testPushPullScale() {
         let table: [(n: Int, expected: Int)] = [(1, 1), (32, 1), (33, 2), (64, 2), (65, 3), (1000, 32), (10_000, 313)]
         for row in table { XCTAssertEqual(GossipFormulas.pushPullScale(n: row.n), row.expected, "n=\(row.n)") }
