@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/release/zone-agent
 
-.PHONY: all deps build release demo test fuzz fuzz-smoke bench bench-gossip bench-proxy clean
+.PHONY: all deps build release demo test adversarial fuzz fuzz-smoke bench bench-gossip bench-proxy clean
 
 all: build
 
@@ -20,6 +20,10 @@ demo: release
 
 test: deps
 	@scripts/test.sh
+
+# The gossip port under attack, at full length (10 s floods; `make test` runs 3 s ones): prints its figures.
+adversarial: deps
+	@scripts/adversarial.sh
 
 # A short, seeded round of the decoder fuzzer (at least 100,000 mutated inputs built from valid messages).
 fuzz-smoke:
