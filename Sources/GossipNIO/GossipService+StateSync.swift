@@ -68,10 +68,11 @@ extension GossipService {
         SyncFrames.chunks(of: Array(WireEncoding.encodePacket(messages).readableBytesView), size: transport.syncChunkBytes).map(sealFrame)
     }
 
-    /// A received frame's plaintext (counted as received), or nil when it is refused.
+    /// A received frame's plaintext (counted as received), or nil when it is refused. A frame that does not open
+    /// is counted against the peer's host (port 0): a connection's source port says nothing.
     func openFrame(_ frame: ByteBuffer, from peer: PeerAddress) -> [UInt8]? {
         counters.bytesReceived += UInt64(frame.readableBytes + 4)
-        return open(frame, from: peer, nowMillis: Self.wallClockMillis())
+        return open(frame, from: PeerAddress(host: peer.host, port: 0), nowMillis: Self.wallClockMillis())
     }
 
     /// How a peer's first frame went.
@@ -133,8 +134,12 @@ extension GossipService {
         do {
             ok = try await withTimeout(transport.syncTimeout) {
                 let address = try peer.socketAddress()
-                let channel = try await ClientBootstrap(group: self.group)
-                    .connectTimeout(.seconds(2))
+                var bootstrap = ClientBootstrap(group: self.group).connectTimeout(.seconds(2))
+                // From the gossip address's host, so that the peer sees the same source for our UDP and TCP.
+                if let local = try? SocketAddress(ipAddress: self.transport.bindHost, port: 0), !["0.0.0.0", "::"].contains(self.transport.bindHost) {
+                    bootstrap = bootstrap.bind(to: local)
+                }
+                let channel = try await bootstrap
                     .connect(to: address) { channel in
                         channel.eventLoop.makeCompletedFuture { try self.makeSyncChannel(channel) }
                     }

@@ -423,7 +423,8 @@ public actor GossipService: Service {
         unopenedSinceOpened += 1
         let now = ContinuousClock.now
         guard let count = undecryptable.record(sender, now: now) else { return }
-        logger.warning("packets from \(sender) open with no key in the ring: a member with another mesh key or mesh name?",
+        let what = sender.port == 0 ? "state-sync connections from \(sender.hostText)" : "packets from \(sender)"
+        logger.warning("\(what) open with no key in the ring: a member with another mesh key or mesh name?",
                        metadata: ["source": "\(sender)", "packets": "\(count)"])
     }
 

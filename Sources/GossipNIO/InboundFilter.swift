@@ -41,10 +41,21 @@ final class InboundFilterStats: Sendable {
         var seen: UInt64 = 0
         var bytes: UInt64 = 0
         var passed: UInt64 = 0
-        /// Drops by reason: `too_short`, `too_large`, `bad_prefix`, `over_budget`, `over_shared_budget`.
-        var dropped: [String: UInt64] = [:]
+        // One field per drop reason: the filter counts at the flood's rate, a dictionary would hash a string each time.
+        var tooShort: UInt64 = 0
+        var tooLarge: UInt64 = 0
+        var badPrefix: UInt64 = 0
+        var badSender: UInt64 = 0
+        var overBudget: UInt64 = 0
+        var overSharedBudget: UInt64 = 0
+        /// Drops by reason: `too_short`, `too_large`, `bad_prefix`, `bad_sender`, `over_budget`, `over_shared_budget`.
+        var dropped: [String: UInt64] {
+            let all: [(String, UInt64)] = [("too_short", tooShort), ("too_large", tooLarge), ("bad_prefix", badPrefix),
+                                           ("bad_sender", badSender), ("over_budget", overBudget), ("over_shared_budget", overSharedBudget)]
+            return Dictionary(uniqueKeysWithValues: all.filter { $0.1 > 0 })
+        }
         /// Drops that mean this member is shedding load (budgets), as opposed to junk that never had a chance.
-        var shed: UInt64 { dropped["over_budget", default: 0] + dropped["over_shared_budget", default: 0] }
+        var shed: UInt64 { overBudget + overSharedBudget }
     }
 
     private let state = Mutex(Snapshot())
@@ -81,15 +92,13 @@ final class InboundFilter: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let datagram = unwrapInboundIn(data)
-        counts.seen += 1
-        counts.bytes += UInt64(datagram.data.readableBytes)
+        counts.seen &+= 1
+        counts.bytes &+= UInt64(datagram.data.readableBytes)
         dirty = true
-        if let reason = check(datagram, nowNanos: context.eventLoop.now.uptimeNanoseconds) {
-            counts.dropped[reason, default: 0] += 1
-            return
+        if check(datagram, nowNanos: context.eventLoop.now.uptimeNanoseconds) {
+            counts.passed &+= 1
+            context.fireChannelRead(data)
         }
-        counts.passed += 1
-        context.fireChannelRead(data)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -100,20 +109,31 @@ final class InboundFilter: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    /// Why `datagram` is dropped, or nil when it passes.
-    private func check(_ datagram: AddressedEnvelope<ByteBuffer>, nowNanos: UInt64) -> String? {
+    /// Whether `datagram` passes; a drop is counted under its reason.
+    private func check(_ datagram: AddressedEnvelope<ByteBuffer>, nowNanos: UInt64) -> Bool {
         let size = datagram.data.readableBytes
-        if size < policy.minBytes { return "too_short" }
-        if size > policy.maxBytes { return "too_large" }
+        if size < policy.minBytes {
+            counts.tooShort &+= 1
+            return false
+        }
+        if size > policy.maxBytes {
+            counts.tooLarge &+= 1
+            return false
+        }
         let start = datagram.data.readerIndex
-        for (i, byte) in policy.prefix.enumerated() where datagram.data.getInteger(at: start + i, as: UInt8.self) != byte {
-            return "bad_prefix"
+        for i in 0..<policy.prefix.count where datagram.data.getInteger(at: start + i, as: UInt8.self) != policy.prefix[i] {
+            counts.badPrefix &+= 1
+            return false
         }
-        guard let source = SourceKey(datagram.remoteAddress) else { return "bad_sender" }
+        guard let source = SourceKey(datagram.remoteAddress) else {
+            counts.badSender &+= 1
+            return false
+        }
         switch budgets.spend(source, nowNanos: Int64(truncatingIfNeeded: nowNanos)) {
-        case .pass: return nil
-        case .overBudget: return "over_budget"
-        case .overSharedBudget: return "over_shared_budget"
+        case .pass: return true
+        case .overBudget: counts.overBudget &+= 1
+        case .overSharedBudget: counts.overSharedBudget &+= 1
         }
+        return false
     }
 }

@@ -32,9 +32,10 @@ enum LoopbackSockets {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Sends `payloads` round robin from one UDP socket on `from` to `host:port`, as fast as the socket goes (64
-    /// datagrams a `sendmmsg` call), for `seconds`; returns the datagrams sent. Runs on a thread of its own.
-    static func flood(from: String, to host: String, port: Int, payloads: [[UInt8]], seconds: Double) async -> UInt64 {
+    /// Sends `payloads` round robin from one UDP socket on `from` to `host:port`, 64 datagrams a `sendmmsg` call, for
+    /// `seconds`: as fast as the socket goes, or at most `rate` a second when it is above 0. Returns the datagrams
+    /// sent. Runs on a thread of its own.
+    static func flood(from: String, to host: String, port: Int, payloads: [[UInt8]], seconds: Double, rate: Double = 0) async -> UInt64 {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 let fd = bound(SOCK_DGRAM, host: from)
@@ -59,7 +60,8 @@ enum LoopbackSockets {
                 let iov = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
                 let msgs = UnsafeMutablePointer<MultipleMessageHeader>.allocate(capacity: batch)
                 defer { iov.deallocate(); msgs.deallocate() }
-                let end = Date().addingTimeInterval(seconds)
+                let begin = Date()
+                let end = begin.addingTimeInterval(seconds)
                 var sent: UInt64 = 0
                 var next = 0
                 while Date() < end {
@@ -74,6 +76,11 @@ enum LoopbackSockets {
                         next = (next + batch) % offsets.count
                         let n = sendmmsg(fd, UnsafeMutableRawPointer(msgs), UInt32(batch), 0)
                         if n > 0 { sent += UInt64(n) }
+                        if rate > 0 {
+                            let ahead = Double(sent) / rate - Date().timeIntervalSince(begin)
+                            if ahead > 0 { usleep(UInt32(min(ahead, 0.1) * 1e6)) }
+                            if Date() >= end { break }
+                        }
                     }
                 }
                 continuation.resume(returning: sent)

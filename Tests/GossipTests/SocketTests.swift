@@ -121,14 +121,18 @@ final class SocketTests: XCTestCase {
         let quick: (inout GossipTransportSettings) -> Void = { $0.keyProblemAfter = .seconds(1) }
         let a = await start("w0", index: 0, keyring: Keyring(primary: key, meshName: "test"), tune: quick)
         let b = await start("w1", index: 1, seeds: [a.port], keyring: Keyring(primary: key, meshName: "test"), tune: quick)
-        let stranger = await start("w2", index: 0, seeds: [a.port], keyring: Keyring(primary: other, meshName: "test"), tune: quick)
+        // The stranger on an address of its own, so that the mesh's table can be checked for it.
+        let stranger = await start("w2", index: 0, seeds: [a.port], keyring: Keyring(primary: other, meshName: "test")) {
+            $0.keyProblemAfter = .seconds(1)
+            $0.bindHost = "127.0.0.5"
+        }
         defer { for m in [a, b, stranger] { m.task.cancel() } }
         let reported = await eventually(.seconds(5)) { await stranger.service.transportProblem() != nil }
         XCTAssertNotNil(reported, "the member with another key stayed silent about it")
         let problem = await stranger.service.transportProblem() ?? ""
         XCTAssertTrue(problem.contains("mesh"), problem)
         print("the member with another key reports after \(reported.map { seconds($0) } ?? -1) s: \(problem)")
-        let named = await eventually(.seconds(3)) { await a.service.undecryptableSources().contains { $0.address.port == UInt16(stranger.port) } }
+        let named = await eventually(.seconds(3)) { await a.service.undecryptableSources().contains { $0.address.hostText == "127.0.0.5" } }
         let sources = await a.service.undecryptableSources()
         XCTAssertNotNil(named, "the mesh does not name the stranger's address: \(sources)")
         let aProblem = await a.service.transportProblem()
