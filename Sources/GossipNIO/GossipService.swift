@@ -58,16 +58,20 @@ public actor GossipService: Service {
     /// Nonces and times of the sealed packets admitted recently.
     private var replay: ReplayWindow
     /// Addresses whose packets no key opens.
-    private var undecryptable: UndecryptableSources
+    var undecryptable: UndecryptableSources
     /// When the service started, when a sealed packet last opened, and the evidence of a key mismatch since.
-    private var startedAt = ContinuousClock.now
-    private var lastOpenedAt: ContinuousClock.Instant?
-    private var unopenedSinceOpened: UInt64 = 0
+    var startedAt = ContinuousClock.now
+    var lastOpenedAt: ContinuousClock.Instant?
+    var unopenedSinceOpened: UInt64 = 0
     var peersThatCannotOpen: Set<PeerAddress> = []
-    private var problem: String?
+    var problem: String?
     /// Load shed so far (filter budgets and full lanes), as last seen by `noteLoad`, and when the core was last told.
-    private var shedSeen: UInt64 = 0
-    private var lastOverloadAt: ContinuousClock.Instant?
+    var shedSeen: UInt64 = 0
+    var lastOverloadAt: ContinuousClock.Instant?
+    var lastShedLog: ContinuousClock.Instant?
+    /// The addresses of the members alive or suspect now: the sources the lanes may put first.
+    private var memberAddresses: Set<PeerAddress> = []
+    var shedSinceLog: UInt64 = 0
 
     /// Creates the service; nothing is bound until `run()`.
     ///
@@ -389,7 +393,9 @@ public actor GossipService: Service {
             guard let bytes = open(datagram.data, from: sender, nowMillis: nowMillis) else { continue }
             do {
                 decoded.append((try WireEncoding.decodePacket(bytes), sender))
-                if transport.keyring != nil { lanes.trust(datagram.remoteAddress) }
+                // Only a known member's address earns the first lane: a fresh sealed packet alone could be a replay
+                // of one captured on its way to another member.
+                if transport.keyring != nil, memberAddresses.contains(sender) { lanes.trust(datagram.remoteAddress) }
             } catch {
                 drop(error.reason)
             }
@@ -416,53 +422,6 @@ public actor GossipService: Service {
             drop(error.reason)
             return nil
         }
-    }
-
-    /// Counts a packet no key opened, and names its sender in the log once per interval.
-    private func noteUndecryptable(from sender: PeerAddress) {
-        unopenedSinceOpened += 1
-        let now = ContinuousClock.now
-        guard let count = undecryptable.record(sender, now: now) else { return }
-        let what = sender.port == 0 ? "state-sync connections from \(sender.hostText)" : "packets from \(sender)"
-        logger.warning("\(what) open with no key in the ring: a member with another mesh key or mesh name?",
-                       metadata: ["source": "\(sender)", "packets": "\(count)"])
-    }
-
-    /// Tells the core when this member is shedding load: the filter dropped datagrams over a budget, or the lanes
-    /// were full. At most once a probe interval, so the local health score rises by one a period while it lasts,
-    /// and this member's timeouts stretch instead of it accusing members whose acks it could not read in time.
-    private func noteLoad(now: ContinuousClock.Instant) {
-        let shed = filterStats.snapshot().shed + lanes.droppedForBacklog
-        guard shed > shedSeen else { return }
-        if let last = lastOverloadAt, now - last < settings.probeInterval { return }
-        let newly = shed - shedSeen
-        shedSeen = shed
-        lastOverloadAt = now
-        core?.onLocalOverload(now: now)
-        logger.warning("shedding gossip packets under load: this member slows down rather than suspect others",
-                       metadata: ["shed": "\(newly)", "localHealth": "\(core?.localHealthScore ?? 0)"])
-    }
-
-    /// Reports a member that cannot talk to the mesh for a reason the transport can see: a mesh key that opens
-    /// none of what it hears, or that its peers cannot open. Logged loudly once when it starts, and when it ends.
-    private func checkTransport(now: ContinuousClock.Instant) {
-        var found: String?
-        if transport.keyring != nil, let core, core.members.allSatisfy({ !$0.state.isActive }),
-           now - max(startedAt, lastOpenedAt ?? startedAt) >= transport.keyProblemAfter {
-            if !peersThatCannotOpen.isEmpty {
-                let peers = peersThatCannotOpen.sorted().prefix(3).map(\.description).joined(separator: ", ")
-                found = "alone in the mesh: \(peers) cannot open our packets; keys.mesh or the mesh name differs from theirs"
-            } else if unopenedSinceOpened > 0 {
-                found = "alone in the mesh: none of the \(unopenedSinceOpened) sealed packets received lately opened with our mesh key; keys.mesh or the mesh name differs from the other members'"
-            }
-        }
-        guard found != problem else { return }
-        if let found {
-            logger.error("\(found)")
-        } else {
-            logger.notice("the mesh transport problem is over")
-        }
-        problem = found
     }
 
     func drop(_ reason: String) {
@@ -501,6 +460,7 @@ public actor GossipService: Service {
                     self.sleeper = nil
                 }
             case .memberChanged(let snapshot, let previous):
+                if snapshot.state.isActive { memberAddresses.insert(snapshot.address) } else { memberAddresses.remove(snapshot.address) }
                 if snapshot.state == .dead || previous == .dead {
                     logger.info("member changed", metadata: ["peer": "\(snapshot.identity)", "state": "\(snapshot.state)"])
                 }
