@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/release/zone-agent
 
-.PHONY: all deps build release demo test drills fuzz fuzz-smoke bench bench-gossip bench-failover bench-proxy clean
+.PHONY: all deps build release demo test drills adversarial fuzz fuzz-smoke bench bench-gossip bench-failover bench-proxy clean
 
 all: build
 
@@ -25,6 +25,10 @@ test:
 # Every drill on the local mesh at the drill timing, with its report in drill-reports/.
 drills: release
 	$(BIN) drill --scenario all --profile fast
+
+# The gossip port under attack, at full length (10 s floods; `make test` runs 3 s ones): prints its figures.
+adversarial: deps
+	@scripts/adversarial.sh
 
 # A short, seeded round of the decoder fuzzer (at least 100,000 mutated inputs built from valid messages).
 fuzz-smoke:

@@ -92,6 +92,7 @@ let package = Package(
         .testTarget(name: "GossipTests", dependencies: [
             "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", "SeededRandom", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
                                                             .product(name: "NIOHTTP1", package: "swift-nio"),

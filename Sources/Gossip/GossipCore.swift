@@ -1378,3 +1378,15 @@ public struct GossipCore: Sendable {
         }
     }
 }
+
+extension GossipCore {
+    /// The shell is shedding load (its inbound filter dropped datagrams over a budget, or its backlog was full):
+    /// Lifeguard's local health score rises by one, so this member stretches its probe timeouts and periods, the
+    /// same as when its own probes go unanswered. Under a flood the acks it misses are likely its own fault, and it
+    /// should slow down rather than accuse members that are fine. The shell calls this at most twice a probe
+    /// interval while the load lasts; answered probes lower the score again as usual.
+    public mutating func onLocalOverload(now: ContinuousClock.Instant) {
+        _ = now
+        adjustHealth(by: 1)
+    }
+}

@@ -3,19 +3,75 @@ import NIOCore
 import NIOPosix
 import Wire
 
-/// Splits a state-sync stream into frames: a big-endian u32 length, then that many bytes, bounded by `maxLength`.
+/// Splits a state-sync stream into frames: a big-endian u32 length, then that many bytes.
+///
+/// The first frame of a connection may be at most `firstFrameLimit` bytes (the small sealed hello that
+/// authenticates the peer), every later one at most `frameLimit` (one sealed chunk): a peer that announces more is
+/// refused at once, before the bytes are buffered, so an unauthenticated peer holds at most a hello's worth of
+/// memory plus what the socket has read.
 struct SyncFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
-    let maxLength: Int
+    let firstFrameLimit: Int
+    let frameLimit: Int
+    private var frames = 0
+
+    init(firstFrameLimit: Int, frameLimit: Int) {
+        self.firstFrameLimit = firstFrameLimit
+        self.frameLimit = frameLimit
+    }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
-        guard Int(length) <= maxLength else { throw GossipTransportError.syncFrameTooLarge(Int(length)) }
+        guard Int(length) <= (frames == 0 ? firstFrameLimit : frameLimit) else { throw GossipTransportError.syncFrameTooLarge(Int(length)) }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)
         guard let frame = buffer.readSlice(length: Int(length)) else { return .needMoreData }
+        frames += 1
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
+    }
+}
+
+/// Closes a state-sync connection whose peer has not sent a complete first frame within `timeout`, so that a
+/// connection that only holds a slot frees it long before the sync timeout.
+final class SyncHelloDeadline: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    private var heard = false
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !heard {
+            heard = true
+            timer?.cancel()
+            timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        guard timer == nil, !heard else { return }
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     }
 }
 

@@ -27,10 +27,10 @@ public actor GossipService: Service {
     private let eventSink: AsyncStream<GossipEvent>.Continuation
     private let signer: (any MessageSigner)?
     private let verifier: RecordVerifier
-    private let group: any EventLoopGroup
-    private var logger: Logger
-    private var core: GossipCore?
-    private var rng = SystemRandomNumberGenerator()
+    let group: any EventLoopGroup
+    var logger: Logger
+    var core: GossipCore?
+    var rng = SystemRandomNumberGenerator()
     private var sending = false
     private let sendQueue: AsyncStream<Datagram>
     private let sendQueueSink: AsyncStream<Datagram>.Continuation
@@ -38,7 +38,7 @@ public actor GossipService: Service {
     private var lastTick = ContinuousClock.now
     /// The timer loop's current sleep and when it ends: cut short when the core asks for an earlier tick.
     private var sleeper: (task: Task<Void, Never>, until: ContinuousClock.Instant)?
-    private var counters = GossipCounters()
+    var counters = GossipCounters()
     private var lastDropLog: ContinuousClock.Instant?
     private var suppressedDrops = 0
     private var boundPort: Int?
@@ -47,6 +47,31 @@ public actor GossipService: Service {
     private let syncQueue: AsyncStream<PeerAddress>
     private let syncQueueSink: AsyncStream<PeerAddress>.Continuation
     private var readyWaiters: [CheckedContinuation<Int, Never>] = []
+
+    // Hardening (see the transport settings for every bound and its reason).
+    /// The inbound filter's counts, published by the event loop.
+    let filterStats = InboundFilterStats()
+    /// Datagrams that passed the filter, members' first.
+    let lanes: InboundLanes
+    /// State-sync connections being served.
+    let syncBudget: SyncConnectionBudget
+    /// Nonces and times of the sealed packets admitted recently.
+    private var replay: ReplayWindow
+    /// Addresses whose packets no key opens.
+    var undecryptable: UndecryptableSources
+    /// When the service started, when a sealed packet last opened, and the evidence of a key mismatch since.
+    var startedAt = ContinuousClock.now
+    var lastOpenedAt: ContinuousClock.Instant?
+    var unopenedSinceOpened: UInt64 = 0
+    var peersThatCannotOpen: Set<PeerAddress> = []
+    var problem: String?
+    /// Load shed so far (filter budgets and full lanes), as last seen by `noteLoad`, and when the core was last told.
+    var shedSeen: UInt64 = 0
+    var lastOverloadAt: ContinuousClock.Instant?
+    var lastShedLog: ContinuousClock.Instant?
+    /// The addresses of the members alive or suspect now: the sources the lanes may put first.
+    private var memberAddresses: Set<PeerAddress> = []
+    var shedSinceLog: UInt64 = 0
 
     /// Creates the service; nothing is bound until `run()`.
     ///
@@ -69,6 +94,10 @@ public actor GossipService: Service {
         (events, eventSink) = AsyncStream.makeStream(of: GossipEvent.self, bufferingPolicy: .bufferingNewest(4096))
         (syncQueue, syncQueueSink) = AsyncStream.makeStream(of: PeerAddress.self, bufferingPolicy: .bufferingNewest(256))
         (sendQueue, sendQueueSink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingOldest(4096))
+        lanes = InboundLanes(capacity: transport.inboundLaneCapacity)
+        syncBudget = SyncConnectionBudget(maxTotal: transport.maxSyncConnections, maxPerSource: transport.maxSyncConnectionsPerSource)
+        replay = ReplayWindow(windowMillis: UInt64(max(0, transport.replayWindow / .milliseconds(1))), capacity: transport.replayCacheSize)
+        undecryptable = UndecryptableSources(capacity: 256, logInterval: transport.undecryptableLogInterval)
     }
 
     /// A generation for a member starting now: wall-clock microseconds, so every restart outranks the last.
@@ -87,8 +116,28 @@ public actor GossipService: Service {
     /// The newest verified digest of every origin.
     public func digests() -> [SignedDigest] { core?.digests ?? [] }
 
-    /// Traffic and drop counters.
-    public func currentCounters() -> GossipCounters { counters }
+    /// Traffic and drop counters, the inbound filter's and the state-sync listener's included.
+    public func currentCounters() -> GossipCounters {
+        var all = counters
+        let filter = filterStats.snapshot()
+        all.packetsReceived += filter.seen
+        all.bytesReceived += filter.bytes
+        for (reason, count) in filter.dropped { all.dropped[reason, default: 0] += count }
+        let backlog = lanes.droppedForBacklog
+        if backlog > 0 { all.dropped["backlog", default: 0] += backlog }
+        let refused = syncBudget.refused
+        if refused > 0 { all.dropped["sync_refused", default: 0] += refused }
+        return all
+    }
+
+    /// Why this member cannot take part in the mesh, as a sentence an operator can act on; nil when nothing is
+    /// wrong that the transport can see. Today: a member with a mesh key that knows no member while the packets it
+    /// hears do not open, or its peers cannot open its packets (another mesh key or mesh name). For `/readyz`.
+    public func transportProblem() -> String? { problem }
+
+    /// Source addresses whose packets no key in the ring opens, with how many each (at most 256 addresses,
+    /// most packets first): members configured with another mesh key or mesh name.
+    public func undecryptableSources() -> [(address: PeerAddress, packets: UInt64)] { undecryptable.counts }
 
     /// The incarnation to put into this member's next digest.
     public func incarnation() -> UInt64 { core?.incarnation ?? 0 }
@@ -126,69 +175,76 @@ public actor GossipService: Service {
 
     // MARK: Running
 
-    private typealias SyncChannel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    private typealias Sockets = (udp: NIOAsyncChannel<Datagram, Datagram>, server: NIOAsyncChannel<SyncChannel, Never>, bound: SocketAddress, port: Int)
+    typealias SyncChannel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private typealias Sockets = (udp: any Channel, server: NIOAsyncChannel<SyncChannel, Never>, bound: SocketAddress, port: Int)
 
     /// Binds UDP, then TCP on the same port. With port 0 the kernel picks the UDP port, which TCP may already use:
     /// then both are tried again with another port.
+    ///
+    /// The UDP channel is not an async channel: its pipeline ends in the inbound filter and the lanes, which the
+    /// service drains (members first), and the service writes to the channel directly.
     private func bindSockets() async throws -> Sockets {
         var attempt = 0
+        let policy = InboundFilterPolicy(transport: transport)
+        let stats = filterStats
+        let lanes = lanes
+        let vector = max(1, transport.vectorReadCount)
         while true {
             attempt += 1
             let udp = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: transport.bindHost, port: transport.bindPort) { channel in
+                .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(transport.receiveBufferBytes))
+                .channelOption(.datagramVectorReadMessageCount, value: vector)
+                // Each of the vector's slots gets 2,048 bytes, NIO's default for one datagram.
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vector * 2048))
+                .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<Datagram, Datagram>(wrappingChannelSynchronously: channel)
+                        try channel.pipeline.syncOperations.addHandler(InboundFilter(policy: policy, stats: stats))
+                        try channel.pipeline.syncOperations.addHandler(InboundLanesHandler(lanes: lanes))
                     }
                 }
+                .bind(host: transport.bindHost, port: transport.bindPort).get()
             do {
-                guard let bound = udp.channel.localAddress, let port = bound.port else {
+                guard let bound = udp.localAddress, let port = bound.port else {
                     throw GossipTransportError.unresolvableAddress("\(transport.bindHost):\(transport.bindPort)")
                 }
-                let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
-                let server = try await ServerBootstrap(group: group)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .bind(host: transport.bindHost, port: port) { child in
-                        child.eventLoop.makeCompletedFuture {
-                            try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(SyncFrameDecoder(maxLength: maxFrame)))
-                            try child.pipeline.syncOperations.addHandler(MessageToByteHandler(SyncFrameEncoder()))
-                            return try SyncChannel(wrappingChannelSynchronously: child)
-                        }
-                    }
+                let server = try await bindSyncListener(port: port)
                 return (udp, server, bound, port)
             } catch {
-                // An async channel must be closed through executeThenClose, never just dropped.
-                try? await udp.executeThenClose { _, _ in }
+                try? await udp.close()
                 if transport.bindPort != 0 || attempt >= 5 { throw error }
             }
         }
     }
 
-    /// Binds the sockets, joins the mesh and runs until cancelled or shut down gracefully.
+    /// Binds UDP, TCP, joins the mesh and runs until cancelled or shut down gracefully.
     public func run() async throws {
-        let (udpChannel, server, bound, port) = try await bindSockets()
+        let (udp, server, bound, port) = try await bindSockets()
         guard let advertised = transport.advertise ?? PeerAddress(bound), !advertised.isUnspecified else {
-            try? await udpChannel.executeThenClose { _, _ in }
+            try? await udp.close()
             try? await server.executeThenClose { _ in }
             // Others cannot reach 0.0.0.0: a wildcard bind needs an explicit advertise address (the pod IP).
             throw GossipTransportError.unresolvableAddress("\(bound) (set gossip.advertise when binding a wildcard address)")
         }
         logger[metadataKey: "member"] = "\(identity)"
         logger.info("gossip listening", metadata: ["udp": "\(bound)", "advertise": "\(advertised)"])
+        if transport.keyring == nil {
+            logger.warning("no mesh key: gossip packets are neither encrypted nor authenticated, and nothing stops a replay; set keys.mesh")
+        }
 
-        try await udpChannel.executeThenClose { inbound, outbound in
+        defer { lanes.finish() }
+        do {
             try await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     // The only writer of the UDP socket; it drains what is queued, the departure included, and ends
                     // when the queue is finished.
                     group.addTask {
-                        for await datagram in self.sendQueue { try? await outbound.write(datagram) }
+                        for await datagram in self.sendQueue { try? await udp.writeAndFlush(datagram) }
                     }
                     await self.start(port: port, advertised: advertised, ipv4Only: bound.protocol == .inet)
                     do {
                         try await cancelWhenGracefulShutdown {
-                            try await self.loops(inbound: inbound, connections: connections)
+                            try await self.loops(connections: connections)
                         }
                     } catch is CancellationError {
                         // Cancelled: either a graceful shutdown (handled below) or a hard stop.
@@ -199,12 +255,17 @@ public actor GossipService: Service {
                     self.stop()
                 }
             }
+        } catch {
+            try? await udp.close()
+            throw error
         }
+        try? await udp.close()
     }
 
     private func start(port: Int, advertised: PeerAddress, ipv4Only: Bool) async {
         self.ipv4Only = ipv4Only
         sending = true
+        startedAt = .now
         boundPort = port
         for waiter in readyWaiters { waiter.resume(returning: port) }
         readyWaiters.removeAll()
@@ -220,17 +281,23 @@ public actor GossipService: Service {
 
     private func stop() {
         sending = false
+        lanes.finish()
         sendQueueSink.finish()
         syncQueueSink.finish()
         eventSink.finish()
     }
 
-    private nonisolated func loops(
-        inbound: NIOAsyncChannelInboundStream<Datagram>, connections: NIOAsyncChannelInboundStream<NIOAsyncChannel<ByteBuffer, ByteBuffer>>
-    ) async throws {
+    private nonisolated func loops(connections: NIOAsyncChannelInboundStream<SyncChannel>) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
-                for try await datagram in inbound { await self.receive(datagram) }
+                // A batch at a time, members' lane first: one actor hop per batch, not per datagram.
+                for await _ in self.lanes.doorbell {
+                    while true {
+                        let batch = self.lanes.drain(limit: 64)
+                        if batch.isEmpty { break }
+                        await self.receive(batch)
+                    }
+                }
             }
             group.addTask {
                 try await withThrowingDiscardingTaskGroup { serving in
@@ -289,8 +356,10 @@ public actor GossipService: Service {
         guard core != nil, let due = nextTick, due <= now else { return }
         nextTick = nil
         lastTick = now
+        noteLoad(now: now)
         let directives = core?.onTick(now: now, wallClockMillis: Self.wallClockMillis(), rng: &rng) ?? []
         execute(directives)
+        checkTransport(now: now)
     }
 
     private func leaveMesh() async {
@@ -309,21 +378,53 @@ public actor GossipService: Service {
 
     // MARK: Datagrams
 
-    private func receive(_ datagram: Datagram) {
-        counters.packetsReceived += 1
-        counters.bytesReceived += UInt64(datagram.data.readableBytes)
-        guard core != nil, let sender = PeerAddress(datagram.remoteAddress) else { return drop("bad_sender") }
-        var bytes = Array(datagram.data.readableBytesView)
-        if let keyring = transport.keyring {
-            do { bytes = try keyring.open(bytes) } catch { return drop("open_failed") }
+    /// Opens, checks and decodes a batch of datagrams, then hands them to the core: those carrying an ack first,
+    /// so that a member's answers to our probes are never judged late because other packets queued before them.
+    private func receive(_ batch: [Datagram]) {
+        guard core != nil else { return }
+        var decoded: [(messages: [GossipMessage], sender: PeerAddress)] = []
+        decoded.reserveCapacity(batch.count)
+        let nowMillis = Self.wallClockMillis()
+        for datagram in batch {
+            guard let sender = PeerAddress(datagram.remoteAddress) else {
+                drop("bad_sender")
+                continue
+            }
+            guard let bytes = open(datagram.data, from: sender, nowMillis: nowMillis) else { continue }
+            do {
+                decoded.append((try WireEncoding.decodePacket(bytes), sender))
+                // Only a known member's address earns the first lane: a fresh sealed packet alone could be a replay
+                // of one captured on its way to another member.
+                if transport.keyring != nil, memberAddresses.contains(sender) { lanes.trust(datagram.remoteAddress) }
+            } catch {
+                drop(error.reason)
+            }
         }
-        let messages: [GossipMessage]
-        do { messages = try WireEncoding.decodePacket(bytes) } catch { return drop(error.reason) }
-        let directives = core?.onPacket(messages, from: sender, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng) ?? []
-        execute(directives)
+        let acksFirst = decoded.filter { $0.messages.contains(where: \.isAck) } + decoded.filter { !$0.messages.contains(where: \.isAck) }
+        for packet in acksFirst {
+            let directives = core?.onPacket(packet.messages, from: packet.sender, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng) ?? []
+            execute(directives)
+        }
     }
 
-    private func drop(_ reason: String) {
+    /// The plaintext of a datagram or state-sync frame: opened and admitted through the replay window when there
+    /// is a mesh key, as is otherwise. Nil (counted, and logged now and then) when it is refused.
+    func open(_ buffer: ByteBuffer, from sender: PeerAddress, nowMillis: UInt64) -> [UInt8]? {
+        let bytes = Array(buffer.readableBytesView)
+        guard let keyring = transport.keyring else { return bytes }
+        do {
+            let plaintext = try keyring.open(bytes, nowMillis: nowMillis, window: &replay)
+            lastOpenedAt = .now
+            unopenedSinceOpened = 0
+            return plaintext
+        } catch {
+            if case .crypto(.noKeyOpens) = error { noteUndecryptable(from: sender) }
+            drop(error.reason)
+            return nil
+        }
+    }
+
+    func drop(_ reason: String) {
         counters.dropped[reason, default: 0] += 1
         let now = ContinuousClock.now
         if let last = lastDropLog, now - last < transport.dropLogInterval {
@@ -335,12 +436,12 @@ public actor GossipService: Service {
         suppressedDrops = 0
     }
 
-    private func seal(_ buffer: ByteBuffer) -> ByteBuffer {
+    func seal(_ buffer: ByteBuffer) -> ByteBuffer {
         guard let keyring = transport.keyring else { return buffer }
-        return ByteBuffer(bytes: keyring.seal(Array(buffer.readableBytesView)))
+        return ByteBuffer(bytes: keyring.seal(Array(buffer.readableBytesView), sentAtMillis: Self.wallClockMillis()))
     }
 
-    private func execute(_ directives: [GossipDirective]) {
+    func execute(_ directives: [GossipDirective]) {
         for directive in directives {
             switch directive {
             case .send(let messages, let target, _):
@@ -359,6 +460,7 @@ public actor GossipService: Service {
                     self.sleeper = nil
                 }
             case .memberChanged(let snapshot, let previous):
+                if snapshot.state.isActive { memberAddresses.insert(snapshot.address) } else { memberAddresses.remove(snapshot.address) }
                 if snapshot.state == .dead || previous == .dead {
                     logger.info("member changed", metadata: ["peer": "\(snapshot.identity)", "state": "\(snapshot.state)"])
                 }
@@ -372,103 +474,6 @@ public actor GossipService: Service {
                 eventSink.yield(.nameConflict(conflict))
             }
         }
-    }
-
-    // MARK: State sync
-
-    private func frame(_ messages: [GossipMessage]) -> ByteBuffer {
-        let payload = seal(WireEncoding.encodePacket(messages))
-        counters.bytesSent += UInt64(payload.readableBytes + 4)
-        return payload
-    }
-
-    private func unframe(_ buffer: ByteBuffer) -> [GossipMessage]? {
-        counters.bytesReceived += UInt64(buffer.readableBytes + 4)
-        var bytes = Array(buffer.readableBytesView)
-        if let keyring = transport.keyring {
-            do { bytes = try keyring.open(bytes) } catch {
-                drop("open_failed")
-                return nil
-            }
-        }
-        do { return try WireEncoding.decodePacket(bytes, limits: .syncFrame) } catch {
-            drop(error.reason)
-            return nil
-        }
-    }
-
-    private func merge(_ messages: [GossipMessage], from peer: PeerAddress) -> [GossipMessage] {
-        guard let result = core?.onStateSync(messages, from: peer, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng) else {
-            return []
-        }
-        execute(result.directives)
-        return result.reply
-    }
-
-    private func syncRequest() -> ByteBuffer? {
-        guard let core else { return nil }
-        return frame(core.stateSyncRequest())
-    }
-
-    private func countSync(success: Bool) {
-        if success { counters.syncsCompleted += 1 } else { counters.syncsFailed += 1 }
-    }
-
-    /// Opens a state sync with `peer`: our summary, their summary and what we lack, then what they lack.
-    private nonisolated func syncWith(_ peer: PeerAddress) async {
-        let ok: Bool
-        do {
-            ok = try await withTimeout(transport.syncTimeout) {
-                let address = try peer.socketAddress()
-                let maxFrame = WireLimits.syncFrame.maxPacketBytes + Keyring.overhead
-                let channel = try await ClientBootstrap(group: self.group)
-                    .connectTimeout(.seconds(2))
-                    .connect(to: address) { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SyncFrameDecoder(maxLength: maxFrame)))
-                            try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(SyncFrameEncoder()))
-                            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                        }
-                    }
-                return try await channel.executeThenClose { inbound, outbound in
-                    guard let request = await self.syncRequest() else { return false }
-                    try await outbound.write(request)
-                    var frames = inbound.makeAsyncIterator()
-                    guard let replyFrame = try await frames.next() else { throw GossipTransportError.syncClosedEarly(peer) }
-                    guard let reply = await self.unframe(replyFrame) else { return false }
-                    let final = await self.merge(reply, from: peer)
-                    if !final.isEmpty { try await outbound.write(await self.frame(final)) }
-                    return true
-                }
-            }
-        } catch {
-            ok = false
-        }
-        await countSync(success: ok)
-    }
-
-    /// Answers a state sync another member opened.
-    private nonisolated func serveSync(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let remote = connection.channel.remoteAddress.flatMap { PeerAddress($0) }
-        let ok: Bool
-        do {
-            ok = try await withTimeout(transport.syncTimeout) {
-                try await connection.executeThenClose { inbound, outbound in
-                    guard let remote else { return false }
-                    var served = false
-                    for try await frameBuffer in inbound {
-                        guard let messages = await self.unframe(frameBuffer) else { return false }
-                        let reply = await self.merge(messages, from: remote)
-                        served = true
-                        if !reply.isEmpty { try await outbound.write(await self.frame(reply)) }
-                    }
-                    return served
-                }
-            }
-        } catch {
-            ok = false
-        }
-        await countSync(success: ok)
     }
 
     /// Wall-clock milliseconds since the Unix epoch: digest issue times, checked by receivers against their own.

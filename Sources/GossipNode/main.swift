@@ -3,7 +3,14 @@
 // cluster names, so anyone can forge them.
 //
 // Usage: gossip-node --name NAME --bind HOST:PORT [--cluster c0] [--join HOST:PORT]... [--profile lan|fast|wan]
+//                    [--mesh-key BASE64] [--status-ms N]
 // Prints one line per membership change: `<unix-ms> <observer> <member> <state>`; leaves gracefully on SIGTERM/SIGINT.
+// With --status-ms, also `<unix-ms> <observer> status health=H received=N dropped=reason:count,...` every N ms.
+//
+//        gossip-node flood --from HOST --to HOST:PORT --mode random|replay [--seconds 10] [--mesh-key BASE64]
+// Floods one member from one UDP socket as fast as it goes (make adversarial): random 150-byte datagrams, or
+// replays of 64 datagrams sealed once with the mesh key (what a wire capture of a member's pings holds). Prints
+// `flood <mode> sent=N seconds=S rate=R`.
 
 import Foundation
 import Gossip
@@ -18,8 +25,14 @@ func fail(_ message: String) -> Never {
     exit(64)
 }
 
+if CommandLine.arguments.dropFirst().first == "flood" {
+    Flood.main(Array(CommandLine.arguments.dropFirst(2)))
+}
+
 var name = ""
 var cluster = "c0"
+var meshKey: MeshKey?
+var statusMillis = 0
 var bind = ""
 var joins: [String] = []
 var profile = GossipProfile.lan
@@ -31,6 +44,12 @@ while let flag = arguments.next() {
     case "--cluster": cluster = value
     case "--bind": bind = value
     case "--join": joins.append(value)
+    case "--mesh-key":
+        guard let key = MeshKey(base64: value) else { fail("--mesh-key must be a base64 32-byte key") }
+        meshKey = key
+    case "--status-ms":
+        guard let ms = Int(value), ms > 0 else { fail("--status-ms must be a positive number of milliseconds") }
+        statusMillis = ms
     case "--profile":
         guard let p = GossipProfile(rawValue: value) else { fail("--profile must be lan, fast or wan") }
         profile = p
@@ -58,7 +77,8 @@ LoggingSystem.bootstrap { label in
 let logger = Logger(label: "gossip-node")
 let service = GossipService(
     settings: GossipSettings(profile: profile),
-    transport: GossipTransportSettings(bindHost: String(bind[..<colon]), bindPort: port, seeds: joins),
+    transport: GossipTransportSettings(bindHost: String(bind[..<colon]), bindPort: port, seeds: joins,
+                                       keyring: meshKey.map { Keyring(primary: $0, meshName: "gossip-node") }),
     identity: MemberIdentity(name: name, cluster: cluster, generation: GossipService.freshGeneration()),
     signer: demoKey(clusterIndex), verifier: RecordVerifier(roster: roster), logger: logger)
 
@@ -76,7 +96,28 @@ struct EventPrinter: Service {
     }
 }
 
+/// Prints the member's local health and drop counters now and then.
+struct StatusPrinter: Service {
+    let service: GossipService
+    let name: String
+    let every: Duration
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: every)
+                let counters = await service.currentCounters()
+                let health = await service.localHealthScore()
+                let dropped = counters.dropped.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
+                let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+                FileHandle.standardOutput.write(Data("\(ms) \(name) status health=\(health) received=\(counters.packetsReceived) dropped=\(dropped)\n".utf8))
+            }
+        }
+    }
+}
+
+var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service), .init(service: EventPrinter(service: service, name: name))]
+if statusMillis > 0 { services.append(.init(service: StatusPrinter(service: service, name: name, every: .milliseconds(statusMillis)))) }
 let group = ServiceGroup(configuration: .init(
-    services: [.init(service: service), .init(service: EventPrinter(service: service, name: name))],
+    services: services,
     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 try await group.run()

@@ -42,7 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: nil, readiness: Readiness.agent(mesh), probeStall: { await loop.probeLoopProblem() })
+        services += Daemon.adminService(mesh, table: nil, readiness: Readiness.all([Readiness.agent(mesh), { await mesh.gossip.transportProblem() }]), probeStall: { await loop.probeLoopProblem() })
         try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
     }
 }
@@ -73,7 +73,7 @@ struct GatewayCommand: AsyncParsableCommand {
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
         services.append(TaskService("outputs") { await cancelWhenGracefulShutdown { await loop.runOutputs() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: { pickers.load().table }, readiness: Readiness.gateway { pickers.load().table })
+        services += Daemon.adminService(mesh, table: { pickers.load().table }, readiness: Readiness.all([Readiness.gateway { pickers.load().table }, { await mesh.gossip.transportProblem() }]))
         if let listen = mesh.config.proxyListen {
             let limits = mesh.config.proxy
             let proxy = WeightedProxy(

@@ -1,4 +1,5 @@
 import XCTest
+import Glibc
 import Gossip
 import GossipNIO
 import Logging
@@ -18,11 +19,13 @@ final class SocketTests: XCTestCase {
     }
 
     func start(_ name: String, index: Int, seeds: [Int] = [], seedHost: String = "127.0.0.1", otherSeeds: [String] = [],
-               keyring: Keyring? = nil, profile: GossipProfile = .fast) async -> Running {
+               keyring: Keyring? = nil, profile: GossipProfile = .fast,
+               tune: (inout GossipTransportSettings) -> Void = { _ in }) async -> Running {
         let identity = MemberIdentity(name: name, cluster: "c\(index % 2)", generation: GossipService.freshGeneration())
-        let transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0,
+        var transport = GossipTransportSettings(bindHost: "127.0.0.1", bindPort: 0,
                                                 seeds: otherSeeds + seeds.map { "\(seedHost):\($0)" },
                                                 keyring: keyring, syncTimeout: .seconds(2), leaveLinger: .milliseconds(200))
+        tune(&transport)
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = .error
         let service = GossipService(settings: GossipSettings(profile: profile), transport: transport, identity: identity,
@@ -110,6 +113,51 @@ final class SocketTests: XCTestCase {
         let dropped = await a.service.currentCounters().dropped["open_failed", default: 0]
         XCTAssertGreaterThan(dropped, 0, "the stranger's frames are counted as dropped")
         for m in [a, b, stranger] { m.task.cancel() }
+    }
+
+    func testAMemberWithAnotherKeySaysSoAndTheMeshNamesIt() async throws {
+        let key = try MeshKey(bytes: [UInt8](repeating: 7, count: 32))
+        let other = try MeshKey(bytes: [UInt8](repeating: 8, count: 32))
+        let quick: (inout GossipTransportSettings) -> Void = { $0.keyProblemAfter = .seconds(1) }
+        let a = await start("w0", index: 0, keyring: Keyring(primary: key, meshName: "test"), tune: quick)
+        let b = await start("w1", index: 1, seeds: [a.port], keyring: Keyring(primary: key, meshName: "test"), tune: quick)
+        // The stranger on an address of its own, so that the mesh's table can be checked for it.
+        let stranger = await start("w2", index: 0, seeds: [a.port], keyring: Keyring(primary: other, meshName: "test")) {
+            $0.keyProblemAfter = .seconds(1)
+            $0.bindHost = "127.0.0.5"
+        }
+        defer { for m in [a, b, stranger] { m.task.cancel() } }
+        let reported = await eventually(.seconds(5)) { await stranger.service.transportProblem() != nil }
+        XCTAssertNotNil(reported, "the member with another key stayed silent about it")
+        let problem = await stranger.service.transportProblem() ?? ""
+        XCTAssertTrue(problem.contains("mesh"), problem)
+        print("the member with another key reports after \(reported.map { seconds($0) } ?? -1) s: \(problem)")
+        let named = await eventually(.seconds(3)) { await a.service.undecryptableSources().contains { $0.address.hostText == "127.0.0.5" } }
+        let sources = await a.service.undecryptableSources()
+        XCTAssertNotNil(named, "the mesh does not name the stranger's address: \(sources)")
+        let aProblem = await a.service.transportProblem()
+        let bProblem = await b.service.transportProblem()
+        XCTAssertNil(aProblem)
+        XCTAssertNil(bProblem)
+    }
+
+    func testAReplayedDatagramIsAnsweredOnce() async throws {
+        let ring = Keyring(primary: try MeshKey(bytes: [UInt8](repeating: 7, count: 32)), meshName: "test")
+        let a = await start("r0", index: 0, keyring: ring)
+        defer { a.task.cancel() }
+        let ping = WireEncoding.encodePacket([.ping(Ping(sequence: 1, source: "", target: "", targetGeneration: 0))])
+        let sealed = ring.seal(Array(ping.readableBytesView), sentAtMillis: GossipService.wallClockMillis())
+        let fd = LoopbackSockets.bound(SOCK_DGRAM, host: "127.0.0.1")
+        defer { close(fd) }
+        XCTAssertTrue(LoopbackSockets.connect(fd, to: "127.0.0.1", a.port))
+        for _ in 0..<3 { _ = sealed.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
+        LoopbackSockets.setReceiveTimeout(fd, milliseconds: 100)
+        var answers = 0
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        for _ in 0..<10 where buffer.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) > 0 { answers += 1 }
+        XCTAssertEqual(answers, 1, "a captured datagram sent three times was answered \(answers) times")
+        let replayed = await a.service.currentCounters().dropped["replayed", default: 0]
+        XCTAssertEqual(replayed, 2)
     }
 
     func testJoinsThroughASeedGivenByName() async throws {

@@ -47,37 +47,39 @@ final class SigningTests: XCTestCase {
 
 final class KeyringTests: XCTestCase {
     let plaintext = Array(repeating: UInt8(7), count: 300)
+    let t: UInt64 = 1_764_000_000_000
 
     func testSealOpenRoundTrip() throws {
         let ring = Keyring(primary: .generate(), meshName: "prod")
-        let sealed = ring.seal(plaintext)
+        let sealed = ring.seal(plaintext, sentAtMillis: t)
         XCTAssertEqual(sealed.count, plaintext.count + Keyring.overhead)
-        XCTAssertEqual(try ring.open(sealed), plaintext)
-        XCTAssertNotEqual(ring.seal(plaintext), sealed, "every seal uses a fresh nonce")
+        XCTAssertEqual(try ring.open(sealed).plaintext, plaintext)
+        XCTAssertEqual(try ring.open(sealed).sentAtMillis, t)
+        XCTAssertNotEqual(ring.seal(plaintext, sentAtMillis: t), sealed, "every seal uses a fresh nonce")
     }
 
     func testWrongKeyFails() {
         let sender = Keyring(primary: .generate(), meshName: "prod")
         let receiver = Keyring(primary: .generate(), meshName: "prod")
-        XCTAssertThrowsError(try receiver.open(sender.seal(plaintext))) { XCTAssertEqual($0 as? CryptoError, .noKeyOpens) }
+        XCTAssertThrowsError(try receiver.open(sender.seal(plaintext, sentAtMillis: t))) { XCTAssertEqual($0 as? CryptoError, .noKeyOpens) }
     }
 
     func testWrongMeshNameFails() {
         let key = MeshKey.generate()
         let sender = Keyring(primary: key, meshName: "prod")
         let neighbour = Keyring(primary: key, meshName: "staging")
-        XCTAssertThrowsError(try neighbour.open(sender.seal(plaintext))) { XCTAssertEqual($0 as? CryptoError, .noKeyOpens) }
+        XCTAssertThrowsError(try neighbour.open(sender.seal(plaintext, sentAtMillis: t))) { XCTAssertEqual($0 as? CryptoError, .noKeyOpens) }
     }
 
     func testTamperedPacketFails() {
         let ring = Keyring(primary: .generate(), meshName: "prod")
-        var sealed = ring.seal(plaintext)
+        var sealed = ring.seal(plaintext, sentAtMillis: t)
         sealed[40] ^= 0x80
         XCTAssertThrowsError(try ring.open(sealed)) { XCTAssertEqual($0 as? CryptoError, .noKeyOpens) }
         XCTAssertThrowsError(try ring.open(Array(sealed.prefix(10)))) {
             XCTAssertEqual($0 as? CryptoError, .sealedPacketTooShort(10))
         }
-        var badVersion = ring.seal(plaintext)
+        var badVersion = ring.seal(plaintext, sentAtMillis: t)
         badVersion[0] = 9
         XCTAssertThrowsError(try ring.open(badVersion)) { XCTAssertEqual($0 as? CryptoError, .unsupportedSealVersion(9)) }
     }
@@ -89,11 +91,11 @@ final class KeyringTests: XCTestCase {
         let stillOld = Keyring(primary: old, accepted: [new], meshName: "prod")
         // Step 2: some members already send with the new key.
         let alreadyNew = Keyring(primary: new, accepted: [old], meshName: "prod")
-        XCTAssertEqual(try stillOld.open(alreadyNew.seal(plaintext)), plaintext)
-        XCTAssertEqual(try alreadyNew.open(stillOld.seal(plaintext)), plaintext)
+        XCTAssertEqual(try stillOld.open(alreadyNew.seal(plaintext, sentAtMillis: t)).plaintext, plaintext)
+        XCTAssertEqual(try alreadyNew.open(stillOld.seal(plaintext, sentAtMillis: t)).plaintext, plaintext)
         // Step 3: the old key is dropped; its packets are refused.
         let done = Keyring(primary: new, meshName: "prod")
-        XCTAssertThrowsError(try done.open(stillOld.seal(plaintext)))
+        XCTAssertThrowsError(try done.open(stillOld.seal(plaintext, sentAtMillis: t)))
     }
 }
 
