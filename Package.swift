@@ -72,9 +72,11 @@ let package = Package(
         ]),
         // libFuzzer entry point for the wire decoder (`make fuzz`).
         .executableTarget(name: "WireFuzz", dependencies: ["Wire", "MeshCrypto", nioCore]),
+        // One UDP socket flooding a loopback address: the attacker of `make adversarial` and the flood tests.
+        .target(name: "LoopbackFlood"),
         // One gossip member as a process, for side-by-side runs against Serf (bench/serf-compare.sh).
         .executableTarget(name: "GossipNode", dependencies: [
-            "Gossip", "GossipNIO", "Wire", "MeshCrypto", logging,
+            "Gossip", "GossipNIO", "Wire", "MeshCrypto", "LoopbackFlood", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Figures for `make bench`: run in release, print numbers, assert nothing.
@@ -90,7 +92,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "GossipTests", dependencies: [
-            "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", "SeededRandom", logging,
+            "Gossip", "GossipSimulation", "GossipNIO", "Wire", "MeshCrypto", "SeededRandom", "LoopbackFlood", logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
