@@ -13,7 +13,7 @@ struct DrillCommand: AsyncParsableCommand {
         drill builds its own mesh of real processes on loopback (two clusters of three agents, two backends each, a \
         gateway on the seed's Ingress at 20/80) and tears it down; partition and packet-loss run it in a network \
         namespace of their own (root). With --mesh FILE it drives a deployment through the shell commands the file \
-        gives (see MeshFile.swift or deploy/drills/).
+        gives (deploy/drills/ has one for the layout of deploy/agents and one for a mesh started by hand).
         """)
 
     @Option(help: "The scenario, or all.")
