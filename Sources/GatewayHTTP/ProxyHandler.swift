@@ -71,6 +71,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var connection: UpstreamConnection?
     /// Bumped whenever a try ends, so late connects and timers of an earlier try do nothing.
     private var attempt: UInt64 = 0
+    /// A try given up while still connecting to an endpoint the table dropped: its late connection
+    /// is closed rather than pooled.
+    private var discardedAttempt: UInt64?
     /// Request parts not yet written to the current try (it is still connecting).
     private var pending = CircularBuffer<HTTPClientRequestPart>()
     private var pendingBytes = 0
@@ -346,8 +349,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private func connectCompleted(_ candidate: UpstreamConnection, attempt id: UInt64, result: Result<any Channel, any Error>) {
         guard id == attempt, case .proxying = phase, connection == nil, let target = upstream else {
-            // The exchange moved on (client gone, timeout): a good connection is still worth keeping.
-            if case .success = result { pool.release(candidate) }
+            // The exchange moved on (client gone, timeout): a good connection is still worth keeping,
+            // unless it goes to an endpoint the table dropped.
+            if case .success = result {
+                if id == discardedAttempt { candidate.close() } else { pool.release(candidate) }
+            }
             return
         }
         switch result {
@@ -492,9 +498,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             connection.close()
             pending = CircularBuffer(replay)
             pendingBytes = replayBytes
+        } else if reason == .leftTable {
+            // Still connecting: every part is still pending, and startAttempt's new attempt number keeps
+            // the late connect away from this exchange; it goes to a dropped endpoint, so it is not pooled.
+            discardedAttempt = attempt
         }
-        // Still connecting: every part is still pending, and startAttempt's new attempt number makes
-        // the late connect hand its channel to the pool instead of to this exchange.
         shared.hooks.onUpstreamFailure(target, reason)
         retried = true
         shared.hooks.onRetry(target.cluster, next.cluster, reason)

@@ -55,6 +55,29 @@ final class ProxyFailoverTests: XCTestCase {
         await live.close()
     }
 
+    func testRequestStillConnectingToADroppedClusterMovesAtOnce() async throws {
+        let silent = try await SynDroppingListener.start()
+        let live = try await CountingUpstream.start(answers: true)
+        let selector = SwitchableSelector(order: [upstream("c2", silent.port), upstream("c1", live.port)])
+        let recorder = HookRecorder()
+        let (proxy, bound) = try await startProxy(selector, hooks: recorder.hooks) { $0.connectTimeout = .seconds(20) }
+        let client = try await TestHTTPClient.connect(port: bound.port)
+        let started = ContinuousClock.now
+        async let response = client.request(.GET, "/", timeout: .seconds(10))
+        // The request is queued behind a connect the kernel will never complete.
+        try await waitUntil { selector.picks == 1 }
+        selector.keep(["c1"])
+        proxy.tablePublished(live: selector.live)
+        let answer = try await response
+        XCTAssertEqual(answer.headers.first(name: "x-zone-cluster"), "c1")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "moved by the table, not the 20 s connect timeout")
+        XCTAssertEqual(recorder.retryReasons, [.leftTable])
+        await client.close()
+        await bound.shutdown()
+        await silent.close()
+        await live.close()
+    }
+
     func testPostInFlightToADroppedClusterIsNotResent() async throws {
         let (hanging, live, selector) = try await hangingAndLive()
         let recorder = HookRecorder()
@@ -249,6 +272,10 @@ final class ProxyFailoverTests: XCTestCase {
 final class SwitchableSelector: UpstreamSelector {
     private let order: [Upstream]
     private let kept: Locked<Set<String>>
+    private let pickCount = Locked(0)
+
+    /// How many first picks were made (retries not counted).
+    var picks: Int { pickCount.withLock { $0 } }
 
     init(order: [Upstream]) {
         self.order = order
@@ -267,6 +294,7 @@ final class SwitchableSelector: UpstreamSelector {
     func route(host: String, path: String) -> Int? { 0 }
 
     func pick(route: Int) -> Upstream? {
+        pickCount.withLock { $0 += 1 }
         let clusters = kept.withLock { $0 }
         return order.first { clusters.contains($0.cluster) }
     }
