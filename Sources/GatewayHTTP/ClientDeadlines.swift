@@ -17,6 +17,9 @@ struct ClientTimeouts: Sendable, Equatable {
     var response: TimeAmount
     /// How long a keep-alive connection may sit between requests with no byte of the next one.
     var idle: TimeAmount
+    /// From the moment the upstream has the whole request, how long a try may go without a response
+    /// head before a request that may be sent twice goes to another cluster; nil: never (the default).
+    var perTry: TimeAmount? = nil
 
     /// How far ahead a connection's one timer is set at most: the shortest timeout. A deadline set
     /// later (always now + a timeout) so never lies before the timer, which therefore never has to be
@@ -24,7 +27,13 @@ struct ClientTimeouts: Sendable, Equatable {
     /// period instead of twice per request. Progress (body bytes either way) is counted, not timed:
     /// it is noticed when the timer fires, so a stall is detected between one timeout and one timeout
     /// plus one period after the last byte.
-    var checkPeriod: TimeAmount { min(requestHead, requestBody, response, idle) }
+    /// With a per-try timeout the period is at most that timeout too, so a slow try is given up
+    /// between one and two per-try timeouts after the upstream had the request.
+    var checkPeriod: TimeAmount {
+        let period = min(requestHead, requestBody, response, idle)
+        guard let perTry else { return period }
+        return min(period, perTry)
+    }
 }
 
 /// What a client connection is waiting for; each case has exactly one deadline and one ending.

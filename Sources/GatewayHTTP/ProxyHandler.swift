@@ -12,13 +12,18 @@ final class ProxyShared: Sendable {
     let timeouts: ClientTimeouts
     let retryBodyLimit: Int
     let limit: ConnectionLimit
+    let resend: ResendPolicy
 
-    init(selector: any UpstreamSelector, hooks: ProxyHooks, timeouts: ClientTimeouts, retryBodyLimit: Int, limit: ConnectionLimit) {
+    init(
+        selector: any UpstreamSelector, hooks: ProxyHooks, timeouts: ClientTimeouts, retryBodyLimit: Int, limit: ConnectionLimit,
+        resend: ResendPolicy = ResendPolicy()
+    ) {
         self.selector = selector
         self.hooks = hooks
         self.timeouts = timeouts
         self.retryBodyLimit = retryBodyLimit
         self.limit = limit
+        self.resend = resend
     }
 }
 
@@ -40,6 +45,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private let shared: ProxyShared
     private let pool: UpstreamPool
+    /// This loop's client connections, which this one joins while it lives (for table publications).
+    private let clients: LoopClients?
     private var context: ChannelHandlerContext?
     /// The client's address as `X-Forwarded-For` and `Forwarded` name it; fixed per connection.
     private var clientIP = "unknown"
@@ -53,6 +60,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var isHEAD = false
+    /// The request may be written to a second upstream after a first one got it (``ResendPolicy``).
+    private var mayResend = false
     /// The request's body waits for `100 Continue` (`Expect: 100-continue`), and whether the proxy sent it.
     private var expectContinue = false
     private var continueSent = false
@@ -62,6 +71,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var connection: UpstreamConnection?
     /// Bumped whenever a try ends, so late connects and timers of an earlier try do nothing.
     private var attempt: UInt64 = 0
+    /// A try given up while still connecting to an endpoint the table dropped: its late connection
+    /// is closed rather than pooled.
+    private var discardedAttempt: UInt64?
     /// Request parts not yet written to the current try (it is still connecting).
     private var pending = CircularBuffer<HTTPClientRequestPart>()
     private var pendingBytes = 0
@@ -96,15 +108,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Body parts were written upstream since the last flush; flushed once per read batch.
     private var upstreamNeedsFlush = false
 
-    init(shared: ProxyShared, pool: UpstreamPool) {
+    init(shared: ProxyShared, pool: UpstreamPool, clients: LoopClients? = nil) {
         self.shared = shared
         self.pool = pool
+        self.clients = clients
     }
 
     // MARK: Client side
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        clients?.add(self)
         let now = NIODeadline.now()
         clock = ClientClock(now: now)
         armTimer(context: context, now: now)
@@ -117,6 +131,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         abandonExchange()
+        clients?.remove(self)
         self.context = nil
     }
 
@@ -256,6 +271,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
         isHEAD = head.method == .HEAD
+        mayResend = shared.resend.mayResend(head.method)
         requestComplete = false
         phase = .proxying
         clock.requestStarted()
@@ -333,8 +349,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private func connectCompleted(_ candidate: UpstreamConnection, attempt id: UInt64, result: Result<any Channel, any Error>) {
         guard id == attempt, case .proxying = phase, connection == nil, let target = upstream else {
-            // The exchange moved on (client gone, timeout): a good connection is still worth keeping.
-            if case .success = result { pool.release(candidate) }
+            // The exchange moved on (client gone, timeout): a good connection is still worth keeping,
+            // unless it goes to an endpoint the table dropped.
+            if case .success = result {
+                if id == discardedAttempt { candidate.close() } else { pool.release(candidate) }
+            }
             return
         }
         switch result {
@@ -345,7 +364,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             if case ChannelError.connectTimeout = error { failure = .connectTimeout } else { failure = .connectFailed }
             shared.hooks.onUpstreamFailure(target, failure)
             // Nothing was written, so every part received so far is still pending: retry is always possible.
-            retryOrFail(after: target)
+            retryOrFail(after: target, reason: failure)
         }
     }
 
@@ -409,6 +428,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         let now = NIODeadline.now()
         clock.noticeProgress(now: now)
         let wait = currentWait
+        if wait == .response, let perTry = shared.timeouts.perTry, now >= clock.waitSince + perTry,
+           resendElsewhere(reason: .perTryTimeout) {
+            armTimer(context: context, now: now)
+            return
+        }
         if let deadline = deadline(for: wait), now >= deadline {
             expire(wait, context: context)
             if case .closed = phase { return }
@@ -441,15 +465,50 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
     }
 
-    private func retryOrFail(after failed: Upstream) {
+    private func retryOrFail(after failed: Upstream, reason: UpstreamFailure) {
         if !retried, let next = shared.selector.pickRetry(route: routeIndex, excluding: failed) {
             retried = true
-            shared.hooks.onRetry(failed.cluster, next.cluster)
+            shared.hooks.onRetry(failed.cluster, next.cluster, reason)
             // A fresh connection: a pooled one to the next upstream could be just as stale.
             startAttempt(next, pooled: false)
         } else {
             respondLocally(.badGateway, "the upstream connection failed\n")
         }
+    }
+
+    /// A table was published: a request waiting on an upstream the table no longer gives weight to is
+    /// sent to a live one, if no response byte has come and sending it twice is harmless; otherwise it
+    /// is left alone (it gets its answer, or its timeout, as before).
+    func tablePublished(live: Set<Upstream>) {
+        guard case .proxying = phase, let target = upstream, !responseStarted, !live.contains(target) else { return }
+        resendElsewhere(reason: .leftTable)
+    }
+
+    /// Gives up the current try, which has no response byte yet, and sends the request to the retry
+    /// upstream; only for a request that may be sent twice, whose body is still kept, and that was not
+    /// retried yet. Returns whether it did.
+    @discardableResult
+    private func resendElsewhere(reason: UpstreamFailure) -> Bool {
+        guard mayResend, replayable, !retried, !responseStarted, let target = upstream,
+              let next = shared.selector.pickRetry(route: routeIndex, excluding: target) else { return false }
+        if let connection {
+            // Closed without telling this handler (close() drops the owner first); its parts so far
+            // come from the replay copy, as after a close before the response.
+            self.connection = nil
+            connection.close()
+            pending = CircularBuffer(replay)
+            pendingBytes = replayBytes
+        } else if reason == .leftTable {
+            // Still connecting: every part is still pending, and startAttempt's new attempt number keeps
+            // the late connect away from this exchange; it goes to a dropped endpoint, so it is not pooled.
+            discardedAttempt = attempt
+        }
+        shared.hooks.onUpstreamFailure(target, reason)
+        retried = true
+        shared.hooks.onRetry(target.cluster, next.cluster, reason)
+        startAttempt(next, pooled: false)
+        updateClientReadHold()
+        return true
     }
 
     // MARK: Upstream side
@@ -547,13 +606,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         self.connection = nil
         if !responseStarted {
             shared.hooks.onUpstreamFailure(target, .closedBeforeResponse)
+            guard mayResend else {
+                // The upstream may have acted on the request before closing: a POST is never sent twice.
+                return respondLocally(.badGateway, "the upstream connection closed before answering; the request was not re-sent (its method is not idempotent)\n")
+            }
             guard replayable else {
                 return respondLocally(.badGateway, "the upstream connection failed and the request was too large to retry\n")
             }
             // The head is rewritten by attach; the body parts so far come from the replay copy.
             pending = CircularBuffer(replay)
             pendingBytes = replayBytes
-            retryOrFail(after: target)
+            retryOrFail(after: target, reason: .closedBeforeResponse)
         } else if heldHead != nil {
             // Nothing of the response reached the client yet, so it can still get a proper answer.
             shared.hooks.onUpstreamFailure(target, .closedMidResponse)

@@ -44,6 +44,11 @@ public enum UpstreamFailure: String, Sendable, Hashable {
     /// The connection closed partway through the response: the client got 502 when nothing had been
     /// forwarded yet (a small response is held until complete), else its connection was closed too.
     case closedMidResponse = "closed_mid_response"
+    /// The proxy gave the try up because a newly published table no longer gives its endpoint weight
+    /// (its cluster was dropped, or the endpoint itself), before any response byte arrived.
+    case leftTable = "left_table"
+    /// No response head arrived within the per-try timeout (`perTryTimeout`); the proxy gave the try up.
+    case perTryTimeout = "per_try_timeout"
 }
 
 /// Callbacks through which the daemon counts what the proxy does, without this module depending on
@@ -54,15 +59,17 @@ public struct ProxyHooks: Sendable {
     /// A response went to the client; `cluster` is nil for answers the proxy made itself (400, 404, 408,
     /// 417, 502, 503, 504; a connection shed at the connection limit counts as a 503).
     public var onResponse: @Sendable (_ cluster: String?, _ status: UInt) -> Void
-    /// A request is being retried on another upstream after its connection failed.
-    public var onRetry: @Sendable (_ fromCluster: String, _ toCluster: String) -> Void
+    /// A request is being retried on another upstream; `reason` is how its try ended (a connect that
+    /// failed or timed out, a close before any response byte, the table dropping the endpoint, the
+    /// per-try timeout).
+    public var onRetry: @Sendable (_ fromCluster: String, _ toCluster: String, _ reason: UpstreamFailure) -> Void
     /// A try against an upstream failed.
     public var onUpstreamFailure: @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void
 
     /// Creates hooks; each defaults to doing nothing.
     public init(
         onResponse: @escaping @Sendable (_ cluster: String?, _ status: UInt) -> Void = { _, _ in },
-        onRetry: @escaping @Sendable (_ fromCluster: String, _ toCluster: String) -> Void = { _, _ in },
+        onRetry: @escaping @Sendable (_ fromCluster: String, _ toCluster: String, _ reason: UpstreamFailure) -> Void = { _, _, _ in },
         onUpstreamFailure: @escaping @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void = { _, _ in }
     ) {
         self.onResponse = onResponse

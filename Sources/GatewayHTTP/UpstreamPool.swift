@@ -277,6 +277,26 @@ final class UpstreamPool {
         idleCount -= before - (idle[connection.upstream]?.count ?? 0)
     }
 
+    /// Closes the idle connections to upstreams not in `live`: the table no longer routes to them, and
+    /// one handed to a retry later could be stale or hang (a paused endpoint still holds its sockets).
+    func closeIdle(notIn live: Set<Upstream>) {
+        let gone = idle.keys.filter { !live.contains($0) }
+        for upstream in gone {
+            guard let connections = idle.removeValue(forKey: upstream) else { continue }
+            idleCount -= connections.count
+            for connection in connections {
+                connection.isIdle = false
+                connection.pool = nil
+                connection.close()
+            }
+        }
+    }
+
+    /// How many idle connections the pool holds to `upstream` (for tests).
+    func idleCount(_ upstream: Upstream) -> Int {
+        idle[upstream]?.count ?? 0
+    }
+
     /// Closes every idle connection and every one released from now on.
     func closeAll() {
         closed = true

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// The built-in weighted HTTP/1.1 reverse proxy.
 ///
@@ -15,7 +16,13 @@ import NIOPosix
 /// head within ``Configuration/responseTimeout`` gives 504 without retry, since the upstream may
 /// have acted on the request. An upstream failing during a response gives 502 while nothing of it
 /// has been forwarded (responses up to 4 KiB are forwarded whole), else the client connection is
-/// closed, the only way left to say the response is cut short. Every proxied response carries
+/// closed, the only way left to say the response is cut short. A request that may be sent twice
+/// (GET, HEAD, OPTIONS, and PUT/DELETE where ``Configuration/resendAlso`` says so; never POST or
+/// PATCH) is also retried, before any response byte, when the gateway publishes a table that no longer
+/// gives its endpoint weight (``tablePublished(live:)``: a paused or cut-off cluster answers nothing,
+/// so waiting would cost the whole response timeout), and when ``Configuration/perTryTimeout`` passes
+/// without a response head. A non-idempotent request whose connection closes after it was sent gets
+/// 502 rather than a second send. Every proxied response carries
 /// `x-zone-cluster`; answers the proxy makes itself (400, 404, 408, 417, 502, 503, 504) do not.
 ///
 /// Requests are checked before routing: framing the parser could read two ways (several `Host`,
@@ -71,6 +78,15 @@ public final class WeightedProxy: Sendable {
         public var retryBodyLimit: Int
         /// How long shutdown lets in-flight requests finish. Default 10 s.
         public var shutdownGracePeriod: Duration
+        /// How long a try may wait for its response head, from the moment the upstream has the whole
+        /// request, before a request that may be sent twice goes to another cluster, once (Envoy's
+        /// `per_try_timeout`). Default nil, off: how slow a healthy answer may be is the application's
+        /// to say, and a retry doubles the load of every slow request. Noticed within twice its length.
+        public var perTryTimeout: Duration?
+        /// PUT and DELETE are re-sent after a try that wrote them (table drop, per-try timeout, closed
+        /// before answering) only when listed here. Default empty: many applications do not make them
+        /// idempotent, although RFC 9110 says they are.
+        public var resendAlso: Set<ResendableMethod>
 
         /// Creates a configuration with the documented defaults.
         public init(
@@ -85,7 +101,9 @@ public final class WeightedProxy: Sendable {
             maxIdleConnectionsPerUpstream: Int = 64,
             idleConnectionTimeout: Duration = .seconds(50),
             retryBodyLimit: Int = 64 << 10,
-            shutdownGracePeriod: Duration = .seconds(10)
+            shutdownGracePeriod: Duration = .seconds(10),
+            perTryTimeout: Duration? = nil,
+            resendAlso: Set<ResendableMethod> = []
         ) {
             self.host = host
             self.port = port
@@ -99,6 +117,8 @@ public final class WeightedProxy: Sendable {
             self.idleConnectionTimeout = idleConnectionTimeout
             self.retryBodyLimit = retryBodyLimit
             self.shutdownGracePeriod = shutdownGracePeriod
+            self.perTryTimeout = perTryTimeout
+            self.resendAlso = resendAlso
         }
 
         /// The connection limit in force: ``maxConnections``, or the default for the descriptor limit.
@@ -132,6 +152,8 @@ public final class WeightedProxy: Sendable {
     private let shared: ProxyShared
     private let group: any EventLoopGroup
     private let logger: Logger
+    /// Each event loop's pool and client connections, once started.
+    private let proxyLoops = Mutex<[NIOLoopBound<ProxyLoop>]>([])
 
     /// Creates a proxy; nothing listens until ``start()``.
     ///
@@ -154,10 +176,12 @@ public final class WeightedProxy: Sendable {
                 requestHead: TimeAmount(configuration.requestHeaderTimeout),
                 requestBody: TimeAmount(configuration.requestBodyTimeout),
                 response: TimeAmount(configuration.responseTimeout),
-                idle: TimeAmount(configuration.clientIdleTimeout)
+                idle: TimeAmount(configuration.clientIdleTimeout),
+                perTry: configuration.perTryTimeout.map { TimeAmount($0) }
             ),
             retryBodyLimit: configuration.retryBodyLimit,
-            limit: ConnectionLimit(maximum: configuration.effectiveMaxConnections, logger: logger)
+            limit: ConnectionLimit(maximum: configuration.effectiveMaxConnections, logger: logger),
+            resend: ResendPolicy(alsoResend: configuration.resendAlso)
         )
         self.group = group
         self.logger = logger
@@ -167,25 +191,26 @@ public final class WeightedProxy: Sendable {
     /// accepting, lets in-flight requests finish, then closes the pooled upstream connections.
     public func start() async throws -> BoundServer {
         let configuration = self.configuration
-        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
+        var pools: [ObjectIdentifier: NIOLoopBound<ProxyLoop>] = [:]
         let loops = Array(group.makeIterator())
         // Each loop's share of the connection limit bounds its idle upstream connections in all.
         let maxIdlePerLoop = max(1, shared.limit.maximum / max(1, loops.count))
         for loop in loops {
             pools[ObjectIdentifier(loop)] = try await loop.submit {
                 NIOLoopBound(
-                    UpstreamPool(
+                    ProxyLoop(pool: UpstreamPool(
                         eventLoop: loop,
                         maxIdlePerUpstream: configuration.maxIdleConnectionsPerUpstream,
                         maxIdleTotal: maxIdlePerLoop,
                         idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
                         connectTimeout: TimeAmount(configuration.connectTimeout)
-                    ),
+                    )),
                     eventLoop: loop
                 )
             }.get()
         }
         let allPools = Array(pools.values)
+        proxyLoops.withLock { $0 = allPools }
         let shared = self.shared
         let tracker = ConnectionTracker()
         let bound = try await bindServer(
@@ -195,7 +220,7 @@ public final class WeightedProxy: Sendable {
             tracker: tracker,
             afterClose: {
                 for pool in allPools {
-                    try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
+                    try? await pool.eventLoop.submit { pool.value.pool.closeAll() }.get()
                 }
             }
         ) { [pools] channel in
@@ -211,21 +236,38 @@ public final class WeightedProxy: Sendable {
             channel.closeFuture.whenComplete { _ in limit.release() }
             // Only NIO's request decoder: responses are written as bytes by ProxyHandler.
             try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-            let pool = pools[ObjectIdentifier(channel.eventLoop)]?.value ?? UpstreamPool(
-                // A loop outside the group's iterator (never with NIO's groups): a private pool still works.
-                eventLoop: channel.eventLoop,
-                maxIdlePerUpstream: configuration.maxIdleConnectionsPerUpstream,
-                maxIdleTotal: maxIdlePerLoop,
-                idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
-                connectTimeout: TimeAmount(configuration.connectTimeout)
-            )
-            try sync.addHandler(ProxyHandler(shared: shared, pool: pool))
+            if let loop = pools[ObjectIdentifier(channel.eventLoop)]?.value {
+                try sync.addHandler(ProxyHandler(shared: shared, pool: loop.pool, clients: loop.clients))
+            } else {
+                // A loop outside the group's iterator (never with NIO's groups): a private pool still
+                // works, only table publications do not reach it.
+                let pool = UpstreamPool(
+                    eventLoop: channel.eventLoop,
+                    maxIdlePerUpstream: configuration.maxIdleConnectionsPerUpstream,
+                    maxIdleTotal: maxIdlePerLoop,
+                    idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
+                    connectTimeout: TimeAmount(configuration.connectTimeout)
+                )
+                try sync.addHandler(ProxyHandler(shared: shared, pool: pool))
+            }
         }
         logger.info("proxy listening", metadata: [
             "address": "\(bound.localAddress)", "maxConnections": "\(shared.limit.maximum)",
             "requestHeaderTimeout": "\(configuration.requestHeaderTimeout)", "requestBodyTimeout": "\(configuration.requestBodyTimeout)",
         ])
         return bound
+    }
+
+    /// Tells the proxy that the gateway published a table whose endpoints with weight are `live`; call
+    /// it after the selector returns picks from that table. On every event loop, idle pooled connections
+    /// to other endpoints are closed, and each request in flight to one of them that has no response
+    /// byte yet and may be sent twice is sent to ``UpstreamSelector/pickRetry(route:excluding:)``'s
+    /// upstream (counted as a retry with reason ``UpstreamFailure/leftTable``). Returns at once; the
+    /// work runs on the loops. Does nothing before ``start()``.
+    public func tablePublished(live: Set<Upstream>) {
+        for loop in proxyLoops.withLock({ $0 }) {
+            loop.eventLoop.execute { loop.value.tablePublished(live: live) }
+        }
     }
 
     /// Proxies until the calling task is cancelled, then shuts down within

@@ -78,14 +78,16 @@ struct GatewayCommand: AsyncParsableCommand {
             let limits = mesh.config.proxy
             let proxy = WeightedProxy(
                 configuration: .init(
-                    host: listen.host, port: listen.port, responseTimeout: limits.responseTimeout,
+                    host: listen.host, port: listen.port, connectTimeout: limits.connectTimeout, responseTimeout: limits.responseTimeout,
                     clientIdleTimeout: limits.idleTimeout, requestHeaderTimeout: limits.requestHeaderTimeout,
-                    requestBodyTimeout: limits.requestBodyTimeout, maxConnections: limits.maxConnections),
+                    requestBodyTimeout: limits.requestBodyTimeout, maxConnections: limits.maxConnections,
+                    perTryTimeout: limits.perTryTimeout, resendAlso: limits.retryNonIdempotent),
                 selector: TableSelector(pickers: pickers),
                 hooks: ProxyHooks(
                     onResponse: { cluster, status in ZoneMetrics.proxyResponse(cluster: cluster ?? "none", status: Int(status)) },
-                    onRetry: { from, to in ZoneMetrics.proxyRetry(from: from, to: to) }),
+                    onRetry: { from, to, reason in ZoneMetrics.proxyRetry(from: from, to: to, reason: reason.rawValue) }),
                 logger: logger)
+            loop.published.add { table in proxy.tablePublished(live: TableSelector.liveUpstreams(table)) }
             // Last in the group, so first to stop: in-flight requests drain while the table is still served.
             services.append(TaskService("proxy") {
                 // A (re)started gateway must not answer 503 while it relearns the mesh: it listens once its table can

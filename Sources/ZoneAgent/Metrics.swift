@@ -66,8 +66,8 @@ enum ZoneMetrics {
         Counter(label: "zone_agent_proxy_requests_total", dimensions: [("cluster", cluster), ("status", String(status))]).increment()
     }
 
-    static func proxyRetry(from: String, to: String) {
-        Counter(label: "zone_agent_proxy_retries_total", dimensions: [("from", from), ("to", to)]).increment()
+    static func proxyRetry(from: String, to: String, reason: String) {
+        Counter(label: "zone_agent_proxy_retries_total", dimensions: [("from", from), ("to", to), ("reason", reason)]).increment()
     }
 
     static func outputFailure(_ output: String) {

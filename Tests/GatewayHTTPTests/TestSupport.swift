@@ -164,6 +164,7 @@ final class HookRecorder: Sendable {
     private struct Counts {
         var responses: [String: Int] = [:]
         var retries: [String] = []
+        var retryReasons: [UpstreamFailure] = []
         var failures: [UpstreamFailure] = []
     }
 
@@ -174,8 +175,11 @@ final class HookRecorder: Sendable {
             onResponse: { cluster, status in
                 self.counts.withLock { $0.responses["\(cluster ?? "-") \(status)", default: 0] += 1 }
             },
-            onRetry: { from, to in
-                self.counts.withLock { $0.retries.append("\(from)->\(to)") }
+            onRetry: { from, to, reason in
+                self.counts.withLock {
+                    $0.retries.append("\(from)->\(to)")
+                    $0.retryReasons.append(reason)
+                }
             },
             onUpstreamFailure: { _, failure in
                 self.counts.withLock { $0.failures.append(failure) }
@@ -185,6 +189,7 @@ final class HookRecorder: Sendable {
 
     var responses: [String: Int] { counts.withLock { $0.responses } }
     var retries: [String] { counts.withLock { $0.retries } }
+    var retryReasons: [UpstreamFailure] { counts.withLock { $0.retryReasons } }
     var failures: [UpstreamFailure] { counts.withLock { $0.failures } }
 }
 

@@ -163,6 +163,40 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testProxyRetryKeys() throws {
+        let gateway = """
+        node: gw-1
+        gossip: { bind: 127.0.0.1:7100, join: [127.0.0.1:7001] }
+        keys: { trust: keys/trust.yaml }
+        routes: { ingress: ingress.yaml }
+        proxy: PROXY
+        """
+        func yaml(_ proxy: String) -> String { gateway.replacingOccurrences(of: "PROXY", with: proxy) }
+
+        let defaults = try load(yaml("{ listen: 127.0.0.1:8001 }"), role: .gateway)
+        XCTAssertEqual(defaults.proxy.connectTimeout, .seconds(1))
+        XCTAssertNil(defaults.proxy.perTryTimeout, "off by default")
+        XCTAssertEqual(defaults.proxy.retryNonIdempotent, [])
+
+        let set = try load(yaml("""
+        { listen: 127.0.0.1:8001, connectTimeout: 250ms, perTryTimeout: 2s, retryNonIdempotent: [PUT, delete] }
+        """), role: .gateway)
+        XCTAssertEqual(set.proxy.connectTimeout, .milliseconds(250))
+        XCTAssertEqual(set.proxy.perTryTimeout, .seconds(2))
+        XCTAssertEqual(set.proxy.retryNonIdempotent, [.put, .delete])
+
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, connectTimeout: 5ms }"), role: .gateway,
+                          key: "proxy.connectTimeout", contains: "too short")
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, perTryTimeout: never }"), role: .gateway,
+                          key: "proxy.perTryTimeout", contains: "is not a duration")
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, responseTimeout: 5s, perTryTimeout: 5s }"), role: .gateway,
+                          key: "proxy.perTryTimeout", contains: "not shorter than proxy.responseTimeout")
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, retryNonIdempotent: [POST] }"), role: .gateway,
+                          key: "proxy.retryNonIdempotent[0]", contains: "only PUT and DELETE")
+        assertConfigError(yaml("{ listen: 127.0.0.1:8001, retryNonIdempotent: PUT }"), role: .gateway,
+                          key: "proxy.retryNonIdempotent", contains: "must be a list")
+    }
+
     func testProxyLimits() throws {
         let gateway = """
         node: gw-1

@@ -53,6 +53,16 @@ struct Config: Sendable {
         /// `maxConnections`: client connections served at once, one more gets 503; nil: from RLIMIT_NOFILE,
         /// `max(16, (RLIMIT_NOFILE − 128) / 3)`.
         var maxConnections: Int?
+        /// `connectTimeout`: an upstream TCP connect, after which the request goes to another cluster. 1 s: an
+        /// in-zone or cross-zone connect takes milliseconds, so only a dead or cut-off host takes this long.
+        var connectTimeout: Duration = .seconds(1)
+        /// `perTryTimeout`: a try with no response head this long after the upstream had the request goes once
+        /// to another cluster (GET, HEAD, OPTIONS, and `retryNonIdempotent`'s methods). Off by default: how slow
+        /// a healthy answer may be is the application's to say.
+        var perTryTimeout: Duration?
+        /// `retryNonIdempotent`: of PUT and DELETE, those that may be re-sent after a try that wrote them. Empty
+        /// by default: applications often act on them once per call. POST and PATCH are never re-sent.
+        var retryNonIdempotent: Set<ResendableMethod> = []
     }
 
     /// How the gateway moves traffic (`failover:`): the partial-capacity rule and failback damping.
@@ -326,6 +336,7 @@ extension Config {
         if let proxyNode = top["proxy"] {
             let p = try y.mapping(proxyNode, at: "proxy", allowed: [
                 "listen", "requestHeaderTimeout", "requestBodyTimeout", "responseTimeout", "idleTimeout", "maxConnections",
+                "connectTimeout", "perTryTimeout", "retryNonIdempotent",
             ])
             proxyListen = try y.address(p["listen"], at: "proxy.listen")
             func timeout(_ key: String, _ current: Duration) throws(ConfigError) -> Duration {
@@ -340,6 +351,24 @@ extension Config {
             proxy.requestBodyTimeout = try timeout("requestBodyTimeout", proxy.requestBodyTimeout)
             proxy.responseTimeout = try timeout("responseTimeout", proxy.responseTimeout)
             proxy.idleTimeout = try timeout("idleTimeout", proxy.idleTimeout)
+            proxy.connectTimeout = try timeout("connectTimeout", proxy.connectTimeout)
+            if try y.duration(p["perTryTimeout"], at: "proxy.perTryTimeout") != nil {
+                let perTry = try timeout("perTryTimeout", .zero)
+                guard perTry < proxy.responseTimeout else {
+                    throw y.fail("proxy.perTryTimeout", "`\(DurationText.format(perTry))` is not shorter than proxy.responseTimeout "
+                        + "(\(DurationText.format(proxy.responseTimeout))), so it would never fire; shorten it or leave it out")
+                }
+                proxy.perTryTimeout = perTry
+            }
+            for (index, node) in try y.list(p["retryNonIdempotent"], at: "proxy.retryNonIdempotent").enumerated() {
+                let key = "proxy.retryNonIdempotent[\(index)]"
+                let name = try y.requiredString(node, at: key)
+                guard let method = ResendableMethod(rawValue: name.uppercased()) else {
+                    throw y.fail(key, "`\(name)` cannot be re-sent; only PUT and DELETE can be listed (GET, HEAD and OPTIONS "
+                        + "always are, POST and PATCH never)")
+                }
+                proxy.retryNonIdempotent.insert(method)
+            }
             if let max = try y.int(p["maxConnections"], at: "proxy.maxConnections", range: 1...10_000_000) {
                 let limit = descriptorLimit ?? WeightedProxy.descriptorLimit()
                 let capacity = WeightedProxy.connectionCapacity(descriptorLimit: limit)

@@ -14,6 +14,9 @@ actor GatewayLoop {
     private let routes: [RouteSpec]
     private let policy: TablePolicy
     let pickers: PickerBox
+    /// Told of every table right after the pickers have it (the built-in proxy re-sends requests in
+    /// flight to endpoints the table dropped).
+    let published = TableListeners()
     private var state = TableState()
     private var hadContact = false
     /// Envoy and HAProxy, kept in step with the table and retried until they are.
@@ -89,6 +92,7 @@ actor GatewayLoop {
         }
         guard built.table.version != previousVersion else { return }
         pickers.store(EndpointPicker(table: built.table))
+        published.notify(built.table)
         for change in state.latestChanges {
             ZoneMetrics.routingChange()
             logger.notice("routing change", metadata: [
@@ -151,4 +155,35 @@ struct TableSelector: UpstreamSelector {
     }
 
     private static func upstream(_ e: PickedEndpoint) -> Upstream { Upstream(cluster: e.cluster, host: e.host, port: e.port) }
+}
+
+extension TableSelector {
+    /// The endpoints `table` gives weight to: those of clusters with an effective weight above zero on
+    /// some route, the endpoints ``EndpointPicker`` picks from.
+    static func liveUpstreams(_ table: RoutingTable) -> Set<Upstream> {
+        var live: Set<Upstream> = []
+        for route in table.routes {
+            let weighted = Set(route.clusters.filter { $0.effectiveWeight > 0 }.map(\.cluster))
+            for endpoint in route.endpoints where weighted.contains(endpoint.cluster) {
+                live.insert(Upstream(cluster: endpoint.cluster, host: endpoint.host, port: endpoint.port))
+            }
+        }
+        return live
+    }
+}
+
+/// Callbacks that hear of each table the gateway publishes, in order, on the rebuild's task; each must
+/// return quickly (the proxy's hops to its event loops and returns).
+final class TableListeners: Sendable {
+    private let listeners = Mutex<[@Sendable (RoutingTable) -> Void]>([])
+
+    init() {}
+
+    func add(_ listener: @escaping @Sendable (RoutingTable) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
+    func notify(_ table: RoutingTable) {
+        for listener in listeners.withLock({ $0 }) { listener(table) }
+    }
 }
