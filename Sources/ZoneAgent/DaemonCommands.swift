@@ -235,6 +235,18 @@ enum Daemon {
     }
 
     /// Runs the services as one group that stops in reverse order on SIGTERM or SIGINT.
+    /// SIGHUP's default action ends the process, and operators send it to reload, as they reload nginx or HAProxy.
+    /// Until a live reload exists, a hangup is logged and ignored instead of taking every request down with it.
+    static func onHangup(logger: Logger) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            logger.warning("SIGHUP received: a live reload is not built yet; the running configuration keeps serving (restart the process to apply changes)")
+        }
+        source.resume()
+        return source
+    }
+
     static func run(_ services: [any Service], logger: Logger, name: String) async throws {
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -244,6 +256,8 @@ enum Daemon {
         // Past this, shutdown escalates to cancellation: the contract wants an exit within 5 s of SIGTERM.
         configuration.maximumGracefulShutdownDuration = .seconds(4)
         logger.info("starting \(name)", metadata: ["version": "\(ZoneAgentVersion.current)"])
+        let hangup = onHangup(logger: logger)
+        defer { hangup.cancel() }
         do {
             try await ServiceGroup(configuration: configuration).run()
         } catch {

@@ -132,6 +132,21 @@ final class MeshIntegrationTests: XCTestCase {
         XCTAssertTrue(log.contains("stopped agent c2-c"), log)
     }
 
+    /// An operator's reflex, SIGHUP to reload, must not end the gateway (SIGHUP's default action) and with it every
+    /// request: it is logged, and the gateway keeps serving the same table.
+    func testSIGHUPDoesNotStopTheGateway() async throws {
+        let before = try await mesh.json(mesh.adminURL + "/v1/table")["hash"] as? String
+        mesh.signal(["gateway"], SIGHUP)
+        try await mesh.waitFor("the gateway to log the hangup", timeout: .seconds(5)) {
+            ((try? String(contentsOfFile: "\(self.mesh.dir)/gateway.log", encoding: .utf8)) ?? "").contains("SIGHUP received")
+        }
+        XCTAssertTrue(mesh.isRunning("gateway"))
+        let answer = try await mesh.get(mesh.proxyURL, host: LocalMesh.host)
+        XCTAssertEqual(answer.status, 200)
+        let after = try await mesh.json(mesh.adminURL + "/v1/table")["hash"] as? String
+        XCTAssertEqual(after, before)
+    }
+
     /// Whether the gateway's membership holds `node` in `state`.
     private func gatewaySees(_ node: String, as state: String) async -> Bool {
         let members = (try? await mesh.json(mesh.adminURL + "/v1/members"))?["members"] as? [[String: Any]] ?? []
