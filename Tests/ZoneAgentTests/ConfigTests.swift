@@ -297,13 +297,50 @@ final class ProbeLogicTests: XCTestCase {
 
 final class LocalHealthTests: XCTestCase {
     let endpoints = (1...6).map { EndpointKey(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 80) }
+    let start = ContinuousClock.now
+
+    /// An agent joining moves endpoints between probers. The one that lets an endpoint go keeps probing and
+    /// reporting it until the new probers have had time to confirm it, so the cluster never has a moment with
+    /// nobody saying its endpoints are healthy (it used to fail over for nothing, then wait out the hold-down).
+    func testAnEndpointLeavingAShareIsReportedUntilItsHandoverEnds() {
+        var a = LocalHealth(member: "c1-a", replicas: 2, fall: 1, rise: 2, handover: .seconds(3))
+        _ = a.setEndpoints(endpoints, now: start)
+        _ = a.setLiveMembers(["c1-a", "c1-b"], now: start)
+        XCTAssertEqual(Set(a.assigned), Set(endpoints), "two agents, two probers: everything")
+        for e in endpoints { _ = a.record(e, success: true); _ = a.record(e, success: true) }
+        XCTAssertTrue(a.report.allSatisfy { $0.state == .healthy })
+
+        // A third agent joins: a's share shrinks, but what it lets go stays healthy in its report for the handover.
+        XCTAssertFalse(a.setLiveMembers(["c1-a", "c1-b", "c1-c"], now: start + .seconds(1)), "nothing dropped yet")
+        let share = endpoints.filter { ProberAssignment.isProber("c1-a", of: $0.description, among: ["c1-a", "c1-b", "c1-c"], replicas: 2) }
+        XCTAssertLessThan(share.count, endpoints.count)
+        XCTAssertTrue(a.report.allSatisfy { $0.state == .healthy }, "still vouched for while handed over")
+        XCTAssertFalse(a.endHandovers(now: start + .seconds(3)))
+
+        // Past the handover only its share is probed and reported; the rest are unknown to it.
+        XCTAssertTrue(a.endHandovers(now: start + .seconds(4)))
+        XCTAssertEqual(Set(a.assigned), Set(share))
+        for health in a.report {
+            let key = EndpointKey(service: health.service, host: health.host, port: health.port)
+            XCTAssertEqual(health.state, share.contains(key) ? .healthy : .unknown)
+        }
+    }
+
+    func testWithoutAHandoverAnEndpointLeavingAShareIsForgottenAtOnce() {
+        var a = LocalHealth(member: "c1-a", replicas: 2, fall: 1, rise: 1)
+        _ = a.setEndpoints(endpoints, now: start)
+        _ = a.setLiveMembers(["c1-a", "c1-b"], now: start)
+        for e in endpoints { _ = a.record(e, success: true) }
+        XCTAssertTrue(a.setLiveMembers(["c1-a", "c1-b", "c1-c"], now: start))
+        XCTAssertTrue(a.report.contains { $0.state == .unknown })
+    }
 
     func views(_ members: [String]) -> [String: LocalHealth] {
         var out: [String: LocalHealth] = [:]
         for m in members {
             var h = LocalHealth(member: m, replicas: 2, fall: 1, rise: 1)
-            _ = h.setEndpoints(endpoints)
-            _ = h.setLiveMembers(members)
+            _ = h.setEndpoints(endpoints, now: start)
+            _ = h.setLiveMembers(members, now: start)
             out[m] = h
         }
         return out
@@ -324,7 +361,7 @@ final class LocalHealthTests: XCTestCase {
     func testAKilledAgentsEndpointsMoveToTheSurvivors() {
         var b = views(["c1-a", "c1-b", "c1-c"])["c1-b"]!
         let before = Set(b.assigned)
-        _ = b.setLiveMembers(["c1-b", "c1-c"])
+        _ = b.setLiveMembers(["c1-b", "c1-c"], now: start)
         XCTAssertEqual(Set(b.assigned), Set(endpoints), "with two agents left and two probers each, both probe everything")
         XCTAssertTrue(before.isSubset(of: Set(b.assigned)))
     }

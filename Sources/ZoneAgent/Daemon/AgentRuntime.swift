@@ -31,13 +31,14 @@ actor AgentLoop {
         prober = EndpointProber(check: probe.kind, timeout: probe.timeout, group: MultiThreadedEventLoopGroup.singleton)
         interval = probe.interval
         timeout = probe.timeout
-        health = LocalHealth(member: mesh.identity.name, replicas: probe.probers, fall: probe.fall, rise: probe.rise)
+        health = LocalHealth(member: mesh.identity.name, replicas: probe.probers, fall: probe.fall, rise: probe.rise,
+                             handover: probe.interval * (probe.rise + 1) + probe.timeout)
         logger = mesh.logger
     }
 
     /// Replaces the endpoint list from discovery.
     func setEndpoints(_ endpoints: [EndpointKey]) async {
-        if health.setEndpoints(endpoints) {
+        if health.setEndpoints(endpoints, now: .now) {
             logger.info("endpoints changed", metadata: ["count": "\(endpoints.count)"])
             await probeAndPublish()
         }
@@ -48,7 +49,7 @@ actor AgentLoop {
         let live = await mesh.gossip.members()
             .filter { $0.identity.cluster == mesh.identity.cluster && $0.state.isActive }
             .map(\.name)
-        if health.setLiveMembers(live) {
+        if health.setLiveMembers(live, now: .now) {
             logger.info("probe share changed", metadata: ["assigned": "\(health.assigned.count)", "live agents": "\(live.count + 1)"])
             await probeAndPublish()
         }
@@ -71,6 +72,7 @@ actor AgentLoop {
     }
 
     private func probeRound() async {
+        _ = health.endHandovers(now: .now)
         let targets = health.assigned
         let prober = self.prober
         let results = await withTaskGroup(of: (EndpointKey, Bool).self) { group in

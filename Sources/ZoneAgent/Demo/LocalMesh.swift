@@ -34,8 +34,38 @@ final class LocalMesh: @unchecked Sendable {
         self.dir = directory
         self.binary = binary
         self.layout = layout
-        self.net = 100 + Int(getpid()) % 150
+        self.net = Self.freeNet()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    /// Meshes made by this process so far: each takes the next network, so a repeated drill never meets the
+    /// sockets its predecessor left in TIME_WAIT.
+    nonisolated(unsafe) private static var made = 0
+    private static let madeLock = NSLock()
+
+    /// A network 127.N.0.0/16 (N in 100...249) that no other mesh on this machine is using: one whose gateway
+    /// addresses can be bound. Two test runs or drills at once must never talk to each other's gateway.
+    static func freeNet() -> Int {
+        let offset = madeLock.withLock { () -> Int in defer { made += 1 }; return made }
+        let start = (Int(getpid()) + offset * 37) % 150
+        for i in 0..<150 {
+            let net = 100 + (start + i) % 150
+            if canBind("127.\(net).99.1", 9101) && canBind("127.\(net).99.1", 8001) { return net }
+        }
+        return 100 + start
+    }
+
+    private static func canBind(_ host: String, _ port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &address.sin_addr)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     var clusters: [String] { layout.clusters.keys.sorted() }
@@ -161,7 +191,10 @@ final class LocalMesh: @unchecked Sendable {
         p.arguments = arguments
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         let path = "\(dir)/\(name).log"
-        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw LocalMeshError.cannotWrite(path) }
+        // Appended to, not replaced: a restarted process's log follows its predecessor's, which a drill's reader wants.
+        guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw LocalMeshError.cannotWrite(path)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         log.seekToEndOfFile()
         p.standardOutput = log
