@@ -68,6 +68,7 @@ enum DrillHTML {
         let span = Double(buckets.count - 1)
         func x(_ i: Int) -> Double { left + plotW * Double(i) / span }
         func xMs(_ ms: Int) -> Double { left + plotW * Double(ms) / Double(DrillTimeline.bucketMs) / span }
+        func xEnd(_ i: Int) -> Double { min(left + plotW, xMs((i + 1) * DrillTimeline.bucketMs)) }
         func y(_ percent: Double) -> Double { top + plotH * (1 - percent / 100) }
         let clusters = r.configuredWeights.keys.sorted()
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"share of requests per cluster\">"
@@ -92,9 +93,10 @@ enum DrillHTML {
                 let total = window.reduce(0) { $0 + $1.served.values.reduce(0, +) + $1.failed }
                 if total > 0 {
                     let mine = window.reduce(0) { $0 + ($1.served[cluster] ?? 0) }
-                    share.append("\(x(i)),\(y(100 * Double(mine) / Double(total)))")
+                    // Drawn at the bucket's end: the share so far, never ahead of the fault that moved it.
+                    share.append("\(xEnd(i)),\(y(100 * Double(mine) / Double(total)))")
                 }
-                if let w = buckets[i].weights[cluster] { weight.append("\(x(i)),\(y(Double(w)))") }
+                if let w = buckets[i].weights[cluster] { weight.append("\(xEnd(i)),\(y(Double(w)))") }
             }
             svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(share.joined(separator: " "))\"/>"
             svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\" opacity=\"0.8\" points=\"\(weight.joined(separator: " "))\"/>"
