@@ -60,7 +60,8 @@ public enum LoopbackFlood {
         return sent
     }
 
-    static func address(_ host: String, _ port: Int) -> sockaddr_in {
+    /// The IPv4 socket address `host:port`.
+    public static func address(_ host: String, _ port: Int) -> sockaddr_in {
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = in_port_t(UInt16(port).bigEndian)

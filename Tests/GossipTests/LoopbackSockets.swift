@@ -5,13 +5,7 @@ import LoopbackFlood
 /// Plain blocking sockets on loopback for the attack tests: a flooder, a capturing relay and a hostile state-sync
 /// client. Every wait has a timeout (SO_RCVTIMEO), every loop a deadline.
 enum LoopbackSockets {
-    static func address(_ host: String, _ port: Int) -> sockaddr_in {
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &a.sin_addr)
-        return a
-    }
+    static func address(_ host: String, _ port: Int) -> sockaddr_in { LoopbackFlood.address(host, port) }
 
     /// A socket of `type` bound to `host` (any port), or -1.
     static func bound(_ type: __socket_type, host: String) -> Int32 {
