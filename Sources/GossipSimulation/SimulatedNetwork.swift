@@ -4,16 +4,6 @@ import NIOCore
 import SeededRandom
 import Wire
 
-/// What a simulated member observed, for tests and benchmarks to assert on.
-public enum SimulationEvent: Sendable {
-    /// `observer` saw `member` change from `previous` at `at`.
-    case memberChanged(observer: Int, member: MemberSnapshot, previous: MemberState?, at: Duration)
-    /// `observer` stored a digest at `at`.
-    case digestAccepted(observer: Int, digest: SignedDigest, at: Duration)
-    /// `observer` refused a record at `at`.
-    case recordRejected(observer: Int, rejection: RecordRejection, at: Duration)
-}
-
 /// Many gossip cores in one process on a virtual network: a virtual clock, seeded randomness, latency, loss,
 /// partitions, and members that are killed, paused or restarted.
 ///
