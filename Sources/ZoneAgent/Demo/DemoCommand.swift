@@ -93,12 +93,7 @@ struct DemoCommand: AsyncParsableCommand {
         say("")
 
         let reportDir = "drill-reports/demo-\(DrillCommand.timestamp())"
-        try FileManager.default.createDirectory(atPath: reportDir, withIntermediateDirectories: true)
-        try DrillHTML.render(reports).write(toFile: "\(reportDir)/report.html", atomically: true, encoding: .utf8)
-        struct Combined: Encodable { var verdict: String; var reports: [DrillReport] }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(Combined(verdict: held ? "held" : "failed", reports: reports)).write(to: URL(fileURLWithPath: "\(reportDir)/report.json"))
+        try DrillReport.write(reports, to: reportDir)
 
         let (scale, kill) = (reports[0].figures, reports[1].figures)
         say("figures: converged \(Self.seconds(converged)); scale-to-zero moved in \(DrillHTML.seconds(scale.failoverTableSeconds)), zone loss in \(DrillHTML.seconds(kill.failoverTableSeconds)); \(scale.failedRequests + kill.failedRequests) failed of \(scale.requests + kill.requests); failback \(DrillHTML.seconds(scale.failbackSeconds)) and \(DrillHTML.seconds(kill.failbackSeconds))")

@@ -118,7 +118,7 @@ struct DrillCommand: AsyncParsableCommand {
             reports.append(report)
             printSummary(report)
         }
-        try write(reports, to: outDir)
+        try DrillReport.write(reports, to: outDir)
         say("\nreport: \(outDir)/report.json and \(outDir)/report.html")
         if reports.count > 1 { printTable(reports) }
         guard reports.allSatisfy(\.held) else {
@@ -173,20 +173,6 @@ struct DrillCommand: AsyncParsableCommand {
             throw DrillError("cannot read the gateway's table at \(target.adminURL)/v1/table")
         }
         return Dictionary(uniqueKeysWithValues: route.clusters.map { ($0.cluster, $0.configuredWeight) })
-    }
-
-    private func write(_ reports: [DrillReport], to dir: String) throws {
-        let json: Data
-        if reports.count == 1 {
-            json = try reports[0].json()
-        } else {
-            struct Combined: Encodable { var verdict: String; var reports: [DrillReport] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            json = try encoder.encode(Combined(verdict: reports.allSatisfy(\.held) ? "held" : "failed", reports: reports))
-        }
-        try json.write(to: URL(fileURLWithPath: "\(dir)/report.json"))
-        try DrillHTML.render(reports).write(toFile: "\(dir)/report.html", atomically: true, encoding: .utf8)
     }
 
     private func printSummary(_ r: DrillReport) {

@@ -64,9 +64,23 @@ struct DrillReport: Sendable, Codable {
         return out
     }
 
-    func json() throws -> Data {
+    func json() throws -> Data { try Self.encoder.encode(self) }
+
+    /// Writes `report.json` (the report itself, or `{verdict, reports}` for several) and `report.html` into `dir`,
+    /// which is made if it is missing.
+    static func write(_ reports: [DrillReport], to dir: String) throws {
+        struct Combined: Encodable { var verdict: String; var reports: [DrillReport] }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let json = reports.count == 1
+            ? try reports[0].json()
+            : try encoder.encode(Combined(verdict: reports.allSatisfy(\.held) ? "held" : "failed", reports: reports))
+        try json.write(to: URL(fileURLWithPath: "\(dir)/report.json"))
+        try DrillHTML.render(reports).write(toFile: "\(dir)/report.html", atomically: true, encoding: .utf8)
+    }
+
+    private static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(self)
+        return encoder
     }
 }
