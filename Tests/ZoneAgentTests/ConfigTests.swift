@@ -163,15 +163,19 @@ final class ConfigTests: XCTestCase {
         }
     }
 
-    func testProxyRetryKeys() throws {
-        let gateway = """
+    /// A minimal gateway configuration with `proxy` as its `proxy:` value.
+    func gatewayYAML(proxy: String) -> String {
+        """
         node: gw-1
         gossip: { bind: 127.0.0.1:7100, join: [127.0.0.1:7001] }
         keys: { trust: keys/trust.yaml }
         routes: { ingress: ingress.yaml }
-        proxy: PROXY
+        proxy: \(proxy)
         """
-        func yaml(_ proxy: String) -> String { gateway.replacingOccurrences(of: "PROXY", with: proxy) }
+    }
+
+    func testProxyRetryKeys() throws {
+        let yaml = gatewayYAML(proxy:)
 
         let defaults = try load(yaml("{ listen: 127.0.0.1:8001 }"), role: .gateway)
         XCTAssertEqual(defaults.proxy.connectTimeout, .seconds(1))
@@ -198,14 +202,7 @@ final class ConfigTests: XCTestCase {
     }
 
     func testProxyLimits() throws {
-        let gateway = """
-        node: gw-1
-        gossip: { bind: 127.0.0.1:7100, join: [127.0.0.1:7001] }
-        keys: { trust: keys/trust.yaml }
-        routes: { ingress: ingress.yaml }
-        proxy: PROXY
-        """
-        func yaml(_ proxy: String) -> String { gateway.replacingOccurrences(of: "PROXY", with: proxy) }
+        let yaml = gatewayYAML(proxy:)
 
         let defaults = try load(yaml("{ listen: 127.0.0.1:8001 }"), role: .gateway)
         XCTAssertEqual(defaults.proxyListen?.port, 8001)
