@@ -1,0 +1,42 @@
+import Synchronization
+import WeightTable
+
+/// What the gateway keeps for its status page and metrics beyond the table itself: when it started, the
+/// requests the proxy sent per route and cluster, the sampled shares, and the classified routing events.
+struct GatewayStatus: Sendable {
+    let startedAtMillis: UInt64
+    let tally: RequestTally
+    let history: ShareHistory
+    let events: RoutingEvents
+
+    init(routes: [RouteSpec], startedAtMillis: UInt64) {
+        self.startedAtMillis = startedAtMillis
+        tally = RequestTally(routes: routes)
+        history = ShareHistory()
+        events = RoutingEvents()
+    }
+
+    /// Samples the shares every ``ShareHistory/interval`` until cancelled.
+    func sampleShares(table: @Sendable () -> RoutingTable) async throws {
+        while !Task.isCancelled {
+            history.sample(table(), counts: tally.snapshot(), atMillis: wallClockMillis())
+            try await Task.sleep(for: ShareHistory.interval)
+        }
+    }
+}
+
+/// The gateway's ``RoutingChangeLog``, shared between the rebuild that writes it and the status page that
+/// reads it.
+final class RoutingEvents: Sendable {
+    private let log = Mutex(RoutingChangeLog())
+
+    init() {}
+
+    /// Classifies and records one rebuild's changes, counts them as metrics, and returns them classified.
+    @discardableResult
+    func record(_ changes: [WeightChange], in table: RoutingTable) -> [(change: WeightChange, kind: RoutingChangeKind)] {
+        log.withLock { $0.record(changes, in: table) }
+    }
+
+    var entries: [RoutingChangeLog.Entry] { log.withLock { $0.entries } }
+}
