@@ -49,6 +49,7 @@ final class StatusPageTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try html.write(toFile: dir + "/status.html", atomically: true, encoding: .utf8)
         let dom = try HeadlessChromium.dom("file://\(dir)/status.html")
+        XCTAssertGreaterThan(dom.utf8.count, 100_000, "Chromium gave back the page: \(dom.prefix(500))")
         // As the browser built it: every route's chart with its bands, and the weights as numbers.
         XCTAssertEqual(dom.components(separatedBy: "<svg class=\"shares\"").count - 1, 50, "charts in the DOM")
         XCTAssertTrue(dom.contains("<polygon class=\"weight\" data-cluster=\"c07\""), "c07's band is drawn (until it failed)")
@@ -59,6 +60,7 @@ final class StatusPageTests: XCTestCase {
         let png = dir + "/status.png"
         try HeadlessChromium.screenshot("file://\(dir)/status.html", png: png, width: 1280, height: 1100)
         keep(png, as: "zone-agent-status-20x50.png")
+        keep(dir + "/status.html", as: "zone-agent-status-20x50.html")
     }
 
     func testTheSeedRouteDuringAFailover() throws {
@@ -103,11 +105,11 @@ final class StatusPageTests: XCTestCase {
         XCTAssertEqual(StatusPage.escape("<b a=\"1\">&"), "&lt;b a=&quot;1&quot;&gt;&amp;")
     }
 
-    /// Keeps a screenshot where a person can look at it: `make test` prints where.
+    /// Keeps a screenshot (or the page) where a person can look at it: `make test` prints where.
     func keep(_ png: String, as name: String) {
         let keep = NSTemporaryDirectory() + name
         try? FileManager.default.removeItem(atPath: keep)
         try? FileManager.default.copyItem(atPath: png, toPath: keep)
-        print("status page screenshot: \(keep)")
+        print("status page kept for a look: \(keep)")
     }
 }

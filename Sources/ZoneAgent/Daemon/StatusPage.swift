@@ -31,8 +31,8 @@ enum StatusPage {
         html += summary(page, clusters: clusters)
         html += StatusSections.conflicts(page.members)
         html += StatusSections.clusters(page, clusters: clusters, colorIndex: colorIndex)
-        html += routes(page, colorIndex: colorIndex)
         html += StatusSections.events(page.events, nowMillis: page.nowMillis)
+        html += routes(page, colorIndex: colorIndex)
         html += StatusSections.endpoints(EndpointVouchers(digests: page.digests, members: page.members), colorIndex: colorIndex)
         html += StatusSections.members(page.members)
         return html + "</main></body></html>\n"
@@ -57,7 +57,8 @@ enum StatusPage {
         .banner.warn{background:#fef7e0;color:#8a5300}.banner.ok{background:#e6f4ea;color:#0d652d}
         .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
         .stack{display:flex;width:160px;height:12px;background:#e4e7eb;border-radius:2px;overflow:hidden}
-        .route td{padding-top:5px;padding-bottom:5px}.route .name{max-width:330px;overflow-wrap:anywhere}
+        .route td{padding-top:5px;padding-bottom:5px}tr.route.bad td:first-child{box-shadow:inset 4px 0 #c5221f}
+        tr.route.warn td:first-child{box-shadow:inset 4px 0 #e8a33d}.route .name{max-width:330px;overflow-wrap:anywhere}
         .muted{color:#7b8794}details>summary{cursor:pointer;color:#334e68}details{margin:2px 0}
         code{font-size:12px}.legend{color:#52606d;font-size:12px}
         .chips{display:flex;flex-wrap:wrap;gap:1px 10px;max-width:330px;font-size:12px}.chips .w{white-space:nowrap;min-width:68px}
@@ -98,13 +99,17 @@ enum StatusPage {
     private static func routes(_ page: Inputs, colorIndex: [String: Int]) -> String {
         let chart = StatusChart()
         var html = "<h2>routes (\(page.table.routes.count))</h2>"
-        html += "<p class=\"legend\">Bands: each cluster's effective weight; dark lines: the share of requests the proxy actually sent "
+        html += "<p class=\"legend\">Routes with a failed or recovering cluster first. Bands: each cluster's effective weight; dark lines: the share of requests the proxy actually sent "
             + "(on the band edges when they agree); dashed ticks: failover (red), failback (green). Last \(chart.windowMillis / 60_000) minutes.</p>"
         html += "<table class=\"routes\"><tr><th>route → service</th><th>effective weights</th><th>clusters: effective/configured</th><th>shares over time</th></tr>"
         let eventsByRoute = Dictionary(grouping: page.events, by: \.route)
-        for route in page.table.routes {
+        // Routes with a problem first (failed, then recovering, then partial capacity), the table's order within.
+        let ordered = page.table.routes.enumerated().sorted { (severity($0.element), $0.offset) < (severity($1.element), $1.offset) }.map(\.element)
+        for route in ordered {
             let id = route.spec.id
-            html += "<tr class=\"route\" data-route=\"\(escape(id))\"><td class=\"name\"><b>\(escape(route.spec.host.isEmpty ? "*" : route.spec.host))"
+            let rank = severity(route)
+            let tint = rank == 0 ? " bad" : rank < 3 ? " warn" : ""
+            html += "<tr class=\"route\(tint)\" data-route=\"\(escape(id))\"><td class=\"name\"><b>\(escape(route.spec.host.isEmpty ? "*" : route.spec.host))"
                 + "\(escape(route.spec.path))</b> <span class=\"muted\">(\(route.spec.pathType.rawValue))</span><br><span class=\"muted\">→ \(escape(route.spec.service))</span>"
             html += route.canServe ? "" : " <b class=\"failed\">cannot be served</b>"
             html += route.failStatic ? " <b class=\"recovering\">fail static</b>" : ""
@@ -119,6 +124,15 @@ enum StatusPage {
             html += "</td></tr>"
         }
         return html + "</table>"
+    }
+
+    /// How urgently a route needs a look: 0 when it cannot serve or a cluster failed, 1 recovering, 2 partial
+    /// capacity, 3 all active.
+    private static func severity(_ route: RouteEntry) -> Int {
+        if !route.canServe || route.clusters.contains(where: { $0.state == .failed }) { return 0 }
+        if route.clusters.contains(where: { $0.state == .recovering }) { return 1 }
+        if route.clusters.contains(where: { $0.state == .degraded }) { return 2 }
+        return 3
     }
 
     /// The route's effective weights as one bar of cluster colours.
