@@ -25,7 +25,11 @@ struct StatusChart {
     /// failbacks of this route.
     func svg(_ series: ShareHistory.Series?, route: String, colorIndex: [String: Int], events: [RoutingChangeLog.Entry],
              nowMillis: UInt64) -> String {
-        let start = nowMillis > windowMillis ? nowMillis - windowMillis : 0
+        // The last `windowMillis`, or less when the history is younger (a gateway just started): the chart always
+        // spans its whole width.
+        let windowStart = nowMillis > windowMillis ? nowMillis - windowMillis : 0
+        let firstSample = series?.samples.first { $0.atMillis >= windowStart }?.atMillis
+        let start = min(max(windowStart, firstSample ?? windowStart), nowMillis > 1_000 ? nowMillis - 1_000 : 0)
         var svg = "<svg class=\"shares\" data-route=\"\(StatusPage.escape(route))\" width=\"\(width)\" height=\"\(height + 12)\" "
             + "viewBox=\"0 0 \(width) \(height + 12)\" role=\"img\" aria-label=\"shares of \(StatusPage.escape(route)) over the last \(windowMillis / 60_000) minutes\">"
         svg += "<rect x=\"0\" y=\"0\" width=\"\(width)\" height=\"\(height)\" fill=\"#f4f4f4\"/>"
@@ -60,7 +64,7 @@ struct StatusChart {
             svg += "<title>\(event.kind.rawValue) of \(StatusPage.escape(event.cluster))</title></line>"
         }
         let label = "font-size=\"10\" fill=\"#666\""
-        svg += "<text x=\"0\" y=\"\(height + 10)\" \(label)>−\(windowMillis / 60_000) min</text>"
+        svg += "<text x=\"0\" y=\"\(height + 10)\" \(label)>−\(StatusPage.duration(millis: nowMillis - start))</text>"
         svg += "<text x=\"\(width)\" y=\"\(height + 10)\" text-anchor=\"end\" \(label)>now</text>"
         return svg + "</svg>"
     }

@@ -100,7 +100,7 @@ enum StatusPage {
         let chart = StatusChart()
         var html = "<h2>routes (\(page.table.routes.count))</h2>"
         html += "<p class=\"legend\">Routes with a failed or recovering cluster first. Bands: each cluster's effective weight; dark lines: the share of requests the proxy actually sent "
-            + "(on the band edges when they agree); dashed ticks: failover (red), failback (green). Last \(chart.windowMillis / 60_000) minutes.</p>"
+            + "(on the band edges when they agree); dashed ticks: failover (red), failback (green). Up to the last \(chart.windowMillis / 60_000) minutes.</p>"
         html += "<table class=\"routes\"><tr><th>route → service</th><th>effective weights</th><th>clusters: effective/configured</th><th>shares over time</th></tr>"
         let eventsByRoute = Dictionary(grouping: page.events, by: \.route)
         // Routes with a problem first (failed, then recovering, then partial capacity), the table's order within.

@@ -79,7 +79,7 @@ enum StatusSections {
             html += "<details class=\"endpoints\" data-cluster=\"\(escape(cluster))\"\(healthy < endpoints.count ? " open" : "")><summary>"
             html += "<span class=\"sw\" style=\"background:\(StatusChart.color(colorIndex[cluster] ?? 0))\"></span>\(escape(cluster)): "
             html += "<span class=\"\(healthy == endpoints.count ? "healthy" : "unhealthy")\">\(healthy) of \(endpoints.count) healthy</span></summary>"
-            html += "<table><tr><th>service</th><th>address</th><th>health</th><th>vouched by (alive agents count)</th></tr>"
+            html += "<table><tr><th>service</th><th>address</th><th>health</th><th>what its agents say (only alive agents count)</th></tr>"
             for e in endpoints {
                 let reports = e.reports.map { r in
                     "<span class=\"\(r.agentAlive ? r.state.description : "muted")\">\(escape(r.agent)): \(r.state)\(r.agentAlive ? "" : " (agent not alive)")</span>"
