@@ -95,6 +95,10 @@ final class MonitoringLiveTests: XCTestCase {
         XCTAssertGreaterThan(value(gatewayMetrics, "zone_agent_digest_age_seconds_count") ?? 0, 0)
         XCTAssertGreaterThan(value(gatewayMetrics, "process_resident_memory_bytes") ?? 0, 1_000_000)
 
+        // The share history samples every two seconds: the chart must have drawn c2 serving before it fails.
+        try await mesh.waitFor("c2's share sampled for the chart", timeout: .seconds(10)) {
+            await get(mesh.adminURL + "/")?.contains("<polygon class=\"weight\" data-cluster=\"c2\"") ?? false
+        }
         // c2 lost: its agents and backends killed while requests flow.
         mesh.kill(mesh.agentNames("c2") + mesh.backendNames("c2"))
         try await mesh.waitFor("table at 100/0", timeout: .seconds(15)) { await mesh.weights() == ["c1": 100, "c2": 0] }

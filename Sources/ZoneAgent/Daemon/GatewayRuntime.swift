@@ -108,6 +108,8 @@ actor GatewayLoop {
             ])
         }
         ZoneMetrics.table.published(built.table)
+        // A sample at each new table too, so the status chart moves where the table did, not at the next tick.
+        status.sampleNow(built.table)
         // The outputs get the newest table on their own task: a slow HAProxy socket must not hold up the next
         // rebuild, and with it the built-in proxy's failover.
         outputs.submit(built.table)

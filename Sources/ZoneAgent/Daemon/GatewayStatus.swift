@@ -19,9 +19,14 @@ struct GatewayStatus: Sendable {
     /// Samples the shares every ``ShareHistory/interval`` until cancelled.
     func sampleShares(table: @Sendable () -> RoutingTable) async throws {
         while !Task.isCancelled {
-            history.sample(table(), counts: tally.snapshot(), atMillis: wallClockMillis())
+            sampleNow(table())
             try await Task.sleep(for: ShareHistory.interval)
         }
+    }
+
+    /// One sample of `table` and the requests counted since the last sample.
+    func sampleNow(_ table: RoutingTable) {
+        history.sample(table, counts: tally.snapshot(), atMillis: wallClockMillis())
     }
 }
 

@@ -20,10 +20,12 @@ final class ShareHistory: Sendable {
         var samples: [Sample] = []
     }
 
-    /// Samples kept per route: five minutes at one every two seconds. 50 routes of 20 clusters take some
-    /// 300 KB.
-    static let capacity = 150
-    /// How often the gateway samples.
+    /// How far back samples are kept: the status chart's window.
+    static let windowMillis: UInt64 = 5 * 60 * 1000
+    /// Samples kept per route at most: five minutes at one every two seconds, plus one per new table (a busy
+    /// failback adds about twenty). 50 routes of 20 clusters take at most some 600 KB.
+    static let capacity = 300
+    /// How often the gateway samples when no table comes.
     static let interval: Duration = .seconds(2)
 
     private let state = Mutex<(series: [String: Series], lastCounts: [String: [String: Int]])>(([:], [:]))
@@ -45,7 +47,9 @@ final class ShareHistory: Sendable {
                 let shares = total == 0 ? nil : Self.percentages(sent, total: total)
                 series.samples.append(Sample(atMillis: atMillis, weights: route.clusters.map { UInt8(clamping: $0.effectiveWeight) },
                                              shares: shares))
-                if series.samples.count > Self.capacity { series.samples.removeFirst(series.samples.count - Self.capacity) }
+                let tooOld = series.samples.prefix { $0.atMillis + Self.windowMillis < atMillis }.count
+                let excess = max(tooOld, series.samples.count - Self.capacity)
+                if excess > 0 { series.samples.removeFirst(excess) }
                 state.series[id] = series
             }
             let live = Set(table.routes.map(\.spec.id))

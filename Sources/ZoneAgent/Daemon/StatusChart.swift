@@ -10,7 +10,7 @@ struct StatusChart {
     var width = 360
     var height = 64
     /// The span of time the chart covers, ending now.
-    var windowMillis: UInt64 = 5 * 60 * 1000
+    var windowMillis: UInt64 = ShareHistory.windowMillis
 
     /// Twenty colours that stay apart from each other and from the dark share lines (a categorical palette
     /// laid out so that neighbours in the list differ most).
