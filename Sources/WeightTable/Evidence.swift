@@ -34,7 +34,8 @@ struct Evidence {
 
     /// Indexes the digests that count. With a `lease`, a live member's digest older than it at `nowMillis` counts
     /// as stale: like a dead member's, it tells the cluster's size but vouches for nothing.
-    init(members: [MemberView], digests: [HealthDigest], services: Set<String>, lease: Duration? = nil, nowMillis: UInt64 = 0) {
+    init(members: [MemberView], digests: [HealthDigest], services: Set<String>, policy: TablePolicy = TablePolicy(), nowMillis: UInt64 = 0) {
+        let lease = policy.digestLease
         var known: [String: MemberView] = [:]
         for member in members where !member.cluster.isEmpty {
             // A view should list each name once; if it does not, the pick must not depend on the list's order.
@@ -44,10 +45,11 @@ struct Evidence {
         for digest in Self.newestPerOrigin(digests).values {
             guard let member = known[digest.origin.name], member.cluster == digest.origin.cluster else { continue }
             if let generation = member.generation, generation != digest.origin.generation { continue }
-            if member.isLive, let lease, DigestLease.isExpired(issuedAt: digest.issuedAtMillis, now: nowMillis, lease: lease) {
+            let vouches = policy.vouches(member.standing)
+            if vouches, let lease, DigestLease.isExpired(issuedAt: digest.issuedAtMillis, now: nowMillis, lease: lease) {
                 expired[member.cluster, default: []].append(DigestLease.Expired(origin: digest.origin.name, issuedAtMillis: digest.issuedAtMillis))
                 Self.index(digest, cluster: member.cluster, services: services, into: &staleRuns)
-            } else if member.isLive {
+            } else if vouches {
                 if let lease {
                     let expiry = DigestLease.expiryMillis(issuedAt: digest.issuedAtMillis, lease: lease)
                     nextExpiryMillis = min(nextExpiryMillis ?? .max, expiry)
@@ -86,6 +88,17 @@ struct Evidence {
         }
         let merged = Self.merge(sources)
         return ServiceEvidence(vouchers: sources.count, healthy: merged.healthy, total: merged.total)
+    }
+
+    /// Every endpoint of `service` in `cluster` that any digest reports, vouching or not, healthy or not: what a
+    /// route falls back on when it fails open (`whenNoneHealthy: all`).
+    func everyEndpoint(cluster: String, service: String) -> [EndpointKey] {
+        let sources = (runs[cluster]?[service] ?? []) + (staleRuns[cluster]?[service] ?? [])
+        var seen = Set<EndpointKey>()
+        for run in sources {
+            for endpoint in run { seen.insert(EndpointKey(host: endpoint.host, port: endpoint.port)) }
+        }
+        return seen.sorted()
     }
 
     /// Merges runs into the union of their endpoints, each healthy if any run says so.
@@ -128,9 +141,10 @@ struct Evidence {
         return (healthy, total)
     }
 
-    /// Between two entries for one name: the live one, then the newer generation, then the smaller cluster name.
+    /// Between two entries for one name: the better standing, then the newer generation, then the smaller cluster
+    /// name.
     static func prefers(_ a: MemberView, over b: MemberView) -> Bool {
-        if a.isLive != b.isLive { return a.isLive }
+        if a.standing != b.standing { return a.standing.rank < b.standing.rank }
         if a.generation != b.generation { return (a.generation ?? 0) > (b.generation ?? 0) }
         return a.cluster < b.cluster
     }
@@ -156,5 +170,16 @@ struct Evidence {
         if a.origin.cluster != b.origin.cluster { return a.origin.cluster > b.origin.cluster }
         if a.endpoints != b.endpoints { return a.endpoints.lexicographicallyPrecedes(b.endpoints) }
         return false
+    }
+}
+
+extension MemberView.Standing {
+    /// Alive before suspect before gone, for choosing between two entries of one name.
+    var rank: Int {
+        switch self {
+        case .alive: return 0
+        case .suspect: return 1
+        case .gone: return 2
+        }
     }
 }

@@ -2,27 +2,42 @@ import Wire
 
 /// What the gateway's membership view says about one member: enough to decide whether it vouches.
 public struct MemberView: Sendable, Hashable {
+    /// Where the member stands in the gateway's membership view; the policy's ``TablePolicy/Vouching`` rule
+    /// says which of these vouch.
+    public enum Standing: String, Sendable, Hashable {
+        /// Answers probes, or refuted its last accusation.
+        case alive
+        /// Missed a probe; dead unless it refutes before its suspicion ends.
+        case suspect
+        /// Dead or departed: vouches for nothing under any rule, its last digest only tells its cluster's size.
+        case gone
+    }
+
     /// The member's unique name, as in its digests' `origin.name`.
     public var name: String
     /// The cluster the member speaks for (empty for gateways, which vouch for nothing).
     public var cluster: String
-    /// Alive or suspect. A suspect member still vouches (suspicion is often a slow link, not a death);
-    /// only dead and left members stop vouching.
-    public var isLive: Bool
+    /// Alive, suspect or gone.
+    public var standing: Standing
     /// The member's current generation, when known; a digest from another generation then does not count.
     public var generation: UInt64?
 
     /// Creates a view entry.
-    public init(name: String, cluster: String, isLive: Bool, generation: UInt64? = nil) {
+    public init(name: String, cluster: String, standing: Standing, generation: UInt64? = nil) {
         self.name = name
         self.cluster = cluster
-        self.isLive = isLive
+        self.standing = standing
         self.generation = generation
     }
 
+    /// A view entry that is alive or gone: the two standings every vouching rule agrees on.
+    public init(name: String, cluster: String, isLive: Bool, generation: UInt64? = nil) {
+        self.init(name: name, cluster: cluster, standing: isLive ? .alive : .gone, generation: generation)
+    }
+
     /// The view of the member `identity`, bound to its generation.
-    public init(_ identity: MemberIdentity, isLive: Bool) {
-        self.init(name: identity.name, cluster: identity.cluster, isLive: isLive, generation: identity.generation)
+    public init(_ identity: MemberIdentity, standing: Standing) {
+        self.init(name: identity.name, cluster: identity.cluster, standing: standing, generation: identity.generation)
     }
 }
 

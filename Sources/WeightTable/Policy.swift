@@ -9,6 +9,21 @@ public struct TablePolicy: Sendable, Hashable {
         case zeroHealthy
     }
 
+    /// Which members' digests count for their cluster.
+    public enum Vouching: String, Sendable, Hashable {
+        /// Only alive members vouch. A suspect is treated as gone at once: waiting for `dead` would add the whole
+        /// suspicion timeout (0.5–1.5 s at `lan`) to every failover. A false suspicion moves traffic only if
+        /// every agent of a cluster is suspected at once, and the failback hold-down damps that blip.
+        case alive
+        /// Alive and suspect members vouch, only dead and departed ones stop: slower failover (the suspicion
+        /// timeout is added), for links so lossy that whole clusters are falsely suspected.
+        case aliveOrSuspect = "alive-or-suspect"
+    }
+
+    /// The route rules of every route that sets none of its own (`RouteSpec.traffic`).
+    public var traffic: TrafficPolicy
+    /// Which standings vouch. Default `.alive`: the failover aims (≤ 1 s at `lan`) need it.
+    public var vouching: Vouching
     /// The partial-capacity rule. Default: `.overprovision(factor: 1.4)`, Envoy's default factor, which
     /// tolerates losing 1 − 1/1.4 ≈ 29% of a cluster's endpoints before shifting any traffic.
     public var failover: Failover
@@ -31,13 +46,26 @@ public struct TablePolicy: Sendable, Hashable {
         holdDown: Duration = .seconds(10),
         slowStart: Duration = .seconds(10),
         changeHistoryLimit: Int = 100,
-        digestLease: Duration? = nil
+        digestLease: Duration? = nil,
+        vouching: Vouching = .alive,
+        traffic: TrafficPolicy = TrafficPolicy()
     ) {
+        self.vouching = vouching
+        self.traffic = traffic
         self.failover = failover
         self.holdDown = holdDown
         self.slowStart = slowStart
         self.changeHistoryLimit = max(0, changeHistoryLimit)
         self.digestLease = digestLease
+    }
+
+    /// Whether a member standing so vouches for its cluster's endpoints.
+    public func vouches(_ standing: MemberView.Standing) -> Bool {
+        switch standing {
+        case .alive: return true
+        case .suspect: return vouching == .aliveOrSuspect
+        case .gone: return false
+        }
     }
 
     /// The share of its weight a cluster keeps with `healthy` of `total` endpoints healthy, in 0...1.

@@ -80,13 +80,18 @@ public struct RouteEntry: Sendable, Hashable {
     public var endpoints: [EndpointEntry]
     /// No cluster can serve this route now, so its last good weights and endpoints are kept (fail static).
     public var failStatic: Bool
+    /// The `whenNoneHealthy` rule the route is served by now, because no cluster can serve it or the gateway is
+    /// isolated; nil while some cluster serves.
+    public var fallback: TrafficPolicy.NoneHealthy?
 
     /// Creates a route line.
-    public init(spec: RouteSpec, clusters: [ClusterEntry], endpoints: [EndpointEntry], failStatic: Bool) {
+    public init(spec: RouteSpec, clusters: [ClusterEntry], endpoints: [EndpointEntry], failStatic: Bool,
+                fallback: TrafficPolicy.NoneHealthy? = nil) {
         self.spec = spec
         self.clusters = clusters
         self.endpoints = endpoints
         self.failStatic = failStatic
+        self.fallback = fallback
     }
 
     /// Whether some cluster has weight: requests on this route can be sent somewhere.

@@ -22,7 +22,7 @@ public enum TableBuilder {
         state.latestChanges = []
         let routes = inputs.routes.sorted(by: routeOrder)
         let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)),
-                                lease: policy.digestLease, nowMillis: inputs.wallClockMillis)
+                                policy: policy, nowMillis: inputs.wallClockMillis)
 
         var entries: [RouteEntry] = []
         entries.reserveCapacity(routes.count)
@@ -33,7 +33,8 @@ public enum TableBuilder {
         for spec in routes {
             var entry: RouteEntry
             if inputs.isolated {
-                entry = failStatic(spec, lastGood: state.lastGood[spec.id], because: "gateway isolated (no member reachable)")
+                entry = noneHealthy(spec, rule: (spec.traffic ?? policy.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
+                                    computed: nil, evidence: evidence, because: "gateway isolated (no member reachable)")
             } else {
                 let computed = computeRoute(spec, evidence: evidence, state: &state, policy: policy, now: now)
                 if let wake = computed.nextRebuild { nextRebuild = nextRebuild.map { min($0, wake) } ?? wake }
@@ -42,8 +43,8 @@ public enum TableBuilder {
                     state.lastGood[spec.id] = computed.entry
                     entry = computed.entry
                 } else {
-                    entry = failStatic(spec, lastGood: state.lastGood[spec.id], computed: computed.entry,
-                                       because: "no cluster can serve")
+                    entry = noneHealthy(spec, rule: (spec.traffic ?? policy.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
+                                        computed: computed.entry, evidence: evidence, because: "no cluster can serve")
                 }
             }
             record(&entry, isNew: !previousRoutes.contains(spec.id), state: &state, policy: policy, atMillis: inputs.wallClockMillis)
@@ -89,12 +90,14 @@ public enum TableBuilder {
         var healthy: [EndpointKey]
         var total: Int
         var vouched: Bool
+        /// Healthy endpoints needed to serve (`TrafficPolicy.minHealthy`), at least 1.
+        var minimum: Int
         var capacity: Double
         var ramp: Double
         var state: ClusterState
         var reason: String
 
-        var canServe: Bool { vouched && !healthy.isEmpty }
+        var canServe: Bool { vouched && healthy.count >= minimum }
     }
 
     static func computeRoute(
@@ -107,6 +110,7 @@ public enum TableBuilder {
         var standings: [Standing] = []
         var nextRebuild: ContinuousClock.Instant?
         let routeID = spec.id
+        let rules = spec.traffic ?? policy.traffic
         for cluster in spec.clusters {
             let configured = spec.weights[cluster] ?? 0
             let found = evidence.evidence(cluster: cluster, service: spec.service)
@@ -114,6 +118,7 @@ public enum TableBuilder {
             let total = found?.total ?? 0
             let vouched = (found?.vouchers ?? 0) > 0
             var standing = Standing(cluster: cluster, configured: configured, healthy: healthy, total: total, vouched: vouched,
+                                    minimum: rules.minHealthy?.required(total: total) ?? 1,
                                     capacity: policy.capacity(healthy: healthy.count, total: total), ramp: 1,
                                     state: .active, reason: "")
             let key = TableState.HistoryKey(route: routeID, cluster: cluster)
@@ -122,9 +127,13 @@ public enum TableBuilder {
                 history.liveSince = nil
                 standing.state = .failed
                 standing.capacity = 0
-                standing.reason = vouched
-                    ? "no healthy endpoint of \(spec.service) in \(cluster) (0 of \(total))"
-                    : "no live agent vouches for \(cluster)"
+                if !vouched {
+                    standing.reason = "no live agent vouches for \(cluster)"
+                } else if healthy.isEmpty {
+                    standing.reason = "no healthy endpoint of \(spec.service) in \(cluster) (0 of \(total))"
+                } else {
+                    standing.reason = "\(healthy.count) of \(total) endpoints healthy, below minHealthy \(rules.minHealthy.map { "\($0)" } ?? "1") (\(standing.minimum))"
+                }
                 if !vouched, let lease = policy.digestLease, let expired = evidence.expired[cluster] {
                     standing.reason += ": " + DigestLease.reason(expired, lease: lease)
                 }
@@ -172,7 +181,7 @@ public enum TableBuilder {
             standings.append(standing)
         }
 
-        let weights = effectiveWeights(standings)
+        let weights = effectiveWeights(standings, groups: rules.groups(of: spec.clusters))
         let live = weights.shares.contains { $0 > 0 }
         var clusters: [ClusterEntry] = []
         var endpoints: [EndpointEntry] = []
@@ -205,7 +214,8 @@ public enum TableBuilder {
     /// 2. If that is all zero because the only clusters left are held down, they serve anyway: holding back
     ///    traffic is pointless when the alternative is no cluster at all.
     /// 3. If still zero because the only clusters left are configured at 0, they share evenly (standby).
-    static func effectiveWeights(_ standings: [Standing]) -> (shares: [Int], notes: [String?]) {
+    /// 4. With priority groups, each group keeps what it can take and spills the rest to the next (``spill``).
+    static func effectiveWeights(_ standings: [Standing], groups: [[Int]] = []) -> (shares: [Int], notes: [String?]) {
         // Raw shares in units of 1/10,000 of a weight point: integers, so apportioning is exact and deterministic.
         func quantized(_ value: Double) -> Int {
             // A policy factor of NaN or infinity must not trap: treat nonsense as no share, cap the rest at 100.
@@ -226,6 +236,7 @@ public enum TableBuilder {
                 notes[i] = "standby: serves because no weighted cluster can"
             }
         }
+        if groups.count > 1 { raw = spill(raw, configured: standings.map(\.configured), groups: groups) }
         return (Apportion.largestRemainder(raw, total: 100), notes)
     }
 

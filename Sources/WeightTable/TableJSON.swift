@@ -38,6 +38,8 @@ struct TableDocument: Codable {
         var pathType: String
         var service: String
         var failStatic: Bool?
+        /// The `whenNoneHealthy` rule in effect (`last-good`, `all`, `none`) while no cluster can serve; absent otherwise.
+        var fallback: String?
         var clusters: [ClusterDocument]
         var endpoints: [EndpointDocument]
     }
@@ -76,7 +78,7 @@ struct TableDocument: Codable {
         routes = table.routes.map { route in
             RouteDocument(
                 host: route.spec.host, path: route.spec.path, pathType: route.spec.pathType.rawValue,
-                service: route.spec.service, failStatic: route.failStatic,
+                service: route.spec.service, failStatic: route.failStatic, fallback: route.fallback?.rawValue,
                 clusters: route.clusters.map {
                     ClusterDocument(cluster: $0.cluster, configuredWeight: $0.configuredWeight, effectiveWeight: $0.effectiveWeight,
                                     healthyEndpoints: $0.healthyEndpoints, totalEndpoints: $0.totalEndpoints,
@@ -121,7 +123,14 @@ struct TableDocument: Codable {
             }
             let weights = Dictionary(clusters.map { ($0.cluster, $0.configuredWeight) }, uniquingKeysWith: { a, _ in a })
             let spec = RouteSpec(uncheckedHost: route.host, path: route.path, pathType: pathType, service: route.service, weights: weights)
-            entries.append(RouteEntry(spec: spec, clusters: clusters, endpoints: endpoints, failStatic: route.failStatic ?? false))
+            let fallback = try route.fallback.map { raw in
+                guard let rule = TrafficPolicy.NoneHealthy(rawValue: raw) else {
+                    throw TableJSONError(description: "routes[\(r)].fallback \"\(raw)\" is not last-good, all or none")
+                }
+                return rule
+            }
+            entries.append(RouteEntry(spec: spec, clusters: clusters, endpoints: endpoints, failStatic: route.failStatic ?? false,
+                                      fallback: fallback))
         }
         var changeList: [WeightChange] = []
         for (i, change) in changes.enumerated() {

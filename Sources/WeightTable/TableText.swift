@@ -8,7 +8,11 @@ public enum TableText {
         for route in table.routes {
             let host = route.spec.host.isEmpty ? "*" : route.spec.host
             out += "\n\(host) \(route.spec.path) (\(route.spec.pathType.rawValue)) -> \(route.spec.service)"
-            out += route.failStatic ? "  [fail static]\n" : "\n"
+            switch route.fallback {
+            case .lastGood?, nil: out += route.failStatic ? "  [fail static]\n" : "\n"
+            case .all?: out += "  [fail open: every known endpoint]\n"
+            case .none?: out += "  [fail closed: 503]\n"
+            }
             var rows = [["CLUSTER", "CONFIGURED", "EFFECTIVE", "HEALTHY", "STATE", "REASON"]]
             for cluster in route.clusters {
                 rows.append([cluster.cluster, "\(cluster.configuredWeight)", "\(cluster.effectiveWeight)",

@@ -42,7 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         services.append(TaskService("mesh events") {
             // The event stream ends only when gossip stops, which is last: stop reading on graceful shutdown instead.
-            await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: false) { await loop.membershipChanged() } }
+            await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: false) { _ in await loop.membershipChanged() } }
         })
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
@@ -77,7 +77,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let pickers = loop.pickers
         var services: [any Service] = [mesh.gossip]
         services.append(TaskService("mesh events") {
-            await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.scheduleRebuild() } }
+            await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.apply($0) } }
         })
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
         services.append(TaskService("outputs") { await cancelWhenGracefulShutdown { await loop.runOutputs() } })
@@ -212,9 +212,10 @@ enum Daemon {
     }
 
     /// Reads the gossip events: metrics for all of them, and `onChange` for every member change, and for every
-    /// new digest too when `digestsMatter` (the gateway; an agent's probe share depends on membership only).
-    static func consumeEvents(_ mesh: MeshRuntime, digestsMatter: Bool, onChange: @Sendable () async -> Void) async {
-        await onChange()
+    /// new digest too when `digestsMatter` (the gateway; an agent's probe share depends on membership only);
+    /// once with nil first, before any event.
+    static func consumeEvents(_ mesh: MeshRuntime, digestsMatter: Bool, onChange: @Sendable (GossipEvent?) async -> Void) async {
+        await onChange(nil)
         for await event in mesh.gossip.events {
             switch event {
             case .memberChanged(let member, let previous):
@@ -240,7 +241,7 @@ enum Daemon {
                 mesh.logger.error("member name started twice", metadata: ["conflict": "\(conflict)"])
                 continue
             }
-            await onChange()
+            await onChange(event)
         }
     }
 

@@ -66,7 +66,7 @@ struct Mesh {
 
     /// Marks every member of `cluster` dead (or live again).
     mutating func setLive(_ cluster: String, _ live: Bool) {
-        for i in members.indices where members[i].cluster == cluster { members[i].isLive = live }
+        for i in members.indices where members[i].cluster == cluster { members[i].standing = live ? .alive : .gone }
     }
 
     func inputs(_ routes: [RouteSpec], isolated: Bool = false, millis: UInt64 = 1_764_039_600_000) -> TableInputs {

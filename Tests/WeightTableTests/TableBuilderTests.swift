@@ -64,7 +64,7 @@ struct TableBuilderTests {
         var mesh = healthyMesh()
         // c2's agent restarted: the view knows generation 2, the store still holds generation 1's digest.
         if let i = mesh.members.firstIndex(where: { $0.cluster == "c2" }) {
-            mesh.members[i] = MemberView(MemberIdentity(name: mesh.members[i].name, cluster: "c2", generation: 2), isLive: true)
+            mesh.members[i] = MemberView(MemberIdentity(name: mesh.members[i].name, cluster: "c2", generation: 2), standing: .alive)
         }
         let (table, _) = TableBuilder.build(mesh.inputs([route]), state: TableState(), now: t0)
         #expect(table.effective() == ["c1": 100, "c2": 0])

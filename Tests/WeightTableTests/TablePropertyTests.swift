@@ -21,8 +21,10 @@ struct Scenario {
             let raw = clusters.map { _ in Int.random(in: 0...10, using: &rng) }
             var weights = Apportion.largestRemainder(raw, total: 100)
             if weights.allSatisfy({ $0 == 0 }) { weights[0] = 100 }
-            return RouteSpec(uncheckedHost: "h\(index).example", path: "/", pathType: .prefix, service: service,
-                             weights: Dictionary(uniqueKeysWithValues: zip(clusters, weights)))
+            var route = RouteSpec(uncheckedHost: "h\(index).example", path: "/", pathType: .prefix, service: service,
+                                  weights: Dictionary(uniqueKeysWithValues: zip(clusters, weights)))
+            route.traffic = Self.traffic(clusters, &rng)
+            return route
         }
         func mesh(_ rng: inout SplitMix64) -> (members: [MemberView], digests: [HealthDigest]) {
             var members: [MemberView] = []
@@ -30,7 +32,7 @@ struct Scenario {
             for cluster in clusters {
                 for agent in 0..<Int.random(in: 0...3, using: &rng) {
                     let name = "\(cluster)-\(agent)"
-                    members.append(MemberView(name: name, cluster: cluster, isLive: Int.random(in: 0..<3, using: &rng) > 0))
+                    members.append(MemberView(name: name, cluster: cluster, standing: [.alive, .alive, .suspect, .gone][Int.random(in: 0..<4, using: &rng)]))
                     var endpoints: [EndpointHealth] = []
                     for service in services where Bool.random(using: &rng) {
                         for e in 0..<Int.random(in: 0...4, using: &rng) {
@@ -54,20 +56,41 @@ struct Scenario {
         elapsed = .milliseconds(Int64.random(in: 0...30_000, using: &rng))
     }
 
+    /// Half the time none; else priority groups over a shuffle of the clusters (some left out), a minimum of
+    /// healthy endpoints and a rule for when none can serve, all random.
+    static func traffic(_ clusters: [String], _ rng: inout SplitMix64) -> TrafficPolicy? {
+        guard Bool.random(using: &rng) else { return nil }
+        var order = clusters.shuffled(using: &rng)
+        if Bool.random(using: &rng) { order.removeLast() }
+        var groups: [[String]] = []
+        for cluster in order {
+            if groups.isEmpty || Bool.random(using: &rng) { groups.append([cluster]) } else { groups[groups.count - 1].append(cluster) }
+        }
+        let minimum: TrafficPolicy.MinHealthy? = [nil, .count(2), .percent(50)][Int.random(in: 0..<3, using: &rng)]
+        let rule = TrafficPolicy.NoneHealthy.allCases[Int.random(in: 0..<3, using: &rng)]
+        return TrafficPolicy(priority: groups, minHealthy: minimum, whenNoneHealthy: rule)
+    }
+
     /// Builds the previous table, then the current one `elapsed` later.
     func build(_ inputs: TableInputs? = nil, at start: ContinuousClock.Instant) -> RoutingTable {
         let state = TableBuilder.build(previous, state: TableState(), now: start).state
         return TableBuilder.build(inputs ?? current, state: state, now: start.advanced(by: elapsed)).table
     }
 
-    /// Whether a live member of `cluster` reports a healthy endpoint of `service` in a digest that counts.
-    func vouched(_ cluster: String, service: String) -> Bool {
-        let live = Set(current.members.filter { $0.isLive && $0.cluster == cluster }.map(\.name))
+    /// Whether live members of `cluster` report enough healthy endpoints of `route`'s service, in digests that
+    /// count, for the cluster to serve under the route's minimum.
+    func vouched(_ cluster: String, route: RouteSpec) -> Bool {
+        let live = Set(current.members.filter { $0.standing == .alive && $0.cluster == cluster }.map(\.name))
         let newest = Evidence.newestPerOrigin(current.digests)
-        return newest.values.contains { digest in
-            live.contains(digest.origin.name) && digest.origin.cluster == cluster
-                && digest.endpoints.contains { $0.service == service && $0.state == .healthy }
+        var healthy = Set<String>()
+        var total = Set<String>()
+        for digest in newest.values where live.contains(digest.origin.name) && digest.origin.cluster == cluster {
+            for e in digest.endpoints where e.service == route.service {
+                total.insert("\(e.host):\(e.port)")
+                if e.state == .healthy { healthy.insert("\(e.host):\(e.port)") }
+            }
         }
+        return !healthy.isEmpty && healthy.count >= (route.traffic?.minHealthy?.required(total: total.count) ?? 1)
     }
 }
 
@@ -80,13 +103,17 @@ struct TablePropertyTests {
             let scenario = Scenario(seed: seed)
             let table = scenario.build(at: start)
             for route in table.routes {
-                let anyLive = route.spec.clusters.contains { scenario.vouched($0, service: route.spec.service) }
+                let anyLive = route.spec.clusters.contains { scenario.vouched($0, route: route.spec) }
                 let sum = route.clusters.reduce(0) { $0 + $1.effectiveWeight }
                 if anyLive {
                     #expect(sum == 100, "route \(route.spec.id) of seed \(seed)")
                     #expect(!route.failStatic)
                 } else {
-                    #expect(sum == 0 || route.failStatic)
+                    switch route.spec.traffic?.whenNoneHealthy ?? .lastGood {
+                    case .lastGood: #expect(sum == 0 || route.failStatic)
+                    case .none: #expect(sum == 0 && route.endpoints.isEmpty && !route.failStatic)
+                    case .all: #expect(sum == 0 || sum == 100)
+                    }
                 }
                 #expect(route.endpoints.reduce(0) { $0 + $1.weightPPM } == (route.canServe ? 1_000_000 : 0))
             }
@@ -126,12 +153,13 @@ struct TablePropertyTests {
         await propertyCheck(count: 300, input: Gen.uint64()) { seed in
             let scenario = Scenario(seed: seed)
             let table = scenario.build(at: start)
-            for route in table.routes where !route.failStatic {
+            // Failing open (`whenNoneHealthy: all`) is the one case where unvouched endpoints are served, by choice.
+            for route in table.routes where !route.failStatic && route.fallback != .all {
                 for cluster in route.clusters where cluster.effectiveWeight > 0 {
-                    #expect(scenario.vouched(cluster.cluster, service: route.spec.service), "\(cluster.cluster) on \(route.spec.id), seed \(seed)")
+                    #expect(scenario.vouched(cluster.cluster, route: route.spec), "\(cluster.cluster) on \(route.spec.id), seed \(seed)")
                 }
                 for endpoint in route.endpoints {
-                    #expect(scenario.vouched(endpoint.cluster, service: route.spec.service))
+                    #expect(scenario.vouched(endpoint.cluster, route: route.spec))
                 }
             }
         }

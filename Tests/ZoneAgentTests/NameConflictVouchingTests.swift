@@ -41,21 +41,21 @@ final class NameConflictVouchingTests: XCTestCase {
     func testTheOlderProcessOfANameStartedTwiceKeepsVouchingAfterTheNewerLeft() {
         // One view per name, as before: the live older generation is picked, the newer generation's digest is
         // taken as the name's newest, they do not match, and c1 loses its traffic although an agent is up.
-        let plain = members.map { MemberView($0.identity, isLive: $0.state == .alive) }
+        let plain = members.map { MemberView($0.identity, standing: $0.state.standing) }
         XCTAssertEqual(c1Weight(plain, digests), 0, "the failure of the issue")
-        let (views, vouching) = GatewayLoop.vouchingInputs(members: members, digests: digests)
+        let (views, vouching) = MeshView.vouchingInputs(members: members, digests: digests)
         XCTAssertEqual(c1Weight(views, vouching), 20)
         // Both live: both vouch, the weights are as configured.
         var bothLive = members
         bothLive[1].state = .alive
-        let (liveViews, liveDigests) = GatewayLoop.vouchingInputs(members: bothLive, digests: digests)
+        let (liveViews, liveDigests) = MeshView.vouchingInputs(members: bothLive, digests: digests)
         XCTAssertEqual(c1Weight(liveViews, liveDigests), 20)
     }
 
     func testNamesHeldOnceArePassedUnchanged() {
         let once = members.filter { $0.identity != newer }
-        let (views, vouching) = GatewayLoop.vouchingInputs(members: once, digests: digests)
-        XCTAssertEqual(views, once.map { MemberView($0.identity, isLive: $0.state == .alive) })
+        let (views, vouching) = MeshView.vouchingInputs(members: once, digests: digests)
+        XCTAssertEqual(views, once.map { MemberView($0.identity, standing: $0.state.standing) })
         XCTAssertEqual(vouching, digests)
     }
 

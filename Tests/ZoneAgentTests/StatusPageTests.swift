@@ -41,7 +41,7 @@ final class StatusPageTests: XCTestCase {
         XCTAssertFalse(html.contains("data-kind=\"rebalance\""), "the others taking a failed cluster's share fold into its failover")
         // Endpoints with who vouches for them: c07's agent is dead, so its endpoints are unknown and unfolded.
         XCTAssertTrue(html.contains("<details class=\"endpoints\" data-cluster=\"c07\" open>"), "a cluster with a problem is unfolded")
-        XCTAssertTrue(html.contains("c07-a: healthy (agent not alive)"))
+        XCTAssertTrue(html.contains("c07-a: healthy (agent dead, does not count)"))
         XCTAssertTrue(html.contains("c01-a: healthy"))
 
         let dir = NSTemporaryDirectory() + "status-\(UUID().uuidString.prefix(8))"

@@ -95,7 +95,7 @@ struct StatusScenario {
     }
 
     mutating func rebuild() {
-        let views = clusterNames.map { MemberView(identity($0), isLive: !dead.contains($0)) }
+        let views = clusterNames.map { MemberView(identity($0), standing: dead.contains($0) ? .gone : .alive) }
         let inputs = TableInputs(routes: routes, members: views, digests: digests, wallClockMillis: nowMillis)
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: startInstant + .seconds(nowSeconds))
         state = built.state

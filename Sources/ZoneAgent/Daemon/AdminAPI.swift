@@ -60,7 +60,7 @@ struct AdminAPI: Sendable {
                 gateway: mesh.identity.name, version: ZoneAgentVersion.current,
                 startedAtMillis: status?.startedAtMillis ?? 0, nowMillis: wallClockMillis(), members: await mesh.allMembers(),
                 digests: await mesh.gossip.digests().map(\.digest), table: current,
-                history: status?.history.all() ?? [:], events: status?.events.entries ?? [])
+                history: status?.history.all() ?? [:], events: status?.events.entries ?? [], suspectsVouch: status?.suspectsVouch ?? false)
             return HTTPServerResponse(status: .ok, text: StatusPage.render(page), contentType: "text/html; charset=utf-8")
         default:
             return HTTPServerResponse(status: .notFound, text: "no such admin path: \(request.path)\n")

@@ -9,14 +9,14 @@ struct EndpointVouchers: Sendable, Equatable {
         var cluster: String
         var service: String
         var address: String
-        /// What each agent that reports it says, by agent name, with whether that agent is alive (only an alive
-        /// agent's word counts).
+        /// What each agent that reports it says, by agent name, with whether that agent's word counts (it
+        /// vouches: alive, or suspect under `failover.vouching: aliveOrSuspect`).
         var reports: [Report]
 
-        /// Healthy when an alive agent says so; unhealthy when alive agents probed it and none found it healthy;
-        /// unknown when no alive agent probed it.
+        /// Healthy when a vouching agent says so; unhealthy when vouching agents probed it and none found it
+        /// healthy; unknown when no vouching agent probed it.
         var health: EndpointHealthState {
-            let counted = reports.filter(\.agentAlive)
+            let counted = reports.filter(\.counts)
             if counted.contains(where: { $0.state == .healthy }) { return .healthy }
             if counted.contains(where: { $0.state == .unhealthy }) { return .unhealthy }
             return .unknown
@@ -25,22 +25,27 @@ struct EndpointVouchers: Sendable, Equatable {
 
     struct Report: Sendable, Equatable {
         var agent: String
-        var agentAlive: Bool
+        /// The agent's member state; nil when the gateway does not know the member (any more).
+        var agentState: MemberState?
+        /// Whether the agent vouches, so that what it says counts.
+        var counts: Bool
         var state: EndpointHealthState
     }
 
     /// Endpoints sorted by cluster, service and address.
     var endpoints: [Endpoint]
 
-    init(digests: [HealthDigest], members: [MemberSnapshot]) {
-        let alive = Set(members.filter { $0.state == .alive }.map { "\($0.name)/\($0.identity.generation)" })
+    /// `suspectsVouch`: the table's vouching rule lets suspect members vouch (`failover.vouching: aliveOrSuspect`).
+    init(digests: [HealthDigest], members: [MemberSnapshot], suspectsVouch: Bool = false) {
+        let states = Dictionary(members.map { ("\($0.name)/\($0.identity.generation)", $0.state) }, uniquingKeysWith: { first, _ in first })
         var byKey: [String: Endpoint] = [:]
         for digest in digests {
-            let agentAlive = alive.contains("\(digest.origin.name)/\(digest.origin.generation)")
+            let agentState = states["\(digest.origin.name)/\(digest.origin.generation)"]
+            let counts = agentState == .alive || (suspectsVouch && agentState == .suspect)
             for e in digest.endpoints {
                 let key = "\(digest.origin.cluster)\u{0}\(e.service)\u{0}\(e.address)"
                 var endpoint = byKey[key] ?? Endpoint(cluster: digest.origin.cluster, service: e.service, address: e.address, reports: [])
-                endpoint.reports.append(Report(agent: digest.origin.name, agentAlive: agentAlive, state: e.state))
+                endpoint.reports.append(Report(agent: digest.origin.name, agentState: agentState, counts: counts, state: e.state))
                 byKey[key] = endpoint
             }
         }

@@ -20,7 +20,9 @@ actor GatewayLoop {
     /// The request tally, share history and routing events behind the status page.
     let status: GatewayStatus
     private var state = TableState()
-    private var hadContact = false
+    /// Members and digests as the table needs them, kept up to date by ``apply(_:)``.
+    private var view = MeshView()
+    private var lastResync: ContinuousClock.Instant?
     /// Envoy and HAProxy, kept in step with the table and retried until they are.
     let outputs: OutputSync
     private var rebuilding = false
@@ -32,7 +34,7 @@ actor GatewayLoop {
         self.routes = routes
         self.policy = policy
         self.pickers = PickerBox(EndpointPicker(table: .empty))
-        self.status = GatewayStatus(routes: routes, startedAtMillis: wallClockMillis())
+        self.status = GatewayStatus(routes: routes, startedAtMillis: wallClockMillis(), suspectsVouch: policy.vouches(.suspect))
         var outputs: [TableOutput] = []
         if let envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:)) {
             outputs.append(TableOutput(name: "envoy") { try envoy.write($0) })
@@ -45,6 +47,12 @@ actor GatewayLoop {
         }
         self.outputs = OutputSync(outputs: outputs, logger: mesh.logger)
         self.logger = mesh.logger
+    }
+
+    /// Takes one gossip event into the view and rebuilds if the table may change; nil asks for a rebuild as is.
+    func apply(_ event: GossipEvent?) {
+        if let event, !view.apply(event) { return }
+        scheduleRebuild()
     }
 
     /// Asks for a rebuild. Rebuilds run one at a time (each reads the mesh across suspension points, so two at
@@ -66,26 +74,33 @@ actor GatewayLoop {
         rebuilding = false
     }
 
-    /// Rebuilds the table from the current membership and digests.
-    private func rebuild() async {
+    /// Replaces the view from the gossip service when one is due: at the first rebuild, then every
+    /// `resyncInterval`. Events that arrive meanwhile are replayed on top of the snapshot.
+    private func resyncIfDue(now: ContinuousClock.Instant) async {
+        if let last = lastResync, now - last < Self.resyncInterval { return }
+        lastResync = now
+        view.beginResync()
         let members = await mesh.gossip.members()
         let digests = await mesh.gossip.digests().map(\.digest)
-        let active = members.filter(\.state.isActive)
-        if !active.isEmpty { hadContact = true }
-        // Isolated: we heard from the mesh before and now hear from nobody. Then the failure is ours, not the
-        // clusters', and the last good table is kept.
-        let isolated = hadContact && active.isEmpty
-        // Only an alive agent vouches. Waiting for `dead` would add the whole suspicion timeout to every failover;
-        // a false suspicion moves traffic only if every agent of a cluster is suspected at once, and the
-        // failback hold-down damps that blip.
-        let (views, vouching) = Self.vouchingInputs(members: members, digests: digests)
-        let inputs = TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis())
+        view.resync(members: members, digests: digests)
+    }
+
+    /// How often the view is replaced whole. 10 s: long enough that the copy costs nothing, short enough that
+    /// tombstones the service prunes leave the view soon and an event dropped under overload is repaired soon.
+    static let resyncInterval: Duration = .seconds(10)
+
+    /// Rebuilds the table from the current view of the mesh.
+    private func rebuild() async {
+        await resyncIfDue(now: .now)
+        // Isolated (the view heard from members before and now hears from none): the last good table is kept.
+        // Which members vouch is the table policy's rule (`TablePolicy.Vouching`).
+        let inputs = view.tableInputs(routes: routes, wallClockMillis: wallClockMillis())
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
         let buildStarted = ContinuousClock.now
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)
         ZoneMetrics.table.rebuild.record(.now - buildStarted)
-        ZoneMetrics.table.isolated.set(Int64(isolated ? 1 : 0))
+        ZoneMetrics.table.isolated.set(Int64(inputs.isolated ? 1 : 0))
         state = built.state
         if state.expiredOrigins != previouslyExpired {
             ZoneMetrics.digestsExpired(state.expiredOrigins.count)

@@ -8,9 +8,12 @@ struct GatewayStatus: Sendable {
     let tally: RequestTally
     let history: ShareHistory
     let events: RoutingEvents
+    /// The table's vouching rule lets suspect members vouch: the status page counts their word then.
+    let suspectsVouch: Bool
 
-    init(routes: [RouteSpec], startedAtMillis: UInt64) {
+    init(routes: [RouteSpec], startedAtMillis: UInt64, suspectsVouch: Bool = false) {
         self.startedAtMillis = startedAtMillis
+        self.suspectsVouch = suspectsVouch
         tally = RequestTally(routes: routes)
         history = ShareHistory()
         events = RoutingEvents()

@@ -19,6 +19,8 @@ enum StatusPage {
         var table: RoutingTable
         var history: [String: ShareHistory.Series]
         var events: [RoutingChangeLog.Entry]
+        /// The table's vouching rule lets suspect members vouch (`failover.vouching: aliveOrSuspect`).
+        var suspectsVouch = false
     }
 
     static func render(_ page: Inputs) -> String {
@@ -33,7 +35,8 @@ enum StatusPage {
         html += StatusSections.clusters(page, clusters: clusters, colorIndex: colorIndex)
         html += StatusSections.events(page.events, nowMillis: page.nowMillis)
         html += routes(page, colorIndex: colorIndex)
-        html += StatusSections.endpoints(EndpointVouchers(digests: page.digests, members: page.members), colorIndex: colorIndex)
+        html += StatusSections.endpoints(EndpointVouchers(digests: page.digests, members: page.members, suspectsVouch: page.suspectsVouch),
+                                         colorIndex: colorIndex)
         html += StatusSections.members(page.members)
         return html + "</main></body></html>\n"
     }
@@ -74,7 +77,10 @@ enum StatusPage {
     private static func summary(_ page: Inputs, clusters: [String]) -> String {
         let table = page.table
         if table.isolated {
-            return "<p class=\"banner bad\">Isolated: this gateway hears from no member and serves its last good table. Check its network and the gossip port, not the clusters.</p>"
+            if !page.members.contains(where: { $0.state == .alive && !$0.identity.cluster.isEmpty }) {
+                return "<p class=\"banner bad\">Isolated: this gateway hears from no agent and serves its last good table. Check its network and the gossip port, not the clusters.</p>"
+            }
+            return "<p class=\"banner bad\">No cluster can serve: the gateway keeps its last good table (fail static). See each route's reasons below.</p>"
         }
         if table.version == 0 {
             return "<p class=\"banner warn\">No routing table yet: nothing heard from the mesh.</p>"

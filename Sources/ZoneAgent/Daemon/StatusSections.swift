@@ -9,7 +9,7 @@ enum StatusSections {
 
     /// One line per cluster: its colour, agents, endpoints, and on how many routes it is in each state.
     static func clusters(_ page: StatusPage.Inputs, clusters: [String], colorIndex: [String: Int]) -> String {
-        let vouchers = EndpointVouchers(digests: page.digests, members: page.members)
+        let vouchers = EndpointVouchers(digests: page.digests, members: page.members, suspectsVouch: page.suspectsVouch)
         var html = "<h2>clusters (\(clusters.count))</h2><table><tr><th>cluster</th><th>zone</th><th class=\"num\">agents alive</th>"
             + "<th class=\"num\">endpoints healthy</th><th>routes by state</th><th>last failover / failback</th></tr>"
         for cluster in clusters {
@@ -79,10 +79,10 @@ enum StatusSections {
             html += "<details class=\"endpoints\" data-cluster=\"\(escape(cluster))\"\(healthy < endpoints.count ? " open" : "")><summary>"
             html += "<span class=\"sw\" style=\"background:\(StatusChart.color(colorIndex[cluster] ?? 0))\"></span>\(escape(cluster)): "
             html += "<span class=\"\(healthy == endpoints.count ? "healthy" : "unhealthy")\">\(healthy) of \(endpoints.count) healthy</span></summary>"
-            html += "<table><tr><th>service</th><th>address</th><th>health</th><th>what its agents say (only alive agents count)</th></tr>"
+            html += "<table><tr><th>service</th><th>address</th><th>health</th><th>what its agents say (only vouching agents count)</th></tr>"
             for e in endpoints {
                 let reports = e.reports.map { r in
-                    "<span class=\"\(r.agentAlive ? r.state.description : "muted")\">\(escape(r.agent)): \(r.state)\(r.agentAlive ? "" : " (agent not alive)")</span>"
+                    "<span class=\"\(r.counts ? r.state.description : "muted")\">\(escape(r.agent)): \(r.state)\(r.counts ? "" : " (agent \(r.agentState?.rawValue ?? "unknown"), does not count)")</span>"
                 }.joined(separator: ", ")
                 html += "<tr><td>\(escape(e.service))</td><td><code>\(escape(e.address))</code></td><td class=\"\(e.health)\">\(e.health)</td><td>\(reports)</td></tr>"
             }

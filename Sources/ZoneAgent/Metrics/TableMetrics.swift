@@ -74,10 +74,10 @@ final class TableMetrics: Sendable {
                                         help: "Times a cluster that had failed took a share of a route again (its slow-start steps not counted)."))
     }
 
-    /// Sets every gauge from a newly published table.
+    /// Sets every gauge from a newly published table (`isolated` is set by each rebuild from its inputs: the
+    /// table's own flag also covers every cluster failing, which is not the gateway being cut off).
     func published(_ table: RoutingTable) {
         version.set(Int64(truncatingIfNeeded: table.version))
-        isolated.set(Int64(table.isolated ? 1 : 0))
         routes.withLock { series in
             for route in table.routes {
                 for cluster in route.clusters {

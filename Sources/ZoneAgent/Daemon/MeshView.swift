@@ -1,0 +1,127 @@
+import Gossip
+import GossipNIO
+import Wire
+import WeightTable
+
+/// The gateway's picture of the mesh as the weight table needs it: each member's standing and its newest digest.
+///
+/// Kept up to date event by event, so a rebuild reads it without asking the gossip service for a copy of every
+/// member and digest. Now and then it is replaced whole from the service (``resync(members:digests:)``): that
+/// forgets the members the service itself has forgotten (tombstones pruned), so the view stays bounded, and it
+/// repairs any event the stream dropped under overload. Events that arrive while a resync's snapshot is on its
+/// way are replayed on top of it (``beginResync()``), so a snapshot taken just before a suspicion never hides it.
+struct MeshView {
+    /// One member process: a name started twice is two of these.
+    struct Origin: Hashable {
+        var name: String
+        var generation: UInt64
+
+        init(_ identity: MemberIdentity) {
+            name = identity.name
+            generation = identity.generation
+        }
+    }
+
+    private var members: [Origin: MemberSnapshot] = [:]
+    private var digests: [Origin: HealthDigest] = [:]
+    private var activeCount = 0
+    /// Heard from some member once: from then on, hearing from none means the gateway is cut off (fail static),
+    /// not that every cluster failed.
+    private(set) var hadContact = false
+    /// The events applied since a resync began, replayed on top of its snapshot; nil when none is under way.
+    private var replay: [GossipEvent]?
+
+    /// The gateway has lost contact with every member it had: the failure is its own, not the clusters'.
+    var isolated: Bool { hadContact && activeCount == 0 }
+
+    /// Applies one event; true when the table may change because of it.
+    @discardableResult
+    mutating func apply(_ event: GossipEvent) -> Bool {
+        switch event {
+        case .memberChanged(let member, _):
+            replay?.append(event)
+            update(member)
+            return true
+        case .digestAccepted(let signed):
+            replay?.append(event)
+            return store(signed.digest)
+        case .recordRejected, .nameConflict:
+            return false
+        }
+    }
+
+    /// Starts collecting events to replay on top of the snapshot about to be read.
+    mutating func beginResync() { replay = [] }
+
+    /// Replaces the view with the gossip service's `members` and `digests`, read after ``beginResync()``, then
+    /// replays the events applied in between: events come in order, so the newest state wins either way.
+    mutating func resync(members snapshot: [MemberSnapshot], digests newest: [HealthDigest]) {
+        let pending = replay ?? []
+        replay = nil
+        members = [:]
+        digests = [:]
+        activeCount = 0
+        for member in snapshot { update(member) }
+        for digest in newest { store(digest) }
+        for event in pending { apply(event) }
+    }
+
+    /// The table's inputs for `routes`. A name held by two generations at once (a node name started twice: both
+    /// processes run) becomes one origin per generation, so that each live one vouches with its own digest and the
+    /// end of one never takes vouching away from the other; every other name passes unchanged.
+    func tableInputs(routes: [RouteSpec], wallClockMillis: UInt64) -> TableInputs {
+        let (views, vouching) = Self.vouchingInputs(members: Array(members.values), digests: Array(digests.values))
+        return TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis)
+    }
+
+    /// See ``tableInputs(routes:wallClockMillis:)``.
+    static func vouchingInputs(members: [MemberSnapshot], digests: [HealthDigest]) -> ([MemberView], [HealthDigest]) {
+        var held: [String: Int] = [:]
+        for m in members { held[m.name, default: 0] += 1 }
+        guard held.values.contains(where: { $0 > 1 }) else {
+            return (members.map { MemberView($0.identity, standing: $0.state.standing) }, digests)
+        }
+        func split(_ identity: MemberIdentity) -> MemberIdentity {
+            guard held[identity.name, default: 0] > 1 else { return identity }
+            var split = identity
+            split.name = "\(identity.name)#\(identity.generation)"
+            return split
+        }
+        let views = members.map { MemberView(split($0.identity), standing: $0.state.standing) }
+        let splitDigests = digests.map { digest -> HealthDigest in
+            var digest = digest
+            digest.origin = split(digest.origin)
+            return digest
+        }
+        return (views, splitDigests)
+    }
+
+    private mutating func update(_ member: MemberSnapshot) {
+        let previous = members.updateValue(member, forKey: Origin(member.identity))
+        if previous?.state.isActive == true { activeCount -= 1 }
+        if member.state.isActive {
+            activeCount += 1
+            hadContact = true
+        }
+    }
+
+    /// Keeps the newer of two digests of one origin process; true when `digest` was newer.
+    @discardableResult
+    private mutating func store(_ digest: HealthDigest) -> Bool {
+        let origin = Origin(digest.origin)
+        if let held = digests[origin], !(held.order < digest.order) { return false }
+        digests[origin] = digest
+        return true
+    }
+}
+
+extension MemberState {
+    /// Where a member in this state stands for the weight table.
+    var standing: MemberView.Standing {
+        switch self {
+        case .alive: return .alive
+        case .suspect: return .suspect
+        case .dead, .left: return .gone
+        }
+    }
+}

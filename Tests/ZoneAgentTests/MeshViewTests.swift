@@ -1,0 +1,92 @@
+import Gossip
+import MeshCrypto
+import GossipNIO
+import Wire
+import WeightTable
+import XCTest
+
+@testable import ZoneAgent
+
+/// The gateway's event-fed view of the mesh: what the table is rebuilt from.
+final class MeshViewTests: XCTestCase {
+    let route = RouteSpec(uncheckedHost: "demo", path: "/", pathType: .prefix, service: "ns/svc", weights: ["c1": 20, "c2": 80])
+
+    func identity(_ name: String, _ cluster: String, generation: UInt64 = 1) -> MemberIdentity {
+        MemberIdentity(name: name, cluster: cluster, generation: generation)
+    }
+
+    func member(_ name: String, _ cluster: String, _ state: MemberState, generation: UInt64 = 1) -> MemberSnapshot {
+        MemberSnapshot(identity: identity(name, cluster, generation: generation),
+                       address: PeerAddress(host: .v4(0x7F00_0001), port: 7946), state: state, incarnation: 0)
+    }
+
+    func digest(_ name: String, _ cluster: String, version: UInt64, healthy: Bool = true) -> HealthDigest {
+        HealthDigest(origin: identity(name, cluster), incarnation: 0, version: version, issuedAtMillis: 0,
+                     endpoints: [EndpointHealth(service: "ns/svc", host: "\(cluster).pod", port: 80, state: healthy ? .healthy : .unhealthy)])
+    }
+
+    func changed(_ m: MemberSnapshot) -> GossipEvent { .memberChanged(m, previous: nil) }
+    func accepted(_ d: HealthDigest) -> GossipEvent { .digestAccepted(SignedDigest(digest: d, keyID: KeyID(rawValue: 0), signature: [])) }
+
+    func weights(_ view: MeshView) -> [String: Int] {
+        let table = TableBuilder.build(view.tableInputs(routes: [route], wallClockMillis: 1), state: TableState(), now: .now).table
+        return Dictionary(uniqueKeysWithValues: table.routes[0].clusters.map { ($0.cluster, $0.effectiveWeight) })
+    }
+
+    func twoClusters() -> MeshView {
+        var view = MeshView()
+        for (name, cluster) in [("a1", "c1"), ("a2", "c2"), ("b2", "c2")] {
+            view.apply(changed(member(name, cluster, .alive)))
+            view.apply(accepted(digest(name, cluster, version: 1)))
+        }
+        return view
+    }
+
+    func testEventsMoveTheWeightsWithoutACopyOfTheMesh() {
+        var view = twoClusters()
+        XCTAssertEqual(weights(view), ["c1": 20, "c2": 80])
+        XCTAssertTrue(view.apply(changed(member("a2", "c2", .suspect))))
+        XCTAssertEqual(weights(view), ["c1": 20, "c2": 80], "b2 still vouches")
+        view.apply(changed(member("b2", "c2", .suspect)))
+        XCTAssertEqual(weights(view), ["c1": 100, "c2": 0], "every agent of c2 suspected: the default rule fails it over")
+        view.apply(changed(member("b2", "c2", .alive)))
+        XCTAssertEqual(weights(view), ["c1": 20, "c2": 80])
+    }
+
+    func testAnOlderDigestChangesNothing() {
+        var view = twoClusters()
+        XCTAssertTrue(view.apply(accepted(digest("a2", "c2", version: 5, healthy: false))))
+        XCTAssertFalse(view.apply(accepted(digest("a2", "c2", version: 4))), "older than the one held")
+        XCTAssertFalse(view.apply(.recordRejected(RecordRejection.badSignature(origin: "x"))))
+    }
+
+    func testIsolatedOnlyAfterContact() {
+        var view = MeshView()
+        XCTAssertFalse(view.isolated, "never heard from anyone: starting, not cut off")
+        view.apply(changed(member("a1", "c1", .alive)))
+        view.apply(changed(member("a1", "c1", .suspect)))
+        XCTAssertFalse(view.isolated, "a suspect is still in contact")
+        view.apply(changed(member("a1", "c1", .dead)))
+        XCTAssertTrue(view.isolated)
+        XCTAssertTrue(view.tableInputs(routes: [route], wallClockMillis: 1).isolated)
+        view.apply(changed(member("a1", "c1", .alive, generation: 2)))
+        XCTAssertFalse(view.isolated)
+    }
+
+    func testAResyncForgetsWhatTheServiceForgotAndKeepsEventsThatRacedIt() {
+        var view = twoClusters()
+        view.beginResync()
+        // The suspicion arrives while the snapshot is on its way; the snapshot was read before it.
+        view.apply(changed(member("a2", "c2", .suspect)))
+        view.apply(changed(member("b2", "c2", .suspect)))
+        view.resync(members: [member("a1", "c1", .alive), member("a2", "c2", .alive), member("b2", "c2", .alive)],
+                    digests: [digest("a1", "c1", version: 1), digest("a2", "c2", version: 1), digest("b2", "c2", version: 1)])
+        XCTAssertEqual(weights(view), ["c1": 100, "c2": 0], "the raced suspicions are replayed on top of the snapshot")
+        // A plain resync replaces the view: members the service pruned are gone.
+        view.beginResync()
+        view.resync(members: [member("a1", "c1", .alive)], digests: [digest("a1", "c1", version: 1)])
+        let inputs = view.tableInputs(routes: [route], wallClockMillis: 1)
+        XCTAssertEqual(inputs.members.map(\.name), ["a1"])
+        XCTAssertEqual(inputs.digests.map(\.origin.name), ["a1"])
+    }
+}
