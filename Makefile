@@ -61,5 +61,14 @@ bench-proxy:
 	$(SWIFT) build -c release --product zone-agent
 	bench/idle-footprint.sh
 
+# Observability checks with Prometheus's own promtool: the alert rules and their unit tests, the dashboard's
+# queries, and `promtool check metrics` on a live agent's and gateway's /metrics during a failover (`make test`
+# runs them too; this runs them alone).
+.PHONY: monitoring-check
+monitoring-check:
+	@scripts/ensure-deps.sh test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter 'MonitoringRulesTests|MonitoringLiveTests|MetricsTests|StatusPageTests'
+
 clean:
 	rm -rf .build .build-fuzz fuzz-artifacts

@@ -10,6 +10,8 @@ for pkg in libsodium-dev pkg-config haproxy; do have_pkg "$pkg" || need+=("$pkg"
 if [ "${1:-build}" = test ]; then
   # The drill tests: iptables for the partition drill (in a network namespace of its own), Chromium to open reports.
   for pkg in iptables chromium; do have_pkg "$pkg" || need+=("$pkg"); done
+  # promtool (Debian's prometheus) checks /metrics, the alert rules and their unit tests.
+  have_pkg prometheus || need+=(prometheus)
 fi
 if [ "${1:-build}" = bench ]; then
   for pkg in haproxy serf wrk hyperfine; do have_pkg "$pkg" || need+=("$pkg"); done

@@ -555,6 +555,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             }
             out.writeStaticString("\r\n")
             shared.hooks.onResponse(cluster, UInt(head.status))
+            shared.hooks.onUpstreamLatency(cluster, .nanoseconds((NIODeadline.now() - clock.waitSince).nanoseconds))
             if smallBody > 0 {
                 heldHead = out
             } else {

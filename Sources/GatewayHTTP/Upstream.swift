@@ -65,13 +65,17 @@ public struct ProxyHooks: Sendable {
     public var onRetry: @Sendable (_ fromCluster: String, _ toCluster: String, _ reason: UpstreamFailure) -> Void
     /// A try against an upstream failed.
     public var onUpstreamFailure: @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void
+    /// An upstream's response head arrived, `waited` after the whole request was written to it.
+    public var onUpstreamLatency: @Sendable (_ cluster: String, _ waited: Duration) -> Void = { _, _ in }
 
     /// Creates hooks; each defaults to doing nothing.
     public init(
         onResponse: @escaping @Sendable (_ cluster: String?, _ status: UInt) -> Void = { _, _ in },
         onRetry: @escaping @Sendable (_ fromCluster: String, _ toCluster: String, _ reason: UpstreamFailure) -> Void = { _, _, _ in },
-        onUpstreamFailure: @escaping @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void = { _, _ in }
+        onUpstreamFailure: @escaping @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void = { _, _ in },
+        onUpstreamLatency: @escaping @Sendable (_ cluster: String, _ waited: Duration) -> Void = { _, _ in }
     ) {
+        self.onUpstreamLatency = onUpstreamLatency
         self.onResponse = onResponse
         self.onRetry = onRetry
         self.onUpstreamFailure = onUpstreamFailure

@@ -17,9 +17,13 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The configuration file (YAML).")
     var config: String
 
+    @Option(help: "Log lines as text (the default) or json, one object a line for log shippers (default: $LOG_FORMAT, then text).")
+    var logFormat: LogFormat?
+
     func run() async throws {
-        let logger = LogSetup.bootstrap()
+        let logger = LogSetup.bootstrap(format: logFormat ?? .fromEnvironment)
         let mesh = try Daemon.mesh(configPath: config, role: .agent, logger: logger)
+        ZoneMetrics.startAgent()
         let loop = AgentLoop(mesh: mesh)
         let staticEndpoints = mesh.config.endpoints.staticList.map(\.key)
         await loop.setEndpoints(staticEndpoints)
@@ -56,11 +60,16 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "The configuration file (YAML).")
     var config: String
 
+    @Option(help: "Log lines as text (the default) or json, one object a line for log shippers (default: $LOG_FORMAT, then text).")
+    var logFormat: LogFormat?
+
     func run() async throws {
-        let logger = LogSetup.bootstrap()
+        let logger = LogSetup.bootstrap(format: logFormat ?? .fromEnvironment)
         let mesh = try Daemon.mesh(configPath: config, role: .gateway, logger: logger)
         let routes: [RouteSpec]
         do { routes = try Daemon.routes(mesh.config) } catch { Daemon.exitWithConfigError(error) }
+        ZoneMetrics.startGateway()
+        ZoneMetrics.table.declare(routes: routes)
         let failover = mesh.config.failover
         let policy = TablePolicy(failover: failover.mode == "zero-healthy" ? .zeroHealthy : .overprovision(factor: 1.4),
                                  holdDown: failover.holdDown, slowStart: failover.slowStart, digestLease: failover.digestLease)
@@ -73,7 +82,10 @@ struct GatewayCommand: AsyncParsableCommand {
         services.append(TaskService("table timers") { try await cancelWhenGracefulShutdown { try await loop.runTimers() } })
         services.append(TaskService("outputs") { await cancelWhenGracefulShutdown { await loop.runOutputs() } })
         services.append(Daemon.gossipCounters(mesh))
-        services += Daemon.adminService(mesh, table: { pickers.load().table }, readiness: Readiness.all([Readiness.gateway { pickers.load().table }, { await mesh.gossip.transportProblem() }]))
+        let status = loop.status
+        services.append(TaskService("share history") { try await cancelWhenGracefulShutdown { try await status.sampleShares { pickers.load().table } } })
+        services += Daemon.adminService(mesh, table: { pickers.load().table }, readiness: Readiness.all([Readiness.gateway { pickers.load().table }, { await mesh.gossip.transportProblem() }]),
+                                        status: status)
         if let listen = mesh.config.proxyListen {
             let limits = mesh.config.proxy
             let proxy = WeightedProxy(
@@ -82,10 +94,8 @@ struct GatewayCommand: AsyncParsableCommand {
                     clientIdleTimeout: limits.idleTimeout, requestHeaderTimeout: limits.requestHeaderTimeout,
                     requestBodyTimeout: limits.requestBodyTimeout, maxConnections: limits.maxConnections,
                     perTryTimeout: limits.perTryTimeout, resendAlso: limits.retryNonIdempotent),
-                selector: TableSelector(pickers: pickers),
-                hooks: ProxyHooks(
-                    onResponse: { cluster, status in ZoneMetrics.proxyResponse(cluster: cluster ?? "none", status: Int(status)) },
-                    onRetry: { from, to, reason in ZoneMetrics.proxyRetry(from: from, to: to, reason: reason.rawValue) }),
+                selector: TableSelector(pickers: pickers, tally: status.tally),
+                hooks: ProxyMetrics(registry: ZoneMetrics.registry, clusters: mesh.config.keys.roster.clusters).hooks(),
                 logger: logger)
             loop.published.add { table in proxy.tablePublished(live: TableSelector.liveUpstreams(table)) }
             // Last in the group, so first to stop: in-flight requests drain while the table is still served.
@@ -172,7 +182,7 @@ enum Daemon {
                 var previous = GossipCounters()
                 while !Task.isCancelled {
                     let now = await mesh.gossip.currentCounters()
-                    ZoneMetrics.gossip(now, since: previous)
+                    ZoneMetrics.gossip.add(now, since: previous)
                     previous = now
                     try await Task.sleep(for: .seconds(2))
                 }
@@ -181,12 +191,12 @@ enum Daemon {
     }
 
     static func adminService(_ mesh: MeshRuntime, table: (@Sendable () -> RoutingTable)?, readiness: @escaping Readiness.Check,
-                             probeStall: (@Sendable () async -> String?)? = nil) -> [any Service] {
+                             probeStall: (@Sendable () async -> String?)? = nil, status: GatewayStatus? = nil) -> [any Service] {
         guard let listen = mesh.config.adminListen else { return [] }
         let admin = mesh.config.admin
         let api = AdminAPI(mesh: mesh, table: table, gossipStall: { .now - (await mesh.gossip.lastTickAt()) }, readiness: readiness,
                            access: AdminAccess(token: admin.token, metricsPublic: admin.token == nil || admin.metricsPublic),
-                           probeStall: probeStall)
+                           probeStall: probeStall, status: status)
         if admin.token == nil && !(listen.host.hasPrefix("127.") || ["::1", "localhost"].contains(listen.host)) {
             mesh.logger.warning("the admin API listens on \(listen) without admin.token: whoever reaches it reads the mesh; set admin.token: FILE")
         }
@@ -209,7 +219,7 @@ enum Daemon {
         for await event in mesh.gossip.events {
             switch event {
             case .memberChanged(let member, let previous):
-                ZoneMetrics.memberChanged(to: member.state.rawValue)
+                ZoneMetrics.mesh.memberChanged(member, previous: previous, now: .now)
                 if member.state != .alive || previous == nil || previous != .suspect {
                     mesh.logger.info("member \(member.state)", metadata: [
                         "member": "\(member.name)", "cluster": "\(member.identity.cluster)",
@@ -218,16 +228,16 @@ enum Daemon {
                 }
                 var counts = Dictionary(grouping: await mesh.gossip.members(), by: \.state.rawValue).mapValues(\.count)
                 counts["alive", default: 0] += 1   // this member
-                ZoneMetrics.membersByState(counts)
-            case .digestAccepted:
-                ZoneMetrics.digestAccepted()
+                ZoneMetrics.mesh.membersByState(counts)
+            case .digestAccepted(let signed):
+                ZoneMetrics.mesh.digestAccepted(signed.digest, receivedAtMillis: wallClockMillis())
                 if !digestsMatter { continue }
             case .recordRejected(let rejection):
-                ZoneMetrics.recordRejected(reason: rejection.reason)
+                ZoneMetrics.mesh.recordRejected(reason: rejection.reason)
                 mesh.logger.warning("record rejected", metadata: ["reason": "\(rejection)"])
                 continue
             case .nameConflict(let conflict):
-                ZoneMetrics.nameConflict()
+                ZoneMetrics.mesh.nameConflicts.increment()
                 mesh.logger.error("member name started twice", metadata: ["conflict": "\(conflict)"])
                 continue
             }

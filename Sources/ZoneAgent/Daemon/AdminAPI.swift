@@ -1,6 +1,7 @@
 import Foundation
 import GatewayHTTP
 import Gossip
+import Logging
 import NIOCore
 import NIOHTTP1
 import WeightTable
@@ -19,6 +20,8 @@ struct AdminAPI: Sendable {
     var access = AdminAccess(token: nil, metricsPublic: true)
     /// An agent's probe-loop check (`AgentLoop.probeLoopProblem`): a reason makes `/healthz` fail.
     var probeStall: (@Sendable () async -> String?)?
+    /// The gateway's share history and routing events for the status page; nil on an agent.
+    var status: GatewayStatus?
 
     func handle(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         // Before anything else: a caller without the token learns nothing, not even which methods exist.
@@ -40,37 +43,71 @@ struct AdminAPI: Sendable {
             }
             return HTTPServerResponse(status: .ok, text: "ready\n")
         case "/v1/members":
-            return json(try? JSONSerialization.data(withJSONObject: await membersJSON(), options: [.sortedKeys]))
+            return Self.json(MembersDocument(self: mesh.identity.name, members: await mesh.allMembers()), path: "/v1/members", logger: mesh.logger)
         case "/metrics":
-            var response = HTTPServerResponse(status: .ok, body: ByteBuffer(bytes: ZoneMetrics.registry.emitToBuffer()))
+            var response = HTTPServerResponse(status: .ok, body: ByteBuffer(bytes: ZoneMetrics.render()))
             response.headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
             return response
         case "/v1/table":
             guard let table else { return HTTPServerResponse(status: .notFound, text: "an agent has no routing table; ask the gateway\n") }
-            return json(Data(TableJSON.encode(table(), pretty: true)))
+            return Self.json(bytes: TableJSON.encode(table(), pretty: true))
         case "/":
             guard let table else {
                 return HTTPServerResponse(status: .ok, text: "zone-agent agent \(mesh.identity.name) of cluster \(mesh.identity.cluster): see /v1/members and /metrics\n")
             }
-            let html = StatusPage.render(self: mesh.identity.name, members: await mesh.allMembers(), table: table())
-            return HTTPServerResponse(status: .ok, text: html, contentType: "text/html; charset=utf-8")
+            let current = table()
+            let page = StatusPage.Inputs(
+                gateway: mesh.identity.name, version: ZoneAgentVersion.current,
+                startedAtMillis: status?.startedAtMillis ?? 0, nowMillis: wallClockMillis(), members: await mesh.allMembers(),
+                digests: await mesh.gossip.digests().map(\.digest), table: current,
+                history: status?.history.all() ?? [:], events: status?.events.entries ?? [], suspectsVouch: status?.suspectsVouch ?? false)
+            return HTTPServerResponse(status: .ok, text: StatusPage.render(page), contentType: "text/html; charset=utf-8")
         default:
             return HTTPServerResponse(status: .notFound, text: "no such admin path: \(request.path)\n")
         }
     }
 
-    func membersJSON() async -> [String: Any] {
-        let members = await mesh.allMembers().map { m -> [String: Any] in
-            ["node": m.name, "cluster": m.identity.cluster, "zone": m.identity.zone, "address": m.address.description,
-             "state": m.state.rawValue, "incarnation": m.incarnation, "generation": m.identity.generation]
+    /// `document` as JSON; a document that cannot be encoded is answered 500, logged and counted.
+    static func json(_ document: some Encodable, path: String, logger: Logger) -> HTTPServerResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            return json(bytes: Array(try encoder.encode(document)))
+        } catch {
+            ZoneMetrics.admin.encodeFailures[path]?.increment()
+            logger.error("cannot encode an admin document as JSON", metadata: ["path": "\(path)", "error": "\(error)"])
+            return HTTPServerResponse(status: .internalServerError, text: "cannot encode \(path) as JSON: \(error)\n")
         }
-        return ["self": mesh.identity.name, "members": members]
     }
 
-    private func json(_ data: Data?) -> HTTPServerResponse {
-        guard let data else { return HTTPServerResponse(status: .internalServerError, text: "cannot encode JSON\n") }
-        var response = HTTPServerResponse(status: .ok, body: ByteBuffer(bytes: data))
+    private static func json(bytes: [UInt8]) -> HTTPServerResponse {
+        var response = HTTPServerResponse(status: .ok, body: ByteBuffer(bytes: bytes))
         response.headers.add(name: "content-type", value: "application/json")
         return response
+    }
+}
+
+/// `/v1/members` (CONTRACT.md): this member's name and every member the mesh knows, this one included.
+struct MembersDocument: Codable, Equatable {
+    struct Member: Codable, Equatable {
+        var node: String
+        var cluster: String
+        var zone: String
+        var address: String
+        var state: String
+        var incarnation: UInt64
+        /// Which start of the process this is (new at every start): two entries of one name differ here.
+        var generation: UInt64
+    }
+
+    var `self`: String
+    var members: [Member]
+
+    init(self name: String, members: [MemberSnapshot]) {
+        self.`self` = name
+        self.members = members.map {
+            Member(node: $0.name, cluster: $0.identity.cluster, zone: $0.identity.zone, address: $0.address.description,
+                   state: $0.state.rawValue, incarnation: $0.incarnation, generation: $0.identity.generation)
+        }
     }
 }

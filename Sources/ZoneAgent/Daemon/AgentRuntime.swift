@@ -75,16 +75,20 @@ actor AgentLoop {
         _ = health.endHandovers(now: .now)
         let targets = health.assigned
         let prober = self.prober
-        let results = await withTaskGroup(of: (EndpointKey, Bool).self) { group in
+        let results = await withTaskGroup(of: (EndpointKey, Bool, Duration).self) { group in
             for key in targets {
-                group.addTask { (key, await prober.probe(host: key.host, port: Int(key.port))) }
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let ok = await prober.probe(host: key.host, port: Int(key.port))
+                    return (key, ok, .now - started)
+                }
             }
-            var out: [(EndpointKey, Bool)] = []
+            var out: [(EndpointKey, Bool, Duration)] = []
             for await result in group { out.append(result) }
             return out
         }
-        for (key, ok) in results {
-            ZoneMetrics.probe(success: ok)
+        for (key, ok, took) in results {
+            ZoneMetrics.probes.probe(success: ok, took: took)
             if health.record(key, success: ok) {
                 logger.info("endpoint health changed", metadata: ["endpoint": "\(key)", "healthy": "\(ok)"])
             }

@@ -17,6 +17,8 @@ actor GatewayLoop {
     /// Told of every table right after the pickers have it (the built-in proxy re-sends requests in
     /// flight to endpoints the table dropped).
     let published = TableListeners()
+    /// The request tally, share history and routing events behind the status page.
+    let status: GatewayStatus
     private var state = TableState()
     /// Members and digests as the table needs them, kept up to date by ``apply(_:)``.
     private var view = MeshView()
@@ -32,6 +34,7 @@ actor GatewayLoop {
         self.routes = routes
         self.policy = policy
         self.pickers = PickerBox(EndpointPicker(table: .empty))
+        self.status = GatewayStatus(routes: routes, startedAtMillis: wallClockMillis(), suspectsVouch: policy.vouches(.suspect))
         var outputs: [TableOutput] = []
         if let envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:)) {
             outputs.append(TableOutput(name: "envoy") { try envoy.write($0) })
@@ -94,7 +97,10 @@ actor GatewayLoop {
         let inputs = view.tableInputs(routes: routes, wallClockMillis: wallClockMillis())
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
+        let buildStarted = ContinuousClock.now
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)
+        ZoneMetrics.table.rebuild.record(.now - buildStarted)
+        ZoneMetrics.table.isolated.set(Int64(inputs.isolated ? 1 : 0))
         state = built.state
         if state.expiredOrigins != previouslyExpired {
             ZoneMetrics.digestsExpired(state.expiredOrigins.count)
@@ -108,16 +114,17 @@ actor GatewayLoop {
         guard built.table.version != previousVersion else { return }
         pickers.store(EndpointPicker(table: built.table))
         published.notify(built.table)
-        for change in state.latestChanges {
-            ZoneMetrics.routingChange()
+        let classified = status.events.record(state.latestChanges, in: built.table)
+        ZoneMetrics.table.changed(classified)
+        for (change, kind) in classified {
             logger.notice("routing change", metadata: [
                 "route": "\(change.route)", "cluster": "\(change.cluster)", "from": "\(change.from)", "to": "\(change.to)",
-                "reason": "\(change.reason)",
+                "kind": "\(kind.rawValue)", "reason": "\(change.reason)",
             ])
         }
-        ZoneMetrics.table(version: built.table.version, weights: built.table.routes.flatMap { route in
-            route.clusters.map { (route: route.spec.id, cluster: $0.cluster, weight: $0.effectiveWeight) }
-        })
+        ZoneMetrics.table.published(built.table)
+        // A sample at each new table too, so the status chart moves where the table did, not at the next tick.
+        status.sampleNow(built.table)
         // The outputs get the newest table on their own task: a slow HAProxy socket must not hold up the next
         // rebuild, and with it the built-in proxy's failover.
         outputs.submit(built.table)
@@ -159,14 +166,22 @@ actor GatewayLoop {
 /// Routes proxy requests through whichever picker the gateway published last.
 struct TableSelector: UpstreamSelector {
     let pickers: PickerBox
+    /// Counts each pick per route and cluster, for the status page's actual shares.
+    var tally: RequestTally?
 
     func route(host: String, path: String) -> Int? { pickers.load().route(host: host, path: path) }
 
-    func pick(route: Int) -> Upstream? { pickers.load().pick(route: route).map(Self.upstream) }
+    func pick(route: Int) -> Upstream? { counted(pickers.load().pick(route: route), route: route) }
 
     func pickRetry(route: Int, excluding: Upstream) -> Upstream? {
         let picked = PickedEndpoint(cluster: excluding.cluster, host: excluding.host, port: excluding.port)
-        return pickers.load().pickRetry(route: route, excluding: picked).map(Self.upstream)
+        return counted(pickers.load().pickRetry(route: route, excluding: picked), route: route)
+    }
+
+    private func counted(_ picked: PickedEndpoint?, route: Int) -> Upstream? {
+        guard let picked else { return nil }
+        tally?.count(route: route, cluster: picked.cluster)
+        return Self.upstream(picked)
     }
 
     private static func upstream(_ e: PickedEndpoint) -> Upstream { Upstream(cluster: e.cluster, host: e.host, port: e.port) }

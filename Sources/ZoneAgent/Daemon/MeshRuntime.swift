@@ -70,15 +70,23 @@ struct TaskService: Service, CustomStringConvertible {
     }
 }
 
-/// Sets up swift-log and swift-metrics once: one log line per event on stderr, level from `$LOG_LEVEL` (default
-/// info); metrics into the Prometheus registry that `/metrics` renders.
+/// Sets up swift-log and swift-metrics once: one log line per event on stderr, as text or as JSON
+/// (``LogFormat``), level from `$LOG_LEVEL` (default info); metrics into the Prometheus registry that `/metrics`
+/// renders.
 enum LogSetup {
-    static func bootstrap() -> Logger {
+    static func bootstrap(format: LogFormat = .text) -> Logger {
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         // Metrics too, before anything records one: handles made before the bootstrap would stay no-ops.
         _ = ZoneMetrics.registry
