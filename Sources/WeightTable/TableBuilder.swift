@@ -128,6 +128,7 @@ public enum TableBuilder {
                 if !vouched, let lease = policy.digestLease, let expired = evidence.expired[cluster] {
                     standing.reason += ": " + DigestLease.reason(expired, lease: lease)
                 }
+                if !vouched, let note = inputs.distrusted[cluster] { standing.reason += ": " + note }
             } else {
                 if history.liveSince == nil {
                     history.liveSince = now

@@ -81,3 +81,18 @@ enum ZoneMetrics {
     /// Digests that no longer vouch because their lease ran out (a live agent whose probes stalled).
     static func digestsExpired(_ count: Int) { Gauge(label: "zone_agent_digests_expired").record(count) }
 }
+
+extension ZoneMetrics {
+    /// A reload (SIGHUP or a changed file) applied or refused: `zone_agent_config_reloads_total{result}`.
+    static func configReload(applied: Bool) {
+        Counter(label: "zone_agent_config_reloads_total", dimensions: [("result", applied ? "applied" : "refused")]).increment()
+    }
+
+    /// `zone_agent_config_refused{file,key,problem}`: 1 while the newest edit of that file is refused (the running
+    /// configuration keeps serving), 0 once an edit applies. An alert on it names what to fix.
+    static func configRefused(file: String, key: String, problem: String, refused: Bool) {
+        func label(_ text: String) -> String { String(text.map { $0 == "\n" || $0 == "\"" ? "'" : $0 }.prefix(200)) }
+        Gauge(label: "zone_agent_config_refused", dimensions: [("file", label(file)), ("key", label(key)), ("problem", label(problem))])
+            .record(refused ? 1 : 0)
+    }
+}

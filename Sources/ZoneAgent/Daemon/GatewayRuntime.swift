@@ -2,6 +2,7 @@ import GatewayHTTP
 import Gossip
 import GossipNIO
 import Logging
+import MeshCrypto
 import NIOPosix
 import Synchronization
 import Wire
@@ -11,8 +12,8 @@ import WeightTable
 /// due), publish it atomically to the proxy, and push it to the configured outputs.
 actor GatewayLoop {
     private let mesh: MeshRuntime
-    private let routes: [RouteSpec]
-    private let policy: TablePolicy
+    private var routes: [RouteSpec]
+    private var policy: TablePolicy
     let pickers: PickerBox
     /// Told of every table right after the pickers have it (the built-in proxy re-sends requests in
     /// flight to endpoints the table dropped).
@@ -44,6 +45,17 @@ actor GatewayLoop {
         self.logger = mesh.logger
     }
 
+    /// Puts new routes and policy in force (a reload, or an Ingress watched through the Kubernetes API) and rebuilds.
+    /// The table's history carries over, so clusters whose weights did not change do not move.
+    func reconfigure(routes: [RouteSpec], policy: TablePolicy? = nil) {
+        self.routes = routes
+        if let policy { self.policy = policy }
+        scheduleRebuild()
+    }
+
+    /// The routes in force.
+    var currentRoutes: [RouteSpec] { routes }
+
     /// Asks for a rebuild. Rebuilds run one at a time (each reads the mesh across suspension points, so two at
     /// once could publish an older snapshot last); requests made during one fold into a single further pass.
     func scheduleRebuild() {
@@ -66,7 +78,8 @@ actor GatewayLoop {
     /// Rebuilds the table from the current membership and digests.
     private func rebuild() async {
         let members = await mesh.gossip.members()
-        let digests = await mesh.gossip.digests().map(\.digest)
+        let (trusted, distrusted) = Self.trustedDigests(await mesh.gossip.digests(), roster: mesh.keys.currentRoster)
+        let digests = trusted
         let active = members.filter(\.state.isActive)
         if !active.isEmpty { hadContact = true }
         // Isolated: we heard from the mesh before and now hear from nobody. Then the failure is ours, not the
@@ -76,7 +89,8 @@ actor GatewayLoop {
         // a false suspicion moves traffic only if every agent of a cluster is suspected at once, and the
         // failback hold-down damps that blip.
         let (views, vouching) = Self.vouchingInputs(members: members, digests: digests)
-        let inputs = TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis())
+        var inputs = TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis())
+        inputs.distrusted = distrusted
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
         let built = TableBuilder.build(inputs, state: state, policy: policy, now: .now)
@@ -185,5 +199,27 @@ final class TableListeners: Sendable {
 
     func notify(_ table: RoutingTable) {
         for listener in listeners.withLock({ $0 }) { listener(table) }
+    }
+}
+
+extension GatewayLoop {
+    /// The digests the trust roster in force still trusts, and per cluster why the others no longer count. A digest
+    /// verified under an older roster stays in the gossip store until its origin sends a newer one; once the roster
+    /// drops its key it must stop vouching at once, and the table must say why its cluster lost its weight.
+    static func trustedDigests(_ signed: [SignedDigest], roster: TrustRoster) -> (trusted: [HealthDigest], distrusted: [String: String]) {
+        var trusted: [HealthDigest] = []
+        var dropped: [String: [String]] = [:]
+        for s in signed {
+            let cluster = s.digest.origin.cluster
+            if roster.key(s.keyID, forCluster: cluster) != nil {
+                trusted.append(s.digest)
+            } else {
+                dropped[cluster, default: []].append("\(s.digest.origin.name) (key \(s.keyID))")
+            }
+        }
+        let notes = dropped.mapValues { origins in
+            "the trust roster no longer trusts the key that signs the digests of \(origins.sorted().joined(separator: ", "))"
+        }
+        return (trusted, notes)
     }
 }
