@@ -60,6 +60,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let pickers = loop.pickers
         let reloader = LiveReload.gateway(mesh, loop: loop)
         var services: [any Service] = [mesh.gossip, LiveReload.watchService(reloader)]
+        if let watched = mesh.config.routes?.kubernetes { services.append(LiveReload.ingressService(watched, mesh: mesh, loop: loop)) }
         services.append(TaskService("mesh events") {
             await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.scheduleRebuild() } }
         })
@@ -126,7 +127,10 @@ enum Daemon {
         guard !names.isEmpty else { return nil }
         do {
             let services = try names.map { name throws(KubernetesDiscoveryError) in try ServiceRef(parsing: name) }
-            let connection = try KubernetesConnection.inCluster()
+            // `ZONE_AGENT_SERVICE_ACCOUNT_DIR`: the token and CA of an agent run outside a pod (development, tests).
+            let environment = ProcessInfo.processInfo.environment
+            let connection = try KubernetesConnection.inCluster(
+                serviceAccountDirectory: environment["ZONE_AGENT_SERVICE_ACCOUNT_DIR"] ?? KubernetesConnection.serviceAccountDirectory)
             return EndpointSliceWatcher(connection: connection, services: services, logger: mesh.logger)
         } catch {
             exitWithConfigError(ConfigError(file: mesh.config.file, key: "endpoints.kubernetes", problem: "\(error)"))
