@@ -195,15 +195,7 @@ extension Config {
         _ text: String, file: String, role: Role, environment: [String: String], descriptorLimit: Int? = nil
     ) throws(ConfigError) -> Config {
         let y = YAMLReader(file: file)
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw y.fail("", "is empty") }
-            root = node
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw y.fail("", "is not valid YAML: \(error)")
-        }
+        let root = try y.document(text)
         let top = try y.mapping(root, at: "", allowed: ["node", "cluster", "zone", "gossip", "keys", "admin", "endpoints",
                                                         "probe", "routes", "failover", "proxy", "outputs"])
         let directory = (file as NSString).deletingLastPathComponent

@@ -37,8 +37,8 @@ actor ConfigReloader {
         let new: Config
         do { new = try load() } catch {
             ZoneMetrics.configReload(applied: false)
-            if let refusal, refusal != error { Self.clearMetric(refusal) }
-            ZoneMetrics.configRefused(file: error.file, key: error.key ?? "", problem: error.problem, refused: true)
+            if let refusal, refusal != error { ConfigRefusals.shared.note(refusal, refused: false) }
+            ConfigRefusals.shared.note(error, refused: true)
             refusal = error
             logger.error("configuration refused, the running one keeps serving", metadata: [
                 "cause": "\(cause)", "file": "\(error.file)", "key": "\(error.key ?? "")", "problem": "\(error.problem)",
@@ -46,7 +46,7 @@ actor ConfigReloader {
             return .refused(error)
         }
         if let refusal {
-            Self.clearMetric(refusal)
+            ConfigRefusals.shared.note(refusal, refused: false)
             self.refusal = nil
         }
         let restart = Self.needsRestart(from: current, to: new)
@@ -59,10 +59,6 @@ actor ConfigReloader {
         ZoneMetrics.configReload(applied: true)
         logger.notice("configuration reloaded", metadata: ["cause": "\(cause)", "files": "\(new.files.count)"])
         return .applied(needsRestart: restart)
-    }
-
-    private static func clearMetric(_ error: ConfigError) {
-        ZoneMetrics.configRefused(file: error.file, key: error.key ?? "", problem: error.problem, refused: false)
     }
 
     /// The keys whose change a running process cannot take: what binds sockets, names this member, or starts tasks.

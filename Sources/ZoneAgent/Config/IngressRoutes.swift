@@ -74,12 +74,10 @@ extension LiveReload {
             try await cancelWhenGracefulShutdown {
                 try await watcher.run { ingresses in
                     let update = set.update(ingresses, knownClusters: Set(mesh.keys.currentRoster.clusters))
-                    for (id, error) in update.cleared {
-                        ZoneMetrics.configRefused(file: "Ingress \(id)", key: error.field, problem: error.problem, refused: false)
-                    }
+                    for error in update.cleared.values { ConfigRefusals.shared.note(ConfigError(error), refused: false) }
                     for (id, error) in update.newlyRefused.sorted(by: { $0.key < $1.key }) {
                         ZoneMetrics.configReload(applied: false)
-                        ZoneMetrics.configRefused(file: "Ingress \(id)", key: error.field, problem: error.problem, refused: true)
+                        ConfigRefusals.shared.note(ConfigError(error), refused: true)
                         mesh.logger.error("Ingress refused, its previous routes keep serving", metadata: [
                             "ingress": "\(id)", "key": "\(error.field)", "problem": "\(error.problem)",
                         ])

@@ -16,6 +16,7 @@ enum StatusPage {
         <p>table version \(table.version), hash <code>\(escape(String(table.hash.prefix(16))))</code>\(table.isolated ? " — <b class=\"failed\">isolated: serving the last good table</b>" : "")</p>
         """
         html += conflicts(members)
+        html += ConfigRefusals.shared.html()
         for route in table.routes {
             html += "<h2>\(escape(route.spec.host)) \(escape(route.spec.path)) (\(route.spec.pathType.rawValue)) → \(escape(route.spec.service))</h2>"
             html += "<table><tr><th>cluster</th><th>configured</th><th>effective</th><th></th><th>healthy</th><th>state</th><th>reason</th></tr>"
