@@ -178,10 +178,6 @@ extension ListWatchState where Object == EndpointSlice {
     var slices: [String: EndpointSlice] {
         Dictionary(objects.values.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
-
-    init(resourceVersion: String?) {
-        self.init(objects: [:], resourceVersion: resourceVersion, failures: 0)
-    }
 }
 
 /// The latest endpoints of every listed service, shared between the per-service tasks and the reporter.

@@ -44,7 +44,7 @@ public final class IngressWatcher: Sendable {
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 
         let scopes = namespaces.isEmpty ? [nil] : namespaces.map { Optional($0) }
-        let box = Mutex<[String: [WatchedIngress]]>([:])
+        let box = IngressSnapshots()
         let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let ingressClass = self.ingressClass
         await withTaskGroup(of: Void.self) { group in
@@ -53,20 +53,14 @@ public final class IngressWatcher: Sendable {
                 group.addTask {
                     await loop.run(client: client) { objects in
                         let ofClass = objects.values.filter { $0.ingressClass == ingressClass }.map(WatchedIngress.init)
-                        let changed = box.withLock { all in
-                            let sorted = ofClass.sorted { $0.id < $1.id }
-                            if all[scope ?? ""] == sorted { return false }
-                            all[scope ?? ""] = sorted
-                            return true
-                        }
-                        if changed { signal.yield() }
+                        if box.set(ofClass.sorted { $0.id < $1.id }, for: scope ?? "") { signal.yield() }
                     }
                 }
             }
             var delivered: [WatchedIngress]?
             for await _ in changes {
                 // Nothing until every scope is listed: a partial set would drop the routes of the others.
-                let (listed, current) = box.withLock { ($0.count, $0.values.joined().sorted { $0.id < $1.id }) }
+                let (listed, current) = box.current
                 guard listed == scopes.count, current != delivered else { continue }
                 delivered = current
                 await onChange(current)
@@ -84,5 +78,24 @@ public final class IngressWatcher: Sendable {
             ?? "/apis/networking.k8s.io/v1/ingresses"
         return ListWatch<Ingress>(connection: connection, settings: settings, path: path, selector: "", what: "ingresses",
                                   logger: logger, observe: { _ in })
+    }
+}
+
+/// The Ingresses of each watched scope (a namespace, or "" for all), shared between the loops and the reporter.
+private final class IngressSnapshots: Sendable {
+    private let state = Mutex<[String: [WatchedIngress]]>([:])
+
+    /// Stores a scope's Ingresses; true when they differ from what was stored.
+    func set(_ ingresses: [WatchedIngress], for scope: String) -> Bool {
+        state.withLock { all in
+            if all[scope] == ingresses { return false }
+            all[scope] = ingresses
+            return true
+        }
+    }
+
+    /// How many scopes have been listed, and all their Ingresses, sorted by `NAMESPACE/NAME`.
+    var current: (listed: Int, ingresses: [WatchedIngress]) {
+        state.withLock { ($0.count, $0.values.joined().sorted { $0.id < $1.id }) }
     }
 }

@@ -21,7 +21,7 @@ final class LiveKeys: Sendable {
     /// Checks received records against whichever roster is in force at the time.
     var verifier: RecordVerifier {
         var verifier = RecordVerifier(roster: currentRoster)
-        verifier.liveRoster = { [roster] in roster.withLock { $0 } }
+        verifier.liveRoster = { [self] in currentRoster }
         return verifier
     }
 
