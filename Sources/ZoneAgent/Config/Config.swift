@@ -103,7 +103,6 @@ struct Config: Sendable {
     }
 
     struct KeysConfig: Sendable {
-        var named = [file]
         var signing: SigningKeyPair?
         var roster: TrustRoster
         var mesh: Keyring?
@@ -236,6 +235,7 @@ extension Config {
         // keys
         guard let keysNode = top["keys"] else { throw y.fail("keys", "is required (at least keys.trust)") }
         let k = try y.mapping(keysNode, at: "keys", allowed: ["signing", "trust", "mesh"])
+        var named = [file]
         var signing: SigningKeyPair?
         if let path = try y.string(k["signing"], at: "keys.signing") {
             named.append(resolve(path))

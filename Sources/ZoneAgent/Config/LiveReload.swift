@@ -28,7 +28,8 @@ enum LiveReload {
             await applyKeys(new, old: old, mesh: mesh)
             // Routes watched through the Kubernetes API keep coming from the watch.
             let routes = new.routes?.kubernetes == nil ? new.routes?.routes : nil
-            await loop.reconfigure(routes: routes ?? loop.currentRoutes, policy: new.failover.policy)
+            let current = await loop.currentRoutes
+            await loop.reconfigure(routes: routes ?? current, policy: new.failover.policy)
         })
     }
 
