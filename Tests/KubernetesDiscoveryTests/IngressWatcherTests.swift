@@ -92,7 +92,9 @@ final class IngressWatcherTests: XCTestCase {
         try await withWatcher(namespaces: ["gateway-demo"]) { server, seen in
             server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "web"))
             try await waitFor(seen, ["gateway-demo/web": "c1=20,c2=80"])
+            try await server.requests.first("the watch open") { $0.isWatch && $0.status == 200 }
             let lists = server.requests.items.filter { !$0.isWatch }.count
+            let before = server.requests.count
 
             // The server forgets history and ends the watch with 410; the change made meanwhile arrives by the relist.
             server.compact()
@@ -100,7 +102,7 @@ final class IngressWatcherTests: XCTestCase {
             let from = seen.count
             server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "web", weights: ["c1": "70", "c2": "30"]))
             try await waitFor(seen, from: from, ["gateway-demo/web": "c1=70,c2=30"])
-            try await server.requests.first("a second list") { !$0.isWatch && $0.path.hasSuffix("/ingresses") }
+            try await server.requests.first(from: before, "a second list") { !$0.isWatch && $0.path.hasSuffix("/ingresses") }
             XCTAssertGreaterThan(server.requests.items.filter { !$0.isWatch }.count, lists, "relisted after 410")
         }
     }
