@@ -153,6 +153,7 @@ extension ConfigTests {
         XCTAssertEqual(both.distrusted, [:])
         let dropped = GatewayLoop.trustedDigests([signed], roster: TrustRoster(["c1": [new.publicKey]]))
         XCTAssertEqual(dropped.trusted, [])
+        XCTAssertEqual(dropped.rejected.count, 1, "counted once as rejected")
         XCTAssertEqual(dropped.distrusted["c1"], "the trust roster no longer trusts the key that signs the digests of c1-a (key \(old.keyID))")
 
         let route = RouteSpec(uncheckedHost: "", path: "/", pathType: .prefix, service: "gateway-demo/service1", weights: ["c1": 100])

@@ -20,6 +20,8 @@ actor GatewayLoop {
     let published = TableListeners()
     private var state = TableState()
     private var hadContact = false
+    /// The stored digests the roster in force no longer trusts, as counted (see `trustedDigests`).
+    private var countedRejections: Set<String> = []
     /// Envoy and HAProxy, kept in step with the table and retried until they are.
     let outputs: OutputSync
     private var rebuilding = false
@@ -78,8 +80,14 @@ actor GatewayLoop {
     /// Rebuilds the table from the current membership and digests.
     private func rebuild() async {
         let members = await mesh.gossip.members()
-        let (trusted, distrusted) = Self.trustedDigests(await mesh.gossip.digests(), roster: mesh.keys.currentRoster)
+        let (trusted, distrusted, rejected) = Self.trustedDigests(await mesh.gossip.digests(), roster: mesh.keys.currentRoster)
         let digests = trusted
+        // Counted once each, as the gossip core counts a digest it refuses on arrival.
+        for digest in rejected.subtracting(countedRejections).sorted() {
+            ZoneMetrics.recordRejected(reason: "untrusted_key")
+            logger.warning("stored digest rejected: the trust roster no longer trusts its key", metadata: ["digest": "\(digest)"])
+        }
+        countedRejections = rejected
         let active = members.filter(\.state.isActive)
         if !active.isEmpty { hadContact = true }
         // Isolated: we heard from the mesh before and now hear from nobody. Then the failure is ours, not the
@@ -206,20 +214,24 @@ extension GatewayLoop {
     /// The digests the trust roster in force still trusts, and per cluster why the others no longer count. A digest
     /// verified under an older roster stays in the gossip store until its origin sends a newer one; once the roster
     /// drops its key it must stop vouching at once, and the table must say why its cluster lost its weight.
-    static func trustedDigests(_ signed: [SignedDigest], roster: TrustRoster) -> (trusted: [HealthDigest], distrusted: [String: String]) {
+    static func trustedDigests(_ signed: [SignedDigest], roster: TrustRoster)
+        -> (trusted: [HealthDigest], distrusted: [String: String], rejected: Set<String>)
+    {
         var trusted: [HealthDigest] = []
         var dropped: [String: [String]] = [:]
+        var rejected: Set<String> = []
         for s in signed {
             let cluster = s.digest.origin.cluster
             if roster.key(s.keyID, forCluster: cluster) != nil {
                 trusted.append(s.digest)
             } else {
                 dropped[cluster, default: []].append("\(s.digest.origin.name) (key \(s.keyID))")
+                rejected.insert("\(s.digest.origin.name) \(s.digest.order)")
             }
         }
         let notes = dropped.mapValues { origins in
             "the trust roster no longer trusts the key that signs the digests of \(origins.sorted().joined(separator: ", "))"
         }
-        return (trusted, notes)
+        return (trusted, notes, rejected)
     }
 }
