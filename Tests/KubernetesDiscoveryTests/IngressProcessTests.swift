@@ -38,7 +38,7 @@ final class IngressProcessTests: XCTestCase {
         mesh.server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "web"))
         mesh.server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "other-class", ingressClass: "nginx", path: "/nginx"))
         try mesh.start("gateway", ["gateway", "--config", "gateway.yaml"], environment: mesh.inCluster)
-        try await mesh.waitFor("the Ingress's 20/80", timeout: .seconds(30)) { await mesh.weights(admin: admin) == ["c1": 20, "c2": 80] }
+        let first = try await mesh.waitFor("the Ingress's 20/80", timeout: .seconds(30)) { await mesh.weights(admin: admin) == ["c1": 20, "c2": 80] }
 
         // kubectl apply with new weights.
         mesh.server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "web", weights: ["c1": "50", "c2": "50"]))
@@ -48,7 +48,7 @@ final class IngressProcessTests: XCTestCase {
 
         // Weights that do not sum to 100: refused with a log line and a metric, the previous routes keep serving.
         mesh.server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "web", weights: ["c1": "30", "c2": "80"]))
-        try await mesh.waitFor("the refusal logged and counted", timeout: .seconds(5)) {
+        let refusal = try await mesh.waitFor("the refusal logged and counted", timeout: .seconds(5)) {
             let metrics = String(decoding: (try? await mesh.get(admin + "/metrics")) ?? Data(), as: UTF8.self)
             return mesh.log("gateway").contains("Ingress refused, its previous routes keep serving")
                 && metrics.contains("zone_agent_config_refused{") && metrics.contains("Ingress gateway-demo/web")
@@ -58,16 +58,17 @@ final class IngressProcessTests: XCTestCase {
 
         // A second Ingress adds its route; deleting the first takes its route away.
         mesh.server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "second", weights: ["c1": "10", "c2": "90"], path: "/svc2"))
-        try await mesh.waitFor("the second route", timeout: .seconds(5)) { await mesh.routePaths(admin: admin).sorted() == ["/svc1", "/svc2"] }
+        let second = try await mesh.waitFor("the second route", timeout: .seconds(5)) { await mesh.routePaths(admin: admin).sorted() == ["/svc1", "/svc2"] }
         mesh.server.deleteIngress(namespace: "gateway-demo", name: "web")
-        try await mesh.waitFor("the first route gone", timeout: .seconds(5)) { await mesh.routePaths(admin: admin) == ["/svc2"] }
+        let gone = try await mesh.waitFor("the first route gone", timeout: .seconds(5)) { await mesh.routePaths(admin: admin) == ["/svc2"] }
 
         // The server forgets the watch's resourceVersion: the gateway relists and picks up what changed meanwhile.
         mesh.server.compact()
         mesh.server.sendGoneEvent(FakeAPIServer.ingressKey("gateway-demo"))
         mesh.server.upsertIngress(IngressFixture(namespace: "gateway-demo", name: "second", weights: ["c1": "70", "c2": "30"], path: "/svc2"))
-        try await mesh.waitFor("70/30 after the relist", timeout: .seconds(10)) {
+        let relisted = try await mesh.waitFor("70/30 after the relist", timeout: .seconds(10)) {
             await mesh.weights(admin: admin, path: "/svc2") == ["c1": 70, "c2": 30]
         }
+        print("ingress process test: first table \(first), refusal \(refusal), second route \(second), deletion \(gone), relist \(relisted)")
     }
 }

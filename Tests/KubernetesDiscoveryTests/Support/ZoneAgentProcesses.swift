@@ -102,8 +102,33 @@ final class ZoneAgentProcesses: @unchecked Sendable {
     /// Stops every process, the API server, and removes the directory.
     func stop() async {
         let all = lock.withLock { processes }
-        for process in all where process.isRunning { process.terminate() }
-        for process in all { process.waitUntilExit() }
+        // SIGTERM, as an operator stops them; what has not exited 5 s later (the contract's bound) is killed. Exits are
+        // seen with waitpid rather than Foundation's termination notice, which can come late or not at all here.
+        let pids = all.map(\.processIdentifier)
+        for pid in pids { kill(pid, SIGTERM) }
+        var running = Set(pids)
+        func reap() {
+            for pid in running {
+                var status: Int32 = 0
+                let result = waitpid(pid, &status, WNOHANG)
+                if result == pid || (result == -1 && errno == ECHILD) { running.remove(pid) }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !running.isEmpty, ContinuousClock.now < deadline {
+            reap()
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for pid in running {
+            let arguments = all.first { $0.processIdentifier == pid }?.arguments ?? []
+            print("zone-agent \(arguments.joined(separator: " ")) still running 5 s after SIGTERM: killed")
+            kill(pid, SIGKILL)
+        }
+        let killDeadline = ContinuousClock.now + .seconds(2)
+        while !running.isEmpty, ContinuousClock.now < killDeadline {
+            reap()
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         await server.stop()
         certificate.remove()
         try? FileManager.default.removeItem(atPath: directory)
