@@ -141,6 +141,25 @@ extension ConfigTests {
         XCTAssertEqual(changes.all, [[watched]])
     }
 
+    /// The gossip core keeps the verifier it was built with; the roster it checks against is the one in force.
+    func testTheVerifierChecksAgainstTheRosterInForceAndTheSignerSwitchesKeys() {
+        let old = SigningKeyPair.generate(), new = SigningKeyPair.generate()
+        let keys = LiveKeys(roster: TrustRoster(["c1": [old.publicKey]]), signing: old)
+        let verifier = keys.verifier
+        let digest = HealthDigest(origin: MemberIdentity(name: "c1-a", cluster: "c1", generation: 1), incarnation: 1, version: 1,
+                                  issuedAtMillis: 1_000, endpoints: [])
+        let byNew = SignedDigest(digest: digest, keyID: new.keyID, signature: new.sign(WireEncoding.signedBytes(of: digest)))
+        XCTAssertEqual(verifier.verify(byNew, stored: nil, nowMillis: 1_000), .untrustedKey(cluster: "c1", keyID: new.keyID))
+        keys.replace(roster: TrustRoster(["c1": [old.publicKey, new.publicKey]]))
+        XCTAssertNil(verifier.verify(byNew, stored: nil, nowMillis: 1_000), "the new key is trusted from the next record on")
+        XCTAssertEqual(keys.signer?.keyID, old.keyID)
+        keys.signer?.replace(new)
+        XCTAssertEqual(keys.signer?.keyID, new.keyID)
+        keys.replace(roster: TrustRoster(["c1": [new.publicKey]]))
+        let byOld = SignedDigest(digest: digest, keyID: old.keyID, signature: old.sign(WireEncoding.signedBytes(of: digest)))
+        XCTAssertEqual(verifier.verify(byOld, stored: nil, nowMillis: 1_000), .untrustedKey(cluster: "c1", keyID: old.keyID))
+    }
+
     func testDigestsSignedWithAKeyTheRosterDroppedStopVouchingAndTheTableSaysWhy() throws {
         let old = SigningKeyPair.generate(), new = SigningKeyPair.generate()
         let origin = MemberIdentity(name: "c1-a", cluster: "c1", zone: "", generation: 1)
