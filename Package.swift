@@ -105,7 +105,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "ZoneAgentTests", dependencies: [
-            "ZoneAgent", "WeightTable", "Wire", "MeshCrypto", nioCore, nioPosix,
+            "ZoneAgent", "WeightTable", "Wire", "MeshCrypto", "SeededRandom", nioCore, nioPosix,
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
     ]

@@ -72,6 +72,10 @@ public actor GossipService: Service {
     /// The addresses of the members alive or suspect now: the sources the lanes may put first.
     private var memberAddresses: Set<PeerAddress> = []
     var shedSinceLog: UInt64 = 0
+    /// The ring a reload put in place of `transport.keyring` (``replaceKeyring(_:)``); nil: the configured one.
+    private var reloadedKeyring: Keyring?
+    /// The mesh keyring that seals and opens every packet now.
+    var keyring: Keyring? { reloadedKeyring ?? transport.keyring }
 
     /// Creates the service; nothing is bound until `run()`.
     ///
@@ -152,6 +156,15 @@ public actor GossipService: Service {
     public func boundGossipPort() async -> Int {
         if let boundPort { return boundPort }
         return await withCheckedContinuation { readyWaiters.append($0) }
+    }
+
+    /// Seals and opens with `ring` from the next packet on (a mesh-key rotation, without a restart). Ignored, and
+    /// false, for a member started without a mesh key: turning sealing on or off needs a restart of every member.
+    @discardableResult
+    public func replaceKeyring(_ ring: Keyring) -> Bool {
+        guard transport.keyring != nil else { return false }
+        reloadedKeyring = ring
+        return true
     }
 
     /// Signs `digest` with this member's cluster key and disseminates it; nil for a member without a key.
@@ -411,7 +424,7 @@ public actor GossipService: Service {
     /// is a mesh key, as is otherwise. Nil (counted, and logged now and then) when it is refused.
     func open(_ buffer: ByteBuffer, from sender: PeerAddress, nowMillis: UInt64) -> [UInt8]? {
         let bytes = Array(buffer.readableBytesView)
-        guard let keyring = transport.keyring else { return bytes }
+        guard let keyring else { return bytes }
         do {
             let plaintext = try keyring.open(bytes, nowMillis: nowMillis, window: &replay)
             lastOpenedAt = .now
@@ -437,7 +450,7 @@ public actor GossipService: Service {
     }
 
     func seal(_ buffer: ByteBuffer) -> ByteBuffer {
-        guard let keyring = transport.keyring else { return buffer }
+        guard let keyring else { return buffer }
         return ByteBuffer(bytes: keyring.seal(Array(buffer.readableBytesView), sentAtMillis: Self.wallClockMillis()))
     }
 

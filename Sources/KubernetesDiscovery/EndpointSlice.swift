@@ -17,7 +17,7 @@ struct ListMeta: Codable, Sendable, Equatable {
 }
 
 /// One `discovery.k8s.io/v1` EndpointSlice.
-struct EndpointSlice: Codable, Sendable, Equatable {
+struct EndpointSlice: Codable, KubernetesObject {
     var metadata: ObjectMeta
     /// `IPv4`, `IPv6` or `FQDN`; kept as a string so a future type skips one slice instead of failing the list.
     var addressType: String
@@ -53,10 +53,12 @@ struct EndpointPort: Codable, Sendable, Equatable {
 }
 
 /// The answer to a list request.
-struct EndpointSliceList: Codable, Sendable {
+struct ObjectList<Object: KubernetesObject>: Decodable, Sendable {
     var metadata: ListMeta
-    var items: [EndpointSlice]?
+    var items: [Object]?
 }
+
+typealias EndpointSliceList = ObjectList<EndpointSlice>
 
 /// A `meta/v1` Status: what the API server sends with an error, and inside `ERROR` watch events.
 struct Status: Codable, Sendable, Equatable {
@@ -65,29 +67,31 @@ struct Status: Codable, Sendable, Equatable {
     var message: String?
 }
 
-/// One event of a watch stream.
-enum WatchEvent: Sendable, Equatable {
-    case added(EndpointSlice)
-    case modified(EndpointSlice)
-    case deleted(EndpointSlice)
+/// One event of a watch stream of `Object`s.
+enum ObjectWatchEvent<Object: KubernetesObject>: Sendable, Equatable {
+    case added(Object)
+    case modified(Object)
+    case deleted(Object)
     /// A checkpoint: nothing changed, but the stream has reached this resourceVersion.
     case bookmark(resourceVersion: String)
     case error(Status)
 }
 
-extension WatchEvent: Decodable {
+typealias WatchEvent = ObjectWatchEvent<EndpointSlice>
+
+extension ObjectWatchEvent: Decodable {
     private enum CodingKeys: String, CodingKey { case type, object }
 
-    /// A bookmark's object carries only metadata, so it is decoded as this rather than as a full slice.
+    /// A bookmark's object carries only metadata, so it is decoded as this rather than as a full object.
     private struct BookmarkObject: Decodable { var metadata: ObjectMeta }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let type = try container.decode(String.self, forKey: .type)
         switch type {
-        case "ADDED": self = .added(try container.decode(EndpointSlice.self, forKey: .object))
-        case "MODIFIED": self = .modified(try container.decode(EndpointSlice.self, forKey: .object))
-        case "DELETED": self = .deleted(try container.decode(EndpointSlice.self, forKey: .object))
+        case "ADDED": self = .added(try container.decode(Object.self, forKey: .object))
+        case "MODIFIED": self = .modified(try container.decode(Object.self, forKey: .object))
+        case "DELETED": self = .deleted(try container.decode(Object.self, forKey: .object))
         case "BOOKMARK":
             let object = try container.decode(BookmarkObject.self, forKey: .object)
             guard let version = object.metadata.resourceVersion, !version.isEmpty else {

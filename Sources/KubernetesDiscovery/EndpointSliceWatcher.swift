@@ -138,247 +138,45 @@ public final class EndpointSliceWatcher: Sendable {
     // MARK: - One service
 
     /// What the watcher knows about one service between requests.
-    struct ServiceState {
-        var slices: [String: EndpointSlice] = [:]
-        /// Nil until listed, and again after 410 Gone: the next round lists instead of watching.
-        var resourceVersion: String?
-        /// Failures since the watch last made progress; a successful list alone is not progress, so a
-        /// server that answers every fresh watch with 410 is relisted with growing delays.
-        var failures = 0
-    }
+    typealias ServiceState = ListWatchState<EndpointSlice>
 
     private func watchForever(
-        _ service: ServiceRef, client: HTTPClient, publish: @Sendable ([DiscoveredEndpoint]) -> Void
+        _ service: ServiceRef, client: HTTPClient, publish: @Sendable @escaping ([DiscoveredEndpoint]) -> Void
     ) async {
-        var generator = settings.makeRandomNumberGenerator()
-        var state = ServiceState()
         var logger = self.logger
         logger[metadataKey: "service"] = "\(service)"
-        while !Task.isCancelled {
-            var delay = Duration.zero
-            do {
-                if state.resourceVersion == nil {
-                    try await list(service, client: client, into: &state, publish: publish, logger: logger)
+        let observer = self.observer
+        let port = self.port
+        let loop = ListWatch<EndpointSlice>(
+            connection: connection, settings: settings,
+            path: "/apis/discovery.k8s.io/v1/namespaces/\(ListWatch<EndpointSlice>.queryEscaped(service.namespace))/endpointslices",
+            selector: "?labelSelector=" + ListWatch<EndpointSlice>.queryEscaped("kubernetes.io/service-name=\(service.name)"),
+            what: "endpoint slices", logger: logger,
+            observe: { event in
+                switch event {
+                case .listed(let version, let count): observer?(.listed(service, resourceVersion: version, slices: count))
+                case .watching(let version): observer?(.watching(service, resourceVersion: version))
+                case .relisting: observer?(.relisting(service))
+                case .retrying(let error, let delay): observer?(.retrying(service, error: error, delay: delay))
                 }
-                let started = ContinuousClock.now
-                let events = try await watch(
-                    service, client: client, into: &state, generator: &generator, publish: publish, logger: logger)
-                // A watch that the server closes at once, again and again, must not become a busy loop.
-                if events == 0, ContinuousClock.now - started < .seconds(1) {
-                    state.failures += 1
-                    delay = settings.backoff.delay(afterFailures: state.failures, using: &generator)
-                } else {
-                    state.failures = 0
-                }
-            } catch {
-                // Cancellation surfaces as a transport error from the HTTP client; it is not a failure.
-                if Task.isCancelled { return }
-                state.failures += 1
-                if case .resourceVersionExpired = error {
-                    state.resourceVersion = nil
-                    logger.info("resourceVersion expired; listing again", metadata: ["error": "\(error)"])
-                    observer?(.relisting(service))
-                    // The first 410 relists at once; only repeated ones in a row wait.
-                    delay = settings.backoff.delay(afterFailures: state.failures - 1, using: &generator)
-                } else {
-                    delay = settings.backoff.delay(afterFailures: state.failures, using: &generator)
-                    logger.warning(
-                        "endpoint discovery failed; retrying",
-                        metadata: ["error": "\(error)", "retry_in": "\(delay)", "failures": "\(state.failures)"])
-                    observer?(.retrying(service, error: error, delay: delay))
-                }
-            }
-            if delay > .zero {
-                do { try await Task.sleep(for: delay) } catch { return }
-            }
+            })
+        await loop.run(client: client) { slices in
+            publish(EndpointSelection.endpoints(of: service, slices: slices.values, port: port))
         }
-    }
-
-    private func list(
-        _ service: ServiceRef, client: HTTPClient, into state: inout ServiceState,
-        publish: @Sendable ([DiscoveredEndpoint]) -> Void, logger: Logger
-    ) async throws(KubernetesDiscoveryError) {
-        let list = try await fetchList(service, client: client)
-        guard let version = list.metadata.resourceVersion, !version.isEmpty else {
-            throw .malformedResponse("the list has no metadata.resourceVersion to watch from")
-        }
-        var slices: [String: EndpointSlice] = [:]
-        for slice in list.items ?? [] {
-            guard !slice.name.isEmpty else { throw .malformedResponse("a listed EndpointSlice has no name") }
-            slices[slice.name] = slice
-        }
-        state.slices = slices
-        state.resourceVersion = version
-        logger.debug("listed endpoint slices", metadata: ["resource_version": "\(version)", "slices": "\(slices.count)"])
-        observer?(.listed(service, resourceVersion: version, slices: slices.count))
-        publish(EndpointSelection.endpoints(of: service, slices: slices.values, port: port))
-    }
-
-    /// Requests, reads and decodes one list, all within the request timeout.
-    ///
-    /// The HTTP client's deadline ends once the response head has arrived, so without this limit a
-    /// server that trickles a list body would hold the service's discovery for the read timeout.
-    private func fetchList(_ service: ServiceRef, client: HTTPClient) async throws(KubernetesDiscoveryError)
-        -> EndpointSliceList
-    {
-        let limit = settings.requestTimeout
-        do {
-            return try await withThrowingTaskGroup(of: EndpointSliceList.self) { group in
-                group.addTask { try await self.requestList(service, client: client) }
-                group.addTask {
-                    try await Task.sleep(for: limit)
-                    throw KubernetesDiscoveryError.transport("the list request took longer than \(limit)")
-                }
-                defer { group.cancelAll() }
-                guard let list = try await group.next() else { throw CancellationError() }
-                return list
-            }
-        } catch {
-            throw transportError(error)
-        }
-    }
-
-    private func requestList(_ service: ServiceRef, client: HTTPClient) async throws(KubernetesDiscoveryError)
-        -> EndpointSliceList
-    {
-        let path = Self.collectionPath(service)
-        let response = try await send(path + Self.selector(service), client: client)
-        guard response.status.code == 200 else { throw await Self.statusError(response, path: path) }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: settings.maxListBytes)
-        } catch is NIOTooManyBytesError {
-            throw .responseTooLarge(limit: settings.maxListBytes)
-        } catch {
-            throw transportError(error)
-        }
-        return try JSONDecoder().decodeKubernetes(EndpointSliceList.self, from: Data(body.readableBytesView))
-    }
-
-    /// Watches from `state.resourceVersion` until the stream ends; returns how many events it applied.
-    private func watch(
-        _ service: ServiceRef, client: HTTPClient, into state: inout ServiceState,
-        generator: inout some RandomNumberGenerator, publish: @Sendable ([DiscoveredEndpoint]) -> Void,
-        logger: Logger
-    ) async throws(KubernetesDiscoveryError) -> Int {
-        guard let version = state.resourceVersion else { return 0 }
-        let base = Backoff.seconds(settings.watchTimeout)
-        let timeout = max(1, Int(Double.random(in: base...(2 * base), using: &generator)))
-        let path = Self.collectionPath(service)
-        let query = Self.selector(service) + "&watch=true&allowWatchBookmarks=true"
-            + "&resourceVersion=\(Self.queryEscaped(version))&timeoutSeconds=\(timeout)"
-        let response = try await send(path + query, client: client)
-        if response.status.code == 410 { throw .resourceVersionExpired(version) }
-        guard response.status.code == 200 else { throw await Self.statusError(response, path: path) }
-        logger.debug("watching endpoint slices", metadata: ["resource_version": "\(version)", "timeout_seconds": "\(timeout)"])
-        observer?(.watching(service, resourceVersion: version))
-
-        var decoder = WatchEventDecoder(maxLineBytes: settings.maxLineBytes)
-        var applied = 0
-        func apply(_ event: WatchEvent) throws(KubernetesDiscoveryError) {
-            try Self.apply(event, to: &state)
-            applied += 1
-            // Progress: a later failure starts the backoff from the beginning again.
-            state.failures = 0
-            switch event {
-            case .added, .modified, .deleted:
-                publish(EndpointSelection.endpoints(of: service, slices: state.slices.values, port: port))
-            case .bookmark, .error:
-                break
-            }
-        }
-        do {
-            for try await chunk in response.body {
-                for event in try decoder.feed(chunk) { try apply(event) }
-            }
-        } catch let error as KubernetesDiscoveryError {
-            throw error
-        } catch {
-            throw transportError(error)
-        }
-        if let last = try decoder.finish() { try apply(last) }
-        return applied
     }
 
     /// Applies one event to the known slices, or throws for an `ERROR` event.
     static func apply(_ event: WatchEvent, to state: inout ServiceState) throws(KubernetesDiscoveryError) {
-        switch event {
-        case .added(let slice), .modified(let slice):
-            guard !slice.name.isEmpty else { throw .malformedResponse("a watched EndpointSlice has no name") }
-            state.slices[slice.name] = slice
-            if let version = slice.metadata.resourceVersion { state.resourceVersion = version }
-        case .deleted(let slice):
-            state.slices[slice.name] = nil
-            if let version = slice.metadata.resourceVersion { state.resourceVersion = version }
-        case .bookmark(let version):
-            state.resourceVersion = version
-        case .error(let status):
-            if status.code == 410 { throw .resourceVersionExpired(state.resourceVersion ?? "") }
-            throw .watchError(code: status.code ?? 0, message: status.message ?? status.reason ?? "no message")
-        }
+        try ListWatch<EndpointSlice>.apply(event, to: &state)
     }
 
-    // MARK: - HTTP
+    private static func timeAmount(_ duration: Duration) -> TimeAmount { ListWatch<EndpointSlice>.timeAmount(duration) }
+}
 
-    private func send(_ pathAndQuery: String, client: HTTPClient) async throws(KubernetesDiscoveryError)
-        -> HTTPClientResponse
-    {
-        var request = HTTPClientRequest(url: connection.baseURL + pathAndQuery)
-        request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "zone-agent")
-        if let token = try connection.readToken() {
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
-        do {
-            return try await client.execute(request, timeout: Self.timeAmount(settings.requestTimeout))
-        } catch {
-            throw transportError(error)
-        }
-    }
-
-    private static func statusError(_ response: HTTPClientResponse, path: String) async -> KubernetesDiscoveryError {
-        // The body of an error is a Status; read a bounded amount of it for the message, no more.
-        var message = ""
-        if let body = try? await response.body.collect(upTo: 64 << 10),
-           let status = try? JSONDecoder().decode(Status.self, from: Data(body.readableBytesView)) {
-            message = status.message ?? status.reason ?? ""
-        }
-        return .httpStatus(code: Int(response.status.code), path: path, message: message)
-    }
-
-    private func transportError(_ error: any Error) -> KubernetesDiscoveryError {
-        if let error = error as? KubernetesDiscoveryError { return error }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .readTimeout:
-                return .transport("\(connection.baseURL) sent nothing for \(settings.idleTimeout); the connection is presumed dead")
-            case .connectTimeout, .deadlineExceeded:
-                return .transport("no answer from \(connection.baseURL) within \(settings.requestTimeout)")
-            case .remoteConnectionClosed:
-                return .transport("\(connection.baseURL) closed the connection")
-            default:
-                break
-            }
-        }
-        return .transport("\(error) (\(connection.baseURL))")
-    }
-
-    private static func collectionPath(_ service: ServiceRef) -> String {
-        "/apis/discovery.k8s.io/v1/namespaces/\(queryEscaped(service.namespace))/endpointslices"
-    }
-
-    private static func selector(_ service: ServiceRef) -> String {
-        "?labelSelector=" + queryEscaped("kubernetes.io/service-name=\(service.name)")
-    }
-
-    private static func queryEscaped(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
-
-    private static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(Int64(Backoff.seconds(duration) * 1e9))
+extension ListWatchState where Object == EndpointSlice {
+    /// The slices by name (one service's slices live in one namespace).
+    var slices: [String: EndpointSlice] {
+        Dictionary(objects.values.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
 

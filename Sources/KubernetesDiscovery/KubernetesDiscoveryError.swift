@@ -44,7 +44,8 @@ public enum KubernetesDiscoveryError: Error, Sendable, Equatable, CustomStringCo
             case 401:
                 hint = "the API server rejected the bearer token; check that the token file is current and the service account exists"
             case 403:
-                hint = "the service account may not list/watch endpointslices.discovery.k8s.io in this namespace; grant it with a Role and RoleBinding"
+                let resource = path.hasSuffix("/ingresses") ? "ingresses.networking.k8s.io" : "endpointslices.discovery.k8s.io"
+                hint = "the service account may not list/watch \(resource) in this namespace; grant it with a Role and RoleBinding"
             case 404:
                 hint = "the API server does not serve discovery.k8s.io/v1 EndpointSlices here; check the API server address and Kubernetes version (1.21 or later)"
             default:

@@ -48,7 +48,7 @@ struct LineSplitter {
 }
 
 /// Turns the chunks of a watch response body into watch events.
-struct WatchEventDecoder {
+struct ObjectWatchDecoder<Object: KubernetesObject> {
     private var splitter: LineSplitter
     private let decoder = JSONDecoder()
 
@@ -57,17 +57,19 @@ struct WatchEventDecoder {
     }
 
     /// The events completed by this chunk, in order.
-    mutating func feed(_ chunk: ByteBuffer) throws(KubernetesDiscoveryError) -> [WatchEvent] {
-        var events: [WatchEvent] = []
+    mutating func feed(_ chunk: ByteBuffer) throws(KubernetesDiscoveryError) -> [ObjectWatchEvent<Object>] {
+        var events: [ObjectWatchEvent<Object>] = []
         for line in try splitter.feed(chunk) {
-            events.append(try decoder.decodeKubernetes(WatchEvent.self, from: Data(line)))
+            events.append(try decoder.decodeKubernetes(ObjectWatchEvent<Object>.self, from: Data(line)))
         }
         return events
     }
 
     /// The last event when the stream ended without a final newline.
-    mutating func finish() throws(KubernetesDiscoveryError) -> WatchEvent? {
+    mutating func finish() throws(KubernetesDiscoveryError) -> ObjectWatchEvent<Object>? {
         guard let line = splitter.finish() else { return nil }
-        return try decoder.decodeKubernetes(WatchEvent.self, from: Data(line))
+        return try decoder.decodeKubernetes(ObjectWatchEvent<Object>.self, from: Data(line))
     }
 }
+
+typealias WatchEventDecoder = ObjectWatchDecoder<EndpointSlice>

@@ -29,6 +29,8 @@ struct Evidence {
     private var staleRuns: Index = [:]
     /// Per cluster, the live members whose digests outlived the lease: they vouch for nothing, and say why.
     private(set) var expired: [String: [DigestLease.Expired]] = [:]
+    /// Per cluster, why some of its digests were left out before they got here (`TableInputs.distrusted`).
+    var distrusted: [String: String] = [:]
     /// The wall-clock millisecond at which the next digest that vouches now will expire; nil without a lease.
     private(set) var nextExpiryMillis: UInt64?
 

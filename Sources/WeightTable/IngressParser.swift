@@ -177,29 +177,22 @@ public enum IngressParser {
     }
 }
 
-/// Small typed accessors over Yams nodes that turn a wrong shape into a `RouteError` naming the field.
+/// The Ingress parser's view of the shared ``YAMLWalker``: errors are `RouteError`s naming the field.
 enum YAMLField {
+    static func walker(_ source: String) -> YAMLWalker<RouteError> {
+        YAMLWalker(file: source) { source, field, problem in RouteError(source: source, field: field, problem: problem) }
+    }
+
     static func mapping(_ node: Node, source: String, field: String) throws(RouteError) -> Node.Mapping {
-        guard let mapping = node.mapping else {
-            throw RouteError(source: source, field: field, problem: "must be a mapping")
-        }
-        return mapping
+        try walker(source).entries(node, at: field)
     }
 
     static func optionalString(_ mapping: Node.Mapping, _ key: String, source: String, field: String) throws(RouteError) -> String? {
-        guard let node = mapping[key] else { return nil }
-        if node.null != nil { return nil }
-        guard let scalar = node.scalar else {
-            throw RouteError(source: source, field: field.isEmpty ? key : "\(field).\(key)", problem: "must be a string")
-        }
-        return scalar.string
+        try walker(source).string(mapping[key], at: field.isEmpty ? key : "\(field).\(key)")
     }
 
     static func requiredString(_ mapping: Node.Mapping, _ key: String, source: String, field: String) throws(RouteError) -> String {
-        guard let value = try optionalString(mapping, key, source: source, field: field) else {
-            throw RouteError(source: source, field: field.isEmpty ? key : "\(field).\(key)", problem: "is missing")
-        }
-        return value
+        try walker(source).requiredString(mapping[key], at: field.isEmpty ? key : "\(field).\(key)", missing: "is missing")
     }
 }
 

@@ -54,6 +54,9 @@ public struct TableInputs: Sendable {
     public var isolated: Bool
     /// Wall-clock milliseconds since the Unix epoch, for `generatedAt` and change timestamps only.
     public var wallClockMillis: UInt64
+    /// Per cluster, why some of its digests were left out of `digests` (their key is no longer trusted): added to the
+    /// reason of a cluster that nobody vouches for, so the table says why it lost its weight.
+    public var distrusted: [String: String] = [:]
 
     /// Creates the inputs of one rebuild.
     public init(routes: [RouteSpec], members: [MemberView], digests: [HealthDigest], isolated: Bool = false, wallClockMillis: UInt64) {

@@ -7,8 +7,7 @@ extension TableBuilder {
     /// to its own group first. How much a group keeps is the fill of its fullest cluster (raw ÷ configured, at most
     /// 1): one cluster at full capacity takes its siblings' shares, as in the proportional rule; a group whose
     /// clusters are all held down, failed or short of capacity keeps only that fraction. What the last group
-    /// cannot take is left for the final apportioning, which spreads it over every group in proportion, so traffic
-    /// goes back up the order rather than nowhere.
+    /// cannot take goes back up the order, to the first group that can serve, rather than nowhere.
     ///
     /// - Parameters:
     ///   - raw: each cluster's raw share (configured weight × capacity × ramp, in units of 1/10,000 of a point).
@@ -31,6 +30,12 @@ extension TableBuilder {
             let split = Apportion.largestRemainder(group.map { raw[$0] }, total: kept)
             for (i, share) in zip(group, split) { result[i] = share }
             incoming = demand - kept
+        }
+        // What no group further down could take goes back up the order: to the first group that can serve, in
+        // proportion to its raw shares (also how a standby group configured at 0 takes a whole route).
+        if incoming > 0, let first = groups.first(where: { $0.contains { raw[$0] > 0 } }) {
+            let split = Apportion.largestRemainder(first.map { raw[$0] }, total: incoming)
+            for (i, share) in zip(first, split) { result[i] += share }
         }
         return result
     }

@@ -21,8 +21,9 @@ public enum TableBuilder {
         var state = previous
         state.latestChanges = []
         let routes = inputs.routes.sorted(by: routeOrder)
-        let evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)),
+        var evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)),
                                 policy: policy, nowMillis: inputs.wallClockMillis)
+        evidence.distrusted = inputs.distrusted
 
         var entries: [RouteEntry] = []
         entries.reserveCapacity(routes.count)
@@ -137,6 +138,7 @@ public enum TableBuilder {
                 if !vouched, let lease = policy.digestLease, let expired = evidence.expired[cluster] {
                     standing.reason += ": " + DigestLease.reason(expired, lease: lease)
                 }
+                if !vouched, let note = evidence.distrusted[cluster] { standing.reason += ": " + note }
             } else {
                 if history.liveSince == nil {
                     history.liveSince = now

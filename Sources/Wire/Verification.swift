@@ -38,6 +38,9 @@ public struct RecordVerifier: Sendable {
     public var verifier: any SignatureVerifier
     /// How far in the future (by the receiver's wall clock) an issue time may lie: clock skew between nodes.
     public var maxFutureSkewMillis: UInt64
+    /// Where a running process keeps a roster it replaces on reload; when set, each check reads it (once) instead
+    /// of `roster`, so a roster edit takes effect without rebuilding the gossip core.
+    public var liveRoster: (@Sendable () -> TrustRoster)?
 
     public init(roster: TrustRoster, verifier: any SignatureVerifier = Ed25519Verifier(), maxFutureSkewMillis: UInt64 = 30_000) {
         self.roster = roster
@@ -54,8 +57,11 @@ public struct RecordVerifier: Sendable {
         if d.issuedAtMillis > nowMillis, d.issuedAtMillis - nowMillis > maxFutureSkewMillis {
             return .fromTheFuture(origin: d.origin.name, aheadMillis: d.issuedAtMillis - nowMillis)
         }
-        if let rejection = checkKey(cluster: d.origin.cluster, keyID: signed.keyID) { return rejection }
-        let key = roster.key(signed.keyID, forCluster: d.origin.cluster)!
+        let key: PublicKey
+        switch trustedKey(cluster: d.origin.cluster, keyID: signed.keyID) {
+        case .success(let trusted): key = trusted
+        case .failure(let rejection): return rejection
+        }
         guard verifier.isValid(signature: signed.signature, of: WireEncoding.signedBytes(of: d), by: key) else {
             return .badSignature(origin: d.origin.name)
         }
@@ -67,17 +73,23 @@ public struct RecordVerifier: Sendable {
         let identity = signed.record.identity
         if identity.cluster.isEmpty { return nil }
         guard signed.isSigned else { return .unsigned(origin: identity.name) }
-        if let rejection = checkKey(cluster: identity.cluster, keyID: signed.keyID) { return rejection }
-        let key = roster.key(signed.keyID, forCluster: identity.cluster)!
+        let key: PublicKey
+        switch trustedKey(cluster: identity.cluster, keyID: signed.keyID) {
+        case .success(let trusted): key = trusted
+        case .failure(let rejection): return rejection
+        }
         guard verifier.isValid(signature: signed.signature, of: WireEncoding.signedBytes(of: signed.record), by: key) else {
             return .badSignature(origin: identity.name)
         }
         return nil
     }
 
-    private func checkKey(cluster: String, keyID: KeyID) -> RecordRejection? {
-        guard roster.contains(cluster: cluster) else { return .unknownCluster(cluster) }
-        guard roster.key(keyID, forCluster: cluster) != nil else { return .untrustedKey(cluster: cluster, keyID: keyID) }
-        return nil
+    /// The key `keyID` if the roster in force trusts it for `cluster`; the roster is read once, so a reload between
+    /// the check and the lookup cannot split them.
+    private func trustedKey(cluster: String, keyID: KeyID) -> Result<PublicKey, RecordRejection> {
+        let roster = liveRoster?() ?? self.roster
+        guard roster.contains(cluster: cluster) else { return .failure(.unknownCluster(cluster)) }
+        guard let key = roster.key(keyID, forCluster: cluster) else { return .failure(.untrustedKey(cluster: cluster, keyID: keyID)) }
+        return .success(key)
     }
 }

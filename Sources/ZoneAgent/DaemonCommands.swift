@@ -25,18 +25,13 @@ struct AgentCommand: AsyncParsableCommand {
         let mesh = try Daemon.mesh(configPath: config, role: .agent, logger: logger)
         ZoneMetrics.startAgent()
         let loop = AgentLoop(mesh: mesh)
-        let staticEndpoints = mesh.config.endpoints.staticList.map(\.key)
-        await loop.setEndpoints(staticEndpoints)
-        var services: [any Service] = [mesh.gossip]
+        await loop.setConfigured(mesh.config.endpoints.staticList.map(ProbeTarget.init))
+        let reloader = LiveReload.agent(mesh, loop: loop)
+        var services: [any Service] = [mesh.gossip, LiveReload.watchService(reloader)]
         if let watcher = Daemon.endpointSliceWatcher(mesh) {
             services.append(TaskService("endpoint discovery") {
                 try await cancelWhenGracefulShutdown {
-                    try await watcher.run { found in
-                        let discovered = found.values.joined().map {
-                            EndpointKey(service: "\($0.service.namespace)/\($0.service.name)", host: $0.host, port: $0.port)
-                        }
-                        await loop.setEndpoints(staticEndpoints + discovered)
-                    }
+                    try await watcher.run { found in await loop.setDiscovered(found.values.joined().map(ProbeTarget.init)) }
                 }
             })
         }
@@ -47,7 +42,8 @@ struct AgentCommand: AsyncParsableCommand {
         services.append(TaskService("probes") { try await cancelWhenGracefulShutdown { try await loop.runProbes() } })
         services.append(Daemon.gossipCounters(mesh))
         services += Daemon.adminService(mesh, table: nil, readiness: Readiness.all([Readiness.agent(mesh), { await mesh.gossip.transportProblem() }]), probeStall: { await loop.probeLoopProblem() })
-        try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)")
+        try await Daemon.run(services, logger: logger, name: "agent \(mesh.identity.name) of cluster \(mesh.identity.cluster)",
+                             onHangup: LiveReload.hangup(reloader))
     }
 }
 
@@ -66,16 +62,14 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = LogSetup.bootstrap(format: logFormat ?? .fromEnvironment)
         let mesh = try Daemon.mesh(configPath: config, role: .gateway, logger: logger)
-        let routes: [RouteSpec]
-        do { routes = try Daemon.routes(mesh.config) } catch { Daemon.exitWithConfigError(error) }
+        let routes = mesh.config.routes?.routes ?? []
         ZoneMetrics.startGateway()
         ZoneMetrics.table.declare(routes: routes)
-        let failover = mesh.config.failover
-        let policy = TablePolicy(failover: failover.mode == "zero-healthy" ? .zeroHealthy : .overprovision(factor: 1.4),
-                                 holdDown: failover.holdDown, slowStart: failover.slowStart, digestLease: failover.digestLease)
-        let loop = GatewayLoop(mesh: mesh, routes: routes, policy: policy)
+        let loop = GatewayLoop(mesh: mesh, routes: routes, policy: mesh.config.failover.policy)
         let pickers = loop.pickers
-        var services: [any Service] = [mesh.gossip]
+        let reloader = LiveReload.gateway(mesh, loop: loop)
+        var services: [any Service] = [mesh.gossip, LiveReload.watchService(reloader)]
+        if let watched = mesh.config.routes?.kubernetes { services.append(LiveReload.ingressService(watched, mesh: mesh, loop: loop)) }
         services.append(TaskService("mesh events") {
             await cancelWhenGracefulShutdown { await Daemon.consumeEvents(mesh, digestsMatter: true) { await loop.apply($0) } }
         })
@@ -113,7 +107,7 @@ struct GatewayCommand: AsyncParsableCommand {
             })
         }
         logger.info("routes", metadata: ["count": "\(routes.count)", "routes": "\(routes.map(\.id))"])
-        try await Daemon.run(services, logger: logger, name: "gateway \(mesh.identity.name)")
+        try await Daemon.run(services, logger: logger, name: "gateway \(mesh.identity.name)", onHangup: LiveReload.hangup(reloader))
     }
 }
 
@@ -143,35 +137,13 @@ enum Daemon {
         guard !names.isEmpty else { return nil }
         do {
             let services = try names.map { name throws(KubernetesDiscoveryError) in try ServiceRef(parsing: name) }
-            let connection = try KubernetesConnection.inCluster()
+            // `ZONE_AGENT_SERVICE_ACCOUNT_DIR`: the token and CA of an agent run outside a pod (development, tests).
+            let environment = ProcessInfo.processInfo.environment
+            let connection = try KubernetesConnection.inCluster(
+                serviceAccountDirectory: environment["ZONE_AGENT_SERVICE_ACCOUNT_DIR"] ?? KubernetesConnection.serviceAccountDirectory)
             return EndpointSliceWatcher(connection: connection, services: services, logger: mesh.logger)
         } catch {
             exitWithConfigError(ConfigError(file: mesh.config.file, key: "endpoints.kubernetes", problem: "\(error)"))
-        }
-    }
-
-    /// The gateway's routes, from the Ingress file or the inline list, checked against the trust roster and
-    /// against the service the HAProxy output names.
-    static func routes(_ config: Config) throws -> [RouteSpec] {
-        let routes = try readRoutes(config)
-        if let service = config.outputs.haproxy?.service, !routes.contains(where: { $0.service == service }) {
-            let served = Set(routes.map(\.service)).sorted().joined(separator: ", ")
-            throw ConfigError(file: config.file, key: "outputs.haproxy.service", problem: "no route serves \(service) (the routes serve \(served))")
-        }
-        return routes
-    }
-
-    private static func readRoutes(_ config: Config) throws -> [RouteSpec] {
-        switch config.routes {
-        case .ingress(let path)?:
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw ConfigError(file: config.file, key: "routes.ingress", problem: "\(path) cannot be read (missing, or no permission)")
-            }
-            return try IngressParser.routes(fromYAML: text, source: path, knownClusters: Set(config.keys.roster.clusters))
-        case .inline(let node)?:
-            return try RouteSpec.inlineRoutes(node, source: config.file, knownClusters: Set(config.keys.roster.clusters))
-        case nil:
-            throw ConfigError(file: config.file, key: "routes", problem: "is required for a gateway")
         }
     }
 
@@ -246,19 +218,20 @@ enum Daemon {
     }
 
     /// Runs the services as one group that stops in reverse order on SIGTERM or SIGINT.
-    /// SIGHUP's default action ends the process, and operators send it to reload, as they reload nginx or HAProxy.
-    /// Until a live reload exists, a hangup is logged and ignored instead of taking every request down with it.
-    static func onHangup(logger: Logger) -> any DispatchSourceSignal {
+    /// SIGHUP's default action ends the process, and operators send it to reload, as they reload nginx or HAProxy:
+    /// it is caught and handed to `reload`.
+    static func onHangup(logger: Logger, reload: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
         signal(SIGHUP, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler {
-            logger.warning("SIGHUP received: a live reload is not built yet; the running configuration keeps serving (restart the process to apply changes)")
+            logger.info("SIGHUP received: reloading the configuration")
+            reload()
         }
         source.resume()
         return source
     }
 
-    static func run(_ services: [any Service], logger: Logger, name: String) async throws {
+    static func run(_ services: [any Service], logger: Logger, name: String, onHangup reload: @escaping @Sendable () -> Void) async throws {
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                                            failureTerminationBehavior: .gracefullyShutdownGroup) },
@@ -267,7 +240,7 @@ enum Daemon {
         // Past this, shutdown escalates to cancellation: the contract wants an exit within 5 s of SIGTERM.
         configuration.maximumGracefulShutdownDuration = .seconds(4)
         logger.info("starting \(name)", metadata: ["version": "\(ZoneAgentVersion.current)"])
-        let hangup = onHangup(logger: logger)
+        let hangup = onHangup(logger: logger, reload: reload)
         defer { hangup.cancel() }
         do {
             try await ServiceGroup(configuration: configuration).run()

@@ -129,3 +129,11 @@ struct TrafficPolicyTests {
         #expect(TrafficPolicy(priority: [["c1"], ["c1", "c2"]]).groups(of: ["c1", "c2"]) == [[0], [1]], "a name counts once")
     }
 }
+
+extension TrafficPolicyTests {
+    @Test func aStandbyGroupAheadOfAFailedOneTakesTheRoute() {
+        // Found by the properties: c1 configured at 0 in the first group, c2 (100) failed in the unnamed last group.
+        let r = route(["c1": 0, "c2": 100], TrafficPolicy(priority: [["c1"]]))
+        #expect(build(mesh(["c1": (2, 2), "c2": (0, 2)]), r).table.effective() == ["c1": 100, "c2": 0])
+    }
+}

@@ -14,9 +14,33 @@ final class ConfigTests: XCTestCase {
         try KeyFiles.writeMeshKey(directory: dir + "/keys")
         try TrustRoster(["c1": [c1.publicKey], "c2": [c2.publicKey]]).yaml
             .write(toFile: dir + "/keys/trust.yaml", atomically: true, encoding: .utf8)
+        // The gateway configurations below name it: routes are read and checked with the configuration.
+        try Self.ingress(c1: 20, c2: 80).write(toFile: dir + "/ingress.yaml", atomically: true, encoding: .utf8)
     }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// The seed's Ingress with the weights `c1` and `c2`.
+    static func ingress(c1: Int, c2: Int, path: String = "/svc1") -> String {
+        """
+        apiVersion: networking.k8s.io/v1
+        kind: Ingress
+        metadata:
+          name: ingress-demo
+          namespace: gateway-demo
+          annotations:
+            alb.ingress.kubernetes.io/cluster-weight.c1: "\(c1)"
+            alb.ingress.kubernetes.io/cluster-weight.c2: "\(c2)"
+        spec:
+          rules:
+            - host: alb.ingress.alibaba.com
+              http:
+                paths:
+                  - path: \(path)
+                    pathType: Prefix
+                    backend: { service: { name: service1, port: { number: 80 } } }
+        """
+    }
 
     let agentYAML = """
     node: c1-a
@@ -65,7 +89,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.node, "c1-a")
         XCTAssertEqual(c.gossip.bind, HostPort(host: "127.0.0.1", port: 7001))
         XCTAssertEqual(c.gossip.join.map(\.description), ["127.0.0.1:7001", "seeds.example:7001"])
-        XCTAssertEqual(c.gossip.profile, "fast")
+        XCTAssertEqual(c.gossip.profile, .fast)
         XCTAssertNotNil(c.keys.signing)
         XCTAssertNotNil(c.keys.mesh)
         XCTAssertEqual(c.endpoints.staticList.first?.address.port, 18081)
@@ -155,9 +179,8 @@ final class ConfigTests: XCTestCase {
         """
         let second = try load(gateway.replacingOccurrences(of: "SERVICE", with: "gateway-demo/service2"), role: .gateway)
         XCTAssertEqual(second.outputs.haproxy?.service, "gateway-demo/service2")
-        XCTAssertEqual(try Daemon.routes(second).count, 2)
-        let unknown = try load(gateway.replacingOccurrences(of: "SERVICE", with: "gateway-demo/service3"), role: .gateway)
-        XCTAssertThrowsError(try Daemon.routes(unknown)) { error in
+        XCTAssertEqual(second.routes?.routes.count, 2)
+        XCTAssertThrowsError(try load(gateway.replacingOccurrences(of: "SERVICE", with: "gateway-demo/service3"), role: .gateway)) { error in
             XCTAssertEqual((error as? ConfigError)?.key, "outputs.haproxy.service")
             XCTAssertTrue("\(error)".contains("no route serves gateway-demo/service3 (the routes serve gateway-demo/service1, gateway-demo/service2)"), "\(error)")
         }
@@ -293,7 +316,7 @@ final class ProbeLogicTests: XCTestCase {
 }
 
 final class LocalHealthTests: XCTestCase {
-    let endpoints = (1...6).map { EndpointKey(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 80) }
+    let endpoints = (1...6).map { ProbeTarget(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 80) }
     let start = ContinuousClock.now
 
     /// An agent joining moves endpoints between probers. The one that lets an endpoint go keeps probing and
@@ -318,7 +341,7 @@ final class LocalHealthTests: XCTestCase {
         XCTAssertTrue(a.endHandovers(now: start + .seconds(4)))
         XCTAssertEqual(Set(a.assigned), Set(share))
         for health in a.report {
-            let key = EndpointKey(service: health.service, host: health.host, port: health.port)
+            let key = ProbeTarget(service: health.service, host: health.host, port: health.port)
             XCTAssertEqual(health.state, share.contains(key) ? .healthy : .unknown)
         }
     }
@@ -350,9 +373,9 @@ final class LocalHealthTests: XCTestCase {
         }
         var a = all["c1-a"]!
         for e in a.assigned { XCTAssertTrue(a.record(e, success: true)) }
-        let report = Dictionary(uniqueKeysWithValues: a.report.map { (EndpointKey(service: $0.service, host: $0.host, port: $0.port), $0.state) })
+        let report = Dictionary(uniqueKeysWithValues: a.report.map { (ProbeTarget(service: $0.service, host: $0.host, port: $0.port), $0.state) })
         for e in endpoints { XCTAssertEqual(report[e], a.assigned.contains(e) ? .healthy : .unknown) }
-        XCTAssertFalse(a.record(EndpointKey(service: "x", host: "y", port: 1), success: true), "results for endpoints not ours are ignored")
+        XCTAssertFalse(a.record(ProbeTarget(service: "x", host: "y", port: 1), success: true), "results for endpoints not ours are ignored")
     }
 
     func testAKilledAgentsEndpointsMoveToTheSurvivors() {

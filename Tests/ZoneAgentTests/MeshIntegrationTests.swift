@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SeededRandom
 import XCTest
 
 @testable import ZoneAgent
@@ -39,10 +40,10 @@ final class MeshIntegrationTests: XCTestCase {
         // 2. Kill every agent and backend of c2 while a request stream runs: no failed request.
         let stopped = StopFlag()
         let during = mesh.stream { stopped.isSet }
-        try await Task.sleep(for: .milliseconds(500))
+        try await waitForProxiedRequests(10, "the stream under way before the kill")
         mesh.kill(mesh.agentNames("c2") + mesh.backendNames("c2"))
         let failover = try await mesh.waitFor("table at 100/0", timeout: .seconds(15)) { await mesh.weights() == ["c1": 100, "c2": 0] }
-        try await Task.sleep(for: .milliseconds(500))
+        try await waitForProxiedRequests(10, "requests on the failed-over table")
         stopped.set()
         let results = await during.value
         let failed = results.filter { !$0.ok }
@@ -63,15 +64,18 @@ final class MeshIntegrationTests: XCTestCase {
         let steady = StopFlag()
         let oneAgent = mesh.stream { steady.isSet }
         mesh.kill(["c1-a"])
-        try await mesh.waitFor("c1-a seen failed", timeout: .seconds(15)) {
-            let members = (try? await mesh.json(mesh.adminURL + "/v1/members"))?["members"] as? [[String: Any]] ?? []
-            return members.contains { $0["node"] as? String == "c1-a" && ["dead", "suspect"].contains($0["state"] as? String ?? "") }
-        }
-        for _ in 0..<20 {
+        // Sampled at every poll from the kill until the gateway declares c1-a dead, by which time its endpoints have
+        // moved to the other agents of c1: the whole window in which traffic could have moved.
+        var samples = 0
+        try await mesh.waitFor("c1-a seen dead", timeout: .seconds(20)) {
             let w = await mesh.weights()
             XCTAssertEqual(w, ["c1": 20, "c2": 80], "killing one agent moved traffic")
-            try await Task.sleep(for: .milliseconds(100))
+            samples += 1
+            return await self.gatewaySees("c1-a", as: "dead")
         }
+        let settled = await mesh.weights()
+        XCTAssertEqual(settled, ["c1": 20, "c2": 80], "killing one agent moved traffic")
+        XCTAssertGreaterThan(samples, 1)
         steady.set()
         let oneAgentResults = await oneAgent.value
         XCTAssertEqual(oneAgentResults.filter { !$0.ok }.count, 0)
@@ -147,6 +151,19 @@ final class MeshIntegrationTests: XCTestCase {
         XCTAssertEqual(after, before)
     }
 
+    /// Waits until the gateway's proxy has answered `count` more requests than now (its request counter).
+    private func waitForProxiedRequests(_ count: Int, _ what: String) async throws {
+        let start = await proxiedRequests()
+        try await mesh.waitFor(what, timeout: .seconds(10)) { await self.proxiedRequests() >= start + count }
+    }
+
+    /// The gateway's `zone_agent_proxy_requests_total`, summed over clusters and statuses.
+    private func proxiedRequests() async -> Int {
+        let metrics = (try? await mesh.get(mesh.adminURL + "/metrics").body) ?? ""
+        return metrics.split(separator: "\n").filter { $0.hasPrefix("zone_agent_proxy_requests_total{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0) { $0 + Int($1) }
+    }
+
     /// Whether the gateway's membership holds `node` in `state`.
     private func gatewaySees(_ node: String, as state: String) async -> Bool {
         let members = (try? await mesh.json(mesh.adminURL + "/v1/members"))?["members"] as? [[String: Any]] ?? []
@@ -157,7 +174,7 @@ final class MeshIntegrationTests: XCTestCase {
     static func sendGarbage(to targets: [String], port: Int, for duration: Duration) async throws -> Int {
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
         defer { channel.close(promise: nil) }
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: 0x5A_4147)   // seeded: a failure replays with the same datagrams
         let addresses = try targets.map { try SocketAddress(ipAddress: $0, port: port) }
         let end = ContinuousClock.now + duration
         var sent = 0

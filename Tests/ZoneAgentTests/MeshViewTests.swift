@@ -26,12 +26,18 @@ final class MeshViewTests: XCTestCase {
     }
 
     func changed(_ m: MemberSnapshot) -> GossipEvent { .memberChanged(m, previous: nil) }
-    func accepted(_ d: HealthDigest) -> GossipEvent { .digestAccepted(SignedDigest(digest: d, keyID: KeyID(rawValue: 0), signature: [])) }
+    func accepted(_ d: HealthDigest) -> GossipEvent { .digestAccepted(signed(d)) }
 
     func weights(_ view: MeshView) -> [String: Int] {
-        let table = TableBuilder.build(view.tableInputs(routes: [route], wallClockMillis: 1), state: TableState(), now: .now).table
+        let table = TableBuilder.build(inputs(view), state: TableState(), now: .now).table
         return Dictionary(uniqueKeysWithValues: table.routes[0].clusters.map { ($0.cluster, $0.effectiveWeight) })
     }
+
+    func inputs(_ view: MeshView) -> TableInputs {
+        view.tableInputs(routes: [route], digests: view.signedDigests.map(\.digest), wallClockMillis: 1)
+    }
+
+    func signed(_ d: HealthDigest) -> SignedDigest { SignedDigest(digest: d, keyID: KeyID(rawValue: 0), signature: []) }
 
     func twoClusters() -> MeshView {
         var view = MeshView()
@@ -68,7 +74,7 @@ final class MeshViewTests: XCTestCase {
         XCTAssertFalse(view.isolated, "a suspect is still in contact")
         view.apply(changed(member("a1", "c1", .dead)))
         XCTAssertTrue(view.isolated)
-        XCTAssertTrue(view.tableInputs(routes: [route], wallClockMillis: 1).isolated)
+        XCTAssertTrue(inputs(view).isolated)
         view.apply(changed(member("a1", "c1", .alive, generation: 2)))
         XCTAssertFalse(view.isolated)
     }
@@ -80,13 +86,13 @@ final class MeshViewTests: XCTestCase {
         view.apply(changed(member("a2", "c2", .suspect)))
         view.apply(changed(member("b2", "c2", .suspect)))
         view.resync(members: [member("a1", "c1", .alive), member("a2", "c2", .alive), member("b2", "c2", .alive)],
-                    digests: [digest("a1", "c1", version: 1), digest("a2", "c2", version: 1), digest("b2", "c2", version: 1)])
+                    digests: [digest("a1", "c1", version: 1), digest("a2", "c2", version: 1), digest("b2", "c2", version: 1)].map(signed))
         XCTAssertEqual(weights(view), ["c1": 100, "c2": 0], "the raced suspicions are replayed on top of the snapshot")
         // A plain resync replaces the view: members the service pruned are gone.
         view.beginResync()
-        view.resync(members: [member("a1", "c1", .alive)], digests: [digest("a1", "c1", version: 1)])
-        let inputs = view.tableInputs(routes: [route], wallClockMillis: 1)
-        XCTAssertEqual(inputs.members.map(\.name), ["a1"])
-        XCTAssertEqual(inputs.digests.map(\.origin.name), ["a1"])
+        view.resync(members: [member("a1", "c1", .alive)], digests: [signed(digest("a1", "c1", version: 1))])
+        let resynced = inputs(view)
+        XCTAssertEqual(resynced.members.map(\.name), ["a1"])
+        XCTAssertEqual(resynced.digests.map(\.origin.name), ["a1"])
     }
 }

@@ -1,37 +1,25 @@
 import Wire
 
-/// One endpoint of one service, without its health.
-struct EndpointKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    var service: String
-    var host: String
-    var port: UInt16
-
-    /// The text rendezvous hashing scores, the same on every agent.
-    var description: String { "\(service)|\(host):\(port)" }
-
-    static func < (a: EndpointKey, b: EndpointKey) -> Bool { (a.service, a.host, a.port) < (b.service, b.host, b.port) }
-}
-
 /// What this agent knows about its cluster's endpoints: all of them (from discovery), and the health of those it
 /// probes itself (chosen by rendezvous hashing over the cluster's live agents). Pure: the agent feeds it.
 struct LocalHealth: Sendable {
     let member: String
-    let replicas: Int
-    let fall: Int
-    let rise: Int
+    private(set) var replicas: Int
+    private(set) var fall: Int
+    private(set) var rise: Int
     /// How long an endpoint that leaves this agent's share is still probed and reported by it: long enough for its
     /// new probers to confirm it (`rise` probes, and one interval of slack). Without it, the moment shares move (an
     /// agent joins, a DaemonSet pod is replaced) nobody says the endpoint is healthy: the old prober reports it
     /// unknown at once and the new one only after `rise` probes, and a cluster whose every endpoint moves at once
     /// fails over for nothing, then waits out the hold-down.
-    let handover: Duration
-    private(set) var endpoints: [EndpointKey] = []
+    private(set) var handover: Duration
+    private(set) var endpoints: [ProbeTarget] = []
     /// What this agent probes: its share, and the endpoints it is handing over.
-    private(set) var assigned: [EndpointKey] = []
-    private var share: Set<EndpointKey> = []
+    private(set) var assigned: [ProbeTarget] = []
+    private var share: Set<ProbeTarget> = []
     /// Endpoints leaving this agent's share, and until when it keeps them.
-    private var handingOver: [EndpointKey: ContinuousClock.Instant] = [:]
-    private var counters: [EndpointKey: ProbeCounter] = [:]
+    private var handingOver: [ProbeTarget: ContinuousClock.Instant] = [:]
+    private var counters: [ProbeTarget: ProbeCounter] = [:]
     private var liveMembers: [String] = []
 
     init(member: String, replicas: Int, fall: Int, rise: Int, handover: Duration = .zero) {
@@ -44,7 +32,7 @@ struct LocalHealth: Sendable {
     }
 
     /// Replaces the endpoint set (from discovery); returns true when it changed.
-    mutating func setEndpoints(_ new: [EndpointKey], now: ContinuousClock.Instant) -> Bool {
+    mutating func setEndpoints(_ new: [ProbeTarget], now: ContinuousClock.Instant) -> Bool {
         let sorted = Array(Set(new)).sorted()
         guard sorted != endpoints else { return false }
         endpoints = sorted
@@ -57,6 +45,24 @@ struct LocalHealth: Sendable {
         let sorted = Array(Set(members + [member])).sorted()
         guard sorted != liveMembers else { return false }
         liveMembers = sorted
+        let before = assigned
+        reassign(now: now)
+        return before != assigned
+    }
+
+    /// New probe settings from a reload. Counters keep their state and judge by the new thresholds from their next
+    /// result, so a reload never makes an endpoint unknown; a new replica count re-deals the shares. Returns true
+    /// when this agent's share changed.
+    mutating func retune(replicas: Int, fall: Int, rise: Int, handover: Duration, now: ContinuousClock.Instant) -> Bool {
+        self.fall = fall
+        self.rise = rise
+        self.handover = handover
+        for key in counters.keys {
+            counters[key]?.fall = max(1, fall)
+            counters[key]?.rise = max(1, rise)
+        }
+        guard replicas != self.replicas else { return false }
+        self.replicas = replicas
         let before = assigned
         reassign(now: now)
         return before != assigned
@@ -75,7 +81,7 @@ struct LocalHealth: Sendable {
     }
 
     /// Records a probe result of an assigned endpoint; returns true when its health changed.
-    mutating func record(_ key: EndpointKey, success: Bool) -> Bool {
+    mutating func record(_ key: ProbeTarget, success: Bool) -> Bool {
         guard counters[key] != nil else { return false }   // no longer ours: a late result
         return counters[key]!.record(success: success)
     }
@@ -83,7 +89,7 @@ struct LocalHealth: Sendable {
     /// The digest's endpoint list: our probed endpoints with their health, the rest as known but unprobed.
     var report: [EndpointHealth] {
         endpoints.map { key in
-            EndpointHealth(service: key.service, host: key.host, port: key.port, state: counters[key]?.state ?? .unknown)
+            key.health(counters[key]?.state ?? .unknown)
         }
     }
 
@@ -101,7 +107,7 @@ struct LocalHealth: Sendable {
         share = newShare
         assigned = Array(share.union(handingOver.keys)).sorted()
         // Endpoints no longer ours are forgotten: if they come back to us, we judge them afresh.
-        var kept: [EndpointKey: ProbeCounter] = [:]
+        var kept: [ProbeTarget: ProbeCounter] = [:]
         for key in assigned { kept[key] = counters[key] ?? ProbeCounter(fall: fall, rise: rise) }
         counters = kept
     }

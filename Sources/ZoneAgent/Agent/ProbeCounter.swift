@@ -4,8 +4,9 @@ import Wire
 /// make a healthy endpoint unhealthy, `rise` successes in a row make an unhealthy one healthy again. The first
 /// result decides at once, so a starting agent does not hold back healthy endpoints for `rise` intervals.
 struct ProbeCounter: Sendable, Equatable {
-    let fall: Int
-    let rise: Int
+    /// Thresholds; a reload may change them, and the counter judges by the new ones from its next result.
+    var fall: Int
+    var rise: Int
     private(set) var state: EndpointHealthState = .unknown
     private var streak = 0
 

@@ -1,7 +1,9 @@
 import Foundation
 import GatewayHTTP
+import Gossip
 import KubernetesDiscovery
 import MeshCrypto
+import WeightTable
 import Yams
 
 /// Which side of the mesh a process plays; some keys belong to one side only.
@@ -28,9 +30,12 @@ struct Config: Sendable {
     var proxyListen: HostPort?
     var proxy = ProxyConfig()
     var outputs: OutputsConfig
+    /// Every file this configuration was read from: itself, the keys, the trust roster, the Ingress. A reload
+    /// watches them all.
+    var files: [String] = []
 
     /// Who may read the admin API (`admin:` besides `listen`).
-    struct AdminConfig: Sendable {
+    struct AdminConfig: Sendable, Equatable {
         /// The bearer token from `admin.token: FILE` (checked by ``AdminTokenFile``); nil: no token, all open.
         var token: String?
         /// Whether `/metrics` stays open when a token is set. Default false: metrics name every member, cluster
@@ -66,9 +71,9 @@ struct Config: Sendable {
     }
 
     /// How the gateway moves traffic (`failover:`): the partial-capacity rule and failback damping.
-    struct FailoverConfig: Sendable {
+    struct FailoverConfig: Sendable, Equatable {
         /// `overprovision` (weight × min(1, 1.4 × healthy fraction)) or `zero-healthy` (full share while any is healthy).
-        var mode = "overprovision"
+        var mode = FailoverMode.overprovision
         /// A cluster that comes back must stay live this long before it gets traffic again.
         var holdDown: Duration = .seconds(10)
         /// Then its share ramps up linearly over this long.
@@ -79,11 +84,20 @@ struct Config: Sendable {
         var digestLease: Duration = TimingBounds.defaultDigestLease
     }
 
-    struct GossipConfig: Sendable {
+    /// The partial-capacity rule as written in `failover.mode`.
+    enum FailoverMode: String, Sendable, CaseIterable {
+        case overprovision
+        case zeroHealthy = "zero-healthy"
+
+        /// Envoy's default overprovisioning factor, 1.4: a cluster keeps its full share down to 1/1.4 ≈ 71% healthy.
+        var rule: TablePolicy.Failover { self == .zeroHealthy ? .zeroHealthy : .overprovision(factor: 1.4) }
+    }
+
+    struct GossipConfig: Sendable, Equatable {
         var bind: HostPort
         var advertise: HostPort?
         var join: [HostPort]
-        var profile: String
+        var profile: GossipProfile
         /// Bound into every sealed packet, so neighbouring meshes never merge by accident.
         var mesh: String
     }
@@ -99,12 +113,12 @@ struct Config: Sendable {
         var address: HostPort
     }
 
-    struct EndpointsConfig: Sendable {
+    struct EndpointsConfig: Sendable, Equatable {
         var staticList: [StaticEndpoint] = []
         var kubernetesServices: [String] = []
     }
 
-    struct ProbeConfig: Sendable {
+    struct ProbeConfig: Sendable, Equatable {
         var kind: EndpointProber.Check = .http(path: "/healthz", expectStatus: 200)
         var interval: Duration = .seconds(1)
         var timeout: Duration = .milliseconds(500)
@@ -114,19 +128,44 @@ struct Config: Sendable {
         var probers = 2
     }
 
-    enum RoutesConfig: @unchecked Sendable {
-        /// An Ingress manifest, resolved against the config file's directory.
-        case ingress(path: String)
-        /// Inline routes, as the YAML node (the weight table module validates them).
-        case inline(Node)
+    /// Where the gateway's routes come from, with the routes already parsed and checked against the trust roster.
+    enum RoutesConfig: Sendable {
+        /// An Ingress manifest, resolved against the config file's directory, and its routes.
+        case ingress(path: String, routes: [RouteSpec])
+        /// Inline routes.
+        case inline([RouteSpec])
+        /// The Ingress objects of a class, listed and watched through the Kubernetes API: no routes until listed.
+        case kubernetes(KubernetesRoutes)
+
+        /// The routes known now: none yet for `kubernetes`, whose routes arrive through the watch.
+        var routes: [RouteSpec] {
+            switch self {
+            case .ingress(_, let routes), .inline(let routes): return routes
+            case .kubernetes: return []
+            }
+        }
+
+        /// The file the routes were read from, other than the configuration itself (a reload watches it).
+        var file: String? {
+            if case .ingress(let path, _) = self { return path }
+            return nil
+        }
     }
 
-    struct OutputsConfig: Sendable {
+    /// `routes.kubernetes`: which Ingress objects count.
+    struct KubernetesRoutes: Sendable, Equatable {
+        /// Only Ingresses of this class (`spec.ingressClassName`, or the older `kubernetes.io/ingress.class` annotation).
+        var ingressClass: String
+        /// The namespaces watched; empty: every namespace.
+        var namespaces: [String]
+    }
+
+    struct OutputsConfig: Sendable, Equatable {
         var envoyDirectory: String?
         var haproxy: HAProxyOutput?
     }
 
-    struct HAProxyOutput: Sendable {
+    struct HAProxyOutput: Sendable, Equatable {
         var socket: String
         var backend: String
         /// Servers named PREFIX1...PREFIXn in the backend are the slots zone-agent fills (`server-template`).
@@ -155,15 +194,7 @@ extension Config {
         _ text: String, file: String, role: Role, environment: [String: String], descriptorLimit: Int? = nil
     ) throws(ConfigError) -> Config {
         let y = YAMLReader(file: file)
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw y.fail("", "is empty") }
-            root = node
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw y.fail("", "is not valid YAML: \(error)")
-        }
+        let root = try y.document(text)
         let top = try y.mapping(root, at: "", allowed: ["node", "cluster", "zone", "gossip", "keys", "admin", "endpoints",
                                                         "probe", "routes", "failover", "proxy", "outputs"])
         let directory = (file as NSString).deletingLastPathComponent
@@ -195,22 +226,25 @@ extension Config {
             guard let a = try y.address(item, at: "gossip.join[\(i)]") else { throw y.fail("gossip.join[\(i)]", "is empty") }
             join.append(a)
         }
-        let profile = try y.string(g["profile"], at: "gossip.profile") ?? "lan"
-        guard ["lan", "fast", "wan"].contains(profile) else {
-            throw y.fail("gossip.profile", "`\(profile)` is not a profile; use lan, fast or wan")
+        let profileText = try y.string(g["profile"], at: "gossip.profile") ?? GossipProfile.lan.rawValue
+        guard let profile = GossipProfile(rawValue: profileText) else {
+            throw y.fail("gossip.profile", "`\(profileText)` is not a profile; use lan, fast or wan")
         }
         let meshName = try y.string(g["mesh"], at: "gossip.mesh") ?? "zone-agent"
 
         // keys
         guard let keysNode = top["keys"] else { throw y.fail("keys", "is required (at least keys.trust)") }
         let k = try y.mapping(keysNode, at: "keys", allowed: ["signing", "trust", "mesh"])
+        var named = [file]
         var signing: SigningKeyPair?
         if let path = try y.string(k["signing"], at: "keys.signing") {
+            named.append(resolve(path))
             do { signing = try KeyFiles.readSigningKey(path: resolve(path)) } catch { throw y.fail("keys.signing", "\(error)") }
         } else if role == .agent {
             throw y.fail("keys.signing", "is required for an agent (the cluster's secret key from zone-agent keygen)")
         }
         let trustPath = resolve(try y.requiredString(k["trust"], at: "keys.trust"))
+        named.append(trustPath)
         guard let trustData = FileManager.default.contents(atPath: trustPath), let trustText = String(data: trustData, encoding: .utf8) else {
             throw y.fail("keys.trust", "\(trustPath) cannot be read (missing, or no permission)")
         }
@@ -226,6 +260,7 @@ extension Config {
         }
         var keyring: Keyring?
         if let path = try y.string(k["mesh"], at: "keys.mesh") {
+            named.append(resolve(path))
             do {
                 let keys = try KeyFiles.readMeshKeys(path: resolve(path))
                 keyring = Keyring(primary: keys.primary, accepted: keys.accepted, meshName: meshName)
@@ -306,24 +341,19 @@ extension Config {
 
         var routes: RoutesConfig?
         if let routesNode = top["routes"] {
-            if let m = routesNode.mapping {
-                let r = try y.mapping(.mapping(m), at: "routes", allowed: ["ingress"])
-                routes = .ingress(path: resolve(try y.requiredString(r["ingress"], at: "routes.ingress")))
-            } else if routesNode.sequence != nil {
-                routes = .inline(routesNode)
-            } else {
-                throw y.fail("routes", "must be `ingress: FILE` or a list of routes")
-            }
+            routes = try RoutesConfig.parse(routesNode, y: y, resolve: resolve, knownClusters: Set(roster.clusters))
         } else if role == .gateway {
-            throw y.fail("routes", "is required for a gateway: `ingress: FILE` or a list of routes")
+            throw y.fail("routes", "is required for a gateway: `ingress: FILE`, `kubernetes: { ingressClass: CLASS }` or a list of routes")
         }
 
         var failover = FailoverConfig()
         if let failoverNode = top["failover"] {
             let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart", "digestLease"])
-            failover.mode = try y.string(f["mode"], at: "failover.mode") ?? failover.mode
-            guard ["overprovision", "zero-healthy"].contains(failover.mode) else {
-                throw y.fail("failover.mode", "`\(failover.mode)` is not a mode; use overprovision or zero-healthy")
+            if let mode = try y.string(f["mode"], at: "failover.mode") {
+                guard let parsed = FailoverMode(rawValue: mode) else {
+                    throw y.fail("failover.mode", "`\(mode)` is not a mode; use overprovision or zero-healthy")
+                }
+                failover.mode = parsed
             }
             failover.holdDown = try y.duration(f["holdDown"], at: "failover.holdDown", bounds: TimingBounds.holdDown) ?? failover.holdDown
             failover.slowStart = try y.duration(f["slowStart"], at: "failover.slowStart", bounds: TimingBounds.slowStart) ?? failover.slowStart
@@ -398,12 +428,17 @@ extension Config {
             }
         }
 
+        if let service = outputs.haproxy?.service, let routes, case let served = Set(routes.routes.map(\.service)),
+           !served.isEmpty, !served.contains(service) {
+            throw y.fail("outputs.haproxy.service", "no route serves \(service) (the routes serve \(served.sorted().joined(separator: ", ")))")
+        }
+
         return Config(
             file: file, role: role, node: node, cluster: role == .agent ? cluster : "", zone: zone,
             gossip: GossipConfig(bind: bind, advertise: advertise, join: join, profile: profile, mesh: meshName),
             keys: KeysConfig(signing: signing, roster: roster, mesh: keyring),
             adminListen: adminListen, admin: admin, endpoints: endpoints, probe: probe, routes: routes, failover: failover,
-            proxyListen: proxyListen, proxy: proxy, outputs: outputs)
+            proxyListen: proxyListen, proxy: proxy, outputs: outputs, files: named + (routes?.file.map { [$0] } ?? []))
     }
 
     /// A service as `NAMESPACE/NAME`, with both parts valid Kubernetes names (the discovery's own rule).

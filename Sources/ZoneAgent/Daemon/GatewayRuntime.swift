@@ -2,6 +2,7 @@ import GatewayHTTP
 import Gossip
 import GossipNIO
 import Logging
+import MeshCrypto
 import NIOPosix
 import Synchronization
 import Wire
@@ -11,8 +12,8 @@ import WeightTable
 /// due), publish it atomically to the proxy, and push it to the configured outputs.
 actor GatewayLoop {
     private let mesh: MeshRuntime
-    private let routes: [RouteSpec]
-    private let policy: TablePolicy
+    private var routes: [RouteSpec]
+    private var policy: TablePolicy
     let pickers: PickerBox
     /// Told of every table right after the pickers have it (the built-in proxy re-sends requests in
     /// flight to endpoints the table dropped).
@@ -23,6 +24,8 @@ actor GatewayLoop {
     /// Members and digests as the table needs them, kept up to date by ``apply(_:)``.
     private var view = MeshView()
     private var lastResync: ContinuousClock.Instant?
+    /// The stored digests the roster in force no longer trusts, as counted (see `trustedDigests`).
+    private var countedRejections: Set<String> = []
     /// Envoy and HAProxy, kept in step with the table and retried until they are.
     let outputs: OutputSync
     private var rebuilding = false
@@ -55,6 +58,18 @@ actor GatewayLoop {
         scheduleRebuild()
     }
 
+    /// Puts new routes and policy in force (a reload, or an Ingress watched through the Kubernetes API) and rebuilds.
+    /// The table's history carries over, so clusters whose weights did not change do not move.
+    func reconfigure(routes: [RouteSpec], policy: TablePolicy? = nil) {
+        self.routes = routes
+        if let policy { self.policy = policy }
+        ZoneMetrics.table.declare(routes: routes)
+        scheduleRebuild()
+    }
+
+    /// The routes in force.
+    var currentRoutes: [RouteSpec] { routes }
+
     /// Asks for a rebuild. Rebuilds run one at a time (each reads the mesh across suspension points, so two at
     /// once could publish an older snapshot last); requests made during one fold into a single further pass.
     func scheduleRebuild() {
@@ -81,8 +96,7 @@ actor GatewayLoop {
         lastResync = now
         view.beginResync()
         let members = await mesh.gossip.members()
-        let digests = await mesh.gossip.digests().map(\.digest)
-        view.resync(members: members, digests: digests)
+        view.resync(members: members, digests: await mesh.gossip.digests())
     }
 
     /// How often the view is replaced whole. 10 s: long enough that the copy costs nothing, short enough that
@@ -92,9 +106,17 @@ actor GatewayLoop {
     /// Rebuilds the table from the current view of the mesh.
     private func rebuild() async {
         await resyncIfDue(now: .now)
+        let (trusted, distrusted, rejected) = Self.trustedDigests(view.signedDigests, roster: mesh.keys.currentRoster)
+        // Counted once each, as the gossip core counts a digest it refuses on arrival.
+        for digest in rejected.subtracting(countedRejections).sorted() {
+            ZoneMetrics.mesh.recordRejected(reason: "untrusted_key")
+            logger.warning("stored digest rejected: the trust roster no longer trusts its key", metadata: ["digest": "\(digest)"])
+        }
+        countedRejections = rejected
         // Isolated (the view heard from members before and now hears from none): the last good table is kept.
         // Which members vouch is the table policy's rule (`TablePolicy.Vouching`).
-        let inputs = view.tableInputs(routes: routes, wallClockMillis: wallClockMillis())
+        var inputs = view.tableInputs(routes: routes, digests: trusted, wallClockMillis: wallClockMillis())
+        inputs.distrusted = distrusted
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
         let buildStarted = ContinuousClock.now
@@ -215,5 +237,31 @@ final class TableListeners: Sendable {
 
     func notify(_ table: RoutingTable) {
         for listener in listeners.withLock({ $0 }) { listener(table) }
+    }
+}
+
+extension GatewayLoop {
+    /// The digests the trust roster in force still trusts, and per cluster why the others no longer count. A digest
+    /// verified under an older roster stays in the gossip store until its origin sends a newer one; once the roster
+    /// drops its key it must stop vouching at once, and the table must say why its cluster lost its weight.
+    static func trustedDigests(_ signed: [SignedDigest], roster: TrustRoster)
+        -> (trusted: [HealthDigest], distrusted: [String: String], rejected: Set<String>)
+    {
+        var trusted: [HealthDigest] = []
+        var dropped: [String: [String]] = [:]
+        var rejected: Set<String> = []
+        for s in signed {
+            let cluster = s.digest.origin.cluster
+            if roster.key(s.keyID, forCluster: cluster) != nil {
+                trusted.append(s.digest)
+            } else {
+                dropped[cluster, default: []].append("\(s.digest.origin.name) (key \(s.keyID))")
+                rejected.insert("\(s.digest.origin.name) \(s.digest.order)")
+            }
+        }
+        let notes = dropped.mapValues { origins in
+            "the trust roster no longer trusts the key that signs the digests of \(origins.sorted().joined(separator: ", "))"
+        }
+        return (trusted, notes, rejected)
     }
 }

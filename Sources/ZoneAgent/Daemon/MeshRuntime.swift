@@ -12,12 +12,15 @@ struct MeshRuntime: Sendable {
     let identity: MemberIdentity
     let gossip: GossipService
     let logger: Logger
+    /// The trust roster and signing key in force; a reload replaces them here.
+    let keys: LiveKeys
 
     /// Builds the gossip service from a validated configuration.
     init(config: Config, logger: Logger) throws(ConfigError) {
         self.config = config
         self.logger = logger
-        let profile = GossipProfile(rawValue: config.gossip.profile) ?? .lan
+        let profile = config.gossip.profile
+        keys = LiveKeys(roster: config.keys.roster, signing: config.role == .agent ? config.keys.signing : nil)
         identity = MemberIdentity(name: config.node, cluster: config.cluster, zone: config.zone,
                                   generation: GossipService.freshGeneration())
         var advertise: PeerAddress?
@@ -35,8 +38,8 @@ struct MeshRuntime: Sendable {
             seeds: config.gossip.join.map(\.description), keyring: config.keys.mesh)
         gossip = GossipService(
             settings: GossipSettings(profile: profile), transport: transport, identity: identity,
-            signer: config.role == .agent ? config.keys.signing : nil,
-            verifier: RecordVerifier(roster: config.keys.roster),
+            signer: keys.signer,
+            verifier: keys.verifier,
             logger: logger)
     }
 

@@ -23,7 +23,7 @@ struct MeshView {
     }
 
     private var members: [Origin: MemberSnapshot] = [:]
-    private var digests: [Origin: HealthDigest] = [:]
+    private var digests: [Origin: SignedDigest] = [:]
     private var activeCount = 0
     /// Heard from some member once: from then on, hearing from none means the gateway is cut off (fail static),
     /// not that every cluster failed.
@@ -44,7 +44,7 @@ struct MeshView {
             return true
         case .digestAccepted(let signed):
             replay?.append(event)
-            return store(signed.digest)
+            return store(signed)
         case .recordRejected, .nameConflict:
             return false
         }
@@ -55,7 +55,7 @@ struct MeshView {
 
     /// Replaces the view with the gossip service's `members` and `digests`, read after ``beginResync()``, then
     /// replays the events applied in between: events come in order, so the newest state wins either way.
-    mutating func resync(members snapshot: [MemberSnapshot], digests newest: [HealthDigest]) {
+    mutating func resync(members snapshot: [MemberSnapshot], digests newest: [SignedDigest]) {
         let pending = replay ?? []
         replay = nil
         members = [:]
@@ -66,15 +66,19 @@ struct MeshView {
         for event in pending { apply(event) }
     }
 
-    /// The table's inputs for `routes`. A name held by two generations at once (a node name started twice: both
+    /// The newest digest of each origin process, with the key that signed it (the roster in force may no longer
+    /// trust it).
+    var signedDigests: [SignedDigest] { Array(digests.values) }
+
+    /// The table's inputs for `routes`, with `digests` (those of ``signedDigests`` the roster trusts). A name held by two generations at once (a node name started twice: both
     /// processes run) becomes one origin per generation, so that each live one vouches with its own digest and the
     /// end of one never takes vouching away from the other; every other name passes unchanged.
-    func tableInputs(routes: [RouteSpec], wallClockMillis: UInt64) -> TableInputs {
-        let (views, vouching) = Self.vouchingInputs(members: Array(members.values), digests: Array(digests.values))
+    func tableInputs(routes: [RouteSpec], digests: [HealthDigest], wallClockMillis: UInt64) -> TableInputs {
+        let (views, vouching) = Self.vouchingInputs(members: Array(members.values), digests: digests)
         return TableInputs(routes: routes, members: views, digests: vouching, isolated: isolated, wallClockMillis: wallClockMillis)
     }
 
-    /// See ``tableInputs(routes:wallClockMillis:)``.
+    /// See ``tableInputs(routes:digests:wallClockMillis:)``.
     static func vouchingInputs(members: [MemberSnapshot], digests: [HealthDigest]) -> ([MemberView], [HealthDigest]) {
         var held: [String: Int] = [:]
         for m in members { held[m.name, default: 0] += 1 }
@@ -107,10 +111,10 @@ struct MeshView {
 
     /// Keeps the newer of two digests of one origin process; true when `digest` was newer.
     @discardableResult
-    private mutating func store(_ digest: HealthDigest) -> Bool {
-        let origin = Origin(digest.origin)
-        if let held = digests[origin], !(held.order < digest.order) { return false }
-        digests[origin] = digest
+    private mutating func store(_ signed: SignedDigest) -> Bool {
+        let origin = Origin(signed.digest.origin)
+        if let held = digests[origin], !(held.digest.order < signed.digest.order) { return false }
+        digests[origin] = signed
         return true
     }
 }

@@ -32,6 +32,7 @@ enum StatusPage {
         html += "<main>"
         html += summary(page, clusters: clusters)
         html += StatusSections.conflicts(page.members)
+        html += ConfigRefusals.shared.html()
         html += StatusSections.clusters(page, clusters: clusters, colorIndex: colorIndex)
         html += StatusSections.events(page.events, nowMillis: page.nowMillis)
         html += routes(page, colorIndex: colorIndex)

@@ -24,17 +24,18 @@ enum ZoneMetrics {
     static let outputs = OutputMetrics(registry: registry)
     static let admin = AdminMetrics(registry: registry)
     static let process = ProcessMetrics(registry: registry, version: ZoneAgentVersion.current)
+    static let config = ConfigMetrics(registry: registry)
 
     /// Makes the families every role has, so they show at 0 from the first scrape.
     static func startAgent() {
-        _ = (mesh, gossip, probes, admin, process)
+        _ = (mesh, gossip, probes, admin, process, config)
         mesh.membersByState(["alive": 1])
     }
 
     /// Makes the gateway's families; the per-route ones need the routes (``TableMetrics/declare(routes:)``), and
     /// the proxy's are made with it (``ProxyMetrics``).
     static func startGateway() {
-        _ = (mesh, gossip, table, outputs, admin, process)
+        _ = (mesh, gossip, table, outputs, admin, process, config)
         mesh.membersByState(["alive": 1])
     }
 

@@ -5,7 +5,7 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// A stand-in for the Kubernetes API server: EndpointSlice list and watch over HTTPS on 127.0.0.1.
+/// A stand-in for the Kubernetes API server: EndpointSlice and Ingress list and watch over HTTPS on 127.0.0.1.
 ///
 /// It keeps a resourceVersion counter and an event history per service, so a watch from an old
 /// resourceVersion is replayed like the real server does, and a test can compact the history (watches
@@ -41,6 +41,8 @@ final class FakeAPIServer: Sendable {
         var resourceVersion = 100
         var compactedBelow = 0
         var slices: [String: [String: (fixture: SliceFixture, version: Int)]] = [:]
+        /// Ingresses by `NAMESPACE/NAME`.
+        var ingresses: [String: (fixture: IngressFixture, version: Int)] = [:]
         var history: [HistoryEntry] = []
         var watches: [ObjectIdentifier: Watch] = [:]
         var connections: [ObjectIdentifier: any Channel] = [:]
@@ -148,6 +150,43 @@ final class FakeAPIServer: Sendable {
         return version
     }
 
+    /// The watch key of the Ingresses of `namespace`: what `sendGoneEvent` and `dropWatches` take.
+    static func ingressKey(_ namespace: String) -> String { "ingresses:\(namespace)" }
+
+    /// Creates or replaces an Ingress; open watches of its namespace (or of all namespaces) see ADDED or MODIFIED.
+    @discardableResult
+    func upsertIngress(_ ingress: IngressFixture) -> Int {
+        let (version, targets, line) = state.withLock { state -> (Int, [any Channel], String) in
+            state.resourceVersion += 1
+            let version = state.resourceVersion
+            let type = state.ingresses[ingress.id] == nil ? "ADDED" : "MODIFIED"
+            state.ingresses[ingress.id] = (ingress, version)
+            let line = jsonLine(["type": type, "object": ingress.object(resourceVersion: version)])
+            let key = Self.ingressKey(ingress.namespace)
+            state.history.append(HistoryEntry(resourceVersion: version, service: key, line: line))
+            return (version, Self.channels(of: key, in: state), line)
+        }
+        Self.send(line, to: targets)
+        return version
+    }
+
+    /// Deletes an Ingress; open watches see DELETED.
+    @discardableResult
+    func deleteIngress(namespace: String, name: String) -> Int {
+        let (version, targets, line) = state.withLock { state -> (Int, [any Channel], String) in
+            state.resourceVersion += 1
+            let version = state.resourceVersion
+            let fixture = state.ingresses["\(namespace)/\(name)"]?.fixture ?? IngressFixture(namespace: namespace, name: name)
+            state.ingresses["\(namespace)/\(name)"] = nil
+            let line = jsonLine(["type": "DELETED", "object": fixture.object(resourceVersion: version)])
+            let key = Self.ingressKey(namespace)
+            state.history.append(HistoryEntry(resourceVersion: version, service: key, line: line))
+            return (version, Self.channels(of: key, in: state), line)
+        }
+        Self.send(line, to: targets)
+        return version
+    }
+
     /// Advances the resourceVersion (as changes elsewhere in the cluster do) and sends a BOOKMARK with it.
     @discardableResult
     func bookmark(_ service: String) -> Int {
@@ -228,6 +267,9 @@ final class FakeAPIServer: Sendable {
                 return (Self.status(.unauthorized, reason: "Unauthorized", message: "Unauthorized"), 401)
             }
             let parts = path.split(separator: "/").map(String.init)
+            if parts.count >= 4, parts[0] == "apis", parts[1] == "networking.k8s.io", parts[2] == "v1" {
+                return Self.ingresses(parts: parts, query: query, channel: channel, state: &state)
+            }
             guard parts.count == 6, parts[0] == "apis", parts[1] == "discovery.k8s.io", parts[2] == "v1",
                   parts[3] == "namespaces", parts[5] == "endpointslices",
                   let selector = query["labelSelector"], selector.hasPrefix("kubernetes.io/service-name=")
@@ -262,6 +304,43 @@ final class FakeAPIServer: Sendable {
         return response
     }
 
+    /// Lists or watches Ingresses: `/apis/networking.k8s.io/v1/ingresses` or `…/namespaces/NS/ingresses`.
+    private static func ingresses(parts: [String], query: [String: String], channel: any Channel, state: inout State) -> (Response, Int) {
+        let namespace: String
+        if parts.count == 4, parts[3] == "ingresses" {
+            namespace = "*"
+        } else if parts.count == 6, parts[3] == "namespaces", parts[5] == "ingresses" {
+            namespace = parts[4]
+        } else {
+            return (status(.notFound, reason: "NotFound", message: "the server could not find \(parts.joined(separator: "/"))"), 404)
+        }
+        let key = ingressKey(namespace)
+        if query["watch"] == "true" {
+            guard let since = query["resourceVersion"].flatMap(Int.init) else {
+                return (status(.badRequest, reason: "BadRequest", message: "watch needs a resourceVersion"), 400)
+            }
+            if since < state.compactedBelow {
+                return (status(.gone, reason: "Expired", message: "too old resource version: \(since)"), 410)
+            }
+            let replay = state.history.filter { watches($0.service, key) && $0.resourceVersion > since }.map(\.line)
+            state.watches[ObjectIdentifier(channel)] = Watch(service: key, channel: channel)
+            return (.watch(replay: replay), 200)
+        }
+        let items = state.ingresses.sorted { $0.key < $1.key }
+            .filter { namespace == "*" || $0.value.fixture.namespace == namespace }
+            .map { $0.value.fixture.object(resourceVersion: $0.value.version) }
+        let list: [String: Any] = [
+            "kind": "IngressList", "apiVersion": "networking.k8s.io/v1",
+            "metadata": ["resourceVersion": String(state.resourceVersion)], "items": items,
+        ]
+        return (.json(status: .ok, body: jsonLine(list)), 200)
+    }
+
+    /// Whether a watch of `watched` sees events of `key`: its own, and every namespace's for a cluster-wide watch.
+    private static func watches(_ key: String, _ watched: String) -> Bool {
+        key == watched || (watched == ingressKey("*") && key.hasPrefix("ingresses:"))
+    }
+
     fileprivate func connectionOpened(_ channel: any Channel) {
         state.withLock { $0.connections[ObjectIdentifier(channel)] = channel }
     }
@@ -281,7 +360,7 @@ final class FakeAPIServer: Sendable {
     }
 
     private static func channels(of service: String, in state: State) -> [any Channel] {
-        state.watches.values.filter { $0.service == service }.map(\.channel)
+        state.watches.values.filter { watches(service, $0.service) }.map(\.channel)
     }
 
     private static func send(_ line: String, to channels: [any Channel]) {

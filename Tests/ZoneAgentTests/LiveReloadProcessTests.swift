@@ -1,0 +1,223 @@
+import Foundation
+import MeshCrypto
+import XCTest
+
+@testable import ZoneAgent
+
+/// Every change an operator makes is a live one, with real processes on loopback: the Ingress edited (and a bad edit
+/// refused while the running routes keep serving), SIGHUP, and both key rotations of the issue, all under a request
+/// stream that must see no failure.
+final class LiveReloadProcessTests: XCTestCase {
+    var mesh: LocalMesh!
+
+    override func setUp() async throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
+        }
+        var layout = LocalMesh.Layout()
+        layout.agentsPerCluster = 2
+        layout.holdDown = "1s"
+        layout.slowStart = "1s"
+        mesh = try LocalMesh(directory: NSTemporaryDirectory() + "reload-\(UUID().uuidString.prefix(8))", binary: binary, layout: layout)
+        try mesh.writeConfiguration()
+        for cluster in mesh.clusters { try mesh.startCluster(cluster) }
+        try mesh.startGateway()
+        try await mesh.waitFor("both clusters active at 20/80 with 2/2 healthy", timeout: .seconds(30)) { await mesh.isSteady() }
+    }
+
+    override func tearDown() async throws {
+        mesh.stopAll()
+        try? FileManager.default.removeItem(atPath: mesh.dir)
+    }
+
+    func testIngressEditsApplyWithinASecondABadOneIsRefusedAndNoRequestFails() async throws {
+        let stopped = StopFlag()
+        let stream = mesh.stream { stopped.isSet }
+
+        let before = try await reloads("gateway")
+        try mesh.write("ingress-demo.yaml", Self.ingress(c1: 50, c2: 50))
+        let applied = try await mesh.waitFor("the table at 50/50", timeout: .seconds(5)) { await mesh.weights() == ["c1": 50, "c2": 50] }
+        print("reload: an Ingress edit in the table \(applied) after the write")
+        XCTAssertLessThan(applied, .seconds(2), "a reload takes effect within about a second (1 s aim, loaded test machine)")
+        let afterGood = try await reloads("gateway")
+        XCTAssertEqual(afterGood, before + 1)
+
+        // Weights that do not sum to 100: refused with a log line and a metric naming the file, the key and the problem.
+        try mesh.write("ingress-demo.yaml", Self.ingress(c1: 30, c2: 80))
+        try await mesh.waitFor("the refusal in the gateway's metrics", timeout: .seconds(5)) {
+            let metrics = (try? await mesh.get(mesh.adminURL + "/metrics").body) ?? ""
+            return metrics.split(separator: "\n").contains {
+                $0.hasPrefix("zone_agent_config_refused{") && $0.contains("ingress-demo.yaml") && $0.contains("cluster-weight.c2")
+                    && $0.split(separator: " ").last.flatMap { Double($0) } == 1
+            }
+        }
+        let log = try String(contentsOfFile: "\(mesh.dir)/gateway.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("configuration refused, the running one keeps serving"), log)
+        let weightsAfterRefusal = await mesh.weights()
+        XCTAssertEqual(weightsAfterRefusal, ["c1": 50, "c2": 50], "the running routes keep serving")
+
+        // SIGHUP reloads (the bad file again: refused again), and the gateway keeps serving.
+        mesh.signal(["gateway"], SIGHUP)
+        try await mesh.waitFor("the SIGHUP reload refused", timeout: .seconds(5)) {
+            let metrics = (try? await mesh.get(mesh.adminURL + "/metrics").body) ?? ""
+            return metrics.split(separator: "\n").contains {
+                $0.hasPrefix("zone_agent_config_reloads_total{result=\"refused\"} ") && $0.split(separator: " ").last.flatMap { Double($0) } == 2
+            }
+        }
+        XCTAssertTrue(mesh.isRunning("gateway"))
+
+        // The next good edit applies.
+        try mesh.write("ingress-demo.yaml", Self.ingress(c1: 20, c2: 80))
+        try await mesh.waitFor("the table back at 20/80", timeout: .seconds(5)) { await mesh.weights() == ["c1": 20, "c2": 80] }
+        stopped.set()
+        let results = await stream.value
+        XCTAssertGreaterThan(results.count, 20)
+        XCTAssertEqual(results.filter { !$0.ok }.count, 0, "failed requests: \(results.filter { !$0.ok }.prefix(5).map(\.outcome))")
+    }
+
+    func testSigningAndMeshKeysRotateWithoutARestartARoutingChangeOrAFailedRequest() async throws {
+        let stopped = StopFlag()
+        let stream = mesh.stream { stopped.isSet }
+        let keys = mesh.dir + "/keys"
+        let oldC1 = try KeyFiles.readPublicKey(path: keys + "/c1.pub")
+        let c2 = try KeyFiles.readPublicKey(path: keys + "/c2.pub")
+        let newC1 = try KeyFiles.writeClusterKey(cluster: "c1-next", directory: keys)
+
+        // 1. The new public key trusted everywhere.
+        try await everyone(reloads: {
+            try self.mesh.write("keys/trust.yaml", TrustRoster(["c1": [oldC1, newC1.publicKey], "c2": [c2]]).yaml)
+        })
+        // 2. c1's agents sign with the new secret key (the Secret updated in place).
+        let acceptedBefore = try await counter("gateway", "zone_agent_digests_accepted_total")
+        try Self.writeSecret(keys + "/c1.key", contentsOf: keys + "/c1-next.key")
+        try await mesh.waitFor("c1's agents signing with the new key", timeout: .seconds(5)) {
+            await self.assertSteady()
+            return self.mesh.agentNames("c1").allSatisfy { self.log($0).contains("signing with a new cluster key") }
+        }
+        try await mesh.waitFor("the gateway accepting digests since", timeout: .seconds(5)) {
+            await self.assertSteady()
+            return ((try? await self.counter("gateway", "zone_agent_digests_accepted_total")) ?? 0) >= acceptedBefore + 2
+        }
+        // 3. The old public key dropped.
+        try await everyone(reloads: { try self.mesh.write("keys/trust.yaml", TrustRoster(["c1": [newC1.publicKey], "c2": [c2]]).yaml) })
+
+        // 4. The mesh key: the new one added second, moved first, the old one dropped.
+        let oldMesh = try KeyFiles.readMeshKeys(path: keys + "/mesh.key").primary
+        let newMesh = MeshKey.generate()
+        for ring in [[oldMesh, newMesh], [newMesh, oldMesh], [newMesh]] {
+            try await everyone(reloads: { try Self.writeSecret(keys + "/mesh.key", ring.map(\.base64).joined(separator: "\n") + "\n") })
+        }
+        try await mesh.waitFor("the mesh still whole on the new key", timeout: .seconds(5)) {
+            await self.assertSteady()
+            let members = (try? await self.mesh.json(self.mesh.adminURL + "/v1/members"))?["members"] as? [[String: Any]] ?? []
+            return members.filter { $0["state"] as? String == "alive" }.count == 5   // four agents and the gateway
+        }
+        stopped.set()
+        let results = await stream.value
+        XCTAssertGreaterThan(results.count, 20)
+        XCTAssertEqual(results.filter { !$0.ok }.count, 0, "failed requests: \(results.filter { !$0.ok }.prefix(5).map(\.outcome))")
+        let finalWeights = await mesh.weights()
+        XCTAssertEqual(finalWeights, ["c1": 20, "c2": 80], "no routing change during the rotations")
+
+        // 5. A roster that drops the key c1's agents still sign with: their digests are rejected and counted, and the
+        // table says why c1 lost its weight. (c1's own agents refuse that roster: it does not trust their own key.)
+        let rejectedBefore = try await counter("gateway", "zone_agent_records_rejected_total{reason=\"untrusted_key\"}")
+        try mesh.write("keys/trust.yaml", TrustRoster(["c1": [oldC1], "c2": [c2]]).yaml)
+        try await mesh.waitFor("c1 out of the table, and why", timeout: .seconds(10)) {
+            guard let table = try? await self.mesh.json(self.mesh.adminURL + "/v1/table"),
+                  let clusters = ((table["routes"] as? [[String: Any]])?.first?["clusters"]) as? [[String: Any]],
+                  let c1 = clusters.first(where: { $0["cluster"] as? String == "c1" }) else { return false }
+            return c1["effectiveWeight"] as? Int == 0 && (c1["reason"] as? String ?? "").contains("no longer trusts the key")
+        }
+        try await mesh.waitFor("the rejected digests counted", timeout: .seconds(10)) {
+            ((try? await self.counter("gateway", "zone_agent_records_rejected_total{reason=\"untrusted_key\"}")) ?? 0) > rejectedBefore
+        }
+        XCTAssertTrue(log("c1-a").contains("is not trusted for cluster c1"), "c1's agents refuse a roster without their own key")
+    }
+
+    // MARK: Helpers
+
+    /// Runs `change`, then waits until every process (agents and gateway) has applied one more reload.
+    private func everyone(reloads change: () throws -> Void) async throws {
+        let names = mesh.clusters.flatMap { mesh.agentNames($0) } + ["gateway"]
+        var before: [String: Int] = [:]
+        for name in names { before[name] = try await reloads(name) }
+        try change()
+        try await mesh.waitFor("every process reloaded", timeout: .seconds(5)) {
+            await self.assertSteady()
+            for name in names where ((try? await self.reloads(name)) ?? 0) <= before[name]! { return false }
+            return true
+        }
+    }
+
+    /// The table must stay where it was all along: 20/80, both clusters active.
+    private func assertSteady() async {
+        let weights = await mesh.weights()
+        XCTAssertEqual(weights, ["c1": 20, "c2": 80], "a key rotation moved traffic")
+    }
+
+    /// The admin address of `name` (an agent, or the gateway).
+    private func admin(_ name: String) -> String {
+        guard name != "gateway" else { return mesh.adminURL }
+        let cluster = mesh.clusters.first { mesh.agentNames($0).contains(name) }!
+        let index = mesh.agentNames(cluster).firstIndex(of: name)! + 1
+        return "http://\(mesh.ip(mesh.group(of: cluster), index)):9101"
+    }
+
+    private func reloads(_ name: String) async throws -> Int {
+        try await counter(name, "zone_agent_config_reloads_total{result=\"applied\"}")
+    }
+
+    /// A counter of `name`'s `/metrics` by its full series name; 0 before its first increment.
+    private func counter(_ name: String, _ series: String) async throws -> Int {
+        let metrics = try await mesh.get(admin(name) + "/metrics").body
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }.map { Int($0) } ?? 0
+    }
+
+    private func log(_ name: String) -> String {
+        (try? String(contentsOfFile: "\(mesh.dir)/\(name).log", encoding: .utf8)) ?? ""
+    }
+
+    /// Replaces a secret file as a Secret update does: a new file, mode 0600, renamed over the old.
+    static func writeSecret(_ path: String, _ text: String) throws {
+        let temporary = path + ".next"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    }
+
+    static func writeSecret(_ path: String, contentsOf source: String) throws {
+        try writeSecret(path, String(contentsOfFile: source, encoding: .utf8))
+    }
+
+    /// The local mesh's Ingress with other weights.
+    static func ingress(c1: Int, c2: Int) -> String {
+        """
+        apiVersion: networking.k8s.io/v1
+        kind: Ingress
+        metadata:
+          annotations:
+            alb.ingress.kubernetes.io/cluster-weight.c1: "\(c1)"
+            alb.ingress.kubernetes.io/cluster-weight.c2: "\(c2)"
+          name: web-demo
+          namespace: gateway-demo
+        spec:
+          ingressClassName: alb
+          rules:
+          - host: \(LocalMesh.host)
+            http:
+              paths:
+              - path: /svc1
+                pathType: Prefix
+                backend:
+                  service:
+                    name: service1
+                    port:
+                      number: 80
+
+        """
+    }
+}
