@@ -3,7 +3,7 @@ import Yams
 
 extension RouteSpec {
     /// The keys an inline route may have; any other key is a typo that must not pass silently.
-    static let inlineKeys: Set<String> = ["host", "path", "pathType", "service", "weights"]
+    static let inlineKeys: Set<String> = Set(["host", "path", "pathType", "service", "weights"] + TrafficPolicy.Overrides.keys)
 
     /// Parses the inline `routes:` list of the zone-agent config, given as its Yams node.
     ///
@@ -49,8 +49,10 @@ extension RouteSpec {
                 }
                 weights[cluster] = try RouteValidation.weightText(text, source: source, field: weightField)
             }
-            let route = try RouteSpec(host: host, path: path, pathType: pathType, service: service, weights: weights,
+            var route = try RouteSpec(host: host, path: path, pathType: pathType, service: service, weights: weights,
                                       knownClusters: knownClusters, source: source, keyPath: field)
+            route.traffic = try TrafficPolicy.Overrides.parse({ entry[Node($0)] }, at: field, walker: YAMLField.walker(source),
+                                                               knownClusters: knownClusters)
             all.append((route, source, field))
         }
         try RouteValidation.rejectDuplicates(all)

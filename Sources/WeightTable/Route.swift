@@ -21,8 +21,8 @@ public struct RouteSpec: Sendable, Hashable {
     public var service: String
     /// The configured weight of each cluster, 0–100, summing to 100.
     public var weights: [String: Int]
-    /// This route's own failover rules; nil: the table policy's (`TablePolicy.traffic`).
-    public var traffic: TrafficPolicy?
+    /// The failover rules this route sets for itself; the rest come from the table policy (`TablePolicy.traffic`).
+    public var traffic: TrafficPolicy.Overrides?
 
     /// Validates and builds a route from plain values; the inline-config and Ingress parsers both end here.
     ///

@@ -34,7 +34,7 @@ public enum TableBuilder {
         for spec in routes {
             var entry: RouteEntry
             if inputs.isolated {
-                entry = noneHealthy(spec, rule: (spec.traffic ?? policy.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
+                entry = noneHealthy(spec, rule: policy.traffic.overridden(by: spec.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
                                     computed: nil, evidence: evidence, because: "gateway isolated (no member reachable)")
             } else {
                 let computed = computeRoute(spec, evidence: evidence, state: &state, policy: policy, now: now)
@@ -44,7 +44,7 @@ public enum TableBuilder {
                     state.lastGood[spec.id] = computed.entry
                     entry = computed.entry
                 } else {
-                    entry = noneHealthy(spec, rule: (spec.traffic ?? policy.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
+                    entry = noneHealthy(spec, rule: policy.traffic.overridden(by: spec.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
                                         computed: computed.entry, evidence: evidence, because: "no cluster can serve")
                 }
             }
@@ -111,7 +111,7 @@ public enum TableBuilder {
         var standings: [Standing] = []
         var nextRebuild: ContinuousClock.Instant?
         let routeID = spec.id
-        let rules = spec.traffic ?? policy.traffic
+        let rules = policy.traffic.overridden(by: spec.traffic)
         for cluster in spec.clusters {
             let configured = spec.weights[cluster] ?? 0
             let found = evidence.evidence(cluster: cluster, service: spec.service)

@@ -54,6 +54,31 @@ public struct TrafficPolicy: Sendable, Hashable {
         self.whenNoneHealthy = whenNoneHealthy
     }
 
+    /// What one route sets for itself; each key it leaves out comes from the table policy's `traffic`.
+    public struct Overrides: Sendable, Hashable {
+        public var priority: [[String]]?
+        public var minHealthy: MinHealthy?
+        public var whenNoneHealthy: NoneHealthy?
+
+        public init(priority: [[String]]? = nil, minHealthy: MinHealthy? = nil, whenNoneHealthy: NoneHealthy? = nil) {
+            self.priority = priority
+            self.minHealthy = minHealthy
+            self.whenNoneHealthy = whenNoneHealthy
+        }
+
+        /// Every key of `policy`, set.
+        public init(_ policy: TrafficPolicy) {
+            self.init(priority: policy.priority, minHealthy: policy.minHealthy, whenNoneHealthy: policy.whenNoneHealthy)
+        }
+    }
+
+    /// This policy with the keys `overrides` sets replaced.
+    public func overridden(by overrides: Overrides?) -> TrafficPolicy {
+        guard let overrides else { return self }
+        return TrafficPolicy(priority: overrides.priority ?? priority, minHealthy: overrides.minHealthy ?? minHealthy,
+                             whenNoneHealthy: overrides.whenNoneHealthy ?? whenNoneHealthy)
+    }
+
     /// The priority groups for a route over `clusters` (sorted by name), as indices into that list: the configured
     /// groups without names the route does not have, then every unnamed cluster as one last group.
     func groups(of clusters: [String]) -> [[Int]] {

@@ -68,7 +68,7 @@ struct InlineRoutesTests {
 
     @Test func unknownKeyIsATypo() {
         #expect(rejection("- {path: /a, service: ns/a, weight: {c1: 100}}")
-            == "zone-agent.yaml: routes[0].weight: is not a known key (expected host, path, pathType, service, weights)")
+            == "zone-agent.yaml: routes[0].weight: is not a known key (expected host, minHealthy, path, pathType, priority, service, weights, whenNoneHealthy)")
     }
 
     @Test func secondEntryIsNamedByIndex() {

@@ -23,7 +23,7 @@ struct Scenario {
             if weights.allSatisfy({ $0 == 0 }) { weights[0] = 100 }
             var route = RouteSpec(uncheckedHost: "h\(index).example", path: "/", pathType: .prefix, service: service,
                                   weights: Dictionary(uniqueKeysWithValues: zip(clusters, weights)))
-            route.traffic = Self.traffic(clusters, &rng)
+            route.traffic = Self.traffic(clusters, &rng).map(TrafficPolicy.Overrides.init)
             return route
         }
         func mesh(_ rng: inout SplitMix64) -> (members: [MemberView], digests: [HealthDigest]) {

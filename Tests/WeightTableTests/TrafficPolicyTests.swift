@@ -9,7 +9,7 @@ struct TrafficPolicyTests {
 
     func route(_ weights: [String: Int], _ traffic: TrafficPolicy?) -> RouteSpec {
         var route = demoRoute(weights)
-        route.traffic = traffic
+        route.traffic = traffic.map(TrafficPolicy.Overrides.init)
         return route
     }
 

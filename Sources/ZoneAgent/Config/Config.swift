@@ -82,6 +82,11 @@ struct Config: Sendable {
         /// agent whose probes stalled while its gossip runs cannot keep a dead cluster in the table. Default
         /// `TimingBounds.defaultDigestLease` (90 s, three refresh intervals).
         var digestLease: Duration = TimingBounds.defaultDigestLease
+        /// Ordered failover, minimum healthy and the rule for when none can serve, for every route (a route may
+        /// set its own).
+        var traffic = TrafficPolicy()
+        /// Which members vouch: `alive` (default) or `alive-or-suspect`.
+        var vouching = TablePolicy.Vouching.alive
     }
 
     /// The partial-capacity rule as written in `failover.mode`.
@@ -348,7 +353,16 @@ extension Config {
 
         var failover = FailoverConfig()
         if let failoverNode = top["failover"] {
-            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart", "digestLease"])
+            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart", "digestLease", "vouching"]
+                                  + TrafficPolicy.Overrides.keys)
+            failover.traffic = try TrafficPolicy.Overrides.parse({ f[$0] }, at: "failover", walker: y, knownClusters: Set(roster.clusters))
+                .map { TrafficPolicy().overridden(by: $0) } ?? failover.traffic
+            if let vouching = try y.string(f["vouching"], at: "failover.vouching") {
+                guard let rule = TablePolicy.Vouching(rawValue: vouching) else {
+                    throw y.fail("failover.vouching", "`\(vouching)` is not a rule; use alive or alive-or-suspect")
+                }
+                failover.vouching = rule
+            }
             if let mode = try y.string(f["mode"], at: "failover.mode") {
                 guard let parsed = FailoverMode(rawValue: mode) else {
                     throw y.fail("failover.mode", "`\(mode)` is not a mode; use overprovision or zero-healthy")
