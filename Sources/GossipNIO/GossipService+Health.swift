@@ -7,7 +7,7 @@ extension GossipService {
     /// Counts a packet no key opened, and names its sender in the log once per interval.
     func noteUndecryptable(from sender: PeerAddress) {
         unopenedSinceOpened += 1
-        let now = ContinuousClock.now
+        let now = clock.now()
         guard let count = undecryptable.record(sender, now: now) else { return }
         let what = sender.port == 0 ? "state-sync connections from \(sender.hostText)" : "packets from \(sender)"
         logger.warning("\(what) open with no key in the ring: a member with another mesh key or mesh name?",
@@ -25,7 +25,7 @@ extension GossipService {
         let newly = shed - shedSeen
         shedSeen = shed
         lastOverloadAt = now
-        core?.onLocalOverload(now: now)
+        member?.noteOverload(now: now)
         shedSinceLog += newly
         if let logged = lastShedLog, now - logged < transport.dropLogInterval { return }
         logger.warning("shedding gossip packets under load: this member slows down rather than suspect others",

@@ -56,7 +56,7 @@ extension GossipService {
     /// A sealed frame of `plaintext` (counted as sent).
     private func sealFrame(_ plaintext: [UInt8]) -> ByteBuffer {
         let frame = seal(ByteBuffer(bytes: plaintext))
-        counters.bytesSent += UInt64(frame.readableBytes + 4)
+        shell.counters.bytesSent += UInt64(frame.readableBytes + 4)
         return frame
     }
 
@@ -71,7 +71,7 @@ extension GossipService {
     /// A received frame's plaintext (counted as received), or nil when it is refused. A frame that does not open
     /// is counted against the peer's host (port 0): a connection's source port says nothing.
     func openFrame(_ frame: ByteBuffer, from peer: PeerAddress) -> [UInt8]? {
-        counters.bytesReceived += UInt64(frame.readableBytes + 4)
+        shell.counters.bytesReceived += UInt64(frame.readableBytes + 4)
         return open(frame, from: PeerAddress(host: peer.host, port: 0), nowMillis: Self.wallClockMillis())
     }
 
@@ -87,9 +87,9 @@ extension GossipService {
             }
             return .refused
         }
-        let before = counters.dropped["open_failed", default: 0]
+        let before = shell.counters.dropped["open_failed", default: 0]
         guard let plaintext = openFrame(frame, from: peer) else {
-            return counters.dropped["open_failed", default: 0] > before ? .cannotOpen : .refused
+            return shell.counters.dropped["open_failed", default: 0] > before ? .cannotOpen : .refused
         }
         guard plaintext == SyncFrames.hello else {
             drop("sync_no_hello")
@@ -107,29 +107,28 @@ extension GossipService {
         }
     }
 
-    func merge(_ messages: [GossipMessage], from peer: PeerAddress) -> [GossipMessage] {
-        guard let result = core?.onStateSync(messages, from: peer, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng) else {
-            return []
+    /// Merges the peer's next message of `conversation`: the conversation as it stands after, and the frames to send
+    /// back (none: nothing). Nil before the member exists, or when the message came out of turn.
+    func continueSync(_ conversation: StateSyncConversation, with messages: [GossipMessage]) -> (StateSyncConversation, [ByteBuffer])? {
+        var conversation = conversation
+        guard let (accepted, send) = member?.continueStateSync(&conversation, with: messages, now: clock.now(),
+                                                               wallClockMillis: Self.wallClockMillis(), shell: &shell),
+              accepted else {
+            return nil
         }
-        execute(result.directives)
-        return result.reply
-    }
-
-    /// Our hello and our summary, as frames; nil before the core exists.
-    func syncRequestFrames() -> [ByteBuffer]? {
-        guard let core else { return nil }
-        return [helloFrame()] + messageFrames(core.stateSyncRequest())
+        return (conversation, send.isEmpty ? [] : messageFrames(send))
     }
 
     func countSync(success: Bool) {
-        if success { counters.syncsCompleted += 1 } else { counters.syncsFailed += 1 }
+        if success { shell.counters.syncsCompleted += 1 } else { shell.counters.syncsFailed += 1 }
     }
 
     // MARK: Conversations
 
-    /// Opens a state sync with `peer`: our hello and summary; their hello, their summary and what we lack; then
-    /// what they lack.
-    nonisolated func syncWith(_ peer: PeerAddress) async {
+    /// Holds `conversation`, which this member opened, over TCP: our hello and `request` (our summary); their hello,
+    /// then their reply (their summary and what we lack); then what they lack.
+    nonisolated func syncWith(_ conversation: StateSyncConversation, request: [GossipMessage]) async {
+        let peer = conversation.peer
         let ok: Bool
         do {
             ok = try await withTimeout(transport.syncTimeout) {
@@ -144,8 +143,7 @@ extension GossipService {
                         channel.eventLoop.makeCompletedFuture { try self.makeSyncChannel(channel) }
                     }
                 return try await channel.executeThenClose { inbound, outbound in
-                    guard let request = await self.syncRequestFrames() else { return false }
-                    try await outbound.write(contentsOf: request)
+                    try await outbound.write(contentsOf: [await self.helloFrame()] + (await self.messageFrames(request)))
                     var frames = inbound.makeAsyncIterator()
                     guard let hello = try await frames.next() else { throw GossipTransportError.syncClosedEarly(peer) }
                     guard await self.checkHello(hello, from: peer) == .accepted else { return false }
@@ -157,9 +155,9 @@ extension GossipService {
                         guard received <= Self.syncByteBudget else { throw GossipTransportError.syncFrameTooLarge(received) }
                         guard let chunk = await self.openFrame(frame, from: peer) else { return false }
                         guard let whole = try message.add(chunk) else { continue }
-                        guard let reply = await self.decodeSync(whole) else { return false }
-                        let final = await self.merge(reply, from: peer)
-                        if !final.isEmpty { try await outbound.write(contentsOf: await self.messageFrames(final)) }
+                        guard let reply = await self.decodeSync(whole),
+                              let (_, final) = await self.continueSync(conversation, with: reply) else { return false }
+                        if !final.isEmpty { try await outbound.write(contentsOf: final) }
                         return true
                     }
                 }
@@ -170,7 +168,8 @@ extension GossipService {
         await countSync(success: ok)
     }
 
-    /// Answers a state sync another member opened: nothing large is read before its hello has opened.
+    /// Answers a state sync another member opened: nothing large is read before its hello has opened, and nothing
+    /// after the conversation's last message.
     nonisolated func serveSync(_ connection: SyncChannel) async {
         let remote = connection.channel.remoteAddress.flatMap { PeerAddress($0) }
         let ok: Bool
@@ -190,18 +189,19 @@ extension GossipService {
                     try await outbound.write(await self.helloFrame())
                     var message = SyncReassembly(limit: WireLimits.syncFrame.maxPacketBytes)
                     var received = 0
-                    var served = false
-                    while let frame = try await frames.next() {
+                    var conversation = StateSyncConversation(answering: remote)
+                    while conversation.step != .finished, let frame = try await frames.next() {
                         received += frame.readableBytes
                         guard received <= Self.syncByteBudget else { throw GossipTransportError.syncFrameTooLarge(received) }
                         guard let chunk = await self.openFrame(frame, from: remote) else { return false }
                         guard let whole = try message.add(chunk) else { continue }
-                        guard let messages = await self.decodeSync(whole) else { return false }
-                        let reply = await self.merge(messages, from: remote)
-                        served = true
-                        if !reply.isEmpty { try await outbound.write(contentsOf: await self.messageFrames(reply)) }
+                        guard let messages = await self.decodeSync(whole),
+                              let (next, reply) = await self.continueSync(conversation, with: messages) else { return false }
+                        conversation = next
+                        if !reply.isEmpty { try await outbound.write(contentsOf: reply) }
                     }
-                    return served
+                    // The opener sends no final when it lacked nothing: an answered request is a sync done.
+                    return conversation.hasAnswered
                 }
             }
         } catch {

@@ -9,9 +9,11 @@ import Wire
 
 /// Runs a `GossipCore` over UDP (gossip) and TCP (state sync) on one port, with the real clock, as a `Service`.
 ///
-/// The actor owns the core and is the only place it is touched: datagrams, sync frames and timer ticks are fed to it
-/// in turn, and the directives it returns are carried out here. On graceful shutdown the member announces its
-/// departure before the sockets close; on cancellation (a crash, as far as the mesh can tell) it just stops.
+/// The actor owns the member (its core) and is the only place it is touched: datagrams, sync messages and timer ticks
+/// are fed to it in turn, and its directives are carried out by `GossipMember`, the executor the simulation shares,
+/// through a `NetworkShell`. Protocol time comes from the injected clock (the real one unless a test moves time);
+/// socket deadlines stay on the real clock. On graceful shutdown the member announces its departure before the
+/// sockets close; on cancellation (a crash, as far as the mesh can tell) it just stops.
 public actor GossipService: Service {
     private typealias Datagram = AddressedEnvelope<ByteBuffer>
 
@@ -24,28 +26,24 @@ public actor GossipService: Service {
     /// Member changes, accepted and rejected digests, in order. Buffers the newest 4,096 if nobody reads.
     public nonisolated let events: AsyncStream<GossipEvent>
 
-    private let eventSink: AsyncStream<GossipEvent>.Continuation
     private let signer: (any MessageSigner)?
     private let verifier: RecordVerifier
     let group: any EventLoopGroup
+    /// The clock of the protocol's timers.
+    let clock: ProtocolClock
     var logger: Logger
-    var core: GossipCore?
-    var rng = SystemRandomNumberGenerator()
-    private var sending = false
+    /// The core and its executor, once `run()` has started.
+    var member: GossipMember<SystemRandomNumberGenerator>?
+    /// Where the member's directives go: the queues, the counters, the member addresses.
+    var shell: NetworkShell
     private let sendQueue: AsyncStream<Datagram>
-    private let sendQueueSink: AsyncStream<Datagram>.Continuation
-    private var nextTick: ContinuousClock.Instant?
-    private var lastTick = ContinuousClock.now
-    /// The timer loop's current sleep and when it ends: cut short when the core asks for an earlier tick.
-    private var sleeper: (task: Task<Void, Never>, until: ContinuousClock.Instant)?
-    var counters = GossipCounters()
+    private var lastTick: ContinuousClock.Instant
     private var lastDropLog: ContinuousClock.Instant?
     private var suppressedDrops = 0
     private var boundPort: Int?
     private var ipv4Only = false
     private var pendingDigests: [SignedDigest] = []
-    private let syncQueue: AsyncStream<PeerAddress>
-    private let syncQueueSink: AsyncStream<PeerAddress>.Continuation
+    private let syncQueue: AsyncStream<NetworkShell.SyncOpening>
     private var readyWaiters: [CheckedContinuation<Int, Never>] = []
 
     // Hardening (see the transport settings for every bound and its reason).
@@ -60,7 +58,7 @@ public actor GossipService: Service {
     /// Addresses whose packets no key opens.
     var undecryptable: UndecryptableSources
     /// When the service started, when a sealed packet last opened, and the evidence of a key mismatch since.
-    var startedAt = ContinuousClock.now
+    var startedAt: ContinuousClock.Instant
     var lastOpenedAt: ContinuousClock.Instant?
     var unopenedSinceOpened: UInt64 = 0
     var peersThatCannotOpen: Set<PeerAddress> = []
@@ -69,8 +67,6 @@ public actor GossipService: Service {
     var shedSeen: UInt64 = 0
     var lastOverloadAt: ContinuousClock.Instant?
     var lastShedLog: ContinuousClock.Instant?
-    /// The addresses of the members alive or suspect now: the sources the lanes may put first.
-    private var memberAddresses: Set<PeerAddress> = []
     var shedSinceLog: UInt64 = 0
     /// The ring a reload put in place of `transport.keyring` (``replaceKeyring(_:)``); nil: the configured one.
     private var reloadedKeyring: Keyring?
@@ -83,11 +79,13 @@ public actor GossipService: Service {
     ///   - identity: name, cluster, zone and a generation new at this start (see `freshGeneration()`).
     ///   - signer: the cluster key for this member's own records and digests; nil for a gateway.
     ///   - verifier: checks received records against the trust roster.
-    public init(
+    ///   - clock: the clock of the protocol's timers (probes, suspicions, the departure's linger, seed re-resolving);
+    ///     the continuous clock, unless a test moves time by hand.
+    public init<C: Clock>(
         settings: GossipSettings = GossipSettings(), transport: GossipTransportSettings, identity: MemberIdentity,
         signer: (any MessageSigner)?, verifier: RecordVerifier, logger: Logger = Logger(label: "zone-agent.gossip"),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) {
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, clock: C = ContinuousClock()
+    ) where C.Instant == ContinuousClock.Instant {
         self.settings = settings
         self.transport = transport
         self.identity = identity
@@ -95,9 +93,16 @@ public actor GossipService: Service {
         self.verifier = verifier
         self.logger = logger
         self.group = eventLoopGroup
-        (events, eventSink) = AsyncStream.makeStream(of: GossipEvent.self, bufferingPolicy: .bufferingNewest(4096))
-        (syncQueue, syncQueueSink) = AsyncStream.makeStream(of: PeerAddress.self, bufferingPolicy: .bufferingNewest(256))
-        (sendQueue, sendQueueSink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingOldest(4096))
+        self.clock = ProtocolClock(clock)
+        lastTick = clock.now
+        startedAt = clock.now
+        let (events, eventSink) = AsyncStream.makeStream(of: GossipEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        let (syncQueue, syncQueueSink) = AsyncStream.makeStream(of: NetworkShell.SyncOpening.self, bufferingPolicy: .bufferingNewest(256))
+        let (sendQueue, sendQueueSink) = AsyncStream.makeStream(of: Datagram.self, bufferingPolicy: .bufferingOldest(4096))
+        self.events = events
+        self.syncQueue = syncQueue
+        self.sendQueue = sendQueue
+        shell = NetworkShell(keyring: transport.keyring, datagrams: sendQueueSink, syncs: syncQueueSink, events: eventSink, logger: logger)
         lanes = InboundLanes(capacity: transport.inboundLaneCapacity)
         syncBudget = SyncConnectionBudget(maxTotal: transport.maxSyncConnections, maxPerSource: transport.maxSyncConnectionsPerSource)
         replay = ReplayWindow(windowMillis: UInt64(max(0, transport.replayWindow / .milliseconds(1))), capacity: transport.replayCacheSize)
@@ -122,7 +127,7 @@ public actor GossipService: Service {
 
     /// Traffic and drop counters, the inbound filter's and the state-sync listener's included.
     public func currentCounters() -> GossipCounters {
-        var all = counters
+        var all = shell.counters
         let filter = filterStats.snapshot()
         all.packetsReceived += filter.seen
         all.bytesReceived += filter.bytes
@@ -164,6 +169,7 @@ public actor GossipService: Service {
     public func replaceKeyring(_ ring: Keyring) -> Bool {
         guard transport.keyring != nil else { return false }
         reloadedKeyring = ring
+        shell.keyring = ring
         return true
     }
 
@@ -178,13 +184,15 @@ public actor GossipService: Service {
 
     /// Disseminates an already signed digest of this member.
     public func publish(_ signed: SignedDigest) {
-        guard core != nil else {
+        guard member != nil else {
             pendingDigests.append(signed)
             return
         }
-        let directives = core?.onLocalDigest(signed, now: .now, rng: &rng) ?? []
-        execute(directives)
+        member?.publish(signed, now: clock.now(), shell: &shell)
     }
+
+    /// The core, once `run()` has started it.
+    var core: GossipCore? { member?.core }
 
     // MARK: Running
 
@@ -240,6 +248,7 @@ public actor GossipService: Service {
             throw GossipTransportError.unresolvableAddress("\(bound) (set gossip.advertise when binding a wildcard address)")
         }
         logger[metadataKey: "member"] = "\(identity)"
+        shell.logger = logger
         logger.info("gossip listening", metadata: ["udp": "\(bound)", "advertise": "\(advertised)"])
         if transport.keyring == nil {
             logger.warning("no mesh key: gossip packets are neither encrypted nor authenticated, and nothing stops a replay; set keys.mesh")
@@ -277,27 +286,27 @@ public actor GossipService: Service {
 
     private func start(port: Int, advertised: PeerAddress, ipv4Only: Bool) async {
         self.ipv4Only = ipv4Only
-        sending = true
-        startedAt = .now
+        shell.sending = true
+        startedAt = clock.now()
         boundPort = port
         for waiter in readyWaiters { waiter.resume(returning: port) }
         readyWaiters.removeAll()
-        var core = GossipCore(identity: identity, address: advertised, settings: settings, signer: signer, verifier: verifier)
+        let core = GossipCore(identity: identity, address: advertised, settings: settings, signer: signer, verifier: verifier)
         let seeds = await SeedResolver.resolve(transport.seeds, ipv4Only: ipv4Only)
-        let directives = core.join(seeds: seeds, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng)
-        self.core = core
-        execute(directives)
+        var member = GossipMember(core: core, rng: SystemRandomNumberGenerator())
+        member.join(seeds: seeds, now: clock.now(), wallClockMillis: Self.wallClockMillis(), shell: &shell)
+        self.member = member
         let waiting = pendingDigests
         pendingDigests.removeAll()
         for digest in waiting { publish(digest) }
     }
 
     private func stop() {
-        sending = false
+        shell.sending = false
         lanes.finish()
-        sendQueueSink.finish()
-        syncQueueSink.finish()
-        eventSink.finish()
+        shell.datagrams.finish()
+        shell.syncs.finish()
+        shell.events.finish()
     }
 
     private nonisolated func loops(connections: NIOAsyncChannelInboundStream<SyncChannel>) async throws {
@@ -321,8 +330,8 @@ public actor GossipService: Service {
             }
             group.addTask {
                 await withDiscardingTaskGroup { syncing in
-                    for await peer in self.syncQueue {
-                        syncing.addTask { await self.syncWith(peer) }
+                    for await opening in self.syncQueue {
+                        syncing.addTask { await self.syncWith(opening.conversation, request: opening.request) }
                     }
                 }
             }
@@ -344,16 +353,17 @@ public actor GossipService: Service {
     /// Starts the sleep until the next tick (or a second, when none is asked for: the core always has timers, so
     /// this is only a backstop).
     private func armSleeper() -> Task<Void, Never> {
-        let until = nextTick ?? .now + .seconds(1)
-        let task = Task { _ = try? await Task.sleep(until: until, clock: .continuous) }
-        sleeper = (task, until)
+        let until = member?.nextTick ?? clock.now() + .seconds(1)
+        let sleep = clock.sleep
+        let task = Task { _ = try? await sleep(until) }
+        shell.sleeper = (task, until)
         return task
     }
 
     private nonisolated func seedLoop() async throws {
         guard !transport.seeds.isEmpty, transport.seeds.contains(where: { PeerAddress($0) == nil }) else { return }
         while !Task.isCancelled {
-            try await Task.sleep(for: transport.seedResolveInterval)
+            try await clock.sleep(clock.now() + transport.seedResolveInterval)
             let seeds = await SeedResolver.resolve(transport.seeds, ipv4Only: await self.ipv4Only)
             await self.updateSeeds(seeds)
         }
@@ -361,31 +371,29 @@ public actor GossipService: Service {
 
     private func updateSeeds(_ seeds: [PeerAddress]) {
         guard !seeds.isEmpty else { return }
-        core?.setSeeds(seeds)
+        member?.core.setSeeds(seeds)
     }
 
-    private func tickIfDue() {
-        let now = ContinuousClock.now
-        guard core != nil, let due = nextTick, due <= now else { return }
-        nextTick = nil
+    /// Runs the member's timers if they are due, with the transport's checks that go with a tick.
+    private func tickIfDue(force: Bool = false) {
+        let now = clock.now()
+        guard member != nil, force || (member?.nextTick.map { $0 <= now } ?? false) else { return }
         lastTick = now
         noteLoad(now: now)
-        let directives = core?.onTick(now: now, wallClockMillis: Self.wallClockMillis(), rng: &rng) ?? []
-        execute(directives)
+        member?.tick(now: now, wallClockMillis: Self.wallClockMillis(), shell: &shell)
         checkTransport(now: now)
     }
 
     private func leaveMesh() async {
-        guard core != nil else { return }
+        guard member != nil else { return }
         logger.info("leaving the mesh")
-        execute(core?.leave(now: .now, rng: &rng) ?? [])
+        member?.leave(now: clock.now(), shell: &shell)
         // Keep gossiping the departure for a moment, so that it outruns any suspicion of our silence.
-        let end = ContinuousClock.now + transport.leaveLinger
-        while ContinuousClock.now < end {
+        let end = clock.now() + transport.leaveLinger
+        while clock.now() < end {
             // Cancelled (shutdown escalated): stop at once rather than spin through the rest of the linger.
-            do { try await Task.sleep(for: settings.gossipInterval) } catch { break }
-            nextTick = .now
-            tickIfDue()
+            do { try await clock.sleep(clock.now() + settings.gossipInterval) } catch { break }
+            tickIfDue(force: true)
         }
     }
 
@@ -394,7 +402,7 @@ public actor GossipService: Service {
     /// Opens, checks and decodes a batch of datagrams, then hands them to the core: those carrying an ack first,
     /// so that a member's answers to our probes are never judged late because other packets queued before them.
     private func receive(_ batch: [Datagram]) {
-        guard core != nil else { return }
+        guard member != nil else { return }
         var decoded: [(messages: [GossipMessage], sender: PeerAddress)] = []
         decoded.reserveCapacity(batch.count)
         let nowMillis = Self.wallClockMillis()
@@ -408,15 +416,14 @@ public actor GossipService: Service {
                 decoded.append((try WireEncoding.decodePacket(bytes), sender))
                 // Only a known member's address earns the first lane: a fresh sealed packet alone could be a replay
                 // of one captured on its way to another member.
-                if transport.keyring != nil, memberAddresses.contains(sender) { lanes.trust(datagram.remoteAddress) }
+                if transport.keyring != nil, shell.memberAddresses.contains(sender) { lanes.trust(datagram.remoteAddress) }
             } catch {
                 drop(error.reason)
             }
         }
         let acksFirst = decoded.filter { $0.messages.contains(where: \.isAck) } + decoded.filter { !$0.messages.contains(where: \.isAck) }
         for packet in acksFirst {
-            let directives = core?.onPacket(packet.messages, from: packet.sender, now: .now, wallClockMillis: Self.wallClockMillis(), rng: &rng) ?? []
-            execute(directives)
+            member?.receive(packet.messages, from: packet.sender, now: clock.now(), wallClockMillis: Self.wallClockMillis(), shell: &shell)
         }
     }
 
@@ -427,7 +434,7 @@ public actor GossipService: Service {
         guard let keyring else { return bytes }
         do {
             let plaintext = try keyring.open(bytes, nowMillis: nowMillis, window: &replay)
-            lastOpenedAt = .now
+            lastOpenedAt = clock.now()
             unopenedSinceOpened = 0
             return plaintext
         } catch {
@@ -438,8 +445,8 @@ public actor GossipService: Service {
     }
 
     func drop(_ reason: String) {
-        counters.dropped[reason, default: 0] += 1
-        let now = ContinuousClock.now
+        shell.counters.dropped[reason, default: 0] += 1
+        let now = clock.now()
         if let last = lastDropLog, now - last < transport.dropLogInterval {
             suppressedDrops += 1
             return
@@ -449,45 +456,7 @@ public actor GossipService: Service {
         suppressedDrops = 0
     }
 
-    func seal(_ buffer: ByteBuffer) -> ByteBuffer {
-        guard let keyring else { return buffer }
-        return ByteBuffer(bytes: keyring.seal(Array(buffer.readableBytesView), sentAtMillis: Self.wallClockMillis()))
-    }
-
-    func execute(_ directives: [GossipDirective]) {
-        for directive in directives {
-            switch directive {
-            case .send(let messages, let target, _):
-                guard sending, let address = try? target.socketAddress() else { continue }
-                let payload = seal(WireEncoding.encodePacket(messages))
-                counters.packetsSent += 1
-                counters.bytesSent += UInt64(payload.readableBytes)
-                sendQueueSink.yield(AddressedEnvelope(remoteAddress: address, data: payload))
-            case .startStateSync(let peer):
-                syncQueueSink.yield(peer)
-            case .scheduleTick(let at):
-                if let current = nextTick, current <= at { continue }
-                nextTick = at
-                if let sleeper, at < sleeper.until {
-                    sleeper.task.cancel()
-                    self.sleeper = nil
-                }
-            case .memberChanged(let snapshot, let previous):
-                if snapshot.state.isActive { memberAddresses.insert(snapshot.address) } else { memberAddresses.remove(snapshot.address) }
-                if snapshot.state == .dead || previous == .dead {
-                    logger.info("member changed", metadata: ["peer": "\(snapshot.identity)", "state": "\(snapshot.state)"])
-                }
-                eventSink.yield(.memberChanged(snapshot, previous: previous))
-            case .digestAccepted(let digest):
-                eventSink.yield(.digestAccepted(digest))
-            case .recordRejected(let rejection):
-                counters.dropped["rejected_" + rejection.reason, default: 0] += 1
-                eventSink.yield(.recordRejected(rejection))
-            case .nameConflict(let conflict):
-                eventSink.yield(.nameConflict(conflict))
-            }
-        }
-    }
+    func seal(_ buffer: ByteBuffer) -> ByteBuffer { shell.seal(buffer) }
 
     /// Wall-clock milliseconds since the Unix epoch: digest issue times, checked by receivers against their own.
     public static func wallClockMillis() -> UInt64 {

@@ -131,18 +131,6 @@ public struct GossipCounters: Sendable, Equatable {
     public init() {}
 }
 
-/// What the gossip service reports to the daemon.
-public enum GossipEvent: Sendable, Equatable {
-    /// A member was learned or changed state.
-    case memberChanged(MemberSnapshot, previous: MemberState?)
-    /// A verified, newer digest was stored.
-    case digestAccepted(SignedDigest)
-    /// A received record was refused.
-    case recordRejected(RecordRejection)
-    /// A member name is used by two running processes (a node name started twice); the sentence says what to do.
-    case nameConflict(NameConflict)
-}
-
 /// Why the gossip service could not start or sync.
 public enum GossipTransportError: Error, CustomStringConvertible, Sendable {
     /// A bind or advertise address that is neither numeric nor resolvable.

@@ -36,10 +36,8 @@ public final class SimulatedNetwork {
     enum Status { case running, paused, killed }
 
     struct Node {
-        var core: GossipCore
-        var rng: SplitMix64
+        var member: GossipMember<SplitMix64>
         var status: Status
-        var nextTick: ContinuousClock.Instant?
         var inbox: [Event] = []
         var restarts: UInt64 = 0
     }
@@ -47,8 +45,8 @@ public final class SimulatedNetwork {
     enum Event {
         case tick(node: Int)
         case packet(to: Int, from: PeerAddress, messages: [GossipMessage], encoded: ByteBuffer?)
-        /// A state-sync frame over the (reliable) stream: stage 0 request, 1 reply, 2 final records.
-        case sync(to: Int, from: Int, stage: Int, messages: [GossipMessage])
+        /// A state-sync message over the (reliable) stream `stream`.
+        case sync(to: Int, from: Int, stream: SyncStream, messages: [GossipMessage])
     }
 
     /// An event's place in the queue. The heap moves only these plain values; the events themselves stay put in
@@ -159,7 +157,7 @@ public final class SimulatedNetwork {
     public static func name(of i: Int) -> String { "m\(i)" }
 
     /// Member `i`'s core, as it stands.
-    public func core(_ i: Int) -> GossipCore { nodes[i].core }
+    public func core(_ i: Int) -> GossipCore { nodes[i].member.core }
 
     /// Whether member `i` has been killed (and not restarted).
     public func isKilled(_ i: Int) -> Bool { nodes[i].status == .killed }
@@ -178,7 +176,7 @@ public final class SimulatedNetwork {
         var seedRNG = rng
         let nodeSeed = seedRNG.next() ^ UInt64(i) &* 0x9E37_79B9 ^ generation
         rng = seedRNG
-        return Node(core: core, rng: SplitMix64(seed: nodeSeed), status: .running)
+        return Node(member: GossipMember(core: core, rng: SplitMix64(seed: nodeSeed)), status: .running)
     }
 
     // MARK: Forming the mesh
@@ -194,33 +192,29 @@ public final class SimulatedNetwork {
 
     /// Member `i` joins through `seeds`.
     public func join(_ i: Int, seeds: [PeerAddress]) {
-        let wall = wallClockMillis
-        var generator = nodes[i].rng
-        let directives = nodes[i].core.join(seeds: seeds, now: now, wallClockMillis: wall, rng: &generator)
-        nodes[i].rng = generator
-        execute(directives, at: i)
+        let (now, wall) = (now, wallClockMillis)
+        step(i) { $0.join(seeds: seeds, now: now, wallClockMillis: wall, shell: &$1) }
     }
 
     /// Starts every member with a complete view of the others, as if each had just synced with everyone: the
     /// cheap way to set up a large mesh. No update is queued for gossip, so the mesh starts quiet.
     public func bootstrapFullView() {
-        let records = nodes.map { GossipMessage.member($0.core.ownRecord) }
-        let wall = wallClockMillis
+        let records = nodes.map { GossipMessage.member($0.member.core.ownRecord) }
+        let (now, wall) = (now, wallClockMillis)
         for i in 0..<nodes.count {
-            var generator = nodes[i].rng
-            _ = nodes[i].core.join(seeds: [], now: now, wallClockMillis: wall, rng: &generator)
-            let (_, directives) = nodes[i].core.onStateSync(records, from: Self.address(of: i), now: now, wallClockMillis: wall, rng: &generator)
-            nodes[i].rng = generator
-            for case .scheduleTick(let at) in directives { scheduleTick(i, at: at) }
+            var generator = nodes[i].member.rng
+            _ = nodes[i].member.core.join(seeds: [], now: now, wallClockMillis: wall, rng: &generator)
+            let (_, directives) = nodes[i].member.core.onStateSync(records, from: Self.address(of: i), now: now, wallClockMillis: wall, rng: &generator)
+            nodes[i].member.rng = generator
+            let ticks = directives.filter { if case .scheduleTick = $0 { return true } else { return false } }
+            step(i) { $0.execute(ticks, shell: &$1) }
         }
     }
 
     /// Member `i` leaves gracefully (and keeps running until killed, as a shell would for a moment).
     public func leave(_ i: Int) {
-        var generator = nodes[i].rng
-        let directives = nodes[i].core.leave(now: now, rng: &generator)
-        nodes[i].rng = generator
-        execute(directives, at: i)
+        let now = now
+        step(i) { $0.leave(now: now, shell: &$1) }
     }
 
     // MARK: Faults
@@ -243,7 +237,7 @@ public final class SimulatedNetwork {
         let inbox = nodes[i].inbox
         nodes[i].inbox.removeAll()
         for event in inbox { handle(event) }
-        tick(i)
+        tickIfDue(i)
     }
 
     /// Starts a second process under member `i`'s name and cluster (a node name started twice): a new member, at an
@@ -254,7 +248,7 @@ public final class SimulatedNetwork {
         clusterOf.append(clusterOf[i])
         bytesSent.append(0)
         packetsSent.append(0)
-        var node = makeNode(j, generation: nodes[i].core.identity.generation + 1)
+        var node = makeNode(j, generation: nodes[i].member.core.identity.generation + 1)
         node.restarts = nodes[i].restarts + 1
         nodes.append(node)
         byAddress[Self.address(of: j)] = j
@@ -295,15 +289,13 @@ public final class SimulatedNetwork {
     /// Member `i` issues and publishes a signed digest of its cluster's endpoints.
     @discardableResult
     public func publishDigest(from i: Int, version: UInt64, endpoints: [EndpointHealth]) -> SignedDigest {
-        let core = nodes[i].core
+        let core = nodes[i].member.core
         let digest = HealthDigest(origin: core.identity, incarnation: core.incarnation, version: version,
                                   issuedAtMillis: wallClockMillis, endpoints: endpoints)
         let signer = signers[clusterOf[i]]
         let signed = SignedDigest(digest: digest, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: digest)))
-        var generator = nodes[i].rng
-        let directives = nodes[i].core.onLocalDigest(signed, now: now, rng: &generator)
-        nodes[i].rng = generator
-        execute(directives, at: i)
+        let now = now
+        step(i) { $0.publish(signed, now: now, shell: &$1) }
         return signed
     }
 
@@ -334,21 +326,16 @@ public final class SimulatedNetwork {
         return condition() ? now - start : nil
     }
 
-    private func tick(_ i: Int) {
+    private func tickIfDue(_ i: Int) {
         guard nodes[i].status == .running else { return }
-        let wall = wallClockMillis
-        var generator = nodes[i].rng
-        let directives = nodes[i].core.onTick(now: now, wallClockMillis: wall, rng: &generator)
-        nodes[i].rng = generator
-        execute(directives, at: i)
+        let (now, wall) = (now, wallClockMillis)
+        step(i) { $0.tickIfDue(now: now, wallClockMillis: wall, shell: &$1) }
     }
 
     private func handle(_ event: Event) {
         switch event {
         case .tick(let i):
-            guard nodes[i].status == .running, let due = nodes[i].nextTick, due <= now else { return }
-            nodes[i].nextTick = nil
-            tick(i)
+            tickIfDue(i)
         case .packet(let i, let sender, let messages, let encoded):
             switch nodes[i].status {
             case .killed: return
@@ -362,12 +349,9 @@ public final class SimulatedNetwork {
                 guard let m = try? WireEncoding.decodePacket(encoded) else { return }
                 decoded = m
             }
-            let wall = wallClockMillis
-            var generator = nodes[i].rng
-            let directives = nodes[i].core.onPacket(decoded, from: sender, now: now, wallClockMillis: wall, rng: &generator)
-            nodes[i].rng = generator
-            execute(directives, at: i)
-        case .sync(let i, let peer, let stage, let messages):
+            let (now, wall) = (now, wallClockMillis)
+            step(i) { $0.receive(decoded, from: sender, now: now, wallClockMillis: wall, shell: &$1) }
+        case .sync(let i, let peer, var stream, let messages):
             switch nodes[i].status {
             case .killed: return
             case .paused:
@@ -375,21 +359,24 @@ public final class SimulatedNetwork {
                 return
             case .running: break
             }
-            let wall = wallClockMillis
-            var generator = nodes[i].rng
-            let (reply, directives) = nodes[i].core.onStateSync(messages, from: Self.address(of: peer), now: now,
-                                                                wallClockMillis: wall, rng: &generator)
-            nodes[i].rng = generator
-            execute(directives, at: i)
-            if stage < 2, !reply.isEmpty { sendSync(from: i, to: peer, stage: stage + 1, messages: reply) }
+            let (now, wall) = (now, wallClockMillis)
+            var send: [GossipMessage] = []
+            step(i) { member, outbox in
+                send = member.continueStateSync(&stream[side: i], with: messages, now: now, wallClockMillis: wall, shell: &outbox).send
+            }
+            if !send.isEmpty { sendSync(from: i, to: peer, stream: stream, messages: send) }
         }
     }
 
-    private func execute(_ directives: [GossipDirective], at i: Int) {
+    /// Runs one step of member `i` (`body` calls one of its inputs), then carries out what it asked for. The network
+    /// acts once the step is over, so callbacks may read any member, the stepping one included.
+    private func step(_ i: Int, _ body: (inout GossipMember<SplitMix64>, inout SimulatedOutbox) -> Void) {
+        var outbox = SimulatedOutbox()
+        body(&nodes[i].member, &outbox)
         let at = now - epoch
-        for directive in directives {
-            switch directive {
-            case .send(let messages, let target, let bytes):
+        for action in outbox.actions {
+            switch action {
+            case .send(let messages, let bytes, let target):
                 bytesSent[i] += UInt64(bytes)
                 packetsSent[i] += 1
                 onSend?(i, messages, target)
@@ -397,37 +384,32 @@ public final class SimulatedNetwork {
                 if link.loss > 0, rng.nextUnit() < link.loss { continue }
                 let encoded = encodePackets ? WireEncoding.encodePacket(messages) : nil
                 push(now + delay(), .packet(to: j, from: Self.address(of: i), messages: encodePackets ? [] : messages, encoded: encoded))
-            case .startStateSync(let target):
-                guard let j = byAddress[target] else { continue }
-                sendSync(from: i, to: j, stage: 0, messages: nodes[i].core.stateSyncRequest())
-            case .scheduleTick(let time):
-                scheduleTick(i, at: time)
-            case .memberChanged(let snapshot, let previous):
+            case .openStateSync(let conversation, let request):
+                guard let j = byAddress[conversation.peer] else { continue }
+                let stream = SyncStream(opener: i, responder: j, openerSide: conversation,
+                                        responderSide: StateSyncConversation(answering: Self.address(of: i)))
+                sendSync(from: i, to: j, stream: stream, messages: request)
+            case .wake(let time):
+                push(time, .tick(node: i))
+            case .event(.memberChanged(let snapshot, let previous)):
                 onEvent?(.memberChanged(observer: i, member: snapshot, previous: previous, at: at))
-            case .digestAccepted(let digest):
+            case .event(.digestAccepted(let digest)):
                 onEvent?(.digestAccepted(observer: i, digest: digest, at: at))
-            case .recordRejected(let rejection):
+            case .event(.recordRejected(let rejection)):
                 onEvent?(.recordRejected(observer: i, rejection: rejection, at: at))
-            case .nameConflict(let conflict):
+            case .event(.nameConflict(let conflict)):
                 onNameConflict?(i, conflict, at)
             }
         }
     }
 
-    private func sendSync(from i: Int, to j: Int, stage: Int, messages: [GossipMessage]) {
+    private func sendSync(from i: Int, to j: Int, stream: SyncStream, messages: [GossipMessage]) {
         if countSyncBytes {
             bytesSent[i] += UInt64(WireEncoding.packetSize(messageSizes: messages.map { WireEncoding.encodedSize(of: $0) }))
         }
         // A stream is reliable but needs a path: across a partition the connection fails.
-        let opener = stage == 1 ? j : i
-        guard reachable(i, j) || streamsCrossPartitionFrom.contains(opener) else { return }
-        push(now + delay() * 2, .sync(to: j, from: i, stage: stage, messages: messages))
-    }
-
-    private func scheduleTick(_ i: Int, at time: ContinuousClock.Instant) {
-        if let existing = nodes[i].nextTick, existing <= time, existing >= now { return }
-        nodes[i].nextTick = time
-        push(time, .tick(node: i))
+        guard reachable(i, j) || streamsCrossPartitionFrom.contains(stream.opener) else { return }
+        push(now + delay() * 2, .sync(to: j, from: i, stream: stream, messages: messages))
     }
 
     private func delay() -> Duration {

@@ -11,8 +11,13 @@ public enum WireEncoding {
     public static let version: UInt8 = 1
     /// The default datagram budget: fits a 1,500-byte MTU after IP, UDP and the seal's overhead.
     public static let datagramBudget = 1400
-    /// Bytes of a packet before its messages, as written for up to 127 messages.
-    public static let packetHeaderSize = 4
+    /// Bytes of every packet before its message count: the magic and the version.
+    static let packetPrefixSize = 3
+    /// Bytes of a packet before its messages when it holds `messageCount` of them: the prefix, then the count.
+    public static func packetHeaderSize(messageCount: Int) -> Int { packetPrefixSize + varintSize(UInt64(max(0, messageCount))) }
+    /// Bytes of a packet before its messages for up to 127 messages (a datagram never holds more), and the fewest
+    /// any packet has.
+    public static let packetHeaderSize = packetHeaderSize(messageCount: 0)
 
     enum MessageType: UInt8 {
         case ping = 1, pingRequest, ack, nack, member, accusation, digest, syncSummary
@@ -92,12 +97,12 @@ public enum WireEncoding {
     /// The bytes a packet of messages of these sizes takes.
     public static func packetSize(messageSizes: some Sequence<Int>) -> Int {
         var count = 0
-        var total = 3
+        var total = 0
         for size in messageSizes {
             count += 1
             total += size
         }
-        return total + varintSize(UInt64(count))
+        return packetHeaderSize(messageCount: count) + total
     }
 
     private static func encodeBody(_ message: GossipMessage, into b: inout ByteBuffer) -> MessageType {

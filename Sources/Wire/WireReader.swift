@@ -50,6 +50,11 @@ struct WireReader {
     }
 
     mutating func varint(_ field: @autoclosure () -> String) throws(WireError) -> UInt64 {
+        // Nearly every length and count fits in one byte.
+        if offset < end, bytes[offset] < 0x80 {
+            defer { offset += 1 }
+            return UInt64(bytes[offset])
+        }
         var result: UInt64 = 0
         for i in 0..<10 {
             let byte = try u8(field())
@@ -73,33 +78,58 @@ struct WireReader {
         return Int(n)
     }
 
-    /// A string equal to `previous` when the bytes match, without allocating a new one: a digest's endpoints are
-    /// sorted by service, so most repeat the service name of the one before.
-    mutating func string(_ field: @autoclosure () -> String, reusing previous: String?) throws(WireError) -> String {
-        if let previous, offset < end {
-            let n = Int(bytes[offset])
-            if n < 0x80, n == previous.utf8.count, remaining > n, let base = bytes.baseAddress {
-                let start = base + offset + 1
-                let same = previous.utf8.withContiguousStorageIfAvailable { $0.baseAddress.map { memcmp($0, start, n) == 0 } ?? (n == 0) } ?? false
-                if same {
-                    offset += 1 + n
-                    return previous
-                }
-            }
+    /// A string decoded earlier from this packet, and where its bytes are, so that a later string can be compared
+    /// with those bytes in place.
+    struct Remembered {
+        let string: String
+        let start: Int
+        let count: Int
+    }
+
+    /// `previous`'s string when the next string's bytes are the same, without making a new one (a digest's
+    /// endpoints are sorted by service, so most repeat the service of the one before); a new string otherwise,
+    /// which `previous` then remembers.
+    mutating func string(_ field: @autoclosure () -> String, reusing previous: inout Remembered?) throws(WireError) -> String {
+        if let known = previous, offset < end, Int(bytes[offset]) == known.count, remaining > known.count,
+           let base = bytes.baseAddress, memcmp(base + known.start, base + offset + 1, known.count) == 0 {
+            offset += 1 + known.count
+            return known.string
         }
-        return try string(field())
+        let start = offset
+        let string = try self.string(field())
+        previous = Remembered(string: string, start: start + 1, count: offset - start - 1)
+        return string
     }
 
     mutating func string(_ field: @autoclosure () -> String) throws(WireError) -> String {
         let n = try varint(field())
+        // The empty string is common (a member without a zone): no string to make.
+        if n == 0 { return "" }
         guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field(), limit: limits.maxStringBytes) }
-        guard n <= UInt64(remaining) else { throw .truncated(field: field()) }
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(n)])
+        guard n <= UInt64(remaining), let base = bytes.baseAddress else { throw .truncated(field: field()) }
+        let raw = UnsafeRawBufferPointer(start: base + offset, count: Int(n))
         offset += Int(n)
         // Names, hosts and services are ASCII in practice; only other text pays for full UTF-8 validation.
-        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
+        if Self.isASCII(raw) { return String(decoding: raw, as: UTF8.self) }
         guard let s = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(field: field()) }
         return s
+    }
+
+    /// Whether every byte is below 0x80: eight bytes at a time.
+    @inline(__always)
+    private static func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
+        guard let base = raw.baseAddress else { return true }
+        var bits: UInt64 = 0
+        var i = 0
+        while i + 8 <= raw.count {
+            bits |= base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < raw.count {
+            bits |= UInt64(base.load(fromByteOffset: i, as: UInt8.self))
+            i += 1
+        }
+        return bits & 0x8080_8080_8080_8080 == 0
     }
 
     /// A signature: exactly `length` bytes, or none where `optional`.
@@ -107,8 +137,11 @@ struct WireReader {
         let n = try varint(field())
         guard n == UInt64(length) || (optional && n == 0) else { throw .badValue(field: field(), value: n) }
         guard n <= UInt64(remaining) else { throw .truncated(field: field()) }
-        defer { offset += Int(n) }
-        return Array(bytes[offset..<offset + Int(n)])
+        let count = Int(n)
+        guard count > 0, let base = bytes.baseAddress else { return [] }
+        defer { offset += count }
+        // From a buffer of its own, which is copied in one go; `Array(bytes[range])` goes through a slice, byte by byte.
+        return Array(UnsafeRawBufferPointer(start: base + offset, count: count))
     }
 
     mutating func identity(_ field: @autoclosure () -> String) throws(WireError) -> MemberIdentity {
@@ -190,8 +223,9 @@ struct WireReader {
             let n = try count("digest.endpoints", minimumElementSize: 5, limit: limits.maxEndpoints)
             var endpoints: [EndpointHealth] = []
             endpoints.reserveCapacity(n)
+            var lastService: Remembered?
             for _ in 0..<n {
-                let service = try string("digest.endpoint.service", reusing: endpoints.last?.service)
+                let service = try string("digest.endpoint.service", reusing: &lastService)
                 let host = try string("digest.endpoint.host")
                 let port = try u16("digest.endpoint.port")
                 let rawState = try u8("digest.endpoint.state")

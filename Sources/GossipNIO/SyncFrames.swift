@@ -1,9 +1,7 @@
-import NIOCore
-import Synchronization
-
-/// The plaintext of state-sync frames, and how a sync message is cut into chunks and put together again.
+/// The plaintext of state-sync frames, and how a sync message is cut into chunks and put together again. (What the
+/// messages say and in which order is `StateSyncConversation`'s, in the core; this is only how they travel.)
 ///
-/// A conversation is a stream of frames (see `SyncFrameDecoder`), each sealed on its own when there is a mesh
+/// A connection is a stream of frames (see `SyncFrameDecoder`), each sealed on its own when there is a mesh
 /// key, each plaintext `kind (1) | body`. Each side's first frame is a small hello: the responder opens the
 /// initiator's hello before it accepts anything large, and the initiator opens the responder's before it reads
 /// the reply. A message (a wire packet of up to 16 MiB) then travels as `more` chunks and one `last` chunk of at
@@ -52,50 +50,4 @@ struct SyncReassembly: Sendable {
         defer { buffer = [] }
         return buffer
     }
-}
-
-/// Counts the state-sync connections being served, in all and per source IP address, and refuses those beyond
-/// the bounds. Shared by the child channels' initialisers, which run on several event loops.
-final class SyncConnectionBudget: Sendable {
-    private struct State {
-        var total = 0
-        var perSource: [SourceKey: Int] = [:]
-        var refused: UInt64 = 0
-    }
-
-    let maxTotal: Int
-    let maxPerSource: Int
-    private let state = Mutex(State())
-
-    init(maxTotal: Int, maxPerSource: Int) {
-        self.maxTotal = max(1, maxTotal)
-        self.maxPerSource = max(1, maxPerSource)
-    }
-
-    /// Takes a slot for a connection from `source`; false (and counted) when a bound is reached.
-    func admit(_ source: SourceKey) -> Bool {
-        state.withLock { s in
-            guard s.total < maxTotal, s.perSource[source, default: 0] < maxPerSource else {
-                s.refused += 1
-                return false
-            }
-            s.total += 1
-            s.perSource[source, default: 0] += 1
-            return true
-        }
-    }
-
-    /// Gives back the slot of a closed connection from `source`.
-    func release(_ source: SourceKey) {
-        state.withLock { s in
-            s.total -= 1
-            let left = s.perSource[source, default: 1] - 1
-            s.perSource[source] = left > 0 ? left : nil
-        }
-    }
-
-    /// Connections served now.
-    var open: Int { state.withLock { $0.total } }
-    /// Connections refused so far.
-    var refused: UInt64 { state.withLock { $0.refused } }
 }
