@@ -69,6 +69,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Atomics", package: "swift-atomics"),
         ]),
         // libFuzzer entry point for the wire decoder (`make fuzz`).
         .executableTarget(name: "WireFuzz", dependencies: ["Wire", "MeshCrypto", nioCore]),
@@ -83,8 +84,6 @@ let package = Package(
         .executableTarget(name: "Benchmarks", dependencies: [
             "MeshCrypto", "Wire", "WeightTable", "Gossip", "GossipSimulation", nioCore,
         ]),
-        // The backend and proxy processes of bench/proxy-vs-haproxy.sh.
-        .executableTarget(name: "ProxyBench", dependencies: ["GatewayHTTP", nioCore, nioPosix]),
         .testTarget(name: "MeshCryptoTests", dependencies: ["MeshCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "MeshCrypto", "SeededRandom", nioCore]),
         .testTarget(name: "WeightTableTests", dependencies: [
@@ -96,7 +95,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
-        .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", nioCore, nioPosix,
+        .testTarget(name: "GatewayHTTPTests", dependencies: ["GatewayHTTP", "SeededRandom", nioCore, nioPosix,
                                                             .product(name: "NIOHTTP1", package: "swift-nio"),
                                                             .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "KubernetesDiscoveryTests", dependencies: [

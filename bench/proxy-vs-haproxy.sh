@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
-# Built-in proxy vs HAProxy 2.6 on the same two loopback demo backends at weights 20/80.
+# The built-in proxy as users run it, against HAProxy, on the same two loopback backends at 20/80.
 #
-# Prints req/s and p99 latency (wrk -t2 -c32) for a backend directly, HAProxy and the built-in
-# proxy, the ratio proxy/HAProxy (aim ≥ 0.9) and the p99 the proxy adds over direct (aim ≤ 1 ms).
-# Everything runs on loopback; every run is bounded by DURATION. Environment:
-#   DURATION (10s)  ROUNDS (2: the runs alternate, figures are the mean)  BASE_PORT (18480)
-#   LIGHT_DURATION (5s: the light-load latency runs)
-#   SKIP_BUILD=1    use the existing release build
+# zone-agent side: the release `zone-agent` binary, configured as the README shows: one agent per
+# cluster (static endpoints, HTTP probes), a gateway with inline routes at 20/80, the admin API and
+# its metrics on, the proxy with its defaults. HAProxy side: nbthread 2, roundrobin 20/80, health
+# checks, forwardfor, one response header naming the server. Both in front of two
+# `zone-agent backend` processes.
+#
+# Three modes, each run against both with the order alternating from round to round: keep-alive at
+# `wrk -c32`, keep-alive at `-c256`, and a new connection per request (`Connection: close`, -c32).
+# Per mode: req/s, p50, p99, CPU per request of the proxy process (user + system from /proc/PID/stat,
+# the figure that survives a loaded machine), and the 20/80 split under that load (the gateway's own
+# `zone_agent_proxy_requests_total`, HAProxy's stats page). Everything on loopback, every run bounded.
+# Environment:
+#   DURATION (10s)  ROUNDS (2)  NET (127.77.0: the addresses used, NET.1 .. NET.6)
+#   Z=PATH          the zone-agent binary (default: the release build, built first unless SKIP_BUILD=1)
+#   MODES           which modes (default "c32 c256 close")
+#   SYSCALLS=DIR    also count each proxy's system calls (`strace -c -f`) during its first-round runs
+#                   (DIR/NAME-MODE.strace; strace slows the process, so those runs' figures are not comparable)
+#   PROFILE=DIR     also record the gateway with `perf record -g` during each of its first-round runs
+#                   (DIR/gateway-MODE.perf.data; read with `perf report -i FILE --no-children`)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
-BASE_PORT=${BASE_PORT:-18480}
-B1=$((BASE_PORT + 1)) B2=$((BASE_PORT + 2)) HAP=$((BASE_PORT + 10)) PROXY=$((BASE_PORT + 11))
+NET=${NET:-127.77.0}
+MODES=${MODES:-c32 c256 close}
+B1=$NET.1:18081 B2=$NET.2:18082 HAP=$NET.3:18090 HAP_STATS=$NET.3:18091 GW=$NET.4:18001 GW_ADMIN=$NET.4:19101
 
-if ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null; then
+if ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-    $SUDO apt-get install -y haproxy wrk
+    $SUDO apt-get install -y haproxy wrk curl
 fi
-
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    swift build -c release --product ProxyBench
+if [ -z "${Z:-}" ]; then
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then (cd "$ROOT" && swift build -c release --product zone-agent); fi
+    Z=$ROOT/.build/release/zone-agent
 fi
-BIN=$(swift build -c release --show-bin-path)/ProxyBench
+[ -x "$Z" ] || { echo "no zone-agent binary at $Z" >&2; exit 1; }
 
-WORK=$(mktemp -d)
+WORK=$(mktemp -d /tmp/proxy-bench.XXXXXX)
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -33,23 +47,62 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+cd "$WORK"
 
-wait_for_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+wait_for() { # HOST:PORT [tries of 50 ms]
+    local host=${1%:*} port=${1##*:}
+    for _ in $(seq 1 "${2:-200}"); do
+        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
-    echo "nothing listens on port $1" >&2
+    echo "nothing listens on $1" >&2
     exit 1
 }
 
-"$BIN" backend c1 "127.0.0.1:$B1" >"$WORK/b1.log" 2>&1 & PIDS+=($!)
-"$BIN" backend c2 "127.0.0.1:$B2" >"$WORK/b2.log" 2>&1 & PIDS+=($!)
-wait_for_port "$B1"; wait_for_port "$B2"
+"$Z" backend --name web-c1 --listen "$B1" >b1.log 2>&1 & PIDS+=($!)
+"$Z" backend --name web-c2 --listen "$B2" >b2.log 2>&1 & PIDS+=($!)
+wait_for "$B1"; wait_for "$B2"
 
-# HAProxy does the same work as the built-in proxy: keep-alive both sides, X-Forwarded-For, a
-# response header naming the server.
-cat >"$WORK/haproxy.cfg" <<EOF
+# --- zone-agent: keys, one agent per cluster, the gateway (README's configuration, inline routes) ---
+"$Z" keygen --cluster c1 --out keys >/dev/null
+"$Z" keygen --cluster c2 --out keys >/dev/null
+"$Z" keygen --mesh --out keys >/dev/null
+printf 'clusters:\n  c1: [%s]\n  c2: [%s]\n' "$(head -1 keys/c1.pub)" "$(head -1 keys/c2.pub)" >keys/trust.yaml
+JOIN="[$NET.5:17946, $NET.6:17946]"
+for c in 1 2; do
+    backend=$([ $c = 1 ] && echo "$B1" || echo "$B2")
+    cat >"agent-c$c.yaml" <<YAML
+node: c$c-a
+cluster: c$c
+gossip: { bind: "$NET.$((4 + c)):17946", join: $JOIN }
+keys: { signing: keys/c$c.key, trust: keys/trust.yaml, mesh: keys/mesh.key }
+admin: { listen: "$NET.$((4 + c)):19101" }
+endpoints:
+  static:
+    - { service: gateway-demo/service1, address: "$backend" }
+probe: { http: { path: /healthz }, interval: 1s, timeout: 500ms, fall: 2, rise: 2 }
+YAML
+    "$Z" agent --config "agent-c$c.yaml" >"agent-c$c.log" 2>&1 & PIDS+=($!)
+done
+cat >gateway.yaml <<YAML
+node: gw-1
+gossip: { bind: "$NET.4:17946", join: $JOIN }
+keys: { trust: keys/trust.yaml, mesh: keys/mesh.key }
+admin: { listen: "$GW_ADMIN" }
+routes:
+  - host: bench.test
+    path: /svc1
+    pathType: Prefix
+    service: gateway-demo/service1
+    weights: { c1: 20, c2: 80 }
+proxy:
+  listen: "$GW"
+YAML
+"$Z" gateway --config gateway.yaml >gateway.log 2>&1 & GW_PID=$!; PIDS+=($GW_PID)
+
+# --- HAProxy: the same work (keep-alive both sides, X-Forwarded-For, a response header naming the
+# server, health checks), two threads as the gateway has two event loops here ---
+cat >haproxy.cfg <<EOF
 global
     nbthread 2
     maxconn 4096
@@ -62,37 +115,31 @@ defaults
     option forwardfor
     http-reuse always
 frontend fe
-    bind 127.0.0.1:$HAP
+    bind $HAP
     default_backend be
 backend be
     balance roundrobin
+    option httpchk GET /healthz
     http-response set-header x-zone-cluster %[srv_name]
-    server c1 127.0.0.1:$B1 weight 20
-    server c2 127.0.0.1:$B2 weight 80
+    server c1 $B1 weight 20 check inter 1s fall 2 rise 2
+    server c2 $B2 weight 80 check inter 1s fall 2 rise 2
+listen stats
+    bind $HAP_STATS
+    stats enable
+    stats uri /stats
 EOF
-haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!); HAP_PID=$!
-"$BIN" proxy "127.0.0.1:$PROXY" "127.0.0.1:$B1=20" "127.0.0.1:$B2=80" >"$WORK/proxy.log" 2>&1 & PIDS+=($!); PROXY_PID=$!
-B1_PID=${PIDS[0]}
-wait_for_port "$HAP"; wait_for_port "$PROXY"
+haproxy -f haproxy.cfg -db >haproxy.log 2>&1 & HAP_PID=$!; PIDS+=($HAP_PID)
+wait_for "$HAP"
 
-# CPU time (user + system, in clock ticks) a process has used so far.
+# The gateway listens once its table can serve; then both clusters must carry their weight.
+wait_for "$GW" 400
+for _ in $(seq 1 200); do
+    if curl -s "http://$GW_ADMIN/v1/table" | grep -Eq '"effectiveWeight" *: *80'; then break; fi
+    sleep 0.1
+done
+curl -s "http://$GW_ADMIN/v1/table" | grep -Eq '"effectiveWeight" *: *80' || { echo "the gateway's table never reached 20/80" >&2; tail gateway.log >&2; exit 1; }
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# One wrk run against a port, accounting the CPU of the process serving it: prints
-# "REQS P99_MS CPU_US_PER_REQUEST". CPU per request is the figure that survives a loaded machine:
-# req/s depends on the share of the two cores the other processes leave.
-measure() {
-    local port=$1 pid=$2 out before after
-    before=$(cpu_ticks "$pid")
-    out=$(wrk -t2 -c32 -d"$DURATION" --latency -H "Host: bench.test" "http://127.0.0.1:$port/svc1")
-    after=$(cpu_ticks "$pid")
-    echo "$out" >>"$WORK/wrk.log"
-    local reqs p99 total
-    reqs=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-    total=$(echo "$out" | awk '/requests in/ {print $1}')
-    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-    echo "$reqs $(to_ms "$p99") $(awk -v t=$((after - before)) -v n="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')"
-}
 
 to_ms() {
     awk -v v="$1" 'BEGIN {
@@ -102,69 +149,106 @@ to_ms() {
     }'
 }
 
+# Requests each cluster served so far: "C1 C2".
+served() {
+    if [ "$1" = gateway ]; then
+        curl -s "http://$GW_ADMIN/metrics" | awk '
+            /^zone_agent_proxy_requests_total/ && /cluster="c1"/ {a += $NF}
+            /^zone_agent_proxy_requests_total/ && /cluster="c2"/ {b += $NF}
+            END {printf "%d %d\n", a, b}'
+    else
+        # The servers' hrsp_2xx column: responses each one gave.
+        curl -s "http://$HAP_STATS/stats;csv" | awk -F, '
+            NR == 1 {for (i = 1; i <= NF; i++) if ($i == "hrsp_2xx") col = i}
+            $1 == "be" && $2 == "c1" {a = $col}
+            $1 == "be" && $2 == "c2" {b = $col}
+            END {printf "%d %d\n", a, b}'
+    fi
+}
+
+wrk_args() { # MODE
+    case $1 in
+        c32) echo "-t2 -c32" ;;
+        c256) echo "-t2 -c256" ;;
+        close) echo "-t2 -c32 -H Connection:close" ;;
+    esac
+}
+
+# One run: prints "REQS P50_MS P99_MS CPU_US_PER_REQUEST C1_SHARE_PERCENT ERRORS".
+measure() { # NAME ADDRESS PID MODE
+    local name=$1 address=$2 pid=$3 mode=$4 out before after s0 s1
+    read -r -a s0 < <(served "$name")
+    local perf_pid=
+    if [ -n "${PROFILE:-}" ] && [ "$name" = gateway ] && [ ! -e "$PROFILE/gateway-$mode.perf.data" ]; then
+        mkdir -p "$PROFILE"
+        perf record -q -F 499 -g -p "$pid" -o "$PROFILE/gateway-$mode.perf.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 & perf_pid=$!
+    fi
+    local strace_pid=
+    if [ -n "${SYSCALLS:-}" ] && [ ! -e "$SYSCALLS/$name-$mode.strace" ]; then
+        mkdir -p "$SYSCALLS"
+        timeout -s INT "${DURATION%s}" strace -c -f -p "$pid" -o "$SYSCALLS/$name-$mode.strace" >/dev/null 2>&1 & strace_pid=$!
+    fi
+    before=$(cpu_ticks "$pid")
+    # shellcheck disable=SC2046
+    out=$(wrk $(wrk_args "$mode") -d"$DURATION" --latency -H "Host: bench.test" "http://$address/svc1")
+    after=$(cpu_ticks "$pid")
+    if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
+    if [ -n "$strace_pid" ]; then wait "$strace_pid" || true; fi
+    read -r -a s1 < <(served "$name")
+    echo "== $name $mode" >>wrk.log; echo "$out" >>wrk.log
+    local reqs total p50 p99 errors
+    reqs=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    total=$(echo "$out" | awk '/requests in/ {print $1}')
+    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    if [ -n "$strace_pid" ]; then echo "requests $total" >>"$SYSCALLS/$name-$mode.strace"; fi
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i} END {print s + 0}')
+    awk -v r="$reqs" -v p50="$(to_ms "$p50")" -v p99="$(to_ms "$p99")" -v t=$((after - before)) -v n="$total" \
+        -v hz="$(getconf CLK_TCK)" -v a=$((s1[0] - s0[0])) -v b=$((s1[1] - s0[1])) -v e="$errors" \
+        'BEGIN {printf "%s %s %s %.2f %.3f %d\n", r, p50, p99, t / hz * 1e6 / n, (a + b) ? 100 * a / (a + b) : 0, e}'
+}
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-# A short warm-up so neither side pays for first connections or lazy initialisation.
-for port in "$B1" "$HAP" "$PROXY"; do
-    wrk -t2 -c32 -d2s -H "Host: bench.test" "http://127.0.0.1:$port/svc1" >/dev/null
+for address in "$HAP" "$GW"; do # warm-up: first connections, lazy initialisation, pools
+    wrk -t2 -c32 -d2s -H "Host: bench.test" "http://$address/svc1" >/dev/null
 done
 
-declare -A SUM_REQS SUM_P99 SUM_CPU
-for name in direct haproxy proxy; do SUM_REQS[$name]=0; SUM_P99[$name]=0; SUM_CPU[$name]=0; done
+declare -A SUM
 for round in $(seq 1 "$ROUNDS"); do
-    for entry in "direct:$B1:$B1_PID" "haproxy:$HAP:$HAP_PID" "proxy:$PROXY:$PROXY_PID"; do
-        IFS=: read -r name port pid <<<"$entry"
-        read -r reqs p99 cpu < <(measure "$port" "$pid")
-        printf 'round %d %-8s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request\n' "$round" "$name" "$reqs" "$p99" "$cpu"
-        SUM_REQS[$name]=$(awk -v a="${SUM_REQS[$name]}" -v b="$reqs" 'BEGIN {print a + b}')
-        SUM_P99[$name]=$(awk -v a="${SUM_P99[$name]}" -v b="$p99" 'BEGIN {print a + b}')
-        SUM_CPU[$name]=$(awk -v a="${SUM_CPU[$name]}" -v b="$cpu" 'BEGIN {print a + b}')
+    for mode in $MODES; do
+        order=("haproxy:$HAP:$HAP_PID" "gateway:$GW:$GW_PID")
+        if [ $((round % 2)) = 0 ]; then order=("${order[1]}" "${order[0]}"); fi
+        for entry in "${order[@]}"; do
+            IFS=: read -r name host port pid <<<"$entry"
+            read -r reqs p50 p99 cpu share errors < <(measure "$name" "$host:$port" "$pid" "$mode")
+            printf 'round %d %-6s %-8s %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.2f us CPU/req  c1 %5.2f%%  errors %d\n' \
+                "$round" "$mode" "$name" "$reqs" "$p50" "$p99" "$cpu" "$share" "$errors"
+            for k in reqs p50 p99 cpu share errors; do
+                SUM[$name.$mode.$k]=$(awk -v a="${SUM[$name.$mode.$k]:-0}" -v b="${!k}" 'BEGIN {print a + b}')
+            done
+        done
     done
 done
 
-# Latency the proxies add, apart from queueing: at full load the direct run serves twice the
-# requests of a proxied one, so its p99 carries more queueing than theirs. A light load (4
-# connections) measures the hop itself.
-light_p99() {
-    local out
-    out=$(wrk -t1 -c4 -d"$LIGHT_DURATION" --latency -H "Host: bench.test" "http://127.0.0.1:$1/svc1")
-    echo "$out" >>"$WORK/wrk.log"
-    echo "$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')") $(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
-}
-LIGHT_DURATION=${LIGHT_DURATION:-5s}
-read -r M_DIRECT L_DIRECT < <(light_p99 "$B1")
-read -r M_HAP L_HAP < <(light_p99 "$HAP")
-read -r M_PROXY L_PROXY < <(light_p99 "$PROXY")
-
-mean() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN {printf "%.3f", s / n}'; }
-D_REQS=$(mean "${SUM_REQS[direct]}") D_P99=$(mean "${SUM_P99[direct]}") D_CPU=$(mean "${SUM_CPU[direct]}")
-H_REQS=$(mean "${SUM_REQS[haproxy]}") H_P99=$(mean "${SUM_P99[haproxy]}") H_CPU=$(mean "${SUM_CPU[haproxy]}")
-P_REQS=$(mean "${SUM_REQS[proxy]}") P_P99=$(mean "${SUM_P99[proxy]}") P_CPU=$(mean "${SUM_CPU[proxy]}")
-
-# The split the proxy actually made, from its own backends' point of view.
-SPLIT=$(for _ in $(seq 1 100); do
-    exec 3<>"/dev/tcp/127.0.0.1/$PROXY"
-    printf 'GET /svc1 HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n' >&3
-    tr -d '\r' <&3 | awk -F': ' 'tolower($1) == "x-zone-cluster" {print $2}'
-    exec 3<&-
-done | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
-
+mean() { awk -v s="${SUM[$1]}" -v n="$ROUNDS" 'BEGIN {printf "%.3f", s / n}'; }
 echo
-echo "wrk -t2 -c32 -d$DURATION, mean of $ROUNDS rounds, $(nproc) cores, $(haproxy -v | head -1 | awk '{print $1, $3}')"
+echo "zone-agent gateway vs $(haproxy -v | head -1 | awk '{print $1, $3}'), $DURATION per run, mean of $ROUNDS rounds, $(nproc) cores"
 echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request (backend)\n' direct "$D_REQS" "$D_P99" "$D_CPU"
-printf '%-10s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request\n' haproxy "$H_REQS" "$H_P99" "$H_CPU"
-printf '%-10s %10.0f req/s   p99 %7.3f ms   %6.2f us CPU/request\n' proxy "$P_REQS" "$P_P99" "$P_CPU"
-awk -v p="$P_CPU" -v h="$H_CPU" 'BEGIN {printf "CPU per request haproxy/proxy %.3f (1.0 = the proxy costs what HAProxy costs)\n", h / p}'
-awk -v p="$P_REQS" -v h="$H_REQS" 'BEGIN {printf "ratio proxy/haproxy      %.3f   (aim >= 0.9)\n", p / h}'
-awk -v p="$P_P99" -v d="$D_P99" -v h="$H_P99" 'BEGIN {
-    printf "p99 added by the proxy   %.3f ms (aim <= 1 ms); by haproxy %.3f ms\n", p - d, h - d
-}'
-printf 'light load (wrk -t1 -c4 -d%s) p50/p99: direct %.3f/%.3f ms, haproxy %.3f/%.3f ms, proxy %.3f/%.3f ms\n' \
-    "$LIGHT_DURATION" "$M_DIRECT" "$L_DIRECT" "$M_HAP" "$L_HAP" "$M_PROXY" "$L_PROXY"
-awk -v p="$M_PROXY" -v d="$M_DIRECT" -v h="$M_HAP" 'BEGIN {
-    printf "p50 added at light load: proxy %.3f ms, haproxy %.3f ms\n", p - d, h - d
-}' 
-awk -v p="$L_PROXY" -v d="$L_DIRECT" -v h="$L_HAP" 'BEGIN {
-    printf "p99 added at light load: proxy %.3f ms (aim <= 1 ms), haproxy %.3f ms\n", p - d, h - d
-}'
-echo "split of 100 requests through the proxy: $SPLIT(weights 20/80)"
+printf '%-6s %-8s %10s %9s %9s %11s %9s %11s\n' mode proxy req/s p50-ms p99-ms CPU-us/req c1-share errors
+for mode in $MODES; do
+    for name in haproxy gateway; do
+        printf '%-6s %-8s %10.0f %9.3f %9.3f %11.2f %8.2f%% %11.0f\n' "$mode" "$name" \
+            "$(mean "$name.$mode.reqs")" "$(mean "$name.$mode.p50")" "$(mean "$name.$mode.p99")" \
+            "$(mean "$name.$mode.cpu")" "$(mean "$name.$mode.share")" "${SUM[$name.$mode.errors]}"
+    done
+done
+echo
+for mode in $MODES; do
+    awk -v m="$mode" -v gr="$(mean "gateway.$mode.reqs")" -v hr="$(mean "haproxy.$mode.reqs")" \
+        -v gp="$(mean "gateway.$mode.p99")" -v hp="$(mean "haproxy.$mode.p99")" \
+        -v gc="$(mean "gateway.$mode.cpu")" -v hc="$(mean "haproxy.$mode.cpu")" 'BEGIN {
+        printf "%-6s gateway/haproxy: req/s %.2fx (aim >= 1.0)   p99 %.2fx (aim <= 1.0)   CPU/request %.2fx (aim <= 1.0)\n",
+            m, gr / hr, gp / hp, gc / hc
+    }'
+done
+echo "split: c1's share of the requests each served under load (weights 20/80: aim 20%)"

@@ -3,15 +3,37 @@
 import NIOHTTP1
 
 enum HopByHop {
-    /// Whether a field name is hop-by-hop by definition (not counting those `Connection` lists).
-    static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2: return equalsIgnoringCase(name, "te")
-        case 7: return equalsIgnoringCase(name, "upgrade") || equalsIgnoringCase(name, "trailer")
-        case 10: return equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
-        case 17: return equalsIgnoringCase(name, "transfer-encoding")
-        default: return name.utf8.count > 6 && hasPrefixIgnoringCase(name, "proxy-")
+    /// Whether a field name is hop-by-hop by definition (not counting those `Connection` lists): the
+    /// one list of them, for both hops. RFC 9110 §7.6.1 names `Connection`, `Proxy-Connection`,
+    /// `Keep-Alive`, `TE`, `Transfer-Encoding` and `Upgrade`; `Trailer` and every `Proxy-*` field
+    /// (credentials for this proxy, never for the upstream) go too.
+    static func isHopByHop<Name: Collection<UInt8>>(_ name: Name) -> Bool {
+        switch name.count {
+        case 2: return equalsLowercase(name, "te")
+        case 7: return equalsLowercase(name, "upgrade") || equalsLowercase(name, "trailer")
+        case 10: return equalsLowercase(name, "connection") || equalsLowercase(name, "keep-alive")
+        case 17: return equalsLowercase(name, "transfer-encoding")
+        default: return name.count > 6 && equalsLowercase(name.prefix(6), "proxy-")
         }
+    }
+
+    /// Whether a field name (a string) is hop-by-hop by definition.
+    static func isHopByHop(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { isHopByHop($0) }
+    }
+
+    /// Whether `bytes` equal the lowercase ASCII `literal`, ignoring the case of `bytes`.
+    @inline(__always)
+    static func equalsLowercase<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ literal: StaticString) -> Bool {
+        guard bytes.count == literal.utf8CodeUnitCount else { return false }
+        var i = 0
+        let lit = literal.utf8Start
+        for byte in bytes {
+            guard lower(byte) == lit[i] else { return false }
+            i += 1
+        }
+        return true
     }
 
     /// What a field name means to the proxy, by one length switch and at most two comparisons.
@@ -35,20 +57,17 @@ enum HopByHop {
     static func role<S: StringProtocol>(of name: S) -> FieldRole {
         let role: FieldRole
         switch name.utf8.count {
-        case 2: return equalsIgnoringCase(name, "te") ? .hopByHop : .plain
-        case 4: return equalsIgnoringCase(name, "host") ? .host : .plain
-        case 5: return equalsIgnoringCase(name, "close") ? .closeOrKeepAlive : .plain
-        case 6: return equalsIgnoringCase(name, "expect") ? .expect : .plain
-        case 7: role = equalsIgnoringCase(name, "upgrade") || equalsIgnoringCase(name, "trailer") ? .hopByHop : .plain
+        case 4: role = equalsIgnoringCase(name, "host") ? .host : .plain
+        case 5: role = equalsIgnoringCase(name, "close") ? .closeOrKeepAlive : .plain
+        case 6: role = equalsIgnoringCase(name, "expect") ? .expect : .plain
         case 9: role = equalsIgnoringCase(name, "forwarded") ? .forwarded : .plain
-        case 10:
-            role = equalsIgnoringCase(name, "connection") ? .connection : equalsIgnoringCase(name, "keep-alive") ? .hopByHop : .plain
+        case 10: role = equalsIgnoringCase(name, "connection") ? .connection : .plain
         case 14: role = equalsIgnoringCase(name, "content-length") ? .contentLength : .plain
         case 15: role = equalsIgnoringCase(name, "x-forwarded-for") ? .forwardedFor : .plain
         case 17: role = equalsIgnoringCase(name, "transfer-encoding") ? .transferEncoding : .plain
         default: role = .plain
         }
-        if case .plain = role, name.utf8.count > 6, hasPrefixIgnoringCase(name, "proxy-") { return .hopByHop }
+        if case .plain = role, isHopByHop(name.utf8) { return .hopByHop }
         return role
     }
 

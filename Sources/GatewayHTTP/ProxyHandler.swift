@@ -53,20 +53,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var forwardedFor = "for=unknown"
 
     private var phase = Phase.idle
-    private var routeIndex = 0
+    /// The current request's route, in the table it took (its retry picks there too).
+    private var route: RouteHandle?
     /// The request head as the upstream gets it, encoded.
     private var upstreamHead = ByteBuffer()
     private var upstreamChunked = false
     private var clientVersion = HTTPVersion.http1_1
     private var clientKeepAlive = true
     private var isHEAD = false
-    /// The request may be written to a second upstream after a first one got it (``ResendPolicy``).
-    private var mayResend = false
+    /// How far the request's current try got, and whether it may still go elsewhere (pure rules).
+    private var tries = ExchangeTries(mayResend: false)
     /// The request's body waits for `100 Continue` (`Expect: 100-continue`), and whether the proxy sent it.
     private var expectContinue = false
     private var continueSent = false
     private var upstream: Upstream?
-    private var retried = false
     /// The upstream connection of the current try once connected.
     private var connection: UpstreamConnection?
     /// Bumped whenever a try ends, so late connects and timers of an earlier try do nothing.
@@ -80,9 +80,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Request body parts already written, kept while a retry is still possible.
     private var replay: [HTTPClientRequestPart] = []
     private var replayBytes = 0
-    private var replayable = true
     private var requestComplete = false
-    private var responseStarted = false
     private var upstreamKeepAlive = false
     private var closeAfterResponse = false
     /// The response body is re-framed as chunked for the client (the upstream's length was unknown).
@@ -143,14 +141,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A request that does not parse gets 400 when no response is under way (this replaces NIO's
         // HTTPServerProtocolErrorHandler, one pipeline hop less for every part of every request).
-        let canAnswer = error is HTTPParserError && (phase == .idle || (phase == .proxying && !responseStarted && connection == nil))
+        let canAnswer = error is HTTPParserError && (phase == .idle || (phase == .proxying && !tries.responseStarted && connection == nil))
         abandonExchange()
         guard canAnswer else {
             context.close(promise: nil)
             return
         }
-        var out = context.channel.allocator.buffer(capacity: 64)
-        out.writeStaticString("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        let head = ClientResponseHead(status: .local(.badRequest), framing: .empty, keepAlive: false)
+        var out = context.channel.allocator.buffer(capacity: head.estimatedSize)
+        head.write(clientMinor: 1, into: &out)
         context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
@@ -271,7 +270,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         clientVersion = head.version
         clientKeepAlive = head.isKeepAlive
         isHEAD = head.method == .HEAD
-        mayResend = shared.resend.mayResend(head.method)
+        tries = ExchangeTries(mayResend: shared.resend.mayResend(head.method))
         requestComplete = false
         phase = .proxying
         clock.requestStarted()
@@ -279,7 +278,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         expectContinue = false
         let plan: RequestPlan.ForwardPlan
         switch RequestPlan.make(
-            head, selector: shared.selector, clientIP: clientIP, forwarded: forwardedFor,
+            head, table: shared.selector.currentTable(), clientIP: clientIP, forwarded: forwardedFor,
             allocator: context?.channel.allocator ?? ByteBufferAllocator()
         ) {
         case .forward(let forward):
@@ -287,7 +286,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         case .answer(let status, let reason, let close):
             return respondLocally(status, reason, close: close)
         }
-        routeIndex = plan.route
+        route = plan.route
         expectContinue = plan.expectsContinue
         if expectContinue && clientVersion.major == 1 && clientVersion.minor >= 1, let context {
             // The request has somewhere to go: let the client send its body (RFC 9110 §10.1.1).
@@ -303,11 +302,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     /// Queues or writes one request part for the current try, keeping a copy while a retry is possible.
     private func forward(_ part: HTTPClientRequestPart, bytes: Int) {
-        if replayable {
+        if tries.bodyKept {
             replayBytes += bytes
             if replayBytes > shared.retryBodyLimit {
                 // Too large to keep: this request will not be retried once a try has consumed it.
-                replayable = false
+                tries.bodyDropped()
                 if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
             } else {
                 replay.append(part)
@@ -334,7 +333,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private func startAttempt(_ target: Upstream, pooled: Bool) {
         upstream = target
-        responseStarted = false
         attempt &+= 1
         if pooled, let idle = pool.takeIdle(target) {
             attach(idle)
@@ -363,13 +361,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             let failure: UpstreamFailure
             if case ChannelError.connectTimeout = error { failure = .connectTimeout } else { failure = .connectFailed }
             shared.hooks.onUpstreamFailure(target, failure)
-            // Nothing was written, so every part received so far is still pending: retry is always possible.
-            retryOrFail(after: target, reason: failure)
+            // Nothing was written, so every part received so far is still pending.
+            carryOut(tries.connectFailed(failure), after: target)
         }
     }
 
     private func attach(_ connection: UpstreamConnection) {
         self.connection = connection
+        tries.attached()
         connection.owner = self
         connection.writeHead(upstreamHead, isHEAD: isHEAD, chunked: upstreamChunked)
         while let part = pending.popFirst() {
@@ -399,7 +398,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         return ClientWait.of(
             exchange: exchange, draining: draining, firstRequest: clock.firstRequest, headStarted: clock.headStartedAt != nil,
-            attached: connection != nil, requestComplete: requestComplete, responseStarted: responseStarted
+            attached: connection != nil, requestComplete: requestComplete, responseStarted: tries.responseStarted
         )
     }
 
@@ -429,7 +428,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         clock.noticeProgress(now: now)
         let wait = currentWait
         if wait == .response, let perTry = shared.timeouts.perTry, now >= clock.waitSince + perTry,
-           resendElsewhere(reason: .perTryTimeout) {
+           let target = upstream, carryOut(tries.giveUp(.perTryTimeout), after: target) {
             armTimer(context: context, now: now)
             return
         }
@@ -443,7 +442,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Ends a wait whose deadline has passed.
     private func expire(_ wait: ClientWait, context: ChannelHandlerContext) {
         let upstreamHeldBody = clientReadsHeld && !(connection?.isWritable ?? true)
-        switch wait.expiry(responseStarted: responseStarted, upstreamHeldBody: upstreamHeldBody) {
+        switch wait.expiry(responseStarted: tries.responseStarted, upstreamHeldBody: upstreamHeldBody) {
         case .none:
             return
         case .close:
@@ -465,14 +464,42 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
     }
 
-    private func retryOrFail(after failed: Upstream, reason: UpstreamFailure) {
-        if !retried, let next = shared.selector.pickRetry(route: routeIndex, excluding: failed) {
-            retried = true
+    /// Carries out what the try rules decided about a try to `failed` that ended badly or is given up;
+    /// returns whether the request went elsewhere.
+    @discardableResult
+    private func carryOut(_ ending: ExchangeTries.Ending, after failed: Upstream) -> Bool {
+        switch ending {
+        case .keep:
+            return false
+        case .closeClient:
+            abandonExchange()
+            context?.close(promise: nil)
+            return false
+        case .answer(let status, let text):
+            heldHead = nil
+            respondLocally(status, text)
+            return false
+        case .retry(let reason, let otherwise):
+            guard let next = route?.pickRetry(excluding: failed) else { return carryOut(otherwise, after: failed) }
+            if let connection {
+                // Given up while sent: closed without telling this handler (close() drops the owner
+                // first); its parts so far come from the replay copy, as after a close before the response.
+                self.connection = nil
+                connection.close()
+                pending = CircularBuffer(replay)
+                pendingBytes = replayBytes
+            } else if reason == .leftTable {
+                // Still connecting: every part is still pending, and startAttempt's new attempt number keeps
+                // the late connect away from this exchange; it goes to a dropped endpoint, so it is not pooled.
+                discardedAttempt = attempt
+            }
+            if reason == .leftTable || reason == .perTryTimeout { shared.hooks.onUpstreamFailure(failed, reason) }
+            tries.retrying()
             shared.hooks.onRetry(failed.cluster, next.cluster, reason)
             // A fresh connection: a pooled one to the next upstream could be just as stale.
             startAttempt(next, pooled: false)
-        } else {
-            respondLocally(.badGateway, "the upstream connection failed\n")
+            updateClientReadHold()
+            return true
         }
     }
 
@@ -480,35 +507,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// sent to a live one, if no response byte has come and sending it twice is harmless; otherwise it
     /// is left alone (it gets its answer, or its timeout, as before).
     func tablePublished(live: Set<Upstream>) {
-        guard case .proxying = phase, let target = upstream, !responseStarted, !live.contains(target) else { return }
-        resendElsewhere(reason: .leftTable)
-    }
-
-    /// Gives up the current try, which has no response byte yet, and sends the request to the retry
-    /// upstream; only for a request that may be sent twice, whose body is still kept, and that was not
-    /// retried yet. Returns whether it did.
-    @discardableResult
-    private func resendElsewhere(reason: UpstreamFailure) -> Bool {
-        guard mayResend, replayable, !retried, !responseStarted, let target = upstream,
-              let next = shared.selector.pickRetry(route: routeIndex, excluding: target) else { return false }
-        if let connection {
-            // Closed without telling this handler (close() drops the owner first); its parts so far
-            // come from the replay copy, as after a close before the response.
-            self.connection = nil
-            connection.close()
-            pending = CircularBuffer(replay)
-            pendingBytes = replayBytes
-        } else if reason == .leftTable {
-            // Still connecting: every part is still pending, and startAttempt's new attempt number keeps
-            // the late connect away from this exchange; it goes to a dropped endpoint, so it is not pooled.
-            discardedAttempt = attempt
-        }
-        shared.hooks.onUpstreamFailure(target, reason)
-        retried = true
-        shared.hooks.onRetry(target.cluster, next.cluster, reason)
-        startAttempt(next, pooled: false)
-        updateClientReadHold()
-        return true
+        guard case .proxying = phase, let target = upstream, !tries.responseStarted, !live.contains(target) else { return }
+        carryOut(tries.giveUp(.leftTable), after: target)
     }
 
     // MARK: Upstream side
@@ -517,8 +517,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         guard connection === self.connection, let context, let target = upstream else { return }
         switch event {
         case .head(let head):
-            responseStarted = true
-            replayable = false
+            tries.responseHead(held: false)
             if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
             upstreamKeepAlive = head.keepAlive
 
@@ -537,26 +536,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             let cluster = target.cluster
             var smallBody = 0
             if !chunkedToClient, !isHEAD, case .length(let n) = head.body, n <= Self.joinedBodyLimit { smallBody = n }
-            var out = context.channel.allocator.buffer(
-                capacity: head.statusText.readableBytes + head.headerBlock.readableBytes + cluster.utf8.count + 96 + smallBody
+            let clientHead = ClientResponseHead(
+                status: .upstream(head.statusText), fields: head.headerBlock, cluster: cluster,
+                framing: chunkedToClient ? .chunked : .upstreamFields, keepAlive: keepAlive
             )
-            out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-            out.writeImmutableBuffer(head.statusText)
-            out.writeStaticString("\r\n")
-            out.writeImmutableBuffer(head.headerBlock)
-            out.writeStaticString("x-zone-cluster: ")
-            out.writeString(cluster)
-            out.writeStaticString("\r\n")
-            if chunkedToClient { out.writeStaticString("transfer-encoding: chunked\r\n") }
-            if !keepAlive {
-                out.writeStaticString("connection: close\r\n")
-            } else if clientVersion.minor == 0 {
-                out.writeStaticString("connection: keep-alive\r\n")
-            }
-            out.writeStaticString("\r\n")
+            var out = context.channel.allocator.buffer(capacity: clientHead.estimatedSize + smallBody)
+            clientHead.write(clientMinor: clientVersion.minor, into: &out)
             shared.hooks.onResponse(cluster, UInt(head.status))
             shared.hooks.onUpstreamLatency(cluster, .nanoseconds((NIODeadline.now() - clock.waitSince).nanoseconds))
             if smallBody > 0 {
+                tries.responseHead(held: true)
                 heldHead = out
             } else {
                 context.write(wrapOutboundOut(out), promise: nil)
@@ -605,30 +594,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func upstreamClosed(_ connection: UpstreamConnection) {
         guard connection === self.connection, let target = upstream else { return }
         self.connection = nil
-        if !responseStarted {
-            shared.hooks.onUpstreamFailure(target, .closedBeforeResponse)
-            guard mayResend else {
-                // The upstream may have acted on the request before closing: a POST is never sent twice.
-                return respondLocally(.badGateway, "the upstream connection closed before answering; the request was not re-sent (its method is not idempotent)\n")
-            }
-            guard replayable else {
-                return respondLocally(.badGateway, "the upstream connection failed and the request was too large to retry\n")
-            }
+        let ending = tries.upstreamClosed()
+        shared.hooks.onUpstreamFailure(target, tries.responseStarted ? .closedMidResponse : .closedBeforeResponse)
+        if case .retry = ending {
             // The head is rewritten by attach; the body parts so far come from the replay copy.
             pending = CircularBuffer(replay)
             pendingBytes = replayBytes
-            retryOrFail(after: target, reason: .closedBeforeResponse)
-        } else if heldHead != nil {
-            // Nothing of the response reached the client yet, so it can still get a proper answer.
-            shared.hooks.onUpstreamFailure(target, .closedMidResponse)
-            heldHead = nil
-            respondLocally(.badGateway, "the upstream connection failed during the response\n")
-        } else {
-            shared.hooks.onUpstreamFailure(target, .closedMidResponse)
-            // The head went out already; only closing tells the client its response is cut short.
-            abandonExchange()
-            context?.close(promise: nil)
         }
+        carryOut(ending, after: target)
     }
 
     private func finishExchange(connection: UpstreamConnection, context: ChannelHandlerContext) {
@@ -660,20 +633,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         // closing leaves no doubt about where the next request starts.
         let unsentBody = expectContinue && !continueSent && !requestComplete
         let close = close || unsentBody || !clientKeepAlive || quiescing
-        var out = context.channel.allocator.buffer(capacity: 160 + text.utf8CodeUnitCount)
-        out.writeStaticString(clientVersion.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        out.writeString(String(status.code))
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeString(status.reasonPhrase)
-        out.writeStaticString("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ")
-        out.writeString(String(text.utf8CodeUnitCount))
-        out.writeStaticString("\r\n")
-        if close {
-            out.writeStaticString("connection: close\r\n")
-        } else if clientVersion.minor == 0 {
-            out.writeStaticString("connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
+        let head = ClientResponseHead(status: .local(status), framing: .plainText(length: text.utf8CodeUnitCount), keepAlive: !close)
+        var out = context.channel.allocator.buffer(capacity: head.estimatedSize + text.utf8CodeUnitCount)
+        head.write(clientMinor: clientVersion.minor, into: &out)
         if !isHEAD { out.writeStaticString(text) }
         endExchange()
         writeEnd(out, close: close, context: context)
@@ -721,14 +683,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private func resetTry() {
         attempt &+= 1
         upstream = nil
-        retried = false
+        route = nil
         // Keeping capacity matters: removeAll() would allocate fresh storage on every request.
         if !pending.isEmpty { pending.removeAll(keepingCapacity: true) }
         pendingBytes = 0
         if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
         replayBytes = 0
-        replayable = true
-        responseStarted = false
+        tries = ExchangeTries(mayResend: false)
         heldHead = nil
     }
 

@@ -13,7 +13,8 @@ enum RequestPlan {
 
     /// A routed request, encoded for the upstream hop.
     struct ForwardPlan {
-        var route: Int
+        /// The route in the table the request took; its retry comes from the same table.
+        var route: RouteHandle
         var upstream: Upstream
         /// The upstream request head, encoded once: every try (the retry too) writes these same bytes.
         var head: ByteBuffer
@@ -29,7 +30,7 @@ enum RequestPlan {
     /// the `Host`. Refusals of the head's framing close the connection (where the next request starts
     /// is no longer certain); so does a final answer to a request whose body waits for `100 Continue`.
     static func make(
-        _ head: HTTPRequestHead, selector: any UpstreamSelector, clientIP: String, forwarded: String, allocator: ByteBufferAllocator
+        _ head: HTTPRequestHead, table: any UpstreamTable, clientIP: String, forwarded: String, allocator: ByteBufferAllocator
     ) -> RequestPlan {
         let fields: RequestFields
         switch RequestFields.inspect(head) {
@@ -60,10 +61,10 @@ enum RequestPlan {
         // Unanswered, a client's `Expect: 100-continue` leaves open whether its body follows.
         let bodyWaits = fields.expectContinue && fields.framing.hasBody
         let host = RequestTarget.routingHost(uri: head.uri, headers: head.headers)
-        guard let route = selector.route(host: host, path: routePath) else {
+        guard let route = RouteHandle(table: table, host: host, path: routePath) else {
             return .answer(.notFound, "no route for this host and path\n", close: bodyWaits)
         }
-        guard let upstream = selector.pick(route: route) else {
+        guard let upstream = route.pick() else {
             return .answer(.serviceUnavailable, "no endpoint can serve this route\n", close: bodyWaits)
         }
         var out = allocator.buffer(capacity: 256)

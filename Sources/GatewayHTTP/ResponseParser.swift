@@ -308,7 +308,7 @@ struct ResponseParser {
             while colon < end && bytes[colon] != 0x3A { colon += 1 }
             let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon])
             // Hop-by-hop fields go, and so does an upstream's own `x-zone-cluster`: the proxy's header names the cluster.
-            var drop = isHopByHop(name) || (name.count == 14 && equalsLowercase(name, "x-zone-cluster"))
+            var drop = HopByHop.isHopByHop(name) || (name.count == 14 && equalsLowercase(name, "x-zone-cluster"))
             // With a transfer coding the length is meaningless (RFC 9112 §6.3) and the proxy re-frames the body.
             if !drop && scan.transferEncoding && name.count == 14 && equalsLowercase(name, "content-length") { drop = true }
             if !drop {
@@ -419,18 +419,6 @@ struct ResponseParser {
         forEachToken(bytes, start, end) { last = ($0, $1) }
         guard let (s, e) = last else { return false }
         return equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[s..<e]), "chunked")
-    }
-
-    private static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 2: return equalsLowercase(name, "te")
-        case 7: return equalsLowercase(name, "upgrade") || equalsLowercase(name, "trailer")
-        case 10: return equalsLowercase(name, "connection") || equalsLowercase(name, "keep-alive")
-        case 17: return equalsLowercase(name, "transfer-encoding")
-        default:
-            guard name.count > 6 else { return false }
-            return equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
-        }
     }
 
     /// Whether `bytes` equal the lowercase ASCII `literal`, ignoring the case of `bytes`.

@@ -17,17 +17,47 @@ public struct Upstream: Hashable, Sendable {
     }
 }
 
-/// The routing decisions the proxy asks for on every request; the gateway adapts its weight table to it.
+/// One published routing table, as the proxy uses it: a request routes, picks and retries on the
+/// table it took when its head arrived, even when a newer one is published meanwhile.
 ///
 /// The proxy calls these from its event loops, concurrently, so implementations must be thread-safe
-/// and quick (an atomic load of the current table, then O(1) work).
-public protocol UpstreamSelector: Sendable {
+/// and quick (O(1) work, no lock).
+public protocol UpstreamTable: AnyObject, Sendable {
     /// The route index for a request: match by Host (port ignored) and path; nil → 404.
     func route(host: String, path: String) -> Int?
     /// The next upstream of a route by its weights; nil → 503 (nothing can serve).
     func pick(route: Int) -> Upstream?
     /// For the one retry: an upstream of another cluster where one has weight, else another upstream; nil if none.
     func pickRetry(route: Int, excluding: Upstream) -> Upstream?
+}
+
+/// Where the proxy takes the current table from; the gateway publishes each new table with one atomic store.
+public protocol UpstreamSelector: Sendable {
+    /// The table in force now: one atomic load, called once per request.
+    func currentTable() -> any UpstreamTable
+}
+
+extension UpstreamSelector where Self: UpstreamTable {
+    /// A selector that is its own table never changes table (fixed tables in tests and benchmarks).
+    public func currentTable() -> any UpstreamTable { self }
+}
+
+/// A request's route in the table the request took: everything the request asks of the table goes
+/// through here, so the route, the pick and the retry cannot come from two tables.
+struct RouteHandle {
+    let table: any UpstreamTable
+    let route: Int
+
+    /// Routes a request in `table`; nil → 404.
+    init?(table: any UpstreamTable, host: String, path: String) {
+        guard let route = table.route(host: host, path: path) else { return nil }
+        self.table = table
+        self.route = route
+    }
+
+    func pick() -> Upstream? { table.pick(route: route) }
+
+    func pickRetry(excluding: Upstream) -> Upstream? { table.pickRetry(route: route, excluding: excluding) }
 }
 
 /// How a try against an upstream went wrong.

@@ -24,7 +24,7 @@ public struct PickedEndpoint: Sendable, Hashable {
 /// cycle of 5; 500 picks → 100/400), interleaved rather than in bursts. One atomic counter per route indexes
 /// the cycle; the cycle number and the slot's occurrence index then walk the cluster's healthy endpoints
 /// round robin, so endpoints of a cluster also get exactly equal shares. A new table gets a new picker,
-/// swapped in through `PickerBox`.
+/// swapped in through `PickerBox` (one atomic store).
 ///
 /// Everything a pick touches lives in flat arrays owned by the picker, and the counters in one block of
 /// raw atomics, so a pick costs one atomic increment, two divisions and no reference counting of its own.
@@ -96,24 +96,40 @@ public final class EndpointPicker: Sendable {
 
     /// The next endpoint of route `route` by its effective weights; nil → 503 (nothing can serve).
     public func pick(route: Int) -> PickedEndpoint? {
-        guard route >= 0 && route < retryCycles.count else { return nil }
-        return next(cycles[route])
+        pickIndex(route: route).map { endpoints[$0] }
     }
 
     /// For a retry: the next endpoint not in `excludingCluster` if another cluster has any weight, else another endpoint (different host:port from `excluding`) of any cluster; nil if none.
     public func pickRetry(route: Int, excluding: PickedEndpoint) -> PickedEndpoint? {
+        retryIndex(route: route, cluster: excluding.cluster, host: excluding.host, port: excluding.port).map { endpoints[$0] }
+    }
+
+    /// The endpoints picks are drawn from, in the order ``pickIndex(route:)`` and
+    /// ``retryIndex(route:cluster:host:port:)`` index them: a consumer with its own endpoint type (the
+    /// proxy's) converts these once per table and picks by index, with no conversion per request.
+    public var pickableEndpoints: [PickedEndpoint] { endpoints }
+
+    /// ``pick(route:)`` as an index into ``pickableEndpoints``.
+    public func pickIndex(route: Int) -> Int? {
         guard route >= 0 && route < retryCycles.count else { return nil }
-        if let other = retryCycles[route][excluding.cluster] { return next(cycles[other]) }
+        return next(cycles[route])
+    }
+
+    /// ``pickRetry(route:excluding:)`` as an index into ``pickableEndpoints``, the excluded endpoint
+    /// given by its cluster and address.
+    public func retryIndex(route: Int, cluster: String, host: String, port: UInt16) -> Int? {
+        guard route >= 0 && route < retryCycles.count else { return nil }
+        if let other = retryCycles[route][cluster] { return next(cycles[other]) }
         let cycle = cycles[route]
-        let serving = endpoints[cycle.endpointStart..<(cycle.endpointStart + cycle.endpointCount)]
+        let serving = cycle.endpointStart..<(cycle.endpointStart + cycle.endpointCount)
         // The excluded cluster has no weight here: the ordinary cycle never picks it anyway.
-        if !serving.contains(where: { $0.cluster == excluding.cluster }) { return next(cycle) }
+        if !endpoints[serving].contains(where: { $0.cluster == cluster }) { return next(cycle) }
         // It is the only cluster with weight: another of its endpoints is the best a retry can do.
         let counter = counters.atomic(cycles.count + route)
         let start = Int(counter.loadThenWrappingIncrement(ordering: .relaxed) % UInt64(serving.count))
         for step in 0..<serving.count {
-            let candidate = serving[serving.startIndex + (start + step) % serving.count]
-            if candidate.host != excluding.host || candidate.port != excluding.port { return candidate }
+            let index = serving.lowerBound + (start + step) % serving.count
+            if endpoints[index].host != host || endpoints[index].port != port { return index }
         }
         return nil
     }
@@ -122,13 +138,13 @@ public final class EndpointPicker: Sendable {
     public var routeCount: Int { retryCycles.count }
 
     @inline(__always)
-    private func next(_ cycle: Cycle) -> PickedEndpoint? {
+    private func next(_ cycle: Cycle) -> Int? {
         guard cycle.slotCount > 0 else { return nil }
         let n = counters.atomic(cycle.counter).loadThenWrappingIncrement(ordering: .relaxed)
         let (round, position) = n.quotientAndRemainder(dividingBy: UInt64(cycle.slotCount))
         let slot = slots[cycle.slotStart &+ Int(truncatingIfNeeded: position)]
         let offset = (round &* UInt64(slot.visitsPerCycle) &+ UInt64(slot.occurrence)) % UInt64(slot.count)
-        return endpoints[Int(slot.start) &+ Int(truncatingIfNeeded: offset)]
+        return Int(slot.start) &+ Int(truncatingIfNeeded: offset)
     }
 
     /// Lays cycles out in the shared slot and endpoint arrays.

@@ -82,22 +82,23 @@ struct GatewayCommand: AsyncParsableCommand {
                                         status: status)
         if let listen = mesh.config.proxyListen {
             let limits = mesh.config.proxy
+            let selector = TableSelector(tally: status.tally)
             let proxy = WeightedProxy(
                 configuration: .init(
                     host: listen.host, port: listen.port, connectTimeout: limits.connectTimeout, responseTimeout: limits.responseTimeout,
                     clientIdleTimeout: limits.idleTimeout, requestHeaderTimeout: limits.requestHeaderTimeout,
                     requestBodyTimeout: limits.requestBodyTimeout, maxConnections: limits.maxConnections,
                     perTryTimeout: limits.perTryTimeout, resendAlso: limits.retryNonIdempotent),
-                selector: TableSelector(pickers: pickers, tally: status.tally),
+                selector: selector,
                 hooks: ProxyMetrics(registry: ZoneMetrics.registry, clusters: mesh.config.keys.roster.clusters).hooks(),
                 logger: logger)
-            loop.published.add { table in proxy.tablePublished(live: TableSelector.liveUpstreams(table)) }
+            loop.published.add { table in proxy.tablePublished(live: selector.publish(table)) }
             // Last in the group, so first to stop: in-flight requests drain while the table is still served.
             services.append(TaskService("proxy") {
                 // A (re)started gateway must not answer 503 while it relearns the mesh: it listens once its table can
                 // serve, or after a grace, so that a mesh that is really down gets a clear 503, not a refused connection.
                 let grace = ContinuousClock.now + Daemon.proxyStartGrace
-                while ContinuousClock.now < grace, !pickers.load().table.routes.contains(where: \.canServe) {
+                while ContinuousClock.now < grace, !selector.table.routes.contains(where: \.canServe) {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 let bound = try await proxy.start()

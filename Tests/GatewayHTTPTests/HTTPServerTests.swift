@@ -71,16 +71,21 @@ final class HTTPServerTests: XCTestCase {
     }
 
     func testShutdownLetsAnInFlightRequestFinish() async throws {
-        let server = try await HTTPServer(configuration: .init(port: 0)) { _ in
-            try? await Task.sleep(for: .milliseconds(300))
+        let finish = Gate()
+        let server = try await HTTPServer(configuration: .init(host: "127.0.0.1", port: 0)) { _ in
+            await finish.pass()
             return HTTPServerResponse(status: .ok, text: "done")
         }.start()
         let client = try await TestHTTPClient.connect(port: server.port)
         async let response = client.request(.GET, "/")
-        // Shut down only once the request is surely being handled.
-        try await waitUntil { server.acceptedConnections == 1 }
-        try await Task.sleep(for: .milliseconds(50))
-        await server.shutdown(gracePeriod: .seconds(5))
+        // The request is being handled once its handler waits at the gate; it finishes only once
+        // shutdown is under way (the server no longer accepts connections).
+        try await waitUntil { finish.held == 1 }
+        let port = server.port
+        async let shutdown: Void = server.shutdown(gracePeriod: .seconds(5))
+        try await waitUntil(timeout: .seconds(10)) { !acceptsConnections(port: port) }
+        finish.open()
+        await shutdown
         let answered = try await response
         XCTAssertEqual(answered.text, "done")
         await client.close()

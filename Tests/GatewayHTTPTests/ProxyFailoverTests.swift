@@ -269,7 +269,7 @@ final class ProxyFailoverTests: XCTestCase {
 
 /// A table that can drop clusters: picks the first upstream of `order` still kept; a retry, the first
 /// other kept one.
-final class SwitchableSelector: UpstreamSelector {
+final class SwitchableSelector: UpstreamSelector, UpstreamTable {
     private let order: [Upstream]
     private let kept: Locked<Set<String>>
     private let pickCount = Locked(0)

@@ -332,7 +332,7 @@ final class ProxyHardeningWireTests: XCTestCase {
 }
 
 /// Routes by path prefix (any host), one upstream per route, and records the paths it was asked to route.
-final class PathSelector: UpstreamSelector {
+final class PathSelector: UpstreamSelector, UpstreamTable {
     private let routes: [(prefix: String, upstream: Upstream)]
     private let asked = Locked([String]())
 

@@ -155,17 +155,19 @@ final class ProxyTests: XCTestCase {
     }
 
     func testSlowUpstreamGets504AfterTheResponseTimeout() async throws {
-        let backend = try await startTestBackend(name: "c1")
+        let slow = Gate()
+        let backend = try await startTestBackend(name: "c1", slow: slow)
         let recorder = HookRecorder()
         let proxy = try await startProxy(
             CycleSelector(cycle: [upstream("c1", backend.port)]), hooks: recorder.hooks, responseTimeout: .milliseconds(200)
         )
         let client = try await TestHTTPClient.connect(port: proxy.port)
-        let started = ContinuousClock.now
+        // The upstream holds its answer until the 504 is in: only the response timeout can have ended the wait.
         let response = try await client.request(.GET, "/slow")
         XCTAssertEqual(response.status, .gatewayTimeout)
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(1.5))
+        XCTAssertEqual(slow.held, 1, "the upstream had the request and had not answered")
         XCTAssertEqual(recorder.failures, [.responseTimeout])
+        slow.open()
         // The client connection is still good for the next request.
         let next = try await client.request(.GET, "/")
         XCTAssertEqual(next.status, .ok)
@@ -223,26 +225,42 @@ final class ProxyTests: XCTestCase {
     }
 
     func testIdleClientConnectionIsClosedButABusyOneIsNot() async throws {
-        let backend = try await startTestBackend(name: "c1")
-        let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]), clientIdleTimeout: .milliseconds(300))
+        let slow = Gate()
+        let backend = try await startTestBackend(name: "c1", slow: slow)
+        let recorder = HookRecorder()
+        let proxy = try await startProxy(
+            CycleSelector(cycle: [upstream("c1", backend.port)]), hooks: recorder.hooks, clientIdleTimeout: .milliseconds(100)
+        )
         let client = try await TestHTTPClient.connect(port: proxy.port)
-        // The slow answer takes far longer than the idle timeout: waiting on an upstream is not idleness.
-        let slow = try await client.request(.GET, "/slow")
-        XCTAssertEqual(slow.text, "slow\n")
-        let closedAt = ContinuousClock.now
-        try await client.channel.closeFuture.get()
-        XCTAssertLessThan(ContinuousClock.now - closedAt, .seconds(1.5))
+        async let answer = client.request(.GET, "/slow")
+        try await waitUntil { slow.held == 1 }
+        // Waiting on an upstream is not idleness: the connection outlives several idle timeouts (the
+        // proxy's timer fires every 100 ms here, so each passing check would have closed an idle one).
+        // This wait is the property under test (five idle timeouts pass), not a hope that something happened.
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertTrue(client.channel.isActive)
+        slow.open()
+        let answered = try await answer
+        XCTAssertEqual(answered.text, "slow\n")
+        // Idle now: the proxy closes it (bounded well below the 75 s default, so it was this timeout).
+        try await waitUntil(timeout: .seconds(10)) { !client.channel.isActive }
         await proxy.shutdown()
         await backend.shutdown()
     }
 
     func testShutdownLetsInFlightProxiedRequestFinish() async throws {
-        let backend = try await startTestBackend(name: "c1")
+        let slow = Gate()
+        let backend = try await startTestBackend(name: "c1", slow: slow)
         let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]))
         let client = try await TestHTTPClient.connect(port: proxy.port)
         async let response = client.request(.GET, "/slow")
-        try await waitUntil { backend.acceptedConnections == 1 }
-        await proxy.shutdown(gracePeriod: .seconds(5))
+        try await waitUntil { slow.held == 1 }
+        // The upstream answers only once shutdown is under way: the proxy no longer accepts connections.
+        let port = proxy.port
+        async let shutdown: Void = proxy.shutdown(gracePeriod: .seconds(5))
+        try await waitUntil(timeout: .seconds(10)) { !acceptsConnections(port: port) }
+        slow.open()
+        await shutdown
         let answered = try await response
         XCTAssertEqual(answered.status, .ok)
         XCTAssertEqual(answered.text, "slow\n")

@@ -9,7 +9,7 @@ final class RequestPlanTests: XCTestCase {
     private func plan(_ uri: String, _ headers: HTTPHeaders) -> RequestPlan {
         RequestPlan.make(
             HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers),
-            selector: selector, clientIP: "10.0.0.1", forwarded: "for=10.0.0.1;proto=http", allocator: ByteBufferAllocator()
+            table: selector, clientIP: "10.0.0.1", forwarded: "for=10.0.0.1;proto=http", allocator: ByteBufferAllocator()
         )
     }
 
@@ -17,7 +17,7 @@ final class RequestPlanTests: XCTestCase {
         guard case .forward(let forward) = plan("http://App.test:8080/svc1/./x/../y?q=1", [
             "Host": "ignored.test", "Content-Length": "3", "Connection": "content-length", "Expect": "100-continue",
         ]) else { return XCTFail("not forwarded") }
-        XCTAssertEqual(forward.route, 0)
+        XCTAssertEqual(forward.route.route, 0)
         XCTAssertEqual(forward.framing, .length(3))
         XCTAssertTrue(forward.expectsContinue)
         XCTAssertEqual(String(buffer: forward.head), "POST /svc1/y?q=1 HTTP/1.1\r\nhost: App.test:8080\r\ncontent-length: 3\r\n"

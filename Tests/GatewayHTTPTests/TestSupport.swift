@@ -5,6 +5,9 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct TestResponse: Sendable {
     var status: HTTPResponseStatus
@@ -127,7 +130,7 @@ final class TestHTTPClient: Sendable {
 
 /// Routes `app.test` (any path) to route 0 and `empty.test` to route 1, which has no upstreams;
 /// picks upstreams in a fixed cycle, so counts over whole cycles are exact.
-final class CycleSelector: UpstreamSelector {
+final class CycleSelector: UpstreamSelector, UpstreamTable {
     private let cycle: [Upstream]
     private let retry: @Sendable (Upstream) -> Upstream?
     private let counter = Mutex(0)
@@ -193,9 +196,48 @@ final class HookRecorder: Sendable {
     var failures: [UpstreamFailure] { counts.withLock { $0.failures } }
 }
 
+/// Holds answers back until the test opens it: a slow upstream whose slowness the test controls,
+/// instead of a sleep it hopes is long enough.
+final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var held = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// How many answers wait at the gate (or waited, once it is open).
+    var held: Int { state.withLock { $0.held } }
+
+    /// Waits until the gate opens.
+    func pass() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                state.held += 1
+                if state.isOpen { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// Lets every held answer and every later one through.
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isOpen = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
 /// A backend for the proxy tests: `/echo` returns the body, `/headers` lists the request headers,
-/// `/slow` answers after two seconds, `/hop` answers with hop-by-hop headers; anything else, its name.
-func startTestBackend(name: String, maxBody: Int = 8 << 20) async throws -> BoundServer {
+/// `/slow` answers once `slow` opens (at once without a gate), `/hop` answers with hop-by-hop
+/// headers; anything else, its name.
+func startTestBackend(name: String, maxBody: Int = 8 << 20, slow: Gate? = nil) async throws -> BoundServer {
     let server = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0, maxRequestBodySize: maxBody)) { request in
         switch request.path {
         case "/echo":
@@ -204,7 +246,7 @@ func startTestBackend(name: String, maxBody: Int = 8 << 20) async throws -> Boun
             let lines = request.headers.map { "\($0.name.lowercased()): \($0.value)\n" }.joined()
             return HTTPServerResponse(status: .ok, text: lines)
         case "/slow":
-            try? await Task.sleep(for: .seconds(2))
+            await slow?.pass()
             return HTTPServerResponse(status: .ok, text: "slow\n")
         case "/hop":
             return HTTPServerResponse(
@@ -258,5 +300,19 @@ final class Locked<Value: Sendable>: Sendable {
 
     func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R {
         mutex.withLock { body(&$0) }
+    }
+}
+
+/// Whether something accepts TCP connections on loopback `port` now (a blocking connect, refused at once when not).
+func acceptsConnections(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
 }

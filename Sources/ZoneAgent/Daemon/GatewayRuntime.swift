@@ -185,45 +185,6 @@ actor GatewayLoop {
     }
 }
 
-/// Routes proxy requests through whichever picker the gateway published last.
-struct TableSelector: UpstreamSelector {
-    let pickers: PickerBox
-    /// Counts each pick per route and cluster, for the status page's actual shares.
-    var tally: RequestTally?
-
-    func route(host: String, path: String) -> Int? { pickers.load().route(host: host, path: path) }
-
-    func pick(route: Int) -> Upstream? { counted(pickers.load().pick(route: route), route: route) }
-
-    func pickRetry(route: Int, excluding: Upstream) -> Upstream? {
-        let picked = PickedEndpoint(cluster: excluding.cluster, host: excluding.host, port: excluding.port)
-        return counted(pickers.load().pickRetry(route: route, excluding: picked), route: route)
-    }
-
-    private func counted(_ picked: PickedEndpoint?, route: Int) -> Upstream? {
-        guard let picked else { return nil }
-        tally?.count(route: route, cluster: picked.cluster)
-        return Self.upstream(picked)
-    }
-
-    private static func upstream(_ e: PickedEndpoint) -> Upstream { Upstream(cluster: e.cluster, host: e.host, port: e.port) }
-}
-
-extension TableSelector {
-    /// The endpoints `table` gives weight to: those of clusters with an effective weight above zero on
-    /// some route, the endpoints ``EndpointPicker`` picks from.
-    static func liveUpstreams(_ table: RoutingTable) -> Set<Upstream> {
-        var live: Set<Upstream> = []
-        for route in table.routes {
-            let weighted = Set(route.clusters.filter { $0.effectiveWeight > 0 }.map(\.cluster))
-            for endpoint in route.endpoints where weighted.contains(endpoint.cluster) {
-                live.insert(Upstream(cluster: endpoint.cluster, host: endpoint.host, port: endpoint.port))
-            }
-        }
-        return live
-    }
-}
-
 /// Callbacks that hear of each table the gateway publishes, in order, on the rebuild's task; each must
 /// return quickly (the proxy's hops to its event loops and returns).
 final class TableListeners: Sendable {

@@ -2,41 +2,42 @@ import Synchronization
 import WeightTable
 
 /// How many requests the proxy sent to each cluster of each route, for the status page's chart of actual
-/// shares: one relaxed atomic add per pick, on counters made once from the configured routes.
+/// shares: one relaxed atomic add per pick.
 ///
-/// Counts are kept by the route's index in the table, which is the routes' canonical order (the same for every
-/// table built from the same routes), so a pick needs no string built or hashed for its route.
+/// Each published table gets its routes' counters once, index for index (``counters(for:)``), so a pick finds
+/// its counter without building or hashing a route name; the counters live on across tables and reloads, keyed
+/// by route id and cluster.
 final class RequestTally: Sendable {
     /// One cluster's count on one route.
     final class Count: Sendable {
         let value = Atomic<Int>(0)
     }
 
-    /// Route ids in table order.
-    let routeIDs: [String]
-    /// Per route index, cluster → count; fixed at start, so a pick reads it without a lock.
-    private let counts: [[String: Count]]
+    /// Route id → cluster → count, made the first time a table names them.
+    private let known = Mutex<[String: [String: Count]]>([:])
 
-    init(routes: [RouteSpec]) {
-        // The table's route order, taken from the builder itself rather than copied.
-        let ordered = TableBuilder.build(TableInputs(routes: routes, members: [], digests: [], wallClockMillis: 0),
-                                         state: TableState(), policy: TablePolicy(), now: .now).table.routes.map(\.spec)
-        routeIDs = ordered.map(\.id)
-        counts = ordered.map { route in Dictionary(uniqueKeysWithValues: route.clusters.map { ($0, Count()) }) }
+    /// A tally with counters for `routes` already there, so the chart shows them at 0 from the start.
+    init(routes: [RouteSpec] = []) {
+        known.withLock { known in
+            for route in routes {
+                for cluster in route.clusters where known[route.id]?[cluster] == nil { known[route.id, default: [:]][cluster] = Count() }
+            }
+        }
     }
 
-    /// Counts one request sent to `cluster` on the table's route `index` (one out of range is not counted).
-    func count(route index: Int, cluster: String) {
-        guard counts.indices.contains(index) else { return }
-        counts[index][cluster]?.value.add(1, ordering: .relaxed)
+    /// The counters of `table`'s routes, in the table's route order: per route, cluster → count.
+    func counters(for table: RoutingTable) -> [[String: Count]] {
+        known.withLock { known in
+            table.routes.map { route in
+                let id = route.spec.id
+                for cluster in route.spec.clusters where known[id]?[cluster] == nil { known[id, default: [:]][cluster] = Count() }
+                return known[id] ?? [:]
+            }
+        }
     }
 
     /// Every count now, route id → cluster → requests since start.
     func snapshot() -> [String: [String: Int]] {
-        var out: [String: [String: Int]] = [:]
-        for (index, id) in routeIDs.enumerated() {
-            out[id] = counts[index].mapValues { $0.value.load(ordering: .relaxed) }
-        }
-        return out
+        known.withLock { known in known.mapValues { $0.mapValues { $0.value.load(ordering: .relaxed) } } }
     }
 }

@@ -1,0 +1,80 @@
+// The border between the gateway's weight table and its built-in proxy: each published table becomes
+// one ProxyTable, whose endpoints are converted to the proxy's `Upstream` once, when it is published.
+import Atomics
+import Synchronization
+import GatewayHTTP
+import WeightTable
+
+/// One published table as the proxy uses it: routes and picks by the table's ``EndpointPicker``, and
+/// hands out the proxy's ``Upstream`` values made once for this table, so a pick converts nothing.
+final class ProxyTable: UpstreamTable, AtomicReference {
+    let table: RoutingTable
+    private let picker: EndpointPicker
+    /// `picker.pickableEndpoints` as upstreams, index for index.
+    private let upstreams: [Upstream]
+    /// Per route of the table, the status page's request counters by cluster (empty without a tally).
+    private let counters: [[String: RequestTally.Count]]
+
+    init(table: RoutingTable, tally: RequestTally? = nil) {
+        self.table = table
+        picker = EndpointPicker(table: table)
+        upstreams = picker.pickableEndpoints.map { Upstream(cluster: $0.cluster, host: $0.host, port: $0.port) }
+        counters = tally?.counters(for: table) ?? []
+    }
+
+    func route(host: String, path: String) -> Int? { picker.route(host: host, path: path) }
+
+    func pick(route: Int) -> Upstream? { counted(picker.pickIndex(route: route), route: route) }
+
+    func pickRetry(route: Int, excluding: Upstream) -> Upstream? {
+        counted(picker.retryIndex(route: route, cluster: excluding.cluster, host: excluding.host, port: excluding.port), route: route)
+    }
+
+    private func counted(_ index: Int?, route: Int) -> Upstream? {
+        guard let index else { return nil }
+        let upstream = upstreams[index]
+        if route < counters.count { counters[route][upstream.cluster]?.value.add(1, ordering: .relaxed) }
+        return upstream
+    }
+}
+
+/// Routes proxy requests through whichever table the gateway published last. Publishing is one atomic
+/// store and taking the table one atomic load: a request takes it once, when its head arrives, and
+/// routes, picks and retries on it (``UpstreamSelector``), so no lock is on the request path and a
+/// publication mid-request never mixes two tables.
+final class TableSelector: UpstreamSelector {
+    private let current: ManagedAtomic<ProxyTable>
+    /// Counts each pick per route and cluster, for the status page's actual shares.
+    private let tally: RequestTally?
+
+    init(_ table: RoutingTable = .empty, tally: RequestTally? = nil) {
+        self.tally = tally
+        current = ManagedAtomic(ProxyTable(table: table, tally: tally))
+    }
+
+    func currentTable() -> any UpstreamTable { current.load(ordering: .acquiring) }
+
+    /// The table requests are routed on now.
+    var table: RoutingTable { current.load(ordering: .acquiring).table }
+
+    /// Makes `table` the one new requests take; returns the upstreams it gives weight to, for
+    /// ``WeightedProxy/tablePublished(live:)``.
+    @discardableResult
+    func publish(_ table: RoutingTable) -> Set<Upstream> {
+        current.store(ProxyTable(table: table, tally: tally), ordering: .releasing)
+        return Self.liveUpstreams(table)
+    }
+
+    /// The endpoints `table` gives weight to: those of clusters with an effective weight above zero on
+    /// some route, the endpoints ``EndpointPicker`` picks from.
+    static func liveUpstreams(_ table: RoutingTable) -> Set<Upstream> {
+        var live: Set<Upstream> = []
+        for route in table.routes {
+            let weighted = Set(route.clusters.filter { $0.effectiveWeight > 0 }.map(\.cluster))
+            for endpoint in route.endpoints where weighted.contains(endpoint.cluster) {
+                live.insert(Upstream(cluster: endpoint.cluster, host: endpoint.host, port: endpoint.port))
+            }
+        }
+        return live
+    }
+}
