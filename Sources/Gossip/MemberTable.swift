@@ -45,6 +45,10 @@ struct MemberTable: Sendable {
     private var slots: [String: Int32] = [:]
     /// The slots of older generations held beside a newer one of the same name.
     private var olderSlots: [MemberKey: Int32] = [:]
+    /// Members alive or suspect: what SWIM's formulas call N (with this member), kept with every change.
+    private(set) var activeCount = 0
+    /// Members dead or left, kept to reject stale rumours about them.
+    private(set) var tombstoneCount = 0
 
     var count: Int { members.count }
     var isEmpty: Bool { members.isEmpty }
@@ -77,13 +81,14 @@ struct MemberTable: Sendable {
         if let slot = slots[key.name] {
             let current = members[Int(slot)].identity.generation
             if current == key.generation {
-                members[Int(slot)] = m
+                overwrite(Int(slot), with: m)
                 return
             }
             if let older = olderSlots[key] {
-                members[Int(older)] = m
+                overwrite(Int(older), with: m)
                 return
             }
+            count(m, by: 1)
             let slot32 = Int32(members.count)
             members.append(m)
             if key.generation > current {
@@ -93,9 +98,20 @@ struct MemberTable: Sendable {
                 olderSlots[key] = slot32
             }
         } else {
+            count(m, by: 1)
             slots[key.name] = Int32(members.count)
             members.append(m)
         }
+    }
+
+    private mutating func overwrite(_ slot: Int, with m: Member) {
+        count(members[slot], by: -1)
+        count(m, by: 1)
+        members[slot] = m
+    }
+
+    private mutating func count(_ m: Member, by delta: Int) {
+        if m.state.isActive { activeCount += delta } else { tombstoneCount += delta }
     }
 
     /// Puts `m` in the place of the member `old` (a restart: the successor takes its predecessor's slot, so the
@@ -107,7 +123,7 @@ struct MemberTable: Sendable {
             set(m)
             return
         }
-        members[Int(slot)] = m
+        overwrite(Int(slot), with: m)
     }
 
     /// Removes the member with `key` and returns it; the last member moves into its slot. When the newest
@@ -124,6 +140,7 @@ struct MemberTable: Sendable {
             return nil
         }
         let removed = members[slot]
+        count(removed, by: -1)
         let last = members.removeLast()
         if slot < members.count {
             members[slot] = last
