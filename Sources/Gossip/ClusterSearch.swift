@@ -44,19 +44,18 @@ struct ClusterSearch: Sendable {
         return nil
     }
 
-    /// Up to `count` alive members of `cluster` not under a probe already, after a random place in the table: a
-    /// scan, but a short one unless the cluster is nearly gone, and different members start at different places,
-    /// so they search different siblings.
+    /// Up to `count` alive members of `cluster` not under a probe already, after a random place in the cluster's
+    /// roster (`MemberTable.aliveSlots`), so that different members search different siblings.
     static func siblings(in cluster: String, of table: MemberTable, count: Int, isProbing: (MemberKey) -> Bool,
                          rng: inout some RandomNumberGenerator) -> [Member] {
-        let members = table.members
-        guard !members.isEmpty else { return [] }
-        let start = Int.random(in: 0..<members.count, using: &rng)
+        let roster = table.aliveSlots(of: cluster)
+        guard count > 0, !roster.isEmpty else { return [] }
+        let start = Int.random(in: 0..<roster.count, using: &rng)
         var found: [Member] = []
-        for step in 0..<members.count {
+        for step in 0..<roster.count {
             guard found.count < count else { break }
-            let m = members[(start + step) % members.count]
-            guard m.state == .alive, m.identity.cluster == cluster, !isProbing(m.key) else { continue }
+            let m = table.member(atSlot: roster[(start + step) % roster.count])
+            guard !isProbing(m.key) else { continue }
             found.append(m)
         }
         return found

@@ -27,7 +27,7 @@ extension GossipCore {
         nextProbeAt = now + settings.probeInterval * health.scale
         search.renewBudget()
         guard let target = nextProbeTarget(rng: &rng) else { return }
-        startProbe(of: target, search: false, now: now)
+        startProbe(of: target, search: false, now: now, rng: &rng)
     }
 
     /// No direct ack in time: asks k others to try (SWIM), and to say so when they fail too (Lifeguard).
@@ -66,11 +66,22 @@ extension GossipCore {
         }
     }
 
-    mutating func startProbe(of target: Member, search: Bool, telling accusation: Accusation? = nil, now: Instant) {
+    /// Probes `target`: a direct ping, then ping requests at the probe timeout, concluding at the period's end.
+    ///
+    /// A probe `atOnce` (a search of a suspect's cluster) sends the ping requests with the ping and concludes at
+    /// the probe timeout: the same evidence (a direct and `indirectChecks` indirect paths all silent) in half the
+    /// time, which is what a search is for. Its helpers' nacks arrive at 0.8 of the timeout, within it.
+    mutating func startProbe(of target: Member, search: Bool, atOnce: Bool = false, telling accusation: Accusation? = nil,
+                             now: Instant, rng: inout some RandomNumberGenerator) {
         let seq = nextSequence()
-        probes.start(Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
-                           address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * health.scale,
-                           endAt: now + settings.probeInterval * health.scale, isSearch: search))
+        var probe = Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
+                          address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * health.scale,
+                          endAt: now + settings.probeInterval * health.scale, isSearch: search)
+        if atOnce {
+            probe.endAt = probe.timeoutAt
+            askForIndirectProbes(&probe, rng: &rng)
+        }
+        probes.start(probe)
         let ping = Ping(sequence: seq, source: identity.name, target: target.identity.name,
                         targetGeneration: target.identity.generation)
         if target.state == .suspect {
@@ -100,7 +111,7 @@ extension GossipCore {
         for m in ClusterSearch.siblings(in: cluster, of: table, count: count, isProbing: probes.isProbing, rng: &rng) {
             if health.isHealthy, search.budget > 0, self.probes.searches < ClusterSearch.maxSearches {
                 _ = search.spend()
-                startProbe(of: m, search: true, now: now)
+                startProbe(of: m, search: true, now: now, rng: &rng)
             } else {
                 search.queue(m.name)
             }

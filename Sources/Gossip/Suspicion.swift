@@ -58,55 +58,93 @@ struct Suspicion: Sendable {
     }
 }
 
-/// Every suspicion a member holds, and the earliest instant any of them needs attention.
+/// Every suspicion a member holds, and when each next needs attention.
 ///
-/// With a whole cluster under suspicion a tick must not look at each one: `wake` is a lower bound (a suspicion
-/// ended early may leave it too soon, which costs one needless look), and `due` looks only once it has passed.
+/// With a whole cluster under suspicion a tick must not look at each one (copying every suspicion on every tick
+/// was a fifth of a member's work while a cluster of 125 failed): the instants are kept in a min-heap, one entry
+/// per change, and an entry whose suspicion has changed or ended since is skipped when it comes up.
 struct Suspicions: Sendable {
     typealias Instant = ContinuousClock.Instant
 
     private var byMember: [MemberKey: Suspicion] = [:]
-    /// No suspicion needs attention before this.
-    private(set) var wake: Instant?
+    /// (wake, member) of every change, earliest first; stale entries are dropped as they surface.
+    private var heap: [(at: Instant, key: MemberKey)] = []
 
     var isEmpty: Bool { byMember.isEmpty }
     var count: Int { byMember.count }
+
+    /// No suspicion needs attention before this (a lower bound: the earliest entry may be stale).
+    var wake: Instant? { heap.first?.at }
 
     subscript(key: MemberKey) -> Suspicion? { byMember[key] }
 
     /// Stores `suspicion` of `key` (a new one, or one just confirmed or nudged) and wakes for it.
     mutating func set(_ suspicion: Suspicion, of key: MemberKey) {
         byMember[key] = suspicion
-        wake = min(wake ?? suspicion.wake, suspicion.wake)
+        push(suspicion.wake, key)
     }
 
     /// Ends the suspicion of `key`, if any (refuted, declared dead, or the member gone).
     mutating func end(_ key: MemberKey) {
-        byMember[key] = nil
+        guard byMember.removeValue(forKey: key) != nil else { return }
+        if byMember.isEmpty { heap.removeAll(keepingCapacity: true) }
     }
 
     /// Counts a confirmation of the suspicion of `key`: nil when there is none, false when `accuser` had accused
     /// already, true when it shortened the suspicion.
     mutating func confirm(_ key: MemberKey, by accuser: String) -> Bool? {
-        guard var s = byMember[key] else { return nil }
-        guard s.confirm(by: accuser) else { return false }
-        set(s, of: key)
+        guard byMember[key] != nil else { return nil }
+        // In place: a copy would copy the set of accusers too.
+        guard byMember[key]!.confirm(by: accuser) else { return false }
+        push(byMember[key]!.wake, key)
         return true
     }
 
-    /// The suspicions that need attention at `now` (a nudge or their end), in a fixed order, and the next wake.
+    /// Moves the next nudge of the suspicion of `key` to `at`.
+    mutating func nudged(_ key: MemberKey, next at: Instant) {
+        guard byMember[key] != nil else { return }
+        byMember[key]!.nextNudgeAt = at
+        push(byMember[key]!.wake, key)
+    }
+
+    /// The suspicions that need attention at `now` (a nudge or their end), in a fixed order.
     mutating func due(now: Instant) -> [MemberKey] {
         guard !byMember.isEmpty else {
-            wake = nil
+            heap.removeAll(keepingCapacity: true)
             return []
         }
-        guard let wake, now >= wake else { return [] }
-        var due: [MemberKey] = []
-        var next: Instant?
-        for (key, s) in byMember {
-            if now >= s.wake { due.append(key) } else { next = min(next ?? s.wake, s.wake) }
+        var due: Set<MemberKey> = []
+        while let top = heap.first, now >= top.at {
+            pop()
+            if let s = byMember[top.key], now >= s.wake { due.insert(top.key) }
         }
-        self.wake = next
         return due.sorted { ($0.name, $0.generation) < ($1.name, $1.generation) }
+    }
+
+    private mutating func push(_ at: Instant, _ key: MemberKey) {
+        heap.append((at, key))
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard heap[i].at < heap[parent].at else { break }
+            heap.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    private mutating func pop() {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var least = i
+            if l < heap.count, heap[l].at < heap[least].at { least = l }
+            if r < heap.count, heap[r].at < heap[least].at { least = r }
+            guard least != i else { return }
+            heap.swapAt(i, least)
+            i = least
+        }
     }
 }

@@ -1,3 +1,4 @@
+import SeededRandom
 import XCTest
 @testable import Gossip
 
@@ -41,6 +42,33 @@ final class MemberTableTests: XCTestCase {
             let active = table.members.filter(\.state.isActive).count
             XCTAssertEqual(table.activeCount, active, "step \(step)")
             XCTAssertEqual(table.tombstoneCount, table.count - active, "step \(step)")
+        }
+    }
+
+    func testClusterRostersListExactlyTheAliveMembersOfEachCluster() {
+        var table = MemberTable()
+        var rng = SplitMix64(seed: 9)
+        let states: [MemberState] = [.alive, .alive, .suspect, .dead, .left]
+        for step in 0..<3_000 {
+            let i = Int.random(in: 0..<60, using: &rng)
+            let name = "m\(i)"
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: table.removeValue(forKey: MemberKey(name: name, generation: 1))
+            case 1:
+                // A restart: the next generation takes the slot.
+                if let m = table[name] {
+                    table.replace(m.key, with: Fixture.member(name, cluster: "c\(i % 3)", generation: m.identity.generation + 1))
+                }
+            default:
+                let generation = table[name]?.identity.generation ?? 1
+                table.set(Fixture.member(name, cluster: "c\(i % 3)", generation: generation, state: states.randomElement(using: &rng)!))
+            }
+            for c in ["c0", "c1", "c2"] {
+                let listed = table.aliveSlots(of: c).map { table.member(atSlot: $0).name }
+                let alive = table.members.filter { $0.state == .alive && $0.identity.cluster == c }.map(\.name)
+                XCTAssertEqual(listed.sorted(), alive.sorted(), "step \(step), cluster \(c)")
+                XCTAssertEqual(Set(listed).count, listed.count, "step \(step): listed twice")
+            }
         }
     }
 }

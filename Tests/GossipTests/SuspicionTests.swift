@@ -49,4 +49,35 @@ final class SuspicionTests: XCTestCase {
         XCTAssertNil(set[MemberKey(name: "a", generation: 1)])
         XCTAssertEqual(set.count, 2)
     }
+
+    func testDueMatchesAScanOfEverySuspicionThroughConfirmationsNudgesAndEnds() {
+        // The suspicions keep their wakes in a heap with stale entries; what is due must be exactly what a scan of
+        // every suspicion finds.
+        var set = Suspicions()
+        var rng = SystemRandomNumberGenerator()
+        let settings = GossipSettings(profile: .fast)
+        var now = t0
+        for step in 0..<2_000 {
+            let key = MemberKey(name: "m\(Int.random(in: 0..<30, using: &rng))", generation: 1)
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: set.set(Suspicion(of: 50, at: now, incarnation: 0, accuser: "x", settings: settings), of: key)
+            case 1: _ = set.confirm(key, by: "y\(Int.random(in: 0..<4, using: &rng))")
+            case 2: set.end(key)
+            case 3: set.nudged(key, next: now + .milliseconds(Int.random(in: 0..<200, using: &rng)))
+            default:
+                now += .milliseconds(Int.random(in: 0..<60, using: &rng))
+                let expected = (0..<30).map { MemberKey(name: "m\($0)", generation: 1) }
+                    .filter { set[$0].map { now >= $0.wake } ?? false }
+                    .sorted { $0.name < $1.name }
+                let due = set.due(now: now)
+                XCTAssertEqual(due, expected, "step \(step)")
+                // The caller nudges or ends each: here, ends them.
+                for k in due { set.end(k) }
+                if let wake = set.wake, !set.isEmpty {
+                    let earliest = (0..<30).compactMap { set[MemberKey(name: "m\($0)", generation: 1)]?.wake }.min()!
+                    XCTAssertLessThanOrEqual(wake, earliest, "step \(step): the wake is a lower bound")
+                }
+            }
+        }
+    }
 }
