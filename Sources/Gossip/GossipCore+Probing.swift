@@ -111,7 +111,7 @@ extension GossipCore {
         for m in ClusterSearch.siblings(in: cluster, of: table, count: count, isProbing: probes.isProbing, rng: &rng) {
             if health.isHealthy, search.budget > 0, self.probes.searches < ClusterSearch.maxSearches {
                 _ = search.spend()
-                startProbe(of: m, search: true, now: now, rng: &rng)
+                startProbe(of: m, search: true, atOnce: true, now: now, rng: &rng)
             } else {
                 search.queue(m.name)
             }

@@ -95,7 +95,9 @@ extension GossipCore {
     }
 
     /// Probes a suspect whose suspicion we heard from another member, with probability `2K / (N − 2)`, so that
-    /// about 2K members do so in all (every hearer, in a mesh that small).
+    /// about 2K members do so in all; not in a mesh of `2K + 2` or fewer, where the round robin visits every member
+    /// every few periods anyway, and where every hearer's probe would make a lost refutation likelier to be
+    /// overtaken by confirmations (measured at 10% loss in a mesh of 7: 9 false deaths in 20 × 600 s, against 2).
     ///
     /// Lifeguard shortens a suspicion with each independent confirmation, a member whose own probe of the suspect
     /// failed too. In a large mesh the round robin brings about one such probe a period, so a suspicion of a dead
@@ -108,7 +110,7 @@ extension GossipCore {
         let others = table.activeCount - 1
         guard k > 0, others > 0, health.isHealthy, !hasLeft, !probes.isProbing(m.key) else { return }
         let p = Double(2 * k) / Double(others)
-        guard p >= 1 || Double.random(in: 0..<1, using: &rng) < p, search.spend() else { return }
+        guard p < 1, Double.random(in: 0..<1, using: &rng) < p, search.spend() else { return }
         startProbe(of: m, search: true, atOnce: true, now: now, rng: &rng)
     }
 }

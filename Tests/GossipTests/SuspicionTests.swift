@@ -25,10 +25,11 @@ final class SuspicionTests: XCTestCase {
     }
 
     func testASmallMeshExpectsNoConfirmations() {
-        // memberlist: n − 2 < K means K = 0, and the suspicion runs its maximum unless refuted.
+        // memberlist: n − 2 < K means K = 0: there are no confirmations to wait for, and the suspicion runs its
+        // minimum unless refuted.
         let s = Suspicion(of: 4, at: t0, incarnation: 0, accuser: "a", settings: GossipSettings())
         XCTAssertEqual(s.expectedConfirmations, 0)
-        XCTAssertEqual(s.deadline, t0 + s.maximum)
+        XCTAssertEqual(s.deadline, t0 + s.minimum)
     }
 
     func testDueReturnsOnlyWhatNeedsAttentionInAFixedOrder() {
