@@ -10,6 +10,9 @@ struct Member: Sendable {
     /// The incarnation believed: the record's, or higher once an accusation at a higher one was accepted.
     var incarnation: UInt64
     var state: MemberState
+    /// Where the table lists this member among its cluster's alive members (`MemberTable.aliveSlots`); kept by
+    /// the table, -1 when not listed. Fits in the padding after `state`, so costs no memory.
+    var rosterPlace: Int32 = -1
     var stateSince: ContinuousClock.Instant
 
     var identity: MemberIdentity { record.record.identity }
@@ -45,6 +48,14 @@ struct MemberTable: Sendable {
     private var slots: [String: Int32] = [:]
     /// The slots of older generations held beside a newer one of the same name.
     private var olderSlots: [MemberKey: Int32] = [:]
+    /// Members alive or suspect: what SWIM's formulas call N (with this member), kept with every change.
+    private(set) var activeCount = 0
+    /// Members dead or left, kept to reject stale rumours about them.
+    private(set) var tombstoneCount = 0
+    /// The slots of each named cluster's alive members, for the cluster search: without it every member scanned its
+    /// whole table for alive siblings on every suspicion it heard. Slots, not names, so that it adds 4 bytes per
+    /// member to a table that a simulation holds N² times.
+    private var rosters: [String: [Int32]] = [:]
 
     var count: Int { members.count }
     var isEmpty: Bool { members.isEmpty }
@@ -77,15 +88,18 @@ struct MemberTable: Sendable {
         if let slot = slots[key.name] {
             let current = members[Int(slot)].identity.generation
             if current == key.generation {
-                members[Int(slot)] = m
+                overwrite(Int(slot), with: m)
                 return
             }
             if let older = olderSlots[key] {
-                members[Int(older)] = m
+                overwrite(Int(older), with: m)
                 return
             }
+            count(m, by: 1)
             let slot32 = Int32(members.count)
             members.append(m)
+            members[members.count - 1].rosterPlace = -1
+            if Self.listed(m) { list(members.count - 1) }
             if key.generation > current {
                 olderSlots[MemberKey(name: key.name, generation: current)] = slot
                 slots[key.name] = slot32
@@ -93,10 +107,62 @@ struct MemberTable: Sendable {
                 olderSlots[key] = slot32
             }
         } else {
+            count(m, by: 1)
             slots[key.name] = Int32(members.count)
             members.append(m)
+            members[members.count - 1].rosterPlace = -1
+            if Self.listed(m) { list(members.count - 1) }
         }
     }
+
+    private mutating func overwrite(_ slot: Int, with m: Member) {
+        let old = members[slot]
+        count(old, by: -1)
+        count(m, by: 1)
+        var m = m
+        if Self.listed(old), Self.listed(m), old.identity.cluster == m.identity.cluster {
+            m.rosterPlace = old.rosterPlace
+            members[slot] = m
+            return
+        }
+        if Self.listed(old) { unlist(old) }
+        m.rosterPlace = -1
+        members[slot] = m
+        if Self.listed(m) { list(slot) }
+    }
+
+    private mutating func count(_ m: Member, by delta: Int) {
+        if m.state.isActive { activeCount += delta } else { tombstoneCount += delta }
+    }
+
+    /// Whether `m` belongs in its cluster's roster.
+    private static func listed(_ m: Member) -> Bool { m.state == .alive && !m.identity.cluster.isEmpty }
+
+    /// Adds the member at `slot` to its cluster's roster.
+    private mutating func list(_ slot: Int) {
+        let cluster = members[slot].identity.cluster
+        members[slot].rosterPlace = Int32(rosters[cluster]?.count ?? 0)
+        rosters[cluster, default: []].append(Int32(slot))
+    }
+
+    /// Takes `m` (as it was listed) out of its cluster's roster; the roster's last member takes its place.
+    private mutating func unlist(_ m: Member) {
+        let cluster = m.identity.cluster
+        let place = Int(m.rosterPlace)
+        guard var roster = rosters.removeValue(forKey: cluster), place >= 0, place < roster.count else { return }
+        let last = roster.removeLast()
+        if place < roster.count {
+            roster[place] = last
+            members[Int(last)].rosterPlace = Int32(place)
+        }
+        rosters[cluster] = roster
+    }
+
+    /// The slots of the alive members of `cluster`, in no particular order.
+    func aliveSlots(of cluster: String) -> [Int32] { rosters[cluster] ?? [] }
+
+    /// The member in `slot` (from `aliveSlots`).
+    func member(atSlot slot: Int32) -> Member { members[Int(slot)] }
 
     /// Puts `m` in the place of the member `old` (a restart: the successor takes its predecessor's slot, so the
     /// table's order, and with it a seeded run, does not change).
@@ -107,7 +173,7 @@ struct MemberTable: Sendable {
             set(m)
             return
         }
-        members[Int(slot)] = m
+        overwrite(Int(slot), with: m)
     }
 
     /// Removes the member with `key` and returns it; the last member moves into its slot. When the newest
@@ -124,9 +190,12 @@ struct MemberTable: Sendable {
             return nil
         }
         let removed = members[slot]
+        count(removed, by: -1)
+        if Self.listed(removed) { unlist(removed) }
         let last = members.removeLast()
         if slot < members.count {
             members[slot] = last
+            if Self.listed(last) { rosters[last.identity.cluster]?[Int(last.rosterPlace)] = Int32(slot) }
             if let s = slots[last.name], Int(s) == members.count {
                 slots[last.name] = Int32(slot)
             } else {

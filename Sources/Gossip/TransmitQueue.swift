@@ -5,6 +5,10 @@ import Wire
 /// An update has a key (the member or digest origin it is about); queueing a newer update with the same key drops
 /// the older one, so stale state is never sent after fresher state. Selection takes the least-sent updates first
 /// and, among those, the newest.
+///
+/// Kept in that order at all times, as memberlist keeps its btree: one bucket per transmit count, each sorted
+/// newest first, so that taking a datagram's worth walks only what it takes. (Sorting the whole queue on every
+/// datagram cost most of a member's time while a cluster of a thousand failed.)
 struct TransmitQueue: Sendable {
     struct Entry: Sendable {
         var key: String
@@ -14,62 +18,103 @@ struct TransmitQueue: Sendable {
         var serial: UInt64
     }
 
-    private(set) var entries: [Entry] = []
+    /// `buckets[t]`: the entries sent `t` times, newest (highest serial) first.
+    private var buckets: [[Entry]] = []
+    /// Where each key's entry is: its transmit count and serial.
+    private var index: [String: (transmits: Int, serial: UInt64)] = [:]
     private var nextSerial: UInt64 = 0
+    /// No entry was ever smaller: once less room than this is left, nothing more fits.
+    private var smallest = Int.max
     let capacity: Int
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
-    var isEmpty: Bool { entries.isEmpty }
-    var count: Int { entries.count }
+    var isEmpty: Bool { index.isEmpty }
+    var count: Int { index.count }
+
+    /// Every entry, oldest first (for tests and inspection).
+    var entries: [Entry] { buckets.flatMap { $0 }.sorted { $0.serial < $1.serial } }
 
     /// Queues `message` about `key`, replacing whatever was queued about the same key.
     mutating func enqueue(_ message: GossipMessage, key: String, size: Int) {
-        entries.removeAll { $0.key == key }
+        remove(key: key)
         nextSerial += 1
-        entries.append(Entry(key: key, message: message, size: size, transmits: 0, serial: nextSerial))
-        if entries.count > capacity {
+        smallest = min(smallest, size)
+        if buckets.isEmpty { buckets.append([]) }
+        // The newest of all: first in the bucket of the unsent.
+        buckets[0].insert(Entry(key: key, message: message, size: size, transmits: 0, serial: nextSerial), at: 0)
+        index[key] = (0, nextSerial)
+        if index.count > capacity, let t = buckets.lastIndex(where: { !$0.isEmpty }) {
             // Drop the most-sent (then oldest) entry: it has had the most chances already.
-            if let victim = entries.indices.max(by: { a, b in
-                (entries[a].transmits, entries[b].serial) < (entries[b].transmits, entries[a].serial)
-            }) {
-                entries.remove(at: victim)
-            }
+            let victim = buckets[t].removeLast()
+            index[victim.key] = nil
         }
     }
 
     /// Removes what is queued about `key`.
     mutating func remove(key: String) {
-        entries.removeAll { $0.key == key }
+        guard let at = index.removeValue(forKey: key) else { return }
+        if let i = position(of: at.serial, in: buckets[at.transmits]) { buckets[at.transmits].remove(at: i) }
+    }
+
+    /// The place of `serial` in a bucket sorted by descending serial, or where it would go.
+    private func insertionPoint(of serial: UInt64, in bucket: [Entry]) -> Int {
+        var low = 0, high = bucket.count
+        while low < high {
+            let mid = (low + high) / 2
+            if bucket[mid].serial > serial { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    private func position(of serial: UInt64, in bucket: [Entry]) -> Int? {
+        let i = insertionPoint(of: serial, in: bucket)
+        return i < bucket.count && bucket[i].serial == serial ? i : nil
     }
 
     /// Takes updates fitting in `budget` bytes, least-sent and newest first, counting one transmission for each and
     /// dropping those that reached `limit`. Returns the messages and the bytes they take.
     mutating func take(budget: Int, limit: Int) -> (messages: [GossipMessage], bytes: Int) {
-        guard !entries.isEmpty, budget > 0 else { return ([], 0) }
-        let order = entries.indices.sorted { a, b in
-            let x = entries[a], y = entries[b]
-            return x.transmits != y.transmits ? x.transmits < y.transmits : x.serial > y.serial
-        }
+        guard !index.isEmpty, budget > 0 else { return ([], 0) }
         var remaining = budget
-        var chosen: [Int] = []
-        for i in order where entries[i].size <= remaining {
-            chosen.append(i)
-            remaining -= entries[i].size
-            if remaining < 16 { break }
+        var chosen: [(bucket: Int, slot: Int)] = []
+        scan: for t in buckets.indices {
+            for (i, e) in buckets[t].enumerated() where e.size <= remaining {
+                chosen.append((t, i))
+                remaining -= e.size
+                if remaining < 16 || remaining < smallest { break scan }
+            }
         }
         guard !chosen.isEmpty else { return ([], 0) }
         var messages: [GossipMessage] = []
         messages.reserveCapacity(chosen.count)
+        var moved: [Entry] = []
+        moved.reserveCapacity(chosen.count)
+        for (t, i) in chosen { messages.append(buckets[t][i].message) }
+        // Take the chosen out back to front, so that the slots still to go stay valid.
         var expired = false
-        for i in chosen {
-            messages.append(entries[i].message)
-            entries[i].transmits += 1
-            if entries[i].transmits >= limit { expired = true }
+        for (t, i) in chosen.reversed() {
+            var e = buckets[t].remove(at: i)
+            e.transmits += 1
+            if e.transmits >= limit {
+                index[e.key] = nil
+                expired = true
+            } else {
+                index[e.key] = (e.transmits, e.serial)
+                moved.append(e)
+            }
         }
-        if expired { entries.removeAll { $0.transmits >= limit } }
+        if expired, buckets.count > limit {
+            // The limit fell (the mesh shrank): what was sent that often already goes too.
+            for bucket in buckets[max(0, limit)...] { for e in bucket { index[e.key] = nil } }
+            buckets.removeSubrange(max(0, limit)...)
+        }
+        for e in moved {
+            if buckets.count <= e.transmits { buckets.append(contentsOf: repeatElement([], count: e.transmits + 1 - buckets.count)) }
+            buckets[e.transmits].insert(e, at: insertionPoint(of: e.serial, in: buckets[e.transmits]))
+        }
         return (messages, budget - remaining)
     }
 }

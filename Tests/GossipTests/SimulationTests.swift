@@ -70,7 +70,7 @@ final class SimulationTests: XCTestCase {
         everyoneDead.sort()
         let median = perObserver[perObserver.count / 2]
         print("fast: a dead cluster is no longer alive for an observer after \(seconds(median)) s median, \(seconds(perObserver.last ?? .zero)) s at worst; dead everywhere after \(seconds(everyoneDead[everyoneDead.count / 2])) s median (bound \(seconds(bound)) s)")
-        XCTAssertLessThanOrEqual(median, .milliseconds(500))
+        XCTAssertLessThanOrEqual(median, .milliseconds(300), "issue 10: within 0.3 s at fast")
         XCTAssertLessThanOrEqual(everyoneDead.last ?? .seconds(99), bound)
     }
 
@@ -109,8 +109,9 @@ final class SimulationTests: XCTestCase {
     func testLanProfileFindsADeadClusterOfThreeInAboutThreePeriods() {
         // The demo's shape: two clusters of three agents and a gateway-like seventh member; c1 (members 1, 3, 5)
         // is killed, twenty times over. Per surviving observer, the time until no member of c1 is alive in its view:
-        // when a gateway stops routing there. Measured: 1.18 s median (2.09 s with the round robin alone, 1.57 s with
-        // a search of one sibling per suspicion fitted into the round robin); DESIGN aims at 1.5 s.
+        // when a gateway stops routing there. Measured: 1.0 s median with the searches' probes sent direct and
+        // indirect at once (1.035 s over 80 seeds; 1.18 s when they waited a period, 2.09 s with the round robin
+        // alone); issue 10 aims at 1.0 s at lan.
         var perObserver: [Duration] = []
         for seed in UInt64(1)...20 {
             let (net, obs) = formedMesh(7, seed: seed)
@@ -130,7 +131,7 @@ final class SimulationTests: XCTestCase {
         perObserver.sort()
         let median = perObserver[perObserver.count / 2]
         print("lan: a dead cluster of 3 is no longer alive for an observer after \(seconds(median)) s median, \(seconds(perObserver[perObserver.count * 9 / 10])) s p90, \(seconds(perObserver.last ?? .zero)) s at worst")
-        XCTAssertLessThanOrEqual(median, GossipSettings().probeInterval * 3, "DESIGN: a cluster down moves its traffic within 1.5 s at lan")
+        XCTAssertLessThanOrEqual(median, .milliseconds(1_100), "issue 10 aims at 1.0 s at lan; 1.18 s before the searches sped up")
     }
 
     func testPausedMemberThatResumesInTimeRefutesAndIsNeverDeclaredDead() {

@@ -1,0 +1,126 @@
+import Wire
+
+/// Dissemination: digests received and checked into the store (`DigestStore`), news queued (`Dissemination`),
+/// piggybacked on probes and acks and pushed in gossip rounds, and the upkeep of tombstones (`Tombstones`).
+extension GossipCore {
+    /// A digest from another member: stored and passed on when it is newer than the one held of its origin and
+    /// verifies; `wallClockMillis` bounds how far in the future it may claim to be issued.
+    mutating func receive(_ signed: SignedDigest, now: Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator) {
+        let d = signed.digest
+        // Our own digests come only from ourselves; a copy relayed back is old news.
+        guard d.origin.name != identity.name else { return }
+        guard let (slot, stored) = store.slot(for: d, in: table) else { return }
+        if memo.contains(signed) {
+            if d.issuedAtMillis > wallClockMillis, d.issuedAtMillis - wallClockMillis > verifier.maxFutureSkewMillis {
+                out.append(.recordRejected(.fromTheFuture(origin: d.origin.name, aheadMillis: d.issuedAtMillis - wallClockMillis)))
+                return
+            }
+        } else {
+            if let rejection = verifier.verify(signed, stored: stored, nowMillis: wallClockMillis) {
+                out.append(.recordRejected(rejection))
+                return
+            }
+            memo.insert(signed)
+        }
+        store.store(signed, in: slot, table: table)
+        out.append(.digestAccepted(signed))
+        disseminate(signed, now: now, rng: &rng)
+    }
+
+    /// The largest digest message that is piggybacked; larger ones travel by state sync only.
+    private var digestSizeLimit: Int { settings.datagramBudget - 160 }
+
+    mutating func disseminate(_ signed: SignedDigest, now: Instant, rng: inout some RandomNumberGenerator) {
+        let message = GossipMessage.digest(signed)
+        let size = WireEncoding.encodedSize(of: message)
+        if size <= digestSizeLimit {
+            dissemination.enqueueDigest(message, key: store.queueKey(of: signed), size: size)
+            scheduleGossip(now: now, rng: &rng)
+        } else {
+            // Too large for a datagram: push it by state sync to a few members, who do the same on acceptance.
+            var chosen: Set<String> = []
+            for _ in 0..<settings.gossipFanout {
+                guard let peer = randomActive(excluding: chosen, rng: &rng) else { break }
+                chosen.insert(peer.identity.name)
+                out.append(.startStateSync(with: peer.address))
+            }
+        }
+    }
+
+    mutating func enqueueMembership(_ message: GossipMessage, about name: String, now: Instant, rng: inout some RandomNumberGenerator) {
+        dissemination.enqueueMembership(message, key: name)
+        scheduleGossip(now: now, rng: &rng)
+    }
+
+    /// Queues an update about the member `key`. News of an older generation held beside a newer one (a name started
+    /// twice) has a queue key of its own, so that news of one generation never displaces news of the other.
+    mutating func enqueueMembership(_ message: GossipMessage, about key: MemberKey, now: Instant, rng: inout some RandomNumberGenerator) {
+        if table.hasOlderGenerations, let newest = table[key.name], newest.identity.generation != key.generation {
+            enqueueMembership(message, about: "\(key.name)#\(key.generation)", now: now, rng: &rng)
+        } else {
+            enqueueMembership(message, about: key.name, now: now, rng: &rng)
+        }
+    }
+
+    mutating func scheduleGossip(now: Instant, rng: inout some RandomNumberGenerator) {
+        if nextGossipAt == nil { nextGossipAt = now + jitter(settings.gossipInterval, rng: &rng) }
+    }
+
+    /// Packs `control` and as many pending updates as fit into one datagram and emits it (`Dissemination`).
+    mutating func sendWithPiggyback(_ control: [GossipMessage], to target: PeerAddress) {
+        let budget = settings.datagramBudget - WireEncoding.packetHeaderSize
+        let used = control.reduce(0) { $0 + WireEncoding.encodedSize(of: $1) }
+        let limit = GossipFormulas.retransmitLimit(mult: settings.retransmitMult, n: table.activeCount + 1)
+        let news = dissemination.piggyback(budget: budget, used: used, limit: limit)
+        let messages = control + news.messages
+        guard !messages.isEmpty else { return }
+        // Header: magic (2), version (1), message count as a varint; to be taken from Wire once it computes the header in one place.
+        out.append(.send(messages, to: target, bytes: used + news.bytes + 3 + (messages.count < 128 ? 1 : 2)))
+    }
+
+    mutating func gossipRound(rng: inout some RandomNumberGenerator) {
+        var chosen: Set<String> = []
+        for _ in 0..<settings.gossipFanout {
+            guard !dissemination.isEmpty else { return }
+            // Suspects are told of their suspicion directly; gossip goes where it is most likely to travel on.
+            guard let peer = randomActive(excluding: chosen, aliveOnly: true, rng: &rng) else { return }
+            chosen.insert(peer.identity.name)
+            sendWithPiggyback([], to: peer.address)
+        }
+    }
+
+    /// A random alive or suspect member not in `excluded` nor of cluster `outside`, found by sampling (cheap in
+    /// large meshes).
+    func randomActive(
+        excluding excluded: Set<String>, aliveOnly: Bool = false, outside cluster: String? = nil, rng: inout some RandomNumberGenerator
+    ) -> Member? {
+        guard table.activeCount > excluded.count else { return nil }
+        func fits(_ m: Member) -> Bool {
+            (aliveOnly ? m.state == .alive : m.state.isActive) && !excluded.contains(m.name) && m.identity.cluster != cluster
+        }
+        for _ in 0..<32 {
+            if let m = table.randomMember(using: &rng), fits(m) { return m }
+        }
+        // Sampling failed (few active among many tombstones): fall back to a scan.
+        return table.members.filter(fits).randomElement(using: &rng)
+    }
+
+    /// Probes some dead members again (a healed partition) and drops old tombstones.
+    mutating func maintain(now: Instant, probes: Int, rng: inout some RandomNumberGenerator) {
+        tombstones.forgetRepairs(olderThan: settings.deadProbeInterval, now: now)
+        if !generationChecks.isEmpty { generationChecks.forget(olderThan: settings.tombstoneTime, now: now) }
+        returned.forget(olderThan: staleViewWindow, now: now)
+        guard table.tombstoneCount > 0 else { return }
+        var sweep = Tombstones.sweep(table, now: now, tombstoneTime: settings.tombstoneTime)
+        for key in sweep.expired { remove(key) }
+        for key in Tombstones.excess(in: table, maximum: settings.maxTombstones) { remove(key) }
+        sweep.dead.shuffle(using: &rng)
+        for m in sweep.dead.prefix(probes) {
+            // The ping carries the verdict: a live member refutes at once, and sends its new record straight back.
+            let ping = Ping(sequence: nextSequence(), source: identity.name, target: m.identity.name, targetGeneration: m.identity.generation)
+            let verdict = Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
+                                     incarnation: m.incarnation, accuser: identity.name)
+            sendWithPiggyback([.ping(ping), .accusation(verdict)], to: m.address)
+        }
+    }
+}

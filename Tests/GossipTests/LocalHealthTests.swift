@@ -1,0 +1,19 @@
+import XCTest
+@testable import Gossip
+
+/// Lifeguard's local health score (memberlist's awareness): bounded, and the factor timeouts scale by.
+final class LocalHealthTests: XCTestCase {
+    func testScoreStaysWithinItsBoundsAndScalesTimeouts() {
+        var health = LocalHealth(maximum: 8)
+        XCTAssertEqual(health.scale, 1)
+        XCTAssertTrue(health.isHealthy)
+        health.adjust(by: -1)
+        XCTAssertEqual(health.score, 0, "never below healthy")
+        for _ in 0..<20 { health.adjust(by: 1) }
+        XCTAssertEqual(health.score, 8, "never above the maximum")
+        XCTAssertEqual(health.scale, 9)
+        health.adjust(by: -3)
+        XCTAssertEqual(health.scale, 6)
+        XCTAssertFalse(health.isHealthy)
+    }
+}

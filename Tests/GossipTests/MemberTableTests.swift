@@ -1,0 +1,74 @@
+import SeededRandom
+import XCTest
+@testable import Gossip
+
+/// The member table keeps its own counts of active members and tombstones, through every way a member changes.
+final class MemberTableTests: XCTestCase {
+    func testCountsFollowInsertsStateChangesRestartsAndRemovals() {
+        var table = MemberTable()
+        table.set(Fixture.member("a"))
+        table.set(Fixture.member("b"))
+        table.set(Fixture.member("c", state: .dead))
+        XCTAssertEqual([table.activeCount, table.tombstoneCount], [2, 1])
+        table.set(Fixture.member("a", state: .suspect))
+        XCTAssertEqual([table.activeCount, table.tombstoneCount], [2, 1], "suspect is still active")
+        table.set(Fixture.member("a", state: .dead))
+        XCTAssertEqual([table.activeCount, table.tombstoneCount], [1, 2])
+        // A restart takes its predecessor's place: a dead predecessor replaced by a live successor.
+        table.replace(MemberKey(name: "a", generation: 1), with: Fixture.member("a", generation: 2))
+        XCTAssertEqual([table.activeCount, table.tombstoneCount], [2, 1])
+        // An older generation held beside a newer one counts as a member of its own.
+        table.set(Fixture.member("b", generation: 0))
+        XCTAssertEqual([table.activeCount, table.tombstoneCount], [3, 1])
+        XCTAssertTrue(table.hasOlderGenerations)
+        table.removeValue(forKey: MemberKey(name: "b", generation: 1))
+        XCTAssertEqual(table["b"]?.identity.generation, 0, "the older generation becomes the newest")
+        table.removeValue(forKey: MemberKey(name: "c", generation: 1))
+        table.removeValue(forKey: MemberKey(name: "nobody", generation: 1))
+        XCTAssertEqual([table.activeCount, table.tombstoneCount], [2, 0])
+        XCTAssertEqual(table.count, 2)
+    }
+
+    func testCountsMatchAScanAfterRandomChanges() {
+        var table = MemberTable()
+        var rng = SystemRandomNumberGenerator()
+        let states: [MemberState] = [.alive, .suspect, .dead, .left]
+        for step in 0..<2_000 {
+            let name = "m\(Int.random(in: 0..<50, using: &rng))"
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: table.removeValue(forKey: MemberKey(name: name, generation: 1))
+            default: table.set(Fixture.member(name, state: states.randomElement(using: &rng)!))
+            }
+            let active = table.members.filter(\.state.isActive).count
+            XCTAssertEqual(table.activeCount, active, "step \(step)")
+            XCTAssertEqual(table.tombstoneCount, table.count - active, "step \(step)")
+        }
+    }
+
+    func testClusterRostersListExactlyTheAliveMembersOfEachCluster() {
+        var table = MemberTable()
+        var rng = SplitMix64(seed: 9)
+        let states: [MemberState] = [.alive, .alive, .suspect, .dead, .left]
+        for step in 0..<3_000 {
+            let i = Int.random(in: 0..<60, using: &rng)
+            let name = "m\(i)"
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: table.removeValue(forKey: MemberKey(name: name, generation: 1))
+            case 1:
+                // A restart: the next generation takes the slot.
+                if let m = table[name] {
+                    table.replace(m.key, with: Fixture.member(name, cluster: "c\(i % 3)", generation: m.identity.generation + 1))
+                }
+            default:
+                let generation = table[name]?.identity.generation ?? 1
+                table.set(Fixture.member(name, cluster: "c\(i % 3)", generation: generation, state: states.randomElement(using: &rng)!))
+            }
+            for c in ["c0", "c1", "c2"] {
+                let listed = table.aliveSlots(of: c).map { table.member(atSlot: $0).name }
+                let alive = table.members.filter { $0.state == .alive && $0.identity.cluster == c }.map(\.name)
+                XCTAssertEqual(listed.sorted(), alive.sorted(), "step \(step), cluster \(c)")
+                XCTAssertEqual(Set(listed).count, listed.count, "step \(step): listed twice")
+            }
+        }
+    }
+}
