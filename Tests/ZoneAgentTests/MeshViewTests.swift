@@ -96,3 +96,20 @@ final class MeshViewTests: XCTestCase {
         XCTAssertEqual(resynced.digests.map(\.origin.name), ["a1"])
     }
 }
+
+extension MeshViewTests {
+    /// The status page says which `whenNoneHealthy` rule serves a route that no cluster can.
+    func testTheStatusPageNamesTheRuleThatServesARouteNoClusterCan() {
+        for (rule, text) in [(TrafficPolicy.NoneHealthy.none, "fail closed: 503"), (.all, "fail open: every known endpoint")] {
+            var spec = route
+            spec.traffic = TrafficPolicy.Overrides(whenNoneHealthy: rule)
+            var view = twoClusters()
+            for name in ["a1", "a2", "b2"] { view.apply(changed(member(name, name == "a1" ? "c1" : "c2", .suspect))) }
+            let table = TableBuilder.build(view.tableInputs(routes: [spec], digests: view.signedDigests.map(\.digest), wallClockMillis: 1),
+                                           state: TableState(), now: .now).table
+            let page = StatusPage.Inputs(gateway: "gw", version: "test", startedAtMillis: 0, nowMillis: 1, members: [], digests: [],
+                                         table: table, history: [:], events: [])
+            XCTAssertTrue(StatusPage.render(page).contains(text), "\(rule)")
+        }
+    }
+}

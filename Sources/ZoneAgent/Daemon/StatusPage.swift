@@ -119,7 +119,13 @@ enum StatusPage {
             html += "<tr class=\"route\(tint)\" data-route=\"\(escape(id))\"><td class=\"name\"><b>\(escape(route.spec.host.isEmpty ? "*" : route.spec.host))"
                 + "\(escape(route.spec.path))</b> <span class=\"muted\">(\(route.spec.pathType.rawValue))</span><br><span class=\"muted\">→ \(escape(route.spec.service))</span>"
             html += route.canServe ? "" : " <b class=\"failed\">cannot be served</b>"
-            html += route.failStatic ? " <b class=\"recovering\">fail static</b>" : ""
+            // Which `whenNoneHealthy` rule serves the route now that no cluster can (nil while one can).
+            switch route.fallback {
+            case .lastGood?: html += route.failStatic ? " <b class=\"recovering\">fail static: last good weights</b>" : ""
+            case .all?: html += " <b class=\"recovering\">fail open: every known endpoint</b>"
+            case .none?: html += " <b class=\"failed\">fail closed: 503</b>"
+            case nil: html += route.failStatic ? " <b class=\"recovering\">fail static</b>" : ""
+            }
             html += "</td><td>\(stack(route, colorIndex: colorIndex))</td><td>"
             html += "<div class=\"chips\">" + route.clusters.map { c in
                 "<span class=\"w\" data-cluster=\"\(escape(c.cluster))\" title=\"configured \(c.configuredWeight), \(c.healthyEndpoints)/\(c.totalEndpoints) endpoints healthy: \(escape(c.reason))\">"
