@@ -70,6 +70,14 @@ final class LiveReloadProcessTests: XCTestCase {
         // The next good edit applies.
         try mesh.write("ingress-demo.yaml", Self.ingress(c1: 20, c2: 80))
         try await mesh.waitFor("the table back at 20/80", timeout: .seconds(5)) { await mesh.weights() == ["c1": 20, "c2": 80] }
+
+        // An Envoy output added to the gateway's own configuration: the newest table is written there at once.
+        let gatewayConfig = try String(contentsOfFile: "\(mesh.dir)/gateway.yaml", encoding: .utf8)
+        try mesh.write("gateway.yaml", gatewayConfig + "\noutputs: { envoy: { dir: \(mesh.dir)/envoy } }\n")
+        let written = try await mesh.waitFor("the EDS files of the new output", timeout: .seconds(5)) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(mesh.dir)/envoy")) ?? []).contains { $0.hasSuffix(".json") }
+        }
+        print("reload: an added Envoy output written \(written) after the edit")
         stopped.set()
         let results = await stream.value
         XCTAssertGreaterThan(results.count, 20)

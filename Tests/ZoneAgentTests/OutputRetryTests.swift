@@ -136,3 +136,24 @@ final class OutputRetryTests: XCTestCase {
         XCTAssertEqual(backlog.retryDelay(["envoy", "haproxy"], version: 2, backoff: OutputBackoff()), .seconds(8))
     }
 }
+
+extension OutputRetryTests {
+    /// A reload that changes `outputs:` puts the new ones in force, and they get the newest table at once, even
+    /// one with the name of an output that already held it.
+    func testReplacedOutputsGetTheNewestTableAtOnce() async throws {
+        let old = Box<[UInt64]>([]), new = Box<[UInt64]>([])
+        let sync = OutputSync(outputs: [TableOutput(name: "envoy") { t in old.withLock { $0.append(t.version) } }], backoff: quick,
+                              logger: Logger(label: "test"))
+        let runner = Task { await sync.run() }
+        defer { runner.cancel() }
+        var table = RoutingTable.empty
+        table.version = 7
+        sync.submit(table)
+        try await waitUntil("the first output holds v7") { old.withLock { $0 } == [7] }
+        sync.replace([TableOutput(name: "envoy") { t in new.withLock { $0.append(t.version) } }])
+        try await waitUntil("the new output holds v7") { new.withLock { $0 } == [7] }
+        XCTAssertEqual(old.withLock { $0 }, [7], "the replaced output is no longer pushed")
+        sync.replace([])
+        try await waitUntil("no output is behind") { sync.progressNow.behind == 0 }
+    }
+}

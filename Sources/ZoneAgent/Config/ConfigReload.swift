@@ -72,7 +72,6 @@ actor ConfigReloader {
         check("keys.mesh", (old.keys.mesh == nil) == (new.keys.mesh == nil))
         check("admin", old.adminListen == new.adminListen && old.admin == new.admin)
         check("proxy", old.proxyListen == new.proxyListen && old.proxy == new.proxy)
-        check("outputs", old.outputs == new.outputs)
         check("endpoints.kubernetes", old.endpoints.kubernetesServices == new.endpoints.kubernetesServices)
         check("routes.kubernetes", old.routes?.kubernetes == new.routes?.kubernetes)
         return keys

@@ -30,6 +30,12 @@ enum LiveReload {
             let routes = new.routes?.kubernetes == nil ? new.routes?.routes : nil
             let current = await loop.currentRoutes
             await loop.reconfigure(routes: routes ?? current, policy: new.failover.policy)
+            if new.outputs != old.outputs {
+                loop.outputs.replace(GatewayLoop.outputs(new.outputs))
+                mesh.logger.notice("outputs replaced", metadata: [
+                    "envoy": "\(new.outputs.envoyDirectory ?? "none")", "haproxy": "\(new.outputs.haproxy.map { "\($0.socket) \($0.backend)" } ?? "none")",
+                ])
+            }
         })
     }
 

@@ -38,17 +38,7 @@ actor GatewayLoop {
         self.policy = policy
         self.pickers = PickerBox(EndpointPicker(table: .empty))
         self.status = GatewayStatus(routes: routes, startedAtMillis: wallClockMillis(), suspectsVouch: policy.vouches(.suspect))
-        var outputs: [TableOutput] = []
-        if let envoy = mesh.config.outputs.envoyDirectory.map(EnvoyEDSOutput.init(directory:)) {
-            outputs.append(TableOutput(name: "envoy") { try envoy.write($0) })
-        }
-        if let haproxy = mesh.config.outputs.haproxy.map({
-            HAProxyRuntimeOutput(socketPath: $0.socket, backend: $0.backend, serverPrefix: $0.serverPrefix,
-                                 service: $0.service, group: MultiThreadedEventLoopGroup.singleton)
-        }) {
-            outputs.append(TableOutput(name: "haproxy") { try await haproxy.apply($0) })
-        }
-        self.outputs = OutputSync(outputs: outputs, logger: mesh.logger)
+        self.outputs = OutputSync(outputs: Self.outputs(mesh.config.outputs), logger: mesh.logger)
         self.logger = mesh.logger
     }
 
@@ -65,6 +55,21 @@ actor GatewayLoop {
         if let policy { self.policy = policy }
         ZoneMetrics.table.declare(routes: routes)
         scheduleRebuild()
+    }
+
+    /// The Envoy and HAProxy outputs `config` names.
+    static func outputs(_ config: Config.OutputsConfig) -> [TableOutput] {
+        var outputs: [TableOutput] = []
+        if let envoy = config.envoyDirectory.map(EnvoyEDSOutput.init(directory:)) {
+            outputs.append(TableOutput(name: "envoy") { try envoy.write($0) })
+        }
+        if let haproxy = config.haproxy.map({
+            HAProxyRuntimeOutput(socketPath: $0.socket, backend: $0.backend, serverPrefix: $0.serverPrefix,
+                                 service: $0.service, group: MultiThreadedEventLoopGroup.singleton)
+        }) {
+            outputs.append(TableOutput(name: "haproxy") { try await haproxy.apply($0) })
+        }
+        return outputs
     }
 
     /// The routes in force.

@@ -67,7 +67,9 @@ struct OutputBacklog: Sendable, Hashable {
 /// New tables and retry timers both just wake the loop, which then pushes the newest table to every output
 /// that lacks it: a slow output skips intermediate tables, and pushes never overlap.
 final class OutputSync: Sendable {
-    private let outputs: [TableOutput]
+    /// The outputs in force and how many times they were replaced (a reload): a replaced set starts with nothing
+    /// pushed, so each output of it gets the newest table even if an output of the same name held it.
+    private let configured: Mutex<(generation: Int, outputs: [TableOutput])>
     private let backoff: OutputBackoff
     private let logger: Logger
     private let latest = Mutex<RoutingTable?>(nil)
@@ -86,7 +88,7 @@ final class OutputSync: Sendable {
     }
 
     init(outputs: [TableOutput], backoff: OutputBackoff = OutputBackoff(), logger: Logger) {
-        self.outputs = outputs
+        configured = Mutex((0, outputs))
         self.backoff = backoff
         self.logger = logger
         // One pending wake-up is enough: the loop always reads the newest table when it wakes.
@@ -101,16 +103,33 @@ final class OutputSync: Sendable {
 
     var progressNow: Progress { progress.withLock { $0 } }
 
+    /// Puts `outputs` in force in place of the current ones (a reload that changed `outputs:`); the newest table
+    /// goes to each of them at once.
+    func replace(_ outputs: [TableOutput]) {
+        configured.withLock { $0 = ($0.generation + 1, outputs) }
+        wake.yield()
+    }
+
     /// Pushes tables until cancelled. Runs even with no output configured: a service that returns stops the
     /// whole group.
     func run() async {
         var backlog = OutputBacklog()
+        var generation = 0
         var timer: Task<Void, Never>?
         defer { timer?.cancel() }
         for await _ in wakeups {
             timer?.cancel()
             timer = nil
-            guard let table = latest.withLock({ $0 }), !outputs.isEmpty else { continue }
+            let (current, outputs) = configured.withLock { $0 }
+            if current != generation {
+                generation = current
+                backlog = OutputBacklog()
+            }
+            guard let table = latest.withLock({ $0 }), !outputs.isEmpty else {
+                progress.withLock { $0.behind = 0 }
+                ZoneMetrics.outputsBehind(0)
+                continue
+            }
             for output in outputs where backlog.isBehind(output.name, version: table.version) {
                 progress.withLock { $0.attempts += 1 }
                 do {
