@@ -4,8 +4,10 @@
 #   - the keys made as deploy/agents/README.md says (zone-agent keygen, --trust), in a copy of deploy/agents;
 #   - every kustomization rendered with `kubectl kustomize` (components are checked through the kustomizations
 #     that use them);
-#   - every rendered manifest validated with `kubernetes-validate --strict` against Kubernetes $K8S_VERSION (kinds
-#     from outside Kubernetes itself, such as the monitoring stack's, are listed and skipped);
+#   - every rendered manifest validated with `kubernetes-validate --strict` against the Kubernetes versions in
+#     $K8S_VERSIONS, pinned: the oldest the manifests need (native sidecars are on by default from 1.29; 1.31 is
+#     the oldest release still maintained) and the newest the validator knows (kinds from outside Kubernetes
+#     itself, such as the monitoring stack's, are listed and skipped);
 #   - `checkov --framework kubernetes` on every rendered manifest: no failed check (a check that does not apply is
 #     skipped in the manifest by a `checkov.io/skip` annotation that gives the reason);
 #   - Envoy's bootstrap and the EDS files a real gateway writes (one backend, one agent, one gateway on
@@ -14,13 +16,18 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-K8S_VERSION=${K8S_VERSION:-1.33.0}
+K8S_VERSIONS=${K8S_VERSIONS:-1.31.0 1.37.0}
 TOOLS=${ZONE_AGENT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/zone-agent/deploy-venv}
-BIN=${BIN:-$(swift build --show-bin-path)/zone-agent}
+BIN=${BIN:-$ROOT/.build/debug/zone-agent}
 [ -x "$BIN" ] || { echo "deploy-check: no $BIN: swift build --product zone-agent first" >&2; exit 1; }
 [ -x "$TOOLS/bin/checkov" ] || { echo "deploy-check: no tools in $TOOLS: run scripts/ensure-deps.sh deploy" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "deploy-check: no kubectl: run scripts/ensure-deps.sh deploy" >&2; exit 1; }
 PY=$TOOLS/bin/python
+# Components (keys/, mesh-network/) need the kustomize of kubectl 1.21 or later (v4+); Debian 12's kubernetes-client
+# is 1.20 (kustomize v2), so where it is the only kubectl, say so rather than fail on a puzzling error.
+kustomize=$(kubectl version --client -o json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("kustomizeVersion","v0"))')
+[ "${kustomize#v}" != "${kustomize}" ] && [ "${kustomize:1:1}" -ge 4 ] 2>/dev/null \
+  || { echo "deploy-check: kubectl's kustomize is $kustomize; deploy/agents needs v4 or later (kubectl 1.21+)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/deploy-check.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -51,18 +58,26 @@ done < <(find "$WORK/agents" -name kustomization.yaml | sort)
 echo "deploy-check: rendered ${#rendered[@]} kustomizations: ${rendered[*]}"
 
 # Validate against the pinned Kubernetes version; kinds outside Kubernetes (CRDs) have no schema there.
-"$PY" "$ROOT/scripts/deploy_check_validate.py" "$K8S_VERSION" "$WORK"/rendered/*.yaml
+for version in $K8S_VERSIONS; do "$PY" "$ROOT/scripts/deploy_check_validate.py" "$version" "$WORK"/rendered/*.yaml; done
 
-# checkov: every check passes or is skipped with a reason in the manifest.
-if ! "$TOOLS/bin/checkov" --framework kubernetes -d "$WORK/rendered" --compact --quiet --skip-download \
-     --output cli > "$WORK/checkov.txt" 2>&1; then
-  echo "deploy-check: checkov found failed checks:" >&2
-  cat "$WORK/checkov.txt" >&2
-  exit 1
-fi
-summary=$("$TOOLS/bin/checkov" --framework kubernetes -d "$WORK/rendered" --skip-download --output json 2>/dev/null \
-  | "$PY" -c 'import json,sys; d=json.load(sys.stdin); d=d if isinstance(d,list) else [d]; s=[x["summary"] for x in d]; print("%d passed, %d failed, %d skipped" % (sum(x["passed"] for x in s), sum(x["failed"] for x in s), sum(x["skipped"] for x in s)))')
-echo "deploy-check: checkov --framework kubernetes: $summary"
+# checkov: every check passes or is skipped with a reason in the manifest (one run, read as JSON).
+"$TOOLS/bin/checkov" --framework kubernetes -d "$WORK/rendered" --skip-download --output json > "$WORK/checkov.json" 2> "$WORK/checkov.err" || true
+"$PY" - "$WORK/checkov.json" <<'PY' || { cat "$WORK/checkov.err" >&2; exit 1; }
+import json, sys
+try:
+    reports = json.load(open(sys.argv[1]))
+except ValueError:
+    sys.exit("deploy-check: checkov printed no report")
+reports = reports if isinstance(reports, list) else [reports]
+failed = [c for r in reports for c in r["results"]["failed_checks"]]
+for c in failed:
+    print(f"deploy-check: checkov: {c['check_id']} {c['check_name']}: {c['resource']} in {c['file_path'].lstrip('/')}"
+          f" ({c.get('guideline') or 'no guideline'})", file=sys.stderr)
+summary = [r["summary"] for r in reports]
+print("deploy-check: checkov --framework kubernetes: %d passed, %d failed, %d skipped (each skip gives its reason in the manifest)"
+      % (sum(s["passed"] for s in summary), sum(s["failed"] for s in summary), sum(s["skipped"] for s in summary)))
+sys.exit(1 if failed else 0)
+PY
 
 # Envoy: the bootstrap, and the EDS files a real gateway writes.
 NET=127.$((200 + $$ % 50))
