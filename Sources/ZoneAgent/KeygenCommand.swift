@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import MeshCrypto
 
 /// `zone-agent keygen`: writes a cluster's Ed25519 signing key pair or the mesh key.

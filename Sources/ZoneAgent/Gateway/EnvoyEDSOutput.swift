@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import WeightTable
 
 /// Feeds Envoy through file-based EDS: one `ClusterLoadAssignment` per service, one locality per cluster with
@@ -100,7 +107,7 @@ extension EnvoyEDSOutput {
         var written = 0
         var failure: Int32 = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { failure = n < 0 ? errno : ENOSPC; break }
             written += n
