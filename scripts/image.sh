@@ -52,7 +52,7 @@ if [ "$(cat "$BASE/.zone-agent-base" 2>/dev/null)" != "$STAMP" ]; then
   say "building the Debian base ($STAMP; a few minutes, once)"
   rm -rf "$BASE"
   debootstrap --variant=minbase --include=libsodium23 "$SUITE" "$BASE" "$MIRROR" > "$OUT/debootstrap.log" 2>&1 \
-    || { tail -20 "$OUT/debootstrap.log" >&2; exit 1; }
+    || { tail -n 20 "$OUT/debootstrap.log" >&2; exit 1; }
   # What debian:bookworm-slim leaves out as well: documentation, manuals, translations, package lists.
   rm -rf "$BASE"/usr/share/doc/* "$BASE"/usr/share/man/* "$BASE"/usr/share/info/* "$BASE"/usr/share/locale/* \
          "$BASE"/var/lib/apt/lists/* "$BASE"/var/cache/apt/* "$BASE"/var/log/*
@@ -126,9 +126,9 @@ NET=127.$((160 + $$ % 40))
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-in_image /usr/local/bin/zone-agent keygen --cluster c1 --out /work/keys >/dev/null
+# The roster lists both clusters the seed's Ingress weighs (c2 has no agent here, so c1 takes all the traffic).
+for c in c1 c2; do in_image /usr/local/bin/zone-agent keygen --cluster $c --out /work/keys --trust /work/keys/trust.yaml >/dev/null; done
 in_image /usr/local/bin/zone-agent keygen --mesh --out /work/keys >/dev/null
-printf 'clusters:\n  c1: [%s]\n' "$(head -1 "$WORK/keys/c1.pub")" > "$WORK/keys/trust.yaml"
 cp deploy/agents/gateway/envoy/ingress-demo.yaml "$WORK/ingress.yaml"   # the seed's Ingress, cluster ids filled in
 cat > "$WORK/agent.yaml" <<YAML
 node: c1-a
@@ -153,13 +153,13 @@ in_image /usr/local/bin/zone-agent backend --name web-demo --listen "$NET.1.100:
 in_image /usr/local/bin/zone-agent agent --config /work/agent.yaml > "$CHECK/agent.log" 2>&1 & PIDS+=($!)
 in_image /usr/local/bin/zone-agent gateway --config /work/gateway.yaml > "$CHECK/gateway.log" 2>&1 & PIDS+=($!)
 ready=""
-for _ in $(seq 1 60); do
+for _ in $(seq 1 120); do
   if curl -fsS -o /dev/null "http://$NET.9.1:9101/readyz" 2>/dev/null; then ready=yes; break; fi
   sleep 0.5
 done
 if [ -z "$ready" ]; then
-  echo "image: the gateway inside the image was not ready within 30 s; its log:" >&2
-  tail -20 "$CHECK/gateway.log" "$CHECK/agent.log" >&2
+  echo "image: the gateway inside the image was not ready within 60 s; its log:" >&2
+  tail -n 20 "$CHECK/gateway.log" "$CHECK/agent.log" >&2
   exit 1
 fi
 answer=$(curl -fsS -D "$CHECK/headers.txt" -H 'Host: alb.ingress.alibaba.com' "http://$NET.9.1:8001/svc1")
