@@ -102,14 +102,14 @@ mkdir -p "$R/work" "$WORK"
 chown 65532:65532 "$WORK"
 
 # Runs a command inside the image's root file system: private mounts, root read-only, as 65532:65532.
-in_image() {
-  unshare --mount --fork --kill-child=SIGTERM sh -c '
+in_image() (
+  exec unshare --mount --fork sh -c '
     R=$1; W=$2; shift 2
     mount --bind "$R" "$R" && mount -o remount,bind,ro "$R" &&
     mount -t proc proc "$R/proc" && mount --rbind /dev "$R/dev" && mount -t tmpfs -o size=16m tmpfs "$R/tmp" &&
     mount --bind "$W" "$R/work" &&
     exec chroot --userspec=65532:65532 "$R" "$@"' sh "$R" "$WORK" "$@"
-}
+)
 
 version=$(in_image /usr/local/bin/zone-agent --version)
 [ "$version" = "$TAG" ] || { echo "image: zone-agent --version printed '$version', not $TAG" >&2; exit 1; }
@@ -124,7 +124,9 @@ checked+=("inside the image the process is uid 65532 and cannot write to the rea
 # their own.
 NET=127.$((160 + $$ % 40))
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Each PID is an unshare; its child (the zone-agent process, after chroot changed its uid, so no parent-death
+# signal reaches it) is ended by its parent's id.
+cleanup() { for p in "${PIDS[@]:-}"; do pkill -TERM -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 # The roster lists both clusters the seed's Ingress weighs (c2 has no agent here, so c1 takes all the traffic).
 for c in c1 c2; do in_image /usr/local/bin/zone-agent keygen --cluster $c --out /work/keys --trust /work/keys/trust.yaml >/dev/null; done
