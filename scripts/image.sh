@@ -124,9 +124,10 @@ checked+=("inside the image the process is uid 65532 and cannot write to the rea
 # their own.
 NET=127.$((160 + $$ % 40))
 PIDS=()
-# Each PID is an unshare; its child (the zone-agent process, after chroot changed its uid, so no parent-death
-# signal reaches it) is ended by its parent's id.
-cleanup() { for p in "${PIDS[@]:-}"; do pkill -TERM -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Each PID starts a tree (a subshell, unshare, the zone-agent process); chroot's change of uid drops the
+# parent-death signal, so the whole tree is killed, children first.
+kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill -9 "$1" 2>/dev/null || true; }
+cleanup() { for p in "${PIDS[@]:-}"; do kill_tree "$p"; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 # The roster lists both clusters the seed's Ingress weighs (c2 has no agent here, so c1 takes all the traffic).
 for c in c1 c2; do in_image /usr/local/bin/zone-agent keygen --cluster $c --out /work/keys --trust /work/keys/trust.yaml >/dev/null; done
