@@ -30,7 +30,7 @@ kustomize=$(kubectl version --client -o json 2>/dev/null | "$PY" -c 'import json
   || { echo "deploy-check: kubectl's kustomize is $kustomize; deploy/agents needs v4 or later (kubectl 1.21+)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/deploy-check.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 started=$(date +%s)
 
