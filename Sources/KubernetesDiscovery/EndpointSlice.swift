@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // The subset of discovery.k8s.io/v1 that discovery needs. Decoding is strict about the fields we rely
 // on (a slice without a name or an endpoint without addresses is an error) and ignores every field we

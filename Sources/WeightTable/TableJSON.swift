@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The `/v1/table` JSON of CONTRACT.md: encoding for the admin API and decoding for `zone-agent table`.
 public enum TableJSON {

@@ -1,4 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import MeshCrypto
 
 /// `zone-agent keygen`: writes a cluster's Ed25519 signing key pair or the mesh key.
@@ -9,7 +17,9 @@ struct KeygenCommand: ParsableCommand {
         discussion: """
         --cluster NAME writes DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub, whose first line is the base64 \
         public key exactly as trust.yaml lists it. --mesh writes DIR/mesh.key, the shared key that encrypts and \
-        authenticates every gossip packet. Existing keys are never overwritten without --force.
+        authenticates every gossip packet. Existing keys are never overwritten without --force. \
+        --trust FILE (with --cluster) also adds the new public key to the trust roster FILE, creating it, so the \
+        roster that kustomize generates the ConfigMap from is written by the tool, never pasted by hand.
         """
     )
 
@@ -25,6 +35,9 @@ struct KeygenCommand: ParsableCommand {
     @Flag(help: "Replace existing key files.")
     var force = false
 
+    @Option(help: "With --cluster: add the new public key to this trust.yaml (created if missing; other clusters' keys kept).")
+    var trust: String?
+
     func validate() throws {
         switch (cluster, mesh) {
         case (nil, false): throw ValidationError("say which key to write: --cluster NAME or --mesh")
@@ -33,7 +46,8 @@ struct KeygenCommand: ParsableCommand {
             guard ClusterName.isValid(name) else {
                 throw ValidationError("--cluster \(name): a cluster id is 1-63 characters of a-z, 0-9, '-', '_' or '.'")
             }
-        case (nil, true): break
+        case (nil, true):
+            guard trust == nil else { throw ValidationError("--trust lists cluster keys; pass it with --cluster NAME, not --mesh") }
         }
     }
 
@@ -42,7 +56,12 @@ struct KeygenCommand: ParsableCommand {
             if let cluster {
                 let pair = try KeyFiles.writeClusterKey(cluster: cluster, directory: out, force: force)
                 print("wrote \(out)/\(cluster).key (secret) and \(out)/\(cluster).pub")
-                print("add to trust.yaml:  \(cluster): [\(pair.publicKey.base64)]")
+                if let trust {
+                    try TrustFile.add(pair.publicKey, cluster: cluster, path: trust)
+                    print("added \(cluster)'s public key to \(trust)")
+                } else {
+                    print("add to trust.yaml:  \(cluster): [\(pair.publicKey.base64)]")
+                }
             } else {
                 try KeyFiles.writeMeshKey(directory: out, force: force)
                 print("wrote \(out)/mesh.key (secret): copy it to every member of the mesh")
@@ -62,4 +81,38 @@ enum ClusterName {
                 (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x5F || c == 0x2E || (c >= 0x41 && c <= 0x5A)
             }
     }
+}
+
+/// Adds a cluster's public key to a trust roster file, as `keygen --trust` does.
+enum TrustFile {
+    /// Reads the roster at `path` (an absent file is an empty roster), appends `key` to `cluster`'s list unless
+    /// it is there (so a second key for a cluster is a rotation, as trust.yaml allows), and writes the roster
+    /// back through a temporary file and `rename`. Mode 0644: public keys are not secret.
+    static func add(_ key: PublicKey, cluster: String, path: String) throws {
+        var keys: [String: [PublicKey]] = [:]
+        if FileManager.default.fileExists(atPath: path) {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            keys = try TrustRoster(yaml: text, source: path).keysByCluster
+        }
+        if !(keys[cluster] ?? []).contains(key) { keys[cluster, default: []].append(key) }
+        let roster = TrustRoster(keys)
+        let header = "# Which public keys may speak for which cluster; written by `zone-agent keygen --trust`.\n"
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data((header + roster.yaml).utf8),
+                                             attributes: [.posixPermissions: 0o644]) else {
+            throw TrustFileError(path: path, problem: "cannot write \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw TrustFileError(path: path, problem: "cannot rename \(temporary) to \(path): \(reason)")
+        }
+    }
+}
+
+/// A trust roster `keygen --trust` could not update.
+struct TrustFileError: Error, CustomStringConvertible {
+    var path: String
+    var problem: String
+    var description: String { "cannot update the trust roster \(path): \(problem)" }
 }

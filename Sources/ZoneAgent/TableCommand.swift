@@ -1,6 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import WeightTable
 

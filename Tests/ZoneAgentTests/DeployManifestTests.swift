@@ -11,13 +11,12 @@ final class DeployManifestTests: XCTestCase {
     func testShippedAgentAndGatewayConfigurationsLoad() throws {
         let dir = NSTemporaryDirectory() + "deploy-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c1 = try KeyFiles.writeClusterKey(cluster: "c1", directory: dir)
-        let c2 = try KeyFiles.writeClusterKey(cluster: "c2", directory: dir)
+        // The roster as the README's step 1 writes it: keygen --trust, one cluster after the other.
+        for cluster in ["c1", "c2"] {
+            let pair = try KeyFiles.writeClusterKey(cluster: cluster, directory: dir)
+            try TrustFile.add(pair.publicKey, cluster: cluster, path: dir + "/trust.yaml")
+        }
         try KeyFiles.writeMeshKey(directory: dir)
-        let trust = try String(contentsOfFile: repo + "/deploy/agents/base/trust.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "REPLACE_WITH_C1_PUBLIC_KEY", with: c1.publicKey.base64)
-            .replacingOccurrences(of: "REPLACE_WITH_C2_PUBLIC_KEY", with: c2.publicKey.base64)
-        try trust.write(toFile: dir + "/trust.yaml", atomically: true, encoding: .utf8)
         try "0123456789abcdef0123456789abcdef\n".write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir + "/admin.token")
 

@@ -78,7 +78,7 @@ final class OutputRetryTests: XCTestCase {
         try await waitUntil("the envoy output caught up") { sync.progressNow.behind == 0 }
         XCTAssertEqual(behindGauge(), 0)
         let written = try XCTUnwrap(FileManager.default.contents(atPath: blocker + "/envoy/gateway-demo_service1.json"))
-        XCTAssertEqual([UInt8](written), EnvoyEDSOutput.render(TableFixture.table(liveClusters: ["c1", "c2"]))["gateway-demo_service1.json"])
+        XCTAssertEqual([UInt8](written), try EnvoyEDSOutput.render(TableFixture.table(liveClusters: ["c1", "c2"]))["gateway-demo_service1.json"])
 
         // Caught up, it stops retrying.
         let attempts = sync.progressNow.attempts

@@ -27,7 +27,7 @@ enum TableFixture {
 
 final class EnvoyOutputTests: XCTestCase {
     func testOneLocalityPerLiveClusterWithItsWeight() throws {
-        let files = EnvoyEDSOutput.render(TableFixture.table(liveClusters: ["c1", "c2"]))
+        let files = try EnvoyEDSOutput.render(TableFixture.table(liveClusters: ["c1", "c2"]))
         let bytes = try XCTUnwrap(files["gateway-demo_service1.json"])
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         let resource = try XCTUnwrap((json["resources"] as? [[String: Any]])?.first)
@@ -41,7 +41,7 @@ final class EnvoyOutputTests: XCTestCase {
     }
 
     func testAFailedClusterIsLeftOut() throws {
-        let bytes = try XCTUnwrap(EnvoyEDSOutput.render(TableFixture.table(liveClusters: ["c1"]))["gateway-demo_service1.json"])
+        let bytes = try XCTUnwrap(try EnvoyEDSOutput.render(TableFixture.table(liveClusters: ["c1"]))["gateway-demo_service1.json"])
         let text = String(decoding: bytes, as: UTF8.self)
         XCTAssertFalse(text.contains("127.0.0.21"))
         XCTAssertTrue(text.contains("\"load_balancing_weight\" : 100"))

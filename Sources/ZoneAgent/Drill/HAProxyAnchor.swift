@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The anchor of `make bench-failover`: HAProxy with active health checks in front of the very backends of a
 /// drill's local mesh, so that zone-agent and HAProxy are measured on the same topology, the same faults and the

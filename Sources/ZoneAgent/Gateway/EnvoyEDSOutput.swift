@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import WeightTable
 
 /// Feeds Envoy through file-based EDS: one `ClusterLoadAssignment` per service, one locality per cluster with
@@ -17,62 +24,62 @@ struct EnvoyEDSOutput: Sendable {
         service.replacingOccurrences(of: "/", with: "_") + ".json"
     }
 
-    /// The DiscoveryResponse per file name. When several routes name one service, the first route's weights win,
-    /// since a ClusterLoadAssignment has one set of locality weights.
-    static func render(_ table: RoutingTable) -> [String: [UInt8]] {
-        var out: [String: [UInt8]] = [:]
+    /// The DiscoveryResponse of every service, by file name, in file-name order. When several routes name one
+    /// service, the first route's weights win, since a ClusterLoadAssignment has one set of locality weights.
+    static func documents(_ table: RoutingTable) -> [(file: String, document: EDSDiscoveryResponse)] {
+        var seen: Set<String> = []
+        var out: [(file: String, document: EDSDiscoveryResponse)] = []
         for route in table.routes {
             let name = fileName(service: route.spec.service)
-            guard out[name] == nil else { continue }
-            var localities: [[String: Any]] = []
-            for cluster in route.clusters where cluster.effectiveWeight > 0 {
-                let endpoints = route.endpoints.filter { $0.cluster == cluster.cluster && $0.weightPPM > 0 }
-                guard !endpoints.isEmpty else { continue }
-                // Endpoint weights inside a locality are relative; Envoy needs integers ≥ 1.
-                let smallest = endpoints.map(\.weightPPM).min() ?? 1
-                localities.append([
-                    "locality": ["zone": cluster.cluster],
-                    // Envoy requires locality weights ≥ 1; zero-weight clusters are left out above.
-                    "load_balancing_weight": cluster.effectiveWeight,
-                    "lb_endpoints": endpoints.map { e -> [String: Any] in
-                        [
-                            "endpoint": ["address": ["socket_address": ["address": e.host, "port_value": Int(e.port)]]],
-                            "health_status": "HEALTHY",
-                            "load_balancing_weight": max(1, Int((Double(e.weightPPM) / Double(smallest) * 10).rounded())),
-                        ]
-                    },
-                ])
-            }
-            let assignment: [String: Any] = [
-                "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-                "cluster_name": route.spec.service,
-                "endpoints": localities,
-                "policy": ["overprovisioning_factor": 100],
-            ]
-            let response: [String: Any] = [
-                "version_info": "\(table.version)-\(table.hash.prefix(12))",
-                "resources": [assignment],
-            ]
-            if let data = try? JSONSerialization.data(withJSONObject: response, options: [.sortedKeys, .prettyPrinted]) {
-                out[name] = [UInt8](data)
-            }
+            guard seen.insert(name).inserted else { continue }
+            out.append((name, EDSDiscoveryResponse(table: table, route: route)))
         }
+        return out.sorted { $0.file < $1.file }
+    }
+
+    /// A document's bytes: keys sorted and pretty, so equal assignments give equal files and a person can read
+    /// them. Throws an `OutputError` naming the file rather than leaving it out unsaid.
+    static func encode(_ document: EDSDiscoveryResponse, file: String) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(document))
+        } catch {
+            throw OutputError(output: "envoy", problem: "cannot encode \(file): \(error)")
+        }
+    }
+
+    /// Every file's bytes by file name; throws when any document cannot be encoded.
+    static func render(_ table: RoutingTable) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for (file, document) in documents(table) { out[file] = try encode(document, file: file) }
         return out
     }
 
     /// Writes every assignment that changed, each through a temporary file and `rename`, so Envoy never reads
-    /// half a file.
+    /// half a file. A file that cannot be encoded or written does not stop the others: all are tried, and then
+    /// one error names each that failed, so `OutputSync` logs it, counts it (`zone_agent_output_failures_total`)
+    /// and retries until every file holds the table.
     func write(_ table: RoutingTable) throws {
         try Self.makeDirectory(directory)
-        for (name, bytes) in Self.render(table) {
-            let path = "\(directory)/\(name)"
-            if let current = FileManager.default.contents(atPath: path), [UInt8](current) == bytes { continue }
-            let temporary = "\(directory)/.\(name).tmp"
-            try Self.writeFile(temporary, bytes)
-            guard rename(temporary, path) == 0 else {
-                throw OutputError(output: "envoy", problem: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+        var problems: [String] = []
+        for (name, document) in Self.documents(table) {
+            do {
+                let bytes = try Self.encode(document, file: name)
+                let path = "\(directory)/\(name)"
+                if let current = FileManager.default.contents(atPath: path), [UInt8](current) == bytes { continue }
+                let temporary = "\(directory)/.\(name).tmp"
+                try Self.writeFile(temporary, bytes)
+                guard rename(temporary, path) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    unlink(temporary)
+                    throw OutputError(output: "envoy", problem: "cannot rename \(temporary) to \(path): \(reason)")
+                }
+            } catch let error as OutputError {
+                problems.append(error.problem)
             }
         }
+        if !problems.isEmpty { throw OutputError(output: "envoy", problem: problems.joined(separator: "; ")) }
     }
 }
 
@@ -100,7 +107,7 @@ extension EnvoyEDSOutput {
         var written = 0
         var failure: Int32 = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { failure = n < 0 ? errno : ENOSPC; break }
             written += n
