@@ -35,9 +35,8 @@ struct ProxyExchange {
         /// The request head as every try writes it, encoded once; nil until routed.
         var upstreamHead: ByteBuffer?
         var upstreamChunked = false
-        /// The request's body waits for `100 Continue`, and whether the proxy sent it.
-        var expectContinue = false
-        var continueSent = false
+        /// Whether the request's body waits for `100 Continue`, and whether the proxy sent it.
+        var bodyWait = BodyWait.none
         /// The request's end arrived from the client.
         var complete = false
         /// Set once the response head arrived.
@@ -45,6 +44,17 @@ struct ProxyExchange {
 
         /// The upstream connection of the current try is open and has the request (or part of it).
         var attached: Bool { tries.stage != .connecting }
+    }
+
+    /// A request body and `Expect: 100-continue`.
+    enum BodyWait: Equatable {
+        /// The client sends its body, if any, without waiting.
+        case none
+        /// The proxy sent `100 Continue`: the body follows.
+        case continueSent
+        /// The client waits for a `100 Continue` the proxy did not send (an HTTP/1.0 client): the
+        /// body may or may not follow.
+        case continueWithheld
     }
 
     /// How the current response travels to the client, decided at its head.
@@ -147,11 +157,12 @@ struct ProxyExchange {
         request.upstream = plan.upstream
         request.upstreamHead = plan.head
         request.upstreamChunked = plan.framing == .chunked
-        request.expectContinue = plan.expectsContinue
         let version = request.clientVersion
-        request.continueSent = plan.expectsContinue && version.major == 1 && version.minor >= 1
+        if plan.expectsContinue {
+            request.bodyWait = version.major == 1 && version.minor >= 1 ? .continueSent : .continueWithheld
+        }
         state = .exchange(request)
-        return request.continueSent
+        return request.bodyWait == .continueSent
     }
 
     /// A body part (`bytes` bytes of body), or the end, of the request arrived; a copy is kept while
@@ -307,7 +318,7 @@ struct ProxyExchange {
         if let request {
             // A client that sent `Expect: 100-continue` and got no 100 may or may not send its body: only
             // closing leaves no doubt about where the next request starts.
-            let unsentBody = request.expectContinue && !request.continueSent && !request.complete
+            let unsentBody = request.bodyWait == .continueWithheld && !request.complete
             answer.close = answer.close || unsentBody || !request.clientKeepAlive
             answer.clientMinor = request.clientVersion.minor
             answer.isHEAD = request.isHEAD

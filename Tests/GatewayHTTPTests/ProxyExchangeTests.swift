@@ -288,7 +288,7 @@ final class ProxyExchangeTests: XCTestCase {
         )
         XCTAssertTrue(old.answer(.badGateway, now: Self.t0).close, "no 100 was sent: where the next request starts is unknown")
         var modern = routed(.PUT, headers: ["Host": "app.test", "Content-Length": "8", "Expect": "100-continue"])
-        XCTAssertEqual(modern.request?.continueSent, true)
+        XCTAssertEqual(modern.request?.bodyWait, .continueSent)
         XCTAssertFalse(modern.answer(.badGateway, now: Self.t0).close)
     }
 
