@@ -83,6 +83,9 @@ struct ProxyExchange {
     /// batch that completed nothing began a new head).
     private var headInBatch = false
     private var endInBatch = false
+    /// How the current response's body parts go to the client; kept apart from ``Request`` because
+    /// it is read for every body part.
+    private(set) var responseBodyFraming = BodyFraming.drop
 
     init(timeouts: ClientTimeouts, retryBodyLimit: Int, now: NIODeadline) {
         self.timeouts = timeouts
@@ -285,6 +288,7 @@ struct ProxyExchange {
         if !chunkedToClient, !request.isHEAD, case .length(let n) = head.body, n <= Self.joinedBodyLimit { smallBody = n }
         request.tries.responseHead(held: smallBody > 0)
         request.response = ResponseFraming(upstreamKeepAlive: head.keepAlive, closeAfterResponse: !keepAlive, chunkedToClient: chunkedToClient)
+        responseBodyFraming = request.isHEAD ? .drop : chunkedToClient ? .chunked : .asIs
         state = .exchange(request)
         if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
         replayBytes = 0
@@ -295,11 +299,6 @@ struct ProxyExchange {
         return ResponseStart(head: clientHead, clientMinor: request.clientVersion.minor, heldBodyLength: smallBody, waited: now - clock.waitSince)
     }
 
-    /// How the current response's body parts go to the client.
-    var responseBodyFraming: BodyFraming {
-        guard let request, let response = request.response, !request.isHEAD else { return .drop }
-        return response.chunkedToClient ? .chunked : .asIs
-    }
 
     /// The response ended; the exchange is over (or drains the rest of the request body).
     mutating func responseEnded(now: NIODeadline) -> ResponseEnd? {
@@ -433,6 +432,7 @@ struct ProxyExchange {
     }
 
     private mutating func resetTry() {
+        responseBodyFraming = .drop
         // Keeping capacity matters: removeAll() would allocate fresh storage on every request.
         if !pending.isEmpty { pending.removeAll(keepingCapacity: true) }
         pendingBytes = 0
