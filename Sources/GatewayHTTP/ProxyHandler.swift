@@ -1,7 +1,7 @@
 // One client connection of the proxy: checks and routes each request, streams it to an upstream
 // connection of the same event loop, streams the response back, and retries once when the upstream
-// connection fails before answering. Every state of the connection has a deadline (ClientDeadlines).
-// Everything runs on the connection's loop, so no state is shared.
+// connection fails before answering. The decisions are ProxyExchange's (a pure state machine); this
+// handler carries them out. Everything runs on the connection's loop, so no state is shared.
 import NIOCore
 import NIOHTTP1
 
