@@ -1,0 +1,442 @@
+// The exchanges of one proxy client connection as a pure state machine: which request is under way,
+// how far its try got, what the response's framing is, and what to do at every event (a request part,
+// the upstream's connect, head, end or close, a table published, a deadline passed). It touches no
+// Channel, no event loop and no clock: times come in as arguments, and each event returns what the
+// handler (ProxyHandler) must do. AsyncHTTPClient's HTTP1ConnectionStateMachine has the same shape.
+import NIOCore
+import NIOHTTP1
+
+/// One client connection's exchanges, one at a time.
+struct ProxyExchange {
+    /// Where the connection is; every case carries exactly the data it needs, so no stale field of an
+    /// earlier request can be read.
+    enum State {
+        /// Waiting for a request head.
+        case idle
+        /// A request is on its way to an upstream, or its response on its way back.
+        case exchange(Request)
+        /// The response is complete but the request body is still arriving: read and drop it.
+        case draining
+        /// The client connection is closing or gone.
+        case closed
+    }
+
+    /// The request under way.
+    struct Request {
+        var clientVersion: HTTPVersion
+        var clientKeepAlive: Bool
+        var isHEAD: Bool
+        /// How far the current try got, and whether the request may still go elsewhere.
+        var tries: ExchangeTries
+        /// The route in the table the request took (its retry picks there too); nil until routed.
+        var route: RouteHandle?
+        /// The upstream of the current try; nil until routed.
+        var upstream: Upstream?
+        /// The request head as every try writes it, encoded once; nil until routed.
+        var upstreamHead: ByteBuffer?
+        var upstreamChunked = false
+        /// Whether the request's body waits for `100 Continue`, and whether the proxy sent it.
+        var bodyWait = BodyWait.none
+        /// The request's end arrived from the client.
+        var complete = false
+        /// Set once the response head arrived.
+        var response: ResponseFraming?
+
+        /// The upstream connection of the current try is open and has the request (or part of it).
+        var attached: Bool { tries.stage != .connecting }
+    }
+
+    /// A request body and `Expect: 100-continue`.
+    enum BodyWait: Equatable {
+        /// The client sends its body, if any, without waiting.
+        case none
+        /// The proxy sent `100 Continue`: the body follows.
+        case continueSent
+        /// The client waits for a `100 Continue` the proxy did not send (an HTTP/1.0 client): the
+        /// body may or may not follow.
+        case continueWithheld
+    }
+
+    /// How the current response travels to the client, decided at its head.
+    struct ResponseFraming {
+        var upstreamKeepAlive: Bool
+        var closeAfterResponse: Bool
+        /// The body is re-framed as chunked for the client (the upstream's length was unknown).
+        var chunkedToClient: Bool
+    }
+
+    private(set) var state = State.idle
+    /// Set by shutdown: no further request on this connection.
+    private(set) var quiescing = false
+    /// When the current wait began, and the progress its deadline may run from.
+    var clock: ClientClock
+    let timeouts: ClientTimeouts
+    /// Body bytes kept for a replay at most, and queued for a connection being opened at most.
+    let retryBodyLimit: Int
+    /// Request parts not yet written to the current try (it is still connecting), and their body bytes.
+    private var pending = CircularBuffer<HTTPClientRequestPart>()
+    private(set) var pendingBytes = 0
+    /// Request parts already written, kept while a retry is still possible, and their body bytes.
+    private var replay: [HTTPClientRequestPart] = []
+    private var replayBytes = 0
+    /// A request head, or a request's end, was read in the current read batch (to tell whether a
+    /// batch that completed nothing began a new head).
+    private var headInBatch = false
+    private var endInBatch = false
+    /// How the current response's body parts go to the client; kept apart from ``Request`` because
+    /// it is read for every body part.
+    private(set) var responseBodyFraming = BodyFraming.drop
+
+    init(timeouts: ClientTimeouts, retryBodyLimit: Int, now: NIODeadline) {
+        self.timeouts = timeouts
+        self.retryBodyLimit = retryBodyLimit
+        self.clock = ClientClock(now: now)
+    }
+
+    /// The request under way, if any.
+    var request: Request? {
+        if case .exchange(let request) = state { return request }
+        return nil
+    }
+
+    var isIdle: Bool { if case .idle = state { return true } else { return false } }
+    var isClosed: Bool { if case .closed = state { return true } else { return false } }
+    var isExchanging: Bool { if case .exchange = state { return true } else { return false } }
+
+    // MARK: Client events
+
+    /// A request part was read from the client (before it is handled: pipelined parts wait).
+    mutating func partRead(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head: headInBatch = true
+        case .body: clock.progress &+= 1
+        case .end: endInBatch = true
+        }
+    }
+
+    /// Pipelined requests wait, in order, until the response before them is complete.
+    func mustWait(_ part: HTTPServerRequestPart) -> Bool {
+        if case .head = part, isExchanging { return true }
+        return false
+    }
+
+    /// Whether to stop reading from the client: reads go on only while the request has somewhere to
+    /// go (the upstream connection is writable, or the queue for a connection being opened is still
+    /// small). `upstreamWritable` is nil while no upstream connection is attached.
+    func holdsClientReads(pipelined: Int, upstreamWritable: Bool?) -> Bool {
+        // A client pipelining far ahead waits for its earlier answers.
+        if pipelined > 64 { return true }
+        guard isExchanging else { return false }
+        if let upstreamWritable { return !upstreamWritable }
+        return pendingBytes > retryBodyLimit
+    }
+
+    /// A read batch ended; returns whether it began the next request head (whose deadline runs from
+    /// now): it completed no head while none was under way, or it came after the request's end.
+    mutating func readBatchEnded() -> Bool {
+        defer { (headInBatch, endInBatch) = (false, false) }
+        guard clock.headStartedAt == nil else { return false }
+        switch state {
+        case .idle: return !headInBatch && !endInBatch
+        case .exchange(let request): return request.complete && !endInBatch
+        case .draining, .closed: return false
+        }
+    }
+
+    /// A request head arrived while idle: the exchange begins (it is routed next, or answered).
+    mutating func requestStarted(_ head: HTTPRequestHead, mayResend: Bool) {
+        state = .exchange(Request(
+            clientVersion: head.version, clientKeepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD,
+            tries: ExchangeTries(mayResend: mayResend)
+        ))
+        clock.requestStarted()
+    }
+
+    /// The request has a route and an upstream; returns whether to send `100 Continue` now (the
+    /// request has somewhere to go, so the client may send its body: RFC 9110 §10.1.1).
+    mutating func routed(_ plan: RequestPlan.ForwardPlan) -> Bool {
+        guard case .exchange(var request) = state else { return false }
+        request.route = plan.route
+        request.upstream = plan.upstream
+        request.upstreamHead = plan.head
+        request.upstreamChunked = plan.framing == .chunked
+        let version = request.clientVersion
+        if plan.expectsContinue {
+            request.bodyWait = version.major == 1 && version.minor >= 1 ? .continueSent : .continueWithheld
+        }
+        state = .exchange(request)
+        return request.bodyWait == .continueSent
+    }
+
+    /// A body part (`bytes` bytes of body), or the end, of the request arrived; a copy is kept while
+    /// a retry is possible.
+    mutating func requestPart(_ part: HTTPClientRequestPart, bytes: Int) -> Forwarding {
+        guard case .exchange(var request) = state else { return .drop }
+        if request.tries.bodyKept {
+            replayBytes += bytes
+            if replayBytes > retryBodyLimit {
+                // Too large to keep: this request will not be retried once a try has consumed it.
+                request.tries.bodyDropped()
+                state = .exchange(request)
+                if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
+            } else {
+                replay.append(part)
+            }
+        }
+        if request.attached { return .write }
+        pending.append(part)
+        pendingBytes += bytes
+        return .queued
+    }
+
+    /// The next request part waiting for the connection just attached.
+    mutating func popPending() -> HTTPClientRequestPart? {
+        pending.popFirst()
+    }
+
+    /// The request's end arrived; `now` is read only when the upstream has the whole request then.
+    mutating func requestEnded(_ trailers: HTTPHeaders?, now: @autoclosure () -> NIODeadline) -> RequestEnd {
+        switch state {
+        case .exchange(var request):
+            request.complete = true
+            state = .exchange(request)
+            let forwarding = requestPart(.end(trailers), bytes: 0)
+            // The upstream has the whole request: the response deadline starts.
+            if case .write = forwarding { clock.waitSince = now() }
+            return .forward(forwarding)
+        case .draining:
+            state = .idle
+            clock.waitSince = now()
+            return .drained(closeNow: quiescing)
+        case .idle, .closed:
+            return .ignore
+        }
+    }
+
+    /// Shutdown began; returns whether to close now (idle) rather than after the current response.
+    mutating func quiesce() -> Bool {
+        quiescing = true
+        return isIdle
+    }
+
+    /// Whether a request that does not parse can get a 400: no response is under way.
+    var canAnswerParseError: Bool {
+        switch state {
+        case .idle: return true
+        case .exchange(let request): return !request.tries.responseStarted && !request.attached
+        case .draining, .closed: return false
+        }
+    }
+
+    /// The client connection is closing or gone: the exchange is dropped for good.
+    mutating func clientClosed() {
+        state = .closed
+        resetTry()
+    }
+
+    // MARK: Upstream events
+
+    /// The try's connection is open and has the request so far; returns whether the request is
+    /// complete (then its response deadline starts now).
+    mutating func attached(now: @autoclosure () -> NIODeadline) -> Bool {
+        guard case .exchange(var request) = state else { return false }
+        request.tries.attached()
+        state = .exchange(request)
+        pendingBytes = 0
+        if request.complete { clock.waitSince = now() }
+        return request.complete
+    }
+
+    /// The connect of the current try failed.
+    mutating func connectFailed(_ failure: UpstreamFailure) -> TryOutcome {
+        guard let request else { return .keep }
+        return resolve(request.tries.connectFailed(failure))
+    }
+
+    /// The upstream connection of the current try closed; `failure` says how, for the hooks.
+    mutating func upstreamClosed() -> (failure: UpstreamFailure, outcome: TryOutcome)? {
+        guard let request else { return nil }
+        let failure: UpstreamFailure = request.tries.responseStarted ? .closedMidResponse : .closedBeforeResponse
+        return (failure, resolve(request.tries.upstreamClosed()))
+    }
+
+    /// A table was published: a request waiting on an upstream the table no longer gives weight to is
+    /// sent to a live one, if no response byte has come and sending it twice is harmless; otherwise it
+    /// is left alone (it gets its answer, or its timeout, as before).
+    mutating func tablePublished(live: Set<Upstream>) -> TryOutcome {
+        guard let request, let target = request.upstream, !request.tries.responseStarted, !live.contains(target) else { return .keep }
+        return giveUp(.leftTable, request)
+    }
+
+    /// Bodies up to this size travel in the same buffer as their head (one write, not writev).
+    static let joinedBodyLimit = 4096
+
+    /// The response head of the current try arrived: how it goes to the client.
+    mutating func responseHead(_ head: UpstreamResponseHead, now: NIODeadline) -> ResponseStart? {
+        guard case .exchange(var request) = state, let target = request.upstream else { return nil }
+        var keepAlive = request.clientKeepAlive && !quiescing
+        var chunkedToClient = false
+        if head.body == .chunked || head.body == .untilClose {
+            if request.clientVersion.major == 1 && request.clientVersion.minor >= 1 {
+                chunkedToClient = true
+            } else {
+                // An HTTP/1.0 client cannot read chunked: the body ends where the connection does.
+                keepAlive = false
+            }
+        }
+        var smallBody = 0
+        if !chunkedToClient, !request.isHEAD, case .length(let n) = head.body, n <= Self.joinedBodyLimit { smallBody = n }
+        request.tries.responseHead(held: smallBody > 0)
+        request.response = ResponseFraming(upstreamKeepAlive: head.keepAlive, closeAfterResponse: !keepAlive, chunkedToClient: chunkedToClient)
+        responseBodyFraming = request.isHEAD ? .drop : chunkedToClient ? .chunked : .asIs
+        state = .exchange(request)
+        if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
+        replayBytes = 0
+        let clientHead = ClientResponseHead(
+            status: .upstream(head.statusText), fields: head.headerBlock, cluster: target.cluster,
+            framing: chunkedToClient ? .chunked : .upstreamFields, keepAlive: keepAlive
+        )
+        return ResponseStart(head: clientHead, clientMinor: request.clientVersion.minor, heldBodyLength: smallBody, waited: now - clock.waitSince)
+    }
+
+
+    /// The response ended; the exchange is over (or drains the rest of the request body).
+    mutating func responseEnded(now: NIODeadline) -> ResponseEnd? {
+        guard let request, let response = request.response else { return nil }
+        let end = ResponseEnd(
+            reuseUpstream: response.upstreamKeepAlive && request.complete && pending.isEmpty,
+            lastChunk: response.chunkedToClient, close: response.closeAfterResponse || quiescing
+        )
+        endExchange(now: now)
+        return end
+    }
+
+    /// The proxy answers the request itself; the exchange is over (or drains the rest of the body).
+    mutating func answer(_ status: HTTPResponseStatus, close: Bool = false, now: NIODeadline) -> LocalAnswer {
+        var answer = LocalAnswer(status: status, close: close || quiescing, clientMinor: 1, isHEAD: false)
+        if let request {
+            // A client that sent `Expect: 100-continue` and got no 100 may or may not send its body: only
+            // closing leaves no doubt about where the next request starts.
+            let unsentBody = request.bodyWait == .continueWithheld && !request.complete
+            answer.close = answer.close || unsentBody || !request.clientKeepAlive
+            answer.clientMinor = request.clientVersion.minor
+            answer.isHEAD = request.isHEAD
+            endExchange(now: now)
+        }
+        return answer
+    }
+
+    // MARK: Deadlines
+
+    /// What the connection is waiting for now.
+    var currentWait: ClientWait {
+        let exchange: Bool, draining: Bool
+        var attached = false, complete = false, responseStarted = false
+        switch state {
+        case .idle, .closed: (exchange, draining) = (false, false)
+        case .exchange(let request):
+            (exchange, draining) = (true, false)
+            (attached, complete, responseStarted) = (request.attached, request.complete, request.tries.responseStarted)
+        case .draining: (exchange, draining) = (false, true)
+        }
+        return ClientWait.of(
+            exchange: exchange, draining: draining, firstRequest: clock.firstRequest, headStarted: clock.headStartedAt != nil,
+            attached: attached, requestComplete: complete, responseStarted: responseStarted
+        )
+    }
+
+    /// When the current wait ends; nil for a wait another timeout bounds. `underPressure`: near the
+    /// connection limit an idle connection makes room sooner, within one check period.
+    func deadline(for wait: ClientWait, underPressure: Bool) -> NIODeadline? {
+        if wait == .keepAlive && underPressure {
+            var timeouts = timeouts
+            timeouts.idle = min(timeouts.idle, timeouts.requestHead)
+            return clock.deadline(for: wait, timeouts: timeouts)
+        }
+        return clock.deadline(for: wait, timeouts: timeouts)
+    }
+
+    /// When the connection's one timer fires next, from `now` (see ClientTimeouts.checkPeriod).
+    func nextCheck(now: NIODeadline, underPressure: Bool) -> NIODeadline {
+        var at = now + timeouts.checkPeriod
+        if let deadline = deadline(for: currentWait, underPressure: underPressure), deadline < at { at = deadline }
+        return at
+    }
+
+    /// The timer fired at `now`. `upstreamHeldBody`: the client's body is not read because the
+    /// upstream would not take it.
+    mutating func timerFired(now: NIODeadline, underPressure: Bool, upstreamHeldBody: Bool) -> TimerOutcome {
+        if isClosed { return .rearm }
+        clock.noticeProgress(now: now)
+        let wait = currentWait
+        if wait == .response, let perTry = timeouts.perTry, now >= clock.waitSince + perTry, let request {
+            let outcome = giveUp(.perTryTimeout, request)
+            if case .retry = outcome { return .tryGivenUp(outcome) }
+        }
+        guard let deadline = deadline(for: wait, underPressure: underPressure), now >= deadline else { return .rearm }
+        let failed = request?.upstream
+        switch wait.expiry(responseStarted: request?.tries.responseStarted ?? false, upstreamHeldBody: upstreamHeldBody) {
+        case .none:
+            return .rearm
+        case .close:
+            return .close
+        case .answerAndClose(let status):
+            if status == .gatewayTimeout {
+                return .answer(status, "the upstream did not take the request in time\n", close: true, failed: failed)
+            } else if wait == .head {
+                return .answer(status, "the request head did not arrive in time\n", close: true, failed: nil)
+            } else {
+                return .answer(status, "the request body did not arrive in time\n", close: true, failed: nil)
+            }
+        case .answer(let status):
+            // No retry: the upstream may be processing the request, and a second try could repeat its effect.
+            return .answer(status, "the upstream did not answer in time\n", close: false, failed: failed)
+        }
+    }
+
+    // MARK: Tries
+
+    private mutating func giveUp(_ reason: UpstreamFailure, _ request: Request) -> TryOutcome {
+        resolve(request.tries.giveUp(reason))
+    }
+
+    /// Turns the try rules' ending into what the handler does, picking the retry upstream in the
+    /// request's own table.
+    private mutating func resolve(_ ending: ExchangeTries.Ending) -> TryOutcome {
+        guard case .exchange(var request) = state, let failed = request.upstream else { return .keep }
+        switch ending {
+        case .keep: return .keep
+        case .closeClient: return .closeClient
+        case .answer(let status, let text): return .answer(status, text)
+        case .retry(let reason, let otherwise):
+            guard let next = request.route?.pickRetry(excluding: failed) else { return resolve(otherwise) }
+            if request.attached {
+                // Closed or given up while sent: the head is rewritten on attach, the parts so far come
+                // from the replay copy.
+                pending = CircularBuffer(replay)
+                pendingBytes = replayBytes
+            }
+            request.tries.retrying()
+            request.upstream = next
+            state = .exchange(request)
+            return .retry(failed: failed, next: next, reason: reason)
+        }
+    }
+
+    /// Resets per-request state after the response ended; the rest of a request body still coming is dropped.
+    private mutating func endExchange(now: NIODeadline) {
+        state = request?.complete ?? true ? .idle : .draining
+        resetTry()
+        // The keep-alive wait, or the drain of an early-answered body, starts now.
+        clock.waitSince = now
+    }
+
+    private mutating func resetTry() {
+        responseBodyFraming = .drop
+        // Keeping capacity matters: removeAll() would allocate fresh storage on every request.
+        if !pending.isEmpty { pending.removeAll(keepingCapacity: true) }
+        pendingBytes = 0
+        if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
+        replayBytes = 0
+    }
+}

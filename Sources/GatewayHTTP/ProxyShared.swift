@@ -1,0 +1,24 @@
+// What every client connection of one proxy shares: the table source, the hooks, the timeouts and
+// the retry rules. Built once per proxy, read on every loop.
+
+/// What every connection of one proxy shares; immutable.
+final class ProxyShared: Sendable {
+    let selector: any UpstreamSelector
+    let hooks: ProxyHooks
+    let timeouts: ClientTimeouts
+    let retryBodyLimit: Int
+    let limit: ConnectionLimit
+    let resend: ResendPolicy
+
+    init(
+        selector: any UpstreamSelector, hooks: ProxyHooks, timeouts: ClientTimeouts, retryBodyLimit: Int, limit: ConnectionLimit,
+        resend: ResendPolicy = ResendPolicy()
+    ) {
+        self.selector = selector
+        self.hooks = hooks
+        self.timeouts = timeouts
+        self.retryBodyLimit = retryBodyLimit
+        self.limit = limit
+        self.resend = resend
+    }
+}
