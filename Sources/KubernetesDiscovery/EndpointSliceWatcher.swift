@@ -112,7 +112,7 @@ public final class EndpointSliceWatcher: Sendable {
                 connect: Self.timeAmount(settings.requestTimeout), read: Self.timeAmount(settings.idleTimeout)))
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 
-        let snapshots = SnapshotBox()
+        let snapshots = LatestLists<ServiceRef, DiscoveredEndpoint>()
         let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
             for service in services {
@@ -180,18 +180,3 @@ extension ListWatchState where Object == EndpointSlice {
     }
 }
 
-/// The latest endpoints of every listed service, shared between the per-service tasks and the reporter.
-private final class SnapshotBox: Sendable {
-    private let state = Mutex<[ServiceRef: [DiscoveredEndpoint]]>([:])
-
-    /// Stores a service's endpoints; true when they differ from what was stored.
-    func set(_ endpoints: [DiscoveredEndpoint], for service: ServiceRef) -> Bool {
-        state.withLock { all in
-            if all[service] == endpoints { return false }
-            all[service] = endpoints
-            return true
-        }
-    }
-
-    var current: [ServiceRef: [DiscoveredEndpoint]] { state.withLock { $0 } }
-}

@@ -44,7 +44,7 @@ public final class IngressWatcher: Sendable {
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 
         let scopes = namespaces.isEmpty ? [nil] : namespaces.map { Optional($0) }
-        let box = IngressSnapshots()
+        let box = LatestLists<String, WatchedIngress>()
         let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let ingressClass = self.ingressClass
         await withTaskGroup(of: Void.self) { group in
@@ -60,7 +60,8 @@ public final class IngressWatcher: Sendable {
             var delivered: [WatchedIngress]?
             for await _ in changes {
                 // Nothing until every scope is listed: a partial set would drop the routes of the others.
-                let (listed, current) = box.current
+                let all = box.current
+                let (listed, current) = (all.count, all.values.joined().sorted { $0.id < $1.id })
                 guard listed == scopes.count, current != delivered else { continue }
                 delivered = current
                 await onChange(current)
@@ -81,21 +82,3 @@ public final class IngressWatcher: Sendable {
     }
 }
 
-/// The Ingresses of each watched scope (a namespace, or "" for all), shared between the loops and the reporter.
-private final class IngressSnapshots: Sendable {
-    private let state = Mutex<[String: [WatchedIngress]]>([:])
-
-    /// Stores a scope's Ingresses; true when they differ from what was stored.
-    func set(_ ingresses: [WatchedIngress], for scope: String) -> Bool {
-        state.withLock { all in
-            if all[scope] == ingresses { return false }
-            all[scope] = ingresses
-            return true
-        }
-    }
-
-    /// How many scopes have been listed, and all their Ingresses, sorted by `NAMESPACE/NAME`.
-    var current: (listed: Int, ingresses: [WatchedIngress]) {
-        state.withLock { ($0.count, $0.values.joined().sorted { $0.id < $1.id }) }
-    }
-}

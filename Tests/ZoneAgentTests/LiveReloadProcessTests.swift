@@ -202,30 +202,5 @@ final class LiveReloadProcessTests: XCTestCase {
     }
 
     /// The local mesh's Ingress with other weights.
-    static func ingress(c1: Int, c2: Int) -> String {
-        """
-        apiVersion: networking.k8s.io/v1
-        kind: Ingress
-        metadata:
-          annotations:
-            alb.ingress.kubernetes.io/cluster-weight.c1: "\(c1)"
-            alb.ingress.kubernetes.io/cluster-weight.c2: "\(c2)"
-          name: web-demo
-          namespace: gateway-demo
-        spec:
-          ingressClassName: alb
-          rules:
-          - host: \(LocalMesh.host)
-            http:
-              paths:
-              - path: /svc1
-                pathType: Prefix
-                backend:
-                  service:
-                    name: service1
-                    port:
-                      number: 80
-
-        """
-    }
+    static func ingress(c1: Int, c2: Int) -> String { LocalMesh.ingress(weights: ["c1": c1, "c2": c2]) }
 }

@@ -85,16 +85,11 @@ final class LocalMesh: @unchecked Sendable {
 
     // MARK: Set-up
 
-    /// Keys, trust roster, the seed's Ingress with these clusters' weights, and a config per process.
-    func writeConfiguration() throws {
-        var roster: [String: [PublicKey]] = [:]
-        for cluster in clusters {
-            roster[cluster] = [try KeyFiles.writeClusterKey(cluster: cluster, directory: dir + "/keys", force: true).publicKey]
-        }
-        try KeyFiles.writeMeshKey(directory: dir + "/keys", force: true)
-        try write("keys/trust.yaml", TrustRoster(roster).yaml)
-        let annotations = clusters.map { "    alb.ingress.kubernetes.io/cluster-weight.\($0): \"\(layout.clusters[$0]!)\"" }.joined(separator: "\n")
-        try write("ingress-demo.yaml", """
+    /// The seed's Ingress for this mesh's host with `weights` (cluster → weight) as its annotations.
+    static func ingress(weights: [String: Int]) -> String {
+        let annotations = weights.keys.sorted().map { "    alb.ingress.kubernetes.io/cluster-weight.\($0): \"\(weights[$0]!)\"" }
+            .joined(separator: "\n")
+        return """
         apiVersion: networking.k8s.io/v1
         kind: Ingress
         metadata:
@@ -116,7 +111,18 @@ final class LocalMesh: @unchecked Sendable {
                     port:
                       number: 80
 
-        """)
+        """
+    }
+
+    /// Keys, trust roster, the seed's Ingress with these clusters' weights, and a config per process.
+    func writeConfiguration() throws {
+        var roster: [String: [PublicKey]] = [:]
+        for cluster in clusters {
+            roster[cluster] = [try KeyFiles.writeClusterKey(cluster: cluster, directory: dir + "/keys", force: true).publicKey]
+        }
+        try KeyFiles.writeMeshKey(directory: dir + "/keys", force: true)
+        try write("keys/trust.yaml", TrustRoster(roster).yaml)
+        try write("ingress-demo.yaml", Self.ingress(weights: layout.clusters))
         let join = "[" + clusters.map { "\(ip(group(of: $0), 1)):7946" }.joined(separator: ", ") + "]"
         for cluster in clusters {
             let g = group(of: cluster)
