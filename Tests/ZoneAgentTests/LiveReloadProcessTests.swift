@@ -52,8 +52,10 @@ final class LiveReloadProcessTests: XCTestCase {
                     && $0.split(separator: " ").last.flatMap { Double($0) } == 1
             }
         }
-        let log = try String(contentsOfFile: "\(mesh.dir)/gateway.log", encoding: .utf8)
-        XCTAssertTrue(log.contains("configuration refused, the running one keeps serving"), log)
+        // The metric is set just before the line is logged: wait for the line rather than race it.
+        try await mesh.waitFor("the refusal in the gateway's log", timeout: .seconds(5)) {
+            self.log("gateway").contains("configuration refused, the running one keeps serving")
+        }
         let weightsAfterRefusal = await mesh.weights()
         XCTAssertEqual(weightsAfterRefusal, ["c1": 50, "c2": 50], "the running routes keep serving")
 
