@@ -9,10 +9,7 @@ import XCTest
 /// member is alive; a gateway is not ready until its table can serve; the gateway's token guards all but the probes.
 final class AdminProcessTests: XCTestCase {
     func testReadyzWaitsForJoinAndTableAndTheTokenGuardsTheRest() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
-        }
+        let binary = try BuiltBinary.path()
         let mesh = try LocalMesh(directory: NSTemporaryDirectory() + "admin-\(UUID().uuidString.prefix(8))", binary: binary)
         defer {
             mesh.stopAll()

@@ -11,10 +11,7 @@ final class DrillTests: XCTestCase {
     var out = ""
 
     override func setUpWithError() throws {
-        binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
-        }
+        binary = try BuiltBinary.path()
         out = NSTemporaryDirectory() + "drill-\(UUID().uuidString.prefix(8))"
     }
 

@@ -9,8 +9,7 @@ final class HAProxyIntegrationTests: XCTestCase {
     func testSplitAndFailoverThroughHAProxy() async throws {
         let haproxy = ["/usr/sbin/haproxy", "/usr/bin/haproxy"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let haproxy else { throw XCTSkip("haproxy is not installed (apt-get install -y haproxy; make test does)") }
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("zone-agent is not built next to the tests") }
+        let binary = try BuiltBinary.path()
 
         let dir = NSTemporaryDirectory() + "haproxy-\(UUID().uuidString.prefix(8))"
         var layout = LocalMesh.Layout()

@@ -11,19 +11,11 @@ final class LiveReloadProcessTests: XCTestCase {
     var mesh: LocalMesh!
 
     override func setUp() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
-        }
         var layout = LocalMesh.Layout()
         layout.agentsPerCluster = 2
         layout.holdDown = "1s"
         layout.slowStart = "1s"
-        mesh = try LocalMesh(directory: NSTemporaryDirectory() + "reload-\(UUID().uuidString.prefix(8))", binary: binary, layout: layout)
-        try mesh.writeConfiguration()
-        for cluster in mesh.clusters { try mesh.startCluster(cluster) }
-        try mesh.startGateway()
-        try await mesh.waitFor("both clusters active at 20/80 with 2/2 healthy", timeout: .seconds(30)) { await mesh.isSteady() }
+        mesh = try await BuiltBinary.steadyMesh("reload", layout: layout)
     }
 
     override func tearDown() async throws {

@@ -13,18 +13,10 @@ final class MeshIntegrationTests: XCTestCase {
     var mesh: LocalMesh!
 
     override func setUp() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
-        }
         var layout = LocalMesh.Layout()
         layout.holdDown = "2s"
         layout.slowStart = "2s"
-        mesh = try LocalMesh(directory: NSTemporaryDirectory() + "mesh-\(UUID().uuidString.prefix(8))", binary: binary, layout: layout)
-        try mesh.writeConfiguration()
-        for cluster in mesh.clusters { try mesh.startCluster(cluster) }
-        try mesh.startGateway()
-        try await mesh.waitFor("both clusters active at 20/80 with 2/2 healthy", timeout: .seconds(30)) { await mesh.isSteady() }
+        mesh = try await BuiltBinary.steadyMesh("mesh", layout: layout)
     }
 
     override func tearDown() async throws {

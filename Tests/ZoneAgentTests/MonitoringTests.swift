@@ -52,10 +52,7 @@ final class MonitoringRulesTests: XCTestCase {
 /// opened in headless Chromium during the failover. About 11 s here.
 final class MonitoringLiveTests: XCTestCase {
     func testLiveMetricsPassPromtoolAndTheStatusPageShowsTheFailover() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("zone-agent").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("zone-agent is not built next to the tests (\(binary)); run `swift build` first")
-        }
+        let binary = try BuiltBinary.path()
         _ = try HeadlessChromium.require()
         var layout = LocalMesh.Layout()
         layout.holdDown = "2s"
