@@ -20,6 +20,13 @@ final class ProxyFailoverTests: XCTestCase {
         return (proxy, try await proxy.start())
     }
 
+    /// The end of a test: the client, then the proxy, then the upstreams (or listeners) it talked to.
+    private func stop(_ client: TestHTTPClient, _ bound: BoundServer, _ upstreams: (() async -> Void)...) async {
+        await client.close()
+        await bound.shutdown()
+        for close in upstreams { await close() }
+    }
+
     /// c2 hangs (reads requests, never answers), c1 answers; the table starts with both, c2 first.
     private func hangingAndLive() async throws -> (hanging: CountingUpstream, live: CountingUpstream, selector: SwitchableSelector) {
         let hanging = try await CountingUpstream.start(answers: false)
@@ -49,10 +56,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(recorder.retryReasons, [.leftTable])
         XCTAssertEqual(hanging.requests, 1)
         XCTAssertEqual(live.requests, 1)
-        await client.close()
-        await bound.shutdown()
-        await hanging.close()
-        await live.close()
+        await stop(client, bound, hanging.close, live.close)
     }
 
     func testRequestStillConnectingToADroppedClusterMovesAtOnce() async throws {
@@ -72,10 +76,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(answer.headers.first(name: "x-zone-cluster"), "c1")
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "moved by the table, not the 20 s connect timeout")
         XCTAssertEqual(recorder.retryReasons, [.leftTable])
-        await client.close()
-        await bound.shutdown()
-        await silent.close()
-        await live.close()
+        await stop(client, bound, silent.close, live.close)
     }
 
     func testPostInFlightToADroppedClusterIsNotResent() async throws {
@@ -93,10 +94,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(live.requests, 0, "a POST is never sent twice")
         XCTAssertEqual(hanging.requests, 1)
         XCTAssertEqual(recorder.retries, [])
-        await client.close()
-        await bound.shutdown()
-        await hanging.close()
-        await live.close()
+        await stop(client, bound, hanging.close, live.close)
     }
 
     func testPutIsResentOnlyWhereConfigured() async throws {
@@ -114,10 +112,7 @@ final class ProxyFailoverTests: XCTestCase {
             let answer = try await response
             XCTAssertEqual(answer.status, configured ? .ok : .gatewayTimeout, "resendAlso: PUT \(configured)")
             XCTAssertEqual(live.requests, configured ? 1 : 0)
-            await client.close()
-            await bound.shutdown()
-            await hanging.close()
-            await live.close()
+            await stop(client, bound, hanging.close, live.close)
         }
     }
 
@@ -134,10 +129,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(answer.status, .gatewayTimeout)
         XCTAssertEqual(live.requests, 0)
         XCTAssertEqual(recorder.retries, [])
-        await client.close()
-        await bound.shutdown()
-        await hanging.close()
-        await live.close()
+        await stop(client, bound, hanging.close, live.close)
     }
 
     func testIdlePooledConnectionsToADroppedEndpointAreClosed() async throws {
@@ -155,10 +147,7 @@ final class ProxyFailoverTests: XCTestCase {
         try await waitUntil { dropped.open == 0 }
         let second = try await client.request(.GET, "/")
         XCTAssertEqual(second.headers.first(name: "x-zone-cluster"), "c1")
-        await client.close()
-        await bound.shutdown()
-        await kept.close()
-        await dropped.close()
+        await stop(client, bound, kept.close, dropped.close)
     }
 
     // MARK: Per-try timeout
@@ -174,10 +163,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(recorder.retryReasons, [.perTryTimeout])
         XCTAssertEqual(hanging.requests, 1)
         XCTAssertEqual(live.requests, 1)
-        await client.close()
-        await bound.shutdown()
-        await hanging.close()
-        await live.close()
+        await stop(client, bound, hanging.close, live.close)
     }
 
     func testPerTryTimeoutRetriesOnlyOnce() async throws {
@@ -196,10 +182,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(recorder.retryReasons, [.perTryTimeout])
         XCTAssertEqual(first.requests, 1)
         XCTAssertEqual(second.requests, 1)
-        await client.close()
-        await bound.shutdown()
-        await first.close()
-        await second.close()
+        await stop(client, bound, first.close, second.close)
     }
 
     func testPerTryTimeoutNeverResendsAPost() async throws {
@@ -214,10 +197,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(answer.status, .gatewayTimeout)
         XCTAssertEqual(live.requests, 0)
         XCTAssertEqual(recorder.retries, [])
-        await client.close()
-        await bound.shutdown()
-        await hanging.close()
-        await live.close()
+        await stop(client, bound, hanging.close, live.close)
     }
 
     // MARK: A POST whose connection closes before any answer
@@ -260,10 +240,7 @@ final class ProxyFailoverTests: XCTestCase {
         XCTAssertEqual(recorder.retryReasons, [.connectTimeout])
         XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(250))
         XCTAssertLessThan(elapsed, .seconds(3))
-        await client.close()
-        await bound.shutdown()
-        await silent.close()
-        await live.close()
+        await stop(client, bound, silent.close, live.close)
     }
 }
 
