@@ -395,6 +395,8 @@ public final class SimulatedNetwork {
                 onEvent?(.memberChanged(observer: i, member: snapshot, previous: previous, at: at))
             case .event(.digestAccepted(let digest)):
                 onEvent?(.digestAccepted(observer: i, digest: digest, at: at))
+            case .event(.drainAccepted(let drain)):
+                onEvent?(.drainAccepted(observer: i, drain: drain, at: at))
             case .event(.recordRejected(let rejection)):
                 onEvent?(.recordRejected(observer: i, rejection: rejection, at: at))
             case .event(.nameConflict(let conflict)):
