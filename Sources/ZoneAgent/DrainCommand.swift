@@ -70,7 +70,7 @@ struct DrainOptions: ParsableArguments {
             throw ExitCode(1)
         }
         guard status == 200 else {
-            printError("zone-agent \(command): \(url) answered \(status): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            printError("zone-agent \(command): \(url) answered \(status): \(text.split(separator: "\n").joined(separator: " "))")
             throw ExitCode(1)
         }
         print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
