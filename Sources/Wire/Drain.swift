@@ -1,4 +1,5 @@
 import MeshCrypto
+import NIOCore
 
 /// An operator's order to take a cluster's share away until a wall-clock time, or to give it back early: the
 /// record behind `zone-agent drain` and `undrain`.

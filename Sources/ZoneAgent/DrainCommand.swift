@@ -7,6 +7,7 @@ import Foundation
 #endif
 import MeshCrypto
 import NIOCore
+import NIOHTTP1
 import Wire
 import WeightTable
 

@@ -24,7 +24,6 @@ enum AdminDrains {
         do {
             signed = try SignedDrain.decode(packet: Array(request.body.readableBytesView))
         } catch {
-            ZoneMetrics.mesh.recordRejected(reason: error.reason)
             return HTTPServerResponse(status: .badRequest, text: "not a signed drain order (make one with `zone-agent drain`): \(error)\n")
         }
         guard let outcome = await mesh.gossip.inject(signed) else {

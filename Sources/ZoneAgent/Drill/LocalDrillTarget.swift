@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import MeshCrypto
 import NIOCore
+import NIOHTTP1
 import Wire
 
 /// The drill's own mesh: the demo's two clusters of real processes on loopback. Faults are real signals; a cut
