@@ -26,7 +26,7 @@ final class DrainMetrics: Sendable {
                     "zone_agent_drains", [("cluster", target.cluster), ("route", target.route.isEmpty ? "*" : target.route)],
                     help: "1 while an operator's drain order takes a cluster's share away (route * = every route), 0 once it ended or was undone.")
                 gauges[target] = gauge
-                gauge.set(drain.isInForce(atMillis: nowMillis) ? 1 : 0)
+                gauge.set(Int64(drain.isInForce(atMillis: nowMillis) ? 1 : 0))
             }
         }
     }
