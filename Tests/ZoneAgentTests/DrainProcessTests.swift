@@ -61,6 +61,9 @@ final class DrainProcessTests: XCTestCase {
             XCTAssertEqual(refused.status, 1, refused.output)
             XCTAssertTrue(refused.output.contains("403") && refused.output.contains("not an operator key"), refused.output)
         }
+        let typo = try run(mesh, ["drain", "--admin", a, "--operator-key", "keys/operator.key", "--cluster", "c3", "--for", "1m"])
+        XCTAssertEqual(typo.status, 1, typo.output)
+        XCTAssertTrue(typo.output.contains("400") && typo.output.contains("not in the trust roster"), typo.output)
         let stillActive = await view(mesh, a)
         XCTAssertEqual(stillActive?.state, "active")
 

@@ -26,6 +26,10 @@ enum AdminDrains {
         } catch {
             return HTTPServerResponse(status: .badRequest, text: "not a signed drain order (make one with `zone-agent drain`): \(error)\n")
         }
+        // A typo must not pass for a drain: only a cluster the roster knows can be drained here.
+        guard mesh.keys.currentRoster.contains(cluster: signed.drain.cluster) else {
+            return HTTPServerResponse(status: .badRequest, text: "cluster \(signed.drain.cluster) is not in the trust roster (clusters: \(mesh.keys.currentRoster.clusters.joined(separator: ", ")))\n")
+        }
         guard let outcome = await mesh.gossip.inject(signed) else {
             return HTTPServerResponse(status: .serviceUnavailable, text: "the gossip service is not running yet; try again\n")
         }
