@@ -83,7 +83,7 @@ enum GossipBenchmarks {
                 } else {
                     falseDeaths += 1
                 }
-            case .recordRejected: break
+            case .recordRejected, .drainAccepted: break
             }
         }
         net.bootstrapFullView()

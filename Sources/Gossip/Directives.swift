@@ -74,6 +74,8 @@ public enum GossipDirective: Sendable, Equatable {
     case memberChanged(MemberSnapshot, previous: MemberState?)
     /// A verified digest newer than any before from its origin was stored.
     case digestAccepted(SignedDigest)
+    /// A verified drain order newer than any held for its cluster and route was stored.
+    case drainAccepted(SignedDrain)
     /// A received digest or member record was refused (never a mere duplicate).
     case recordRejected(RecordRejection)
     /// A member name is held by two live processes at once (reported once as the second one is confirmed).

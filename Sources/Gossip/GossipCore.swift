@@ -45,6 +45,7 @@ public struct GossipCore: Sendable {
     var sequence: UInt32 = 0
     var dissemination: Dissemination
     var store = DigestStore()
+    var drainStore = DrainStore()
     var seeds = SeedRotation()
     var tombstones = Tombstones()
     /// Members back from a partition or a pause lately, whose accusations are doubted (`doubt`).
@@ -225,6 +226,7 @@ public struct GossipCore: Sendable {
                 if accusation.target == identity.name, accusation.generation <= identity.generation { accusedHere = true }
                 receive(accusation, now: now, rng: &rng)
             case .digest(let digest): receive(digest, now: now, wallClockMillis: wallClockMillis, rng: &rng)
+            case .drain(let drain): receive(drain, now: now, wallClockMillis: wallClockMillis, rng: &rng)
             default: break
             }
         }
@@ -294,7 +296,8 @@ public struct GossipCore: Sendable {
 
     /// The first frame of a state sync this member opens: its summary and its own record.
     public func stateSyncRequest() -> [GossipMessage] {
-        [.syncSummary(summary(wantsReply: true)), .member(selfRecord)]
+        // Drain orders are few (at most `DrainRules.capacity`) and have no summary entry: each side sends all it holds.
+        [.syncSummary(summary(wantsReply: true)), .member(selfRecord)] + drainStore.all.map(GossipMessage.drain)
     }
 
     /// Merges a state-sync frame and returns what to write back on the same connection (empty: nothing).
@@ -326,6 +329,7 @@ public struct GossipCore: Sendable {
                         viaSync: true, now: now, rng: &rng)
             case .accusation(let accusation): receive(accusation, now: now, rng: &rng)
             case .digest(let digest): receive(digest, now: now, wallClockMillis: wallClockMillis, rng: &rng)
+            case .drain(let drain): receive(drain, now: now, wallClockMillis: wallClockMillis, rng: &rng)
             default: break
             }
         }
@@ -337,6 +341,7 @@ public struct GossipCore: Sendable {
         if let peerSummary {
             if peerSummary.wantsReply { reply.append(.syncSummary(summary(wantsReply: false))) }
             reply += recordsLacking(in: peerSummary, now: now, rng: &rng)
+            if peerSummary.wantsReply { reply += drainStore.all.map(GossipMessage.drain) }
         }
         let directives = finish(now: now)
         return (reply, directives)
@@ -391,6 +396,9 @@ public struct GossipCore: Sendable {
         let micros = max(1, Int64(GossipFormulas.seconds(span) * 1e6))
         return .microseconds(Int64.random(in: 0..<micros, using: &rng))
     }
+
+    /// Ends an input handled in another file: the timers and the directives, as every input ends.
+    mutating func finishInput(now: Instant) -> [GossipDirective] { finish(now: now) }
 
     private mutating func finish(now: Instant) -> [GossipDirective] {
         var next: Instant? = nil

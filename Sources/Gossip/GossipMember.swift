@@ -20,6 +20,8 @@ public enum GossipEvent: Sendable, Equatable {
     case memberChanged(MemberSnapshot, previous: MemberState?)
     /// A verified, newer digest was stored.
     case digestAccepted(SignedDigest)
+    /// A verified drain order newer than any held for its cluster and route was stored.
+    case drainAccepted(SignedDrain)
     /// A received record was refused.
     case recordRejected(RecordRejection)
     /// A member name is used by two running processes (a node name started twice); the sentence says what to do.
@@ -79,6 +81,13 @@ public struct GossipMember<Randomness: RandomNumberGenerator> {
         execute(core.onLocalDigest(digest, now: now, rng: &rng), shell: &shell)
     }
 
+    /// Verifies, stores and disseminates a drain order handed to this member (its admin API).
+    public mutating func inject(_ drain: SignedDrain, now: ContinuousClock.Instant, wallClockMillis: UInt64, shell: inout some GossipShell) -> DrainOutcome {
+        let (outcome, directives) = core.onLocalDrain(drain, now: now, wallClockMillis: wallClockMillis, rng: &rng)
+        execute(directives, shell: &shell)
+        return outcome
+    }
+
     /// Announces this member's departure.
     public mutating func leave(now: ContinuousClock.Instant, shell: inout some GossipShell) {
         execute(core.leave(now: now, rng: &rng), shell: &shell)
@@ -117,6 +126,8 @@ public struct GossipMember<Randomness: RandomNumberGenerator> {
                 shell.observe(.memberChanged(snapshot, previous: previous))
             case .digestAccepted(let digest):
                 shell.observe(.digestAccepted(digest))
+            case .drainAccepted(let drain):
+                shell.observe(.drainAccepted(drain))
             case .recordRejected(let rejection):
                 shell.observe(.recordRejected(rejection))
             case .nameConflict(let conflict):

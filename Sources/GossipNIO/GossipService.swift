@@ -191,6 +191,16 @@ public actor GossipService: Service {
         member?.publish(signed, now: clock.now(), shell: &shell)
     }
 
+    /// Every drain order held (`GossipCore.drains`).
+    public func drains() -> [SignedDrain] { core?.drains ?? [] }
+
+    /// Verifies, stores and disseminates an operator's drain order (the admin API's `POST /v1/drains`); the outcome
+    /// says whether it was taken. Before the service runs, no order can be taken.
+    public func inject(_ drain: SignedDrain) -> DrainOutcome? {
+        guard member != nil else { return nil }
+        return member?.inject(drain, now: clock.now(), wallClockMillis: Self.wallClockMillis(), shell: &shell)
+    }
+
     /// The core, once `run()` has started it.
     var core: GossipCore? { member?.core }
 

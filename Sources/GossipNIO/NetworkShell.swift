@@ -61,7 +61,7 @@ struct NetworkShell: GossipShell {
             }
         case .recordRejected(let rejection):
             counters.dropped["rejected_" + rejection.reason, default: 0] += 1
-        case .digestAccepted, .nameConflict:
+        case .digestAccepted, .drainAccepted, .nameConflict:
             break
         }
         events.yield(event)

@@ -97,6 +97,8 @@ public final class SimulatedNetwork {
     private var rng: SplitMix64
     private var group: [Int]? = nil
     private let signers: [any MessageSigner]
+    /// The operator key the roster lists under `operators`: it signs drain orders (`drain(_:at:)`).
+    public let operatorSigner: any MessageSigner
     private let verifier: RecordVerifier
     private let memo = VerificationMemo(capacity: 1_000_000)
     private let clusterCount: Int
@@ -131,7 +133,16 @@ public final class SimulatedNetwork {
             }
         }
         self.signers = signers
-        self.roster = TrustRoster(keys)
+        switch crypto {
+        case .ed25519:
+            let pair = (try? SigningKeyPair(seed: [UInt8](repeating: 200, count: 32))) ?? SigningKeyPair.generate()
+            operatorSigner = pair
+            self.roster = TrustRoster(keys, operators: [pair.publicKey])
+        case .checksum:
+            let signer = ChecksumSigner(seed: 200)
+            operatorSigner = signer
+            self.roster = TrustRoster(keys, operators: [signer.publicKey])
+        }
         self.verifier = RecordVerifier(
             roster: roster, verifier: signatureVerifier ?? (crypto == .ed25519 ? Ed25519Verifier() : ChecksumVerifier()))
         self.bytesSent = Array(repeating: 0, count: count)
@@ -299,6 +310,22 @@ public final class SimulatedNetwork {
         return signed
     }
 
+    /// Hands member `i` a drain order signed with the operator key, as its admin API would; returns the outcome.
+    @discardableResult
+    public func drain(_ record: DrainRecord, at i: Int) -> DrainOutcome {
+        let signed = SignedDrain(drain: record, keyID: operatorSigner.keyID, signature: operatorSigner.sign(WireEncoding.signedBytes(of: record)))
+        return drain(signed, at: i)
+    }
+
+    /// Hands member `i` an already signed (or forged) drain order, as its admin API would.
+    @discardableResult
+    public func drain(_ signed: SignedDrain, at i: Int) -> DrainOutcome {
+        let now = now, wall = wallClockMillis
+        var outcome = DrainOutcome.superseded
+        step(i) { outcome = $0.inject(signed, now: now, wallClockMillis: wall, shell: &$1) }
+        return outcome
+    }
+
     /// Delivers `messages` to member `i` as if a datagram came from `sender` (an attacker, a replay).
     public func inject(_ messages: [GossipMessage], to i: Int, from sender: PeerAddress) {
         push(now, .packet(to: i, from: sender, messages: messages, encoded: nil))
@@ -395,6 +422,8 @@ public final class SimulatedNetwork {
                 onEvent?(.memberChanged(observer: i, member: snapshot, previous: previous, at: at))
             case .event(.digestAccepted(let digest)):
                 onEvent?(.digestAccepted(observer: i, digest: digest, at: at))
+            case .event(.drainAccepted(let drain)):
+                onEvent?(.drainAccepted(observer: i, drain: drain, at: at))
             case .event(.recordRejected(let rejection)):
                 onEvent?(.recordRejected(observer: i, rejection: rejection, at: at))
             case .event(.nameConflict(let conflict)):

@@ -7,6 +7,8 @@ public enum SimulationEvent: Sendable {
     case memberChanged(observer: Int, member: MemberSnapshot, previous: MemberState?, at: Duration)
     /// `observer` stored a digest at `at`.
     case digestAccepted(observer: Int, digest: SignedDigest, at: Duration)
+    /// `observer` stored a drain order at `at`.
+    case drainAccepted(observer: Int, drain: SignedDrain, at: Duration)
     /// `observer` refused a record at `at`.
     case recordRejected(observer: Int, rejection: RecordRejection, at: Duration)
 }

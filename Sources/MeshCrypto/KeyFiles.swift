@@ -19,6 +19,20 @@ public enum KeyFiles {
         return pair
     }
 
+    /// Writes `DIR/operator.key` and `DIR/operator.pub` for a new operator key (the key that signs drain orders,
+    /// which trust.yaml lists under `operators`) and returns the key pair.
+    @discardableResult
+    public static func writeOperatorKey(directory: String, force: Bool = false) throws(KeyFileError) -> SigningKeyPair {
+        let pair = SigningKeyPair.generate()
+        let secretPath = (directory as NSString).appendingPathComponent("operator.key")
+        let publicPath = (directory as NSString).appendingPathComponent("operator.pub")
+        try ensureWritable([secretPath, publicPath], directory: directory, force: force)
+        try write(Base64.encode(pair.seed) + "\n", to: secretPath, mode: 0o600)
+        try write(pair.publicKey.base64 + "\n# zone-agent Ed25519 operator key (key id \(pair.keyID)): signs drain orders\n",
+                  to: publicPath, mode: 0o644)
+        return pair
+    }
+
     /// Writes `DIR/mesh.key` with a new mesh key and returns it.
     @discardableResult
     public static func writeMeshKey(directory: String, force: Bool = false) throws(KeyFileError) -> MeshKey {

@@ -4,12 +4,18 @@ import Yams
 ///
 /// Several keys per cluster are allowed so that a cluster key can be rotated: trust the new key everywhere,
 /// switch the agents to it, then remove the old one.
+///
+/// `operators` lists the keys of the people who may drain a cluster (`zone-agent drain`): a separate list, so a
+/// cluster key, which every agent of its cluster holds, can never order a drain.
 public struct TrustRoster: Sendable, Equatable {
     public private(set) var keysByCluster: [String: [PublicKey]]
+    /// The operator keys, in the order the file lists them.
+    public private(set) var operators: [PublicKey]
     private var clusterByKeyID: [KeyID: (cluster: String, key: PublicKey)]
 
-    public init(_ keysByCluster: [String: [PublicKey]]) {
+    public init(_ keysByCluster: [String: [PublicKey]], operators: [PublicKey] = []) {
         self.keysByCluster = keysByCluster
+        self.operators = operators
         var index: [KeyID: (String, PublicKey)] = [:]
         for (cluster, keys) in keysByCluster {
             for key in keys { index[key.keyID] = (cluster, key) }
@@ -30,9 +36,15 @@ public struct TrustRoster: Sendable, Equatable {
     /// The cluster a key is trusted for, if any (to explain a rejection).
     public func cluster(trusting keyID: KeyID) -> String? { clusterByKeyID[keyID]?.cluster }
 
-    public static func == (lhs: TrustRoster, rhs: TrustRoster) -> Bool { lhs.keysByCluster == rhs.keysByCluster }
+    /// The operator key with `keyID`, if the roster lists one; cluster keys never qualify.
+    public func operatorKey(_ keyID: KeyID) -> PublicKey? { operators.first { $0.keyID == keyID } }
 
-    /// Parses `trust.yaml`: `clusters: { NAME: [BASE64_PUBLIC_KEY, ...] }`. `source` names the file in errors.
+    public static func == (lhs: TrustRoster, rhs: TrustRoster) -> Bool {
+        lhs.keysByCluster == rhs.keysByCluster && lhs.operators == rhs.operators
+    }
+
+    /// Parses `trust.yaml`: `clusters: { NAME: [BASE64_PUBLIC_KEY, ...] }` and, optionally,
+    /// `operators: [BASE64_PUBLIC_KEY, ...]`. `source` names the file in errors.
     public init(yaml text: String, source: String = "trust.yaml") throws(TrustRosterError) {
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch {
@@ -42,9 +54,14 @@ public struct TrustRoster: Sendable, Equatable {
             throw .invalid(source: source, key: nil, reason: "must be a mapping with a `clusters` key")
         }
         var clusters: [String: [PublicKey]]?
+        var operators: [PublicKey] = []
         for (keyNode, value) in root {
+            if keyNode.string == "operators" {
+                operators = try Self.operatorKeys(value, source: source)
+                continue
+            }
             guard keyNode.string == "clusters" else {
-                throw .invalid(source: source, key: keyNode.string ?? "?", reason: "is not a known key (expected `clusters`)")
+                throw .invalid(source: source, key: keyNode.string ?? "?", reason: "is not a known key (expected `clusters` or `operators`)")
             }
             guard let mapping = value.mapping else {
                 throw .invalid(source: source, key: "clusters", reason: "must map each cluster id to a list of base64 public keys")
@@ -82,15 +99,37 @@ public struct TrustRoster: Sendable, Equatable {
                 owner[key] = name
             }
         }
-        self.init(clusters)
+        // A cluster key is held by every agent of its cluster: it must not also be able to drain clusters.
+        for (i, key) in operators.enumerated() {
+            if let cluster = owner[key] {
+                throw .invalid(source: source, key: "operators[\(i)]", reason: "is cluster \(cluster)'s key; an operator key must be a key of its own (`zone-agent keygen --operator`)")
+            }
+        }
+        self.init(clusters, operators: operators)
+    }
+
+    private static func operatorKeys(_ node: Node, source: String) throws(TrustRosterError) -> [PublicKey] {
+        let items: [Node]
+        if let seq = node.sequence { items = Array(seq) } else if node.scalar != nil { items = [node] } else {
+            throw .invalid(source: source, key: "operators", reason: "must be a list of base64 public keys")
+        }
+        var keys: [PublicKey] = []
+        for (i, item) in items.enumerated() {
+            guard let text = item.string, let key = PublicKey(base64: text) else {
+                throw .invalid(source: source, key: "operators[\(i)]", reason: "is not a base64 Ed25519 public key (32 bytes)")
+            }
+            if !keys.contains(key) { keys.append(key) }
+        }
+        return keys
     }
 
     /// The YAML form, sorted, as `keygen` and tests write it.
     public var yaml: String {
-        var out = "clusters:\n"
+        var out = keysByCluster.isEmpty ? "clusters: {}\n" : "clusters:\n"
         for name in clusters {
             out += "  \(name): [\(keysByCluster[name]!.map(\.base64).joined(separator: ", "))]\n"
         }
+        if !operators.isEmpty { out += "operators: [\(operators.map(\.base64).joined(separator: ", "))]\n" }
         return out
     }
 }

@@ -57,6 +57,9 @@ public struct TableInputs: Sendable {
     /// Per cluster, why some of its digests were left out of `digests` (their key is no longer trusted): added to the
     /// reason of a cluster that nobody vouches for, so the table says why it lost its weight.
     public var distrusted: [String: String] = [:]
+    /// Operators' drain orders in any order (`Drains`): a drained cluster loses its share as a failed one does,
+    /// while `wallClockMillis` is before the order's end.
+    public var drains: [OperatorDrain] = []
 
     /// Creates the inputs of one rebuild.
     public init(routes: [RouteSpec], members: [MemberView], digests: [HealthDigest], isolated: Bool = false, wallClockMillis: UInt64) {

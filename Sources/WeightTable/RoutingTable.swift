@@ -8,6 +8,8 @@ public enum ClusterState: String, Sendable, Hashable, Codable, CaseIterable {
     case failed
     /// Live again after a failure, held down and then ramping up to its share.
     case recovering
+    /// An operator's drain order holds (`zone-agent drain`): effective weight 0 until it ends.
+    case drained
 }
 
 /// One cluster's line in a route: configured against effective weight, and why.

@@ -37,7 +37,8 @@ public enum TableBuilder {
                 entry = noneHealthy(spec, rule: policy.traffic.overridden(by: spec.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
                                     computed: nil, evidence: evidence, because: "gateway isolated (no member reachable)")
             } else {
-                let computed = computeRoute(spec, evidence: evidence, state: &state, policy: policy, now: now)
+                let computed = computeRoute(spec, evidence: evidence, state: &state, policy: policy, now: now,
+                                            drains: inputs.drains, nowMillis: inputs.wallClockMillis)
                 if let wake = computed.nextRebuild { nextRebuild = nextRebuild.map { min($0, wake) } ?? wake }
                 if computed.live {
                     anyLive = true
@@ -69,7 +70,9 @@ public enum TableBuilder {
         )
         state.lastTable = table
         state.nextRebuildAt = nextRebuild
-        state.nextLeaseExpiryMillis = evidence.nextExpiryMillis
+        // A drain's end changes the table with no new input, as a lease running out does: the shell wakes for both.
+        let drainEnd = Drains.nextEnd(inputs.drains, nowMillis: inputs.wallClockMillis)
+        state.nextLeaseExpiryMillis = [evidence.nextExpiryMillis, drainEnd].compactMap { $0 }.min()
         state.expiredOrigins = evidence.expired.values.flatMap { $0.map(\.origin) }.sorted()
         return (table, state)
     }
@@ -97,8 +100,10 @@ public enum TableBuilder {
         var ramp: Double
         var state: ClusterState
         var reason: String
+        /// The operator's drain in force, if any: the cluster cannot serve whatever its health.
+        var drain: OperatorDrain?
 
-        var canServe: Bool { vouched && healthy.count >= minimum }
+        var canServe: Bool { drain == nil && vouched && healthy.count >= minimum }
     }
 
     static func computeRoute(
@@ -106,7 +111,9 @@ public enum TableBuilder {
         evidence: Evidence,
         state: inout TableState,
         policy: TablePolicy,
-        now: ContinuousClock.Instant
+        now: ContinuousClock.Instant,
+        drains: [OperatorDrain] = [],
+        nowMillis: UInt64 = 0
     ) -> (entry: RouteEntry, live: Bool, nextRebuild: ContinuousClock.Instant?) {
         var standings: [Standing] = []
         var nextRebuild: ContinuousClock.Instant?
@@ -121,24 +128,29 @@ public enum TableBuilder {
             var standing = Standing(cluster: cluster, configured: configured, healthy: healthy, total: total, vouched: vouched,
                                     minimum: rules.minHealthy?.required(total: total) ?? 1,
                                     capacity: policy.capacity(healthy: healthy.count, total: total), ramp: 1,
-                                    state: .active, reason: "")
+                                    state: .active, reason: "",
+                                    drain: drains.isEmpty ? nil : Drains.inForce(cluster: cluster, route: routeID, in: drains, nowMillis: nowMillis))
             let key = TableState.HistoryKey(route: routeID, cluster: cluster)
             var history = state.clusters[key] ?? TableState.ClusterHistory()
             if !standing.canServe {
                 history.liveSince = nil
                 standing.state = .failed
                 standing.capacity = 0
-                if !vouched {
+                if let drain = standing.drain {
+                    // Moved away as a failover would; its return is a failback (hold-down, then slow start).
+                    standing.state = .drained
+                    standing.reason = Drains.reason(drain)
+                } else if !vouched {
                     standing.reason = "no live agent vouches for \(cluster)"
                 } else if healthy.isEmpty {
                     standing.reason = "no healthy endpoint of \(spec.service) in \(cluster) (0 of \(total))"
                 } else {
                     standing.reason = "\(healthy.count) of \(total) endpoints healthy, below minHealthy \(rules.minHealthy.map { "\($0)" } ?? "1") (\(standing.minimum))"
                 }
-                if !vouched, let lease = policy.digestLease, let expired = evidence.expired[cluster] {
+                if standing.drain == nil, !vouched, let lease = policy.digestLease, let expired = evidence.expired[cluster] {
                     standing.reason += ": " + DigestLease.reason(expired, lease: lease)
                 }
-                if !vouched, let note = evidence.distrusted[cluster] { standing.reason += ": " + note }
+                if standing.drain == nil, !vouched, let note = evidence.distrusted[cluster] { standing.reason += ": " + note }
             } else {
                 if history.liveSince == nil {
                     history.liveSince = now

@@ -15,7 +15,7 @@ public struct TableState: Sendable, Hashable {
     /// nil when nothing is in flight. A shell that rebuilds only on new digests should also rebuild then.
     public internal(set) var nextRebuildAt: ContinuousClock.Instant?
     /// The wall-clock millisecond (since the Unix epoch) at which the next digest that vouches now outlives its
-    /// lease (`TablePolicy.digestLease`); nil without a lease or without such a digest. The table changes then with
+    /// lease (`TablePolicy.digestLease`), or an operator's drain in force ends; nil when neither. The table changes then with
     /// no new input, so a shell should rebuild at that moment too.
     public internal(set) var nextLeaseExpiryMillis: UInt64?
     /// The live members whose digests outlived the lease at the last build, sorted: they vouch for nothing.

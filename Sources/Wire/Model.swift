@@ -456,4 +456,6 @@ public enum GossipMessage: Hashable, Sendable {
     case accusation(Accusation)
     case digest(SignedDigest)
     case syncSummary(SyncSummary)
+    /// An operator's drain or undrain order (`DrainRecord`).
+    case drain(SignedDrain)
 }

@@ -8,6 +8,10 @@ public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible 
     case notNewer(origin: String, received: DigestOrder, stored: DigestOrder)
     case fromTheFuture(origin: String, aheadMillis: UInt64)
     case unsigned(origin: String)
+    /// A drain signed by a key that the roster's `operators` do not list (a cluster key included).
+    case untrustedOperator(keyID: KeyID)
+    /// A drain that would last longer than `DrainRules.maxDuration`.
+    case drainTooLong(cluster: String, millis: UInt64)
 
     public var reason: String {
         switch self {
@@ -17,6 +21,8 @@ public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible 
         case .notNewer: return "not_newer"
         case .fromTheFuture: return "future_timestamp"
         case .unsigned: return "unsigned"
+        case .untrustedOperator: return "untrusted_operator"
+        case .drainTooLong: return "drain_too_long"
         }
     }
 
@@ -28,6 +34,8 @@ public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible 
         case .notNewer(let o, let r, let s): return "\(o)'s digest \(r) is not newer than the stored \(s)"
         case .fromTheFuture(let o, let ms): return "\(o)'s digest claims to be issued \(ms) ms in the future"
         case .unsigned(let o): return "\(o) serves a cluster but its record is unsigned"
+        case .untrustedOperator(let k): return "key \(k) is not an operator key of the trust roster (trust.yaml `operators`)"
+        case .drainTooLong(let c, let ms): return "the drain of \(c) would last \(ms / 1000) s, more than the \(DrainRules.maxDurationMillis / 3_600_000) h allowed"
         }
     }
 }
@@ -80,6 +88,24 @@ public struct RecordVerifier: Sendable {
         }
         guard verifier.isValid(signature: signed.signature, of: WireEncoding.signedBytes(of: signed.record), by: key) else {
             return .badSignature(origin: identity.name)
+        }
+        return nil
+    }
+
+    /// Verifies an operator's drain order: signed by a key the roster lists under `operators`, not issued in the
+    /// future, not longer than `DrainRules.maxDurationMillis`.
+    public func verify(_ signed: SignedDrain, nowMillis: UInt64) -> RecordRejection? {
+        let d = signed.drain
+        if d.issuedAtMillis > nowMillis, d.issuedAtMillis - nowMillis > maxFutureSkewMillis {
+            return .fromTheFuture(origin: "a drain of \(d.cluster)", aheadMillis: d.issuedAtMillis - nowMillis)
+        }
+        if !d.isUndrain, d.untilMillis - d.issuedAtMillis > DrainRules.maxDurationMillis {
+            return .drainTooLong(cluster: d.cluster, millis: d.untilMillis - d.issuedAtMillis)
+        }
+        let roster = liveRoster?() ?? self.roster
+        guard let key = roster.operatorKey(signed.keyID) else { return .untrustedOperator(keyID: signed.keyID) }
+        guard verifier.isValid(signature: signed.signature, of: WireEncoding.signedBytes(of: d), by: key) else {
+            return .badSignature(origin: "operator \(signed.keyID)")
         }
         return nil
     }

@@ -20,7 +20,7 @@ public enum WireEncoding {
     public static let packetHeaderSize = packetHeaderSize(messageCount: 0)
 
     enum MessageType: UInt8 {
-        case ping = 1, pingRequest, ack, nack, member, accusation, digest, syncSummary
+        case ping = 1, pingRequest, ack, nack, member, accusation, digest, syncSummary, drain
     }
 
     // MARK: Packets
@@ -165,7 +165,20 @@ public enum WireEncoding {
                 b.writeInteger(d.order.version)
             }
             return .syncSummary
+        case .drain(let d):
+            writeDrainBody(d.drain, into: &b)
+            b.writeInteger(d.keyID.rawValue)
+            b.writeVarint(UInt64(d.signature.count))
+            b.writeBytes(d.signature)
+            return .drain
         }
+    }
+
+    static func writeDrainBody(_ d: DrainRecord, into b: inout ByteBuffer) {
+        b.writeWireString(d.cluster)
+        b.writeWireString(d.route)
+        b.writeInteger(d.issuedAtMillis)
+        b.writeInteger(d.untilMillis)
     }
 
     static func writeRecordBody(_ r: MemberRecord, into b: inout ByteBuffer) {
@@ -204,6 +217,14 @@ public enum WireEncoding {
         var b = ByteBuffer()
         b.writeString("zone-agent/member/v1\0")
         writeRecordBody(record, into: &b)
+        return Array(b.readableBytesView)
+    }
+
+    /// The canonical bytes an operator's drain signature covers.
+    public static func signedBytes(of drain: DrainRecord) -> [UInt8] {
+        var b = ByteBuffer()
+        b.writeString("zone-agent/drain/v1\0")
+        writeDrainBody(drain, into: &b)
         return Array(b.readableBytesView)
     }
 

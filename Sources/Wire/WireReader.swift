@@ -266,6 +266,16 @@ struct WireReader {
                 digests.append(.init(origin: origin, order: order))
             }
             return .syncSummary(SyncSummary(sender: sender, members: members, digests: digests, wantsReply: wantsReply))
+        case .drain:
+            let cluster = try string("drain.cluster")
+            guard !cluster.isEmpty else { throw .badValue(field: "drain.cluster", value: 0) }
+            let route = try string("drain.route")
+            let issuedAt = try u64("drain.issuedAt")
+            let until = try u64("drain.until")
+            let keyID = KeyID(rawValue: try u64("drain.keyID"))
+            let signature = try self.signature("drain.signature", length: 64, optional: false)
+            let drain = DrainRecord(cluster: cluster, route: route, issuedAtMillis: issuedAt, untilMillis: until)
+            return .drain(SignedDrain(drain: drain, keyID: keyID, signature: signature))
         }
     }
 }

@@ -173,7 +173,8 @@ enum Daemon {
         if admin.token == nil && !(listen.host.hasPrefix("127.") || ["::1", "localhost"].contains(listen.host)) {
             mesh.logger.warning("the admin API listens on \(listen) without admin.token: whoever reaches it reads the mesh; set admin.token: FILE")
         }
-        let server = HTTPServer(configuration: .init(host: listen.host, port: listen.port), logger: mesh.logger) { request in
+        // Bodies are small: the only one taken is a drain order (``AdminDrains``).
+        let server = HTTPServer(configuration: .init(host: listen.host, port: listen.port, maxRequestBodySize: 16 << 10), logger: mesh.logger) { request in
             await api.handle(request)
         }
         return [TaskService("admin") {
@@ -204,6 +205,12 @@ enum Daemon {
                 ZoneMetrics.mesh.membersByState(counts)
             case .digestAccepted(let signed):
                 ZoneMetrics.mesh.digestAccepted(signed.digest, receivedAtMillis: wallClockMillis())
+                if !digestsMatter { continue }
+            case .drainAccepted(let signed):
+                mesh.logger.notice("drain order accepted", metadata: [
+                    "cluster": "\(signed.drain.cluster)", "route": "\(signed.drain.route.isEmpty ? "*" : signed.drain.route)",
+                    "until": "\(signed.drain.untilMillis)", "undrain": "\(signed.drain.isUndrain)", "operator": "\(signed.keyID)",
+                ])
                 if !digestsMatter { continue }
             case .recordRejected(let rejection):
                 ZoneMetrics.mesh.recordRejected(reason: rejection.reason)

@@ -13,13 +13,15 @@ import MeshCrypto
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
-        abstract: "Write a cluster signing key pair (--cluster NAME) or the mesh key (--mesh).",
+        abstract: "Write a cluster signing key pair (--cluster NAME), an operator key pair (--operator) or the mesh key (--mesh).",
         discussion: """
         --cluster NAME writes DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub, whose first line is the base64 \
         public key exactly as trust.yaml lists it. --mesh writes DIR/mesh.key, the shared key that encrypts and \
         authenticates every gossip packet. Existing keys are never overwritten without --force. \
         --trust FILE (with --cluster) also adds the new public key to the trust roster FILE, creating it, so the \
-        roster that kustomize generates the ConfigMap from is written by the tool, never pasted by hand.
+        roster that kustomize generates the ConfigMap from is written by the tool, never pasted by hand. \
+        --operator writes DIR/operator.key and DIR/operator.pub, the key that signs `zone-agent drain` orders; with \
+        --trust FILE its public key is added to the roster's `operators` list.
         """
     )
 
@@ -28,6 +30,9 @@ struct KeygenCommand: ParsableCommand {
 
     @Flag(help: "Write the mesh key instead of a cluster key.")
     var mesh = false
+
+    @Flag(name: .customLong("operator"), help: "Write an operator key pair (signs drain orders) instead of a cluster key.")
+    var operatorKey = false
 
     @Option(help: "The directory to write the key files into (created if missing).")
     var out: String
@@ -39,6 +44,10 @@ struct KeygenCommand: ParsableCommand {
     var trust: String?
 
     func validate() throws {
+        if operatorKey {
+            guard cluster == nil, !mesh else { throw ValidationError("--operator writes a key of its own; pass it without --cluster and --mesh") }
+            return
+        }
         switch (cluster, mesh) {
         case (nil, false): throw ValidationError("say which key to write: --cluster NAME or --mesh")
         case (.some, true): throw ValidationError("--cluster and --mesh write different keys; pass one of them")
@@ -53,7 +62,16 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         do {
-            if let cluster {
+            if operatorKey {
+                let pair = try KeyFiles.writeOperatorKey(directory: out, force: force)
+                print("wrote \(out)/operator.key (secret: keep it off the gateways) and \(out)/operator.pub (key id \(pair.keyID))")
+                if let trust {
+                    try TrustFile.add(operator: pair.publicKey, path: trust)
+                    print("added the operator key to \(trust)")
+                } else {
+                    print("add to trust.yaml:  operators: [\(pair.publicKey.base64)]")
+                }
+            } else if let cluster {
                 let pair = try KeyFiles.writeClusterKey(cluster: cluster, directory: out, force: force)
                 print("wrote \(out)/\(cluster).key (secret) and \(out)/\(cluster).pub")
                 if let trust {
@@ -89,13 +107,24 @@ enum TrustFile {
     /// it is there (so a second key for a cluster is a rotation, as trust.yaml allows), and writes the roster
     /// back through a temporary file and `rename`. Mode 0644: public keys are not secret.
     static func add(_ key: PublicKey, cluster: String, path: String) throws {
-        var keys: [String: [PublicKey]] = [:]
-        if FileManager.default.fileExists(atPath: path) {
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-            keys = try TrustRoster(yaml: text, source: path).keysByCluster
-        }
+        let held = try read(path)
+        var keys = held.keysByCluster
         if !(keys[cluster] ?? []).contains(key) { keys[cluster, default: []].append(key) }
-        let roster = TrustRoster(keys)
+        try write(TrustRoster(keys, operators: held.operators), path: path)
+    }
+
+    /// Adds an operator key to the roster at `path`'s `operators` list, as `keygen --operator --trust` does.
+    static func add(operator key: PublicKey, path: String) throws {
+        let held = try read(path)
+        try write(TrustRoster(held.keysByCluster, operators: held.operators.contains(key) ? held.operators : held.operators + [key]), path: path)
+    }
+
+    private static func read(_ path: String) throws -> TrustRoster {
+        guard FileManager.default.fileExists(atPath: path) else { return TrustRoster([:]) }
+        return try TrustRoster(yaml: try String(contentsOfFile: path, encoding: .utf8), source: path)
+    }
+
+    private static func write(_ roster: TrustRoster, path: String) throws {
         let header = "# Which public keys may speak for which cluster; written by `zone-agent keygen --trust`.\n"
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data((header + roster.yaml).utf8),

@@ -26,6 +26,11 @@ struct TableCommand: AsyncParsableCommand {
 
     /// The token to send: from `--token-file`, else from `$ZONE_AGENT_ADMIN_TOKEN`, else none.
     func token(environment: [String: String] = ProcessInfo.processInfo.environment) throws(AdminTokenFile.Problem) -> String? {
+        try Self.token(file: tokenFile, environment: environment)
+    }
+
+    /// The token from `file`, else from `$ZONE_AGENT_ADMIN_TOKEN`, else none (`drain` and `undrain` too).
+    static func token(file tokenFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(AdminTokenFile.Problem) -> String? {
         if let tokenFile { return try AdminTokenFile.read(path: tokenFile) }
         guard let value = environment["ZONE_AGENT_ADMIN_TOKEN"], !value.isEmpty else { return nil }
         return try AdminTokenFile.parse(Array(value.utf8), path: "$ZONE_AGENT_ADMIN_TOKEN")

@@ -11,7 +11,8 @@ struct ZoneAgentCommand: AsyncParsableCommand {
         weighted routing table that feeds its built-in proxy, Envoy or HAProxy.
         """,
         version: ZoneAgentVersion.current,
-        subcommands: [AgentCommand.self, GatewayCommand.self, KeygenCommand.self, TableCommand.self, BackendCommand.self, DemoCommand.self,
+        subcommands: [AgentCommand.self, GatewayCommand.self, KeygenCommand.self, TableCommand.self, DrainCommand.self,
+                      UndrainCommand.self, BackendCommand.self, DemoCommand.self,
                       DrillCommand.self]
     )
 }

@@ -13,6 +13,7 @@ final class Observations {
     var changes: [Change] = []
     var accepted: [(observer: Int, digest: SignedDigest, at: Duration)] = []
     var rejected: [(observer: Int, rejection: RecordRejection, at: Duration)] = []
+    var drains: [(observer: Int, drain: SignedDrain, at: Duration)] = []
     var recordChanges = true
 
     func attach(to network: SimulatedNetwork) {
@@ -24,6 +25,8 @@ final class Observations {
                 self.accepted.append((observer, digest, at))
             case .recordRejected(let observer, let rejection, let at):
                 self.rejected.append((observer, rejection, at))
+            case .drainAccepted(let observer, let drain, let at):
+                self.drains.append((observer, drain, at))
             }
         }
     }

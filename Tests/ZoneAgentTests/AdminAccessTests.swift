@@ -30,6 +30,16 @@ final class AdminAccessTests: XCTestCase {
         }
     }
 
+    func testADrainOrderNeedsTheTokenLikeEveryGuardedPath() throws {
+        let access = AdminAccess(token: token, metricsPublic: true)
+        for method in [HTTPMethod.POST, .GET] {
+            let bare = HTTPServerRequest(method: method, uri: "/v1/drains")
+            XCTAssertEqual(try XCTUnwrap(access.refusal(for: bare)).status, .unauthorized, "\(method)")
+            let signed = HTTPServerRequest(method: method, uri: "/v1/drains", headers: ["Authorization": "Bearer " + token])
+            XCTAssertNil(access.refusal(for: signed))
+        }
+    }
+
     func testProbesAreOpenAndMetricsOnlyWhenPublic() {
         let closed = AdminAccess(token: token, metricsPublic: false)
         XCTAssertNil(closed.refusal(for: request("/healthz")))

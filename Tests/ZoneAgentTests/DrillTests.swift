@@ -81,6 +81,16 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(f["failedRequests"] as? Int, 0)
     }
 
+    func testADrainMovesTrafficAtOnceAndItComesBackWhenTheDrainRunsOut() throws {
+        let (status, report, output) = try drill(["--scenario", "drain", "--duration", "3s"])
+        XCTAssertEqual(status, 0, output)
+        let f = figures(report)
+        XCTAssertEqual(f["failedRequests"] as? Int, 0)
+        // Signed, posted and applied by the gateway it was posted to: the next table sample has it.
+        XCTAssertLessThanOrEqual(f["failoverTableSeconds"] as? Double ?? 99, 1.0, "\(f)")
+        XCTAssertNotNil(f["failbackSeconds"] as? Double)
+    }
+
     func testPartitionMovesTrafficAndHeals() throws {
         guard getuid() == 0, NetworkNamespace.find("iptables") != nil, NetworkNamespace.find("unshare") != nil else {
             throw XCTSkip("the partition drill needs root, unshare and iptables (make test installs iptables)")

@@ -6,8 +6,8 @@ import NIOCore
 import NIOHTTP1
 import WeightTable
 
-/// The admin HTTP API of both roles (CONTRACT.md): `/healthz`, `/readyz`, `/v1/members`, `/metrics`, and on the
-/// gateway `/v1/table` and the status page `/`. With a token configured, ``AdminAccess`` guards all but the probes.
+/// The admin HTTP API of both roles (CONTRACT.md): `/healthz`, `/readyz`, `/v1/members`, `/metrics`, `/v1/drains`
+/// (``AdminDrains``), and on the gateway `/v1/table` and the status page `/`. With a token configured, ``AdminAccess`` guards all but the probes.
 struct AdminAPI: Sendable {
     let mesh: MeshRuntime
     /// The gateway's current table; nil on an agent.
@@ -26,8 +26,13 @@ struct AdminAPI: Sendable {
     func handle(_ request: HTTPServerRequest) async -> HTTPServerResponse {
         // Before anything else: a caller without the token learns nothing, not even which methods exist.
         if let refusal = access.refusal(for: request) { return refusal }
+        if request.path == "/v1/drains" {
+            if request.method == .POST { return await AdminDrains.post(request, mesh: mesh) }
+            if request.method == .GET { return await AdminDrains.list(mesh: mesh) }
+            return HTTPServerResponse(status: .methodNotAllowed, text: "/v1/drains takes GET (list) and POST (a signed order from `zone-agent drain`)\n")
+        }
         guard request.method == .GET || request.method == .HEAD else {
-            return HTTPServerResponse(status: .methodNotAllowed, text: "the admin API is read-only\n")
+            return HTTPServerResponse(status: .methodNotAllowed, text: "the admin API is read-only but for POST /v1/drains\n")
         }
         switch request.path {
         case "/healthz":

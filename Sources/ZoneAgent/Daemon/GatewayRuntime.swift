@@ -122,6 +122,7 @@ actor GatewayLoop {
         // Which members vouch is the table policy's rule (`TablePolicy.Vouching`).
         var inputs = view.tableInputs(routes: routes, digests: trusted, wallClockMillis: wallClockMillis())
         inputs.distrusted = distrusted
+        inputs.drains = await drainsInForce(nowMillis: inputs.wallClockMillis)
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
         let buildStarted = ContinuousClock.now
@@ -207,6 +208,18 @@ final class TableListeners: Sendable {
 }
 
 extension GatewayLoop {
+    /// The drain orders the gossip service holds, as the table reads them; an order whose operator key the roster
+    /// in force no longer lists stops counting at once, as a digest does. Sets the drain metric on the way.
+    func drainsInForce(nowMillis: UInt64) async -> [OperatorDrain] {
+        let held = await mesh.gossip.drains()
+        ZoneMetrics.drains.update(held, nowMillis: nowMillis)
+        return Self.trustedDrains(held, roster: mesh.keys.currentRoster)
+    }
+
+    static func trustedDrains(_ held: [SignedDrain], roster: TrustRoster) -> [OperatorDrain] {
+        held.filter { roster.operatorKey($0.keyID) != nil }.map { OperatorDrain(record: $0.drain, operatorKeyID: "\($0.keyID)") }
+    }
+
     /// The digests the trust roster in force still trusts, and per cluster why the others no longer count. A digest
     /// verified under an older roster stays in the gossip store until its origin sends a newer one; once the roster
     /// drops its key it must stop vouching at once, and the table must say why its cluster lost its weight.

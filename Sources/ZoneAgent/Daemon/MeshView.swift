@@ -45,6 +45,9 @@ struct MeshView {
         case .digestAccepted(let signed):
             replay?.append(event)
             return store(signed)
+        case .drainAccepted:
+            // Drains are read from the gossip service at each rebuild: few, and held there whole.
+            return true
         case .recordRejected, .nameConflict:
             return false
         }

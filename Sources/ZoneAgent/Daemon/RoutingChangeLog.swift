@@ -67,7 +67,7 @@ struct RoutingChangeLog: Sendable {
             let recovering = route?.clusters.contains { $0.state == .recovering } ?? false
             let key = RouteCluster(route: change.route, cluster: change.cluster)
             let kind: RoutingChangeKind
-            if change.from > 0 && change.to == 0 && state == .failed {
+            if change.from > 0 && change.to == 0 && (state == .failed || state == .drained) {
                 kind = .failover
             } else if change.from == 0 && change.to > 0 {
                 kind = served.contains(key) ? .failback : .initial

@@ -58,7 +58,7 @@ enum StatusPage {
         main{padding:6px 20px 30px;max-width:1280px}h2{font-size:15px;margin:18px 0 6px}
         table{border-collapse:collapse;margin:4px 0 8px}td,th{border-bottom:1px solid #e4e7eb;padding:3px 8px;text-align:left;vertical-align:middle}
         th{background:#f5f7fa;font-weight:600;font-size:12px;color:#52606d}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-        .alive,.active,.healthy{color:#137333}.suspect,.degraded,.recovering,.unknown{color:#b06000}.dead,.failed,.left,.unhealthy{color:#c5221f}
+        .alive,.active,.healthy{color:#137333}.suspect,.degraded,.recovering,.drained,.unknown{color:#b06000}.dead,.failed,.left,.unhealthy{color:#c5221f}
         .badge{display:inline-block;border-radius:3px;padding:0 5px;font-size:11px;font-weight:600;color:#fff}
         .badge.failover{background:#c5221f}.badge.failback{background:#137333}.badge.rebalance,.badge.initial,.badge.slow_start{background:#7b8794}
         .banner{margin:10px 0;padding:8px 12px;border-radius:4px;font-weight:600}.banner.bad{background:#fce8e6;color:#a50e0e}
@@ -100,6 +100,9 @@ enum StatusPage {
         if !failed.isEmpty { parts.append("failed over: \(failed.map(escape).joined(separator: ", "))") }
         if !recovering.isEmpty { parts.append("recovering: \(recovering.map(escape).joined(separator: ", "))") }
         if !degraded.isEmpty { parts.append("partial capacity: \(degraded.map(escape).joined(separator: ", "))") }
+        // "c2 drained by operator KEYID until TIME": the reason names who and until when.
+        let drained = Dictionary(entries.filter { $0.state == .drained }.map { ($0.cluster, $0.reason) }, uniquingKeysWith: min)
+        for (cluster, reason) in drained.sorted(by: { $0.key < $1.key }) { parts.append("\(escape(cluster)) \(escape(reason))") }
         if parts.isEmpty {
             return "<p class=\"banner ok\">All \(clusters.count) clusters serve their configured share on all \(table.routes.count) routes.</p>"
         }

@@ -121,7 +121,9 @@ final class LocalMesh: @unchecked Sendable {
             roster[cluster] = [try KeyFiles.writeClusterKey(cluster: cluster, directory: dir + "/keys", force: true).publicKey]
         }
         try KeyFiles.writeMeshKey(directory: dir + "/keys", force: true)
-        try write("keys/trust.yaml", TrustRoster(roster).yaml)
+        // keys/operator.key signs `zone-agent drain` orders against this mesh.
+        let operatorKey = try KeyFiles.writeOperatorKey(directory: dir + "/keys", force: true).publicKey
+        try write("keys/trust.yaml", TrustRoster(roster, operators: [operatorKey]).yaml)
         try write("ingress-demo.yaml", Self.ingress(weights: layout.clusters))
         let join = "[" + clusters.map { "\(ip(group(of: $0), 1)):7946" }.joined(separator: ", ") + "]"
         for cluster in clusters {

@@ -92,6 +92,11 @@ struct DrillRunner {
             observer.note(.recovery, "packet loss ended")
             try await target.stopLoss()
             try await Task.sleep(for: .seconds(2))
+        case .drain:
+            // No undo: the order runs out by itself, and the table gives the share back at its end.
+            let length = options.duration ?? .seconds(5)
+            try await failover(observer, fault: "drain \(c) for \(DurationText.format(length))", { try await target.drain(c, for: length) },
+                               lasting: length, recovery: "the drain ran out", {})
         case .restartGateway:
             observer.note(.fault, "SIGKILL the gateway")
             try await target.killGateway()

@@ -8,6 +8,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case partition
     case packetLoss = "packet-loss"
     case restartGateway = "restart-gateway"
+    case drain
 
     var expectation: String {
         switch self {
@@ -27,13 +28,15 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "a share of every gossip packet dropped for a while: no routing change, no request fails"
         case .restartGateway:
             return "the gateway SIGKILLed and started again: it serves the right table before it accepts traffic"
+        case .drain:
+            return "an operator's signed drain of the cluster for a few seconds (`zone-agent drain`): the traffic moves away at once, no request fails; when the drain runs out it returns after the hold-down"
         }
     }
 
     /// Whether the scenario takes the cluster's traffic away (and so expects one failover and a failback).
     var movesTraffic: Bool {
         switch self {
-        case .killCluster, .scaleToZero, .pauseCluster, .partition: return true
+        case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain: return true
         case .killAgent, .rollingRestart, .packetLoss, .restartGateway: return false
         }
     }
@@ -43,5 +46,5 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway]
+                                       .packetLoss, .restartGateway, .drain]
 }

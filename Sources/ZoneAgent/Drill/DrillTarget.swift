@@ -35,6 +35,8 @@ protocol DrillTarget: Sendable {
     func stopLoss() async throws
     func killGateway() async throws
     func startGateway() async throws
+    /// Drains the cluster for `length` with an operator key (`zone-agent drain`).
+    func drain(_ cluster: String, for length: Duration) async throws
 }
 
 /// Why a drill could not act.

@@ -1,4 +1,9 @@
+import AsyncHTTPClient
 import Foundation
+import MeshCrypto
+import NIOCore
+import NIOHTTP1
+import Wire
 
 /// The drill's own mesh: the demo's two clusters of real processes on loopback. Faults are real signals; a cut
 /// and packet loss are iptables rules, which the drill applies only inside a network namespace of its own
@@ -107,6 +112,20 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     func startGateway() async throws {
         guard anchor != nil, let haproxy = HAProxyAnchor.executable() else { return try mesh.startGateway() }
         try mesh.start("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
+    }
+
+    /// Signs the order with the mesh's operator key (`keys/operator.key`) and posts it, as `zone-agent drain` does.
+    func drain(_ cluster: String, for length: Duration) async throws {
+        let key = try KeyFiles.readSigningKey(path: mesh.dir + "/keys/operator.key")
+        let now = wallClockMillis()
+        let millis = UInt64(length.components.seconds) * 1000 + UInt64(length.components.attoseconds / 1_000_000_000_000_000)
+        let signed = SignedDrain(signing: DrainRecord(cluster: cluster, issuedAtMillis: now, untilMillis: now + millis), with: key)
+        var request = HTTPClientRequest(url: adminURL + "/v1/drains")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(bytes: signed.packet))
+        let response = try await mesh.http.execute(request, timeout: .seconds(5))
+        let text = String(buffer: try await response.body.collect(upTo: 64 << 10))
+        guard response.status == .ok else { throw DrillError("the gateway refused the drain: \(response.status.code) \(text)") }
     }
 
     private func requireFilter(_ scenario: String) throws -> PacketFilter {

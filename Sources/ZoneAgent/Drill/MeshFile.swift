@@ -22,6 +22,7 @@ import Yams
 ///     restartAgents: "kubectl --context c2 -n zone-agent rollout restart ds/zone-agent && kubectl --context c2 -n zone-agent rollout status ds/zone-agent"
 ///     pause: ...         resume: ...       # pause-cluster
 ///     cut: ...           heal: ...         # partition
+///     drain: "zone-agent drain --admin URL --operator-key KEY --cluster c2 --for $DURATION"   # drain
 /// loss: { start: "...", stop: "..." }      # packet-loss; the command may use $PERCENT
 /// ```
 struct MeshFile: Sendable {
@@ -41,7 +42,7 @@ struct MeshFile: Sendable {
     var loss: Commands
 
     static let clusterKeys = ["kill", "start", "scaleToZero", "scaleBack", "killAgent", "startAgent", "restartAgents",
-                              "pause", "resume", "cut", "heal"]
+                              "pause", "resume", "cut", "heal", "drain"]
 
     /// The commands each scenario needs, as `where.key`: checked before a drill starts so a missing one is a
     /// configuration error (exit 78), not a failure halfway through.
@@ -55,6 +56,7 @@ struct MeshFile: Sendable {
         case .partition: return ["cluster.cut", "cluster.heal"]
         case .packetLoss: return ["loss.start", "loss.stop"]
         case .restartGateway: return ["gateway.kill", "gateway.start"]
+        case .drain: return ["cluster.drain"]
         }
     }
 
@@ -168,6 +170,9 @@ struct ShellDrillTarget: DrillTarget {
     func stopLoss() async throws { try Self.shell(file.loss["stop"] ?? "") }
     func killGateway() async throws { try Self.shell(file.gateway["kill"] ?? "") }
     func startGateway() async throws { try Self.shell(file.gateway["start"] ?? "") }
+    func drain(_ cluster: String, for length: Duration) async throws {
+        try Self.shell(file.clusters[cluster]?["drain"] ?? "", environment: ["DURATION": DurationText.format(length)])
+    }
 
     private func run(_ cluster: String, _ key: String) throws {
         try Self.shell(file.clusters[cluster]?[key] ?? "")

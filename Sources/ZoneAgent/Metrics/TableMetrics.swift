@@ -67,7 +67,7 @@ final class TableMetrics: Sendable {
             endpoints: registry.gauge("zone_agent_endpoints", labels, help: "Endpoints of a cluster on a route that its agents report, healthy or not."),
             state: Dictionary(uniqueKeysWithValues: ClusterState.allCases.map { state in
                 (state, registry.gauge("zone_agent_cluster_state", labels + [("state", state.rawValue)],
-                                       help: "1 for a cluster's state on a route (active, degraded, recovering, failed), 0 for the others."))
+                                       help: "1 for a cluster's state on a route (active, degraded, recovering, failed, drained), 0 for the others."))
             }),
             failovers: registry.counter("zone_agent_failovers_total", labels, help: "Times a cluster lost its whole share of a route because it failed."),
             failbacks: registry.counter("zone_agent_failbacks_total", labels,

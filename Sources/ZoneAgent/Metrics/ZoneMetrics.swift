@@ -25,6 +25,7 @@ enum ZoneMetrics {
     static let admin = AdminMetrics(registry: registry)
     static let process = ProcessMetrics(registry: registry, version: ZoneAgentVersion.current)
     static let config = ConfigMetrics(registry: registry)
+    static let drains = DrainMetrics(registry: registry)
 
     /// Makes the families every role has, so they show at 0 from the first scrape.
     static func startAgent() {
