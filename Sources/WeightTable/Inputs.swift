@@ -57,6 +57,9 @@ public struct TableInputs: Sendable {
     /// Per cluster, why some of its digests were left out of `digests` (their key is no longer trusted): added to the
     /// reason of a cluster that nobody vouches for, so the table says why it lost its weight.
     public var distrusted: [String: String] = [:]
+    /// What this gateway's passive outlier detection takes away (`OutlierDetector`): ejected endpoints count as
+    /// unhealthy and demoted clusters as degraded. Local to this gateway, never gossiped; empty when it is off.
+    public var outliers = OutlierView()
 
     /// Creates the inputs of one rebuild.
     public init(routes: [RouteSpec], members: [MemberView], digests: [HealthDigest], isolated: Bool = false, wallClockMillis: UInt64) {
