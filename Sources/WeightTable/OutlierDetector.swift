@@ -56,6 +56,9 @@ public struct OutlierDetector: Sendable {
     private(set) var clusters: [String: ClusterRecord] = [:]
     /// Per cluster, how many endpoints it has (every state): what the ejection cap is a share of.
     private(set) var population: [String: Int] = [:]
+    /// The earliest end of an ejection or demotion, so that ``advance(to:)``, called for every exchange, costs one
+    /// comparison while nothing is due.
+    public private(set) var nextReleaseAt: ContinuousClock.Instant?
 
     public init(policy: OutlierPolicy) {
         self.policy = policy
@@ -80,6 +83,7 @@ public struct OutlierDetector: Sendable {
                 events.append(.released(key))
             }
         }
+        updateNextRelease()
         return events
     }
 
@@ -108,12 +112,14 @@ public struct OutlierDetector: Sendable {
         entry.consecutive = 0
         entry.ejectedAt = now
         entry.until = now.advanced(by: time)
+        scheduleRelease(at: now.advanced(by: time))
         events.append(.ejected(endpoint, count: entry.ejections, for: time))
         return events
     }
 
     /// Releases the ejections and demotions whose time is over at `now`.
     public mutating func advance(to now: ContinuousClock.Instant) -> [Event] {
+        guard let due = nextReleaseAt, due <= now else { return [] }
         var events: [Event] = []
         for key in endpoints.keys.sorted() {
             if let until = endpoints[key]?.until, until <= now {
@@ -134,7 +140,16 @@ public struct OutlierDetector: Sendable {
             && Self.decayed(entry.ejections, since: entry.releasedAt, now: now, step: policy.baseEjection) == 0 {
             endpoints[key] = nil
         }
+        updateNextRelease()
         return events
+    }
+
+    private mutating func updateNextRelease() {
+        nextReleaseAt = (endpoints.values.compactMap(\.until) + clusters.values.compactMap(\.until)).min()
+    }
+
+    private mutating func scheduleRelease(at until: ContinuousClock.Instant) {
+        nextReleaseAt = nextReleaseAt.map { min($0, until) } ?? until
     }
 
     /// What the table applies at `now`: the endpoints ejected and the clusters demoted, with their reasons.
@@ -150,11 +165,6 @@ public struct OutlierDetector: Sendable {
             view.demoted[name] = OutlierView.Demotion(errorRate: entry.rate, windowText: TableBuilder.format(policy.window))
         }
         return view
-    }
-
-    /// When a release is next due; nil when nothing is ejected or demoted.
-    public var nextReleaseAt: ContinuousClock.Instant? {
-        (endpoints.values.compactMap(\.until) + clusters.values.compactMap(\.until)).min()
     }
 
     /// Endpoints ejected now, per cluster, as counted against the cap.
@@ -180,6 +190,7 @@ public struct OutlierDetector: Sendable {
         entry.rate = entry.errors * 100 / entry.requests
         let time = policy.ejectionTime(count: entry.demotions)
         entry.until = now.advanced(by: time)
+        scheduleRelease(at: now.advanced(by: time))
         (entry.windowStart, entry.requests, entry.errors) = (nil, 0, 0)
         events.append(.demoted(cluster: name, errorRate: entry.rate, count: entry.demotions, for: time))
     }

@@ -41,7 +41,7 @@ extension ConfigTests {
         refused("{ baseEjection: 10ms }", key: "failover.outlierDetection.baseEjection", contains: "outside 100ms")
         refused("{ baseEjection: 60s, maxEjection: 30s }", key: "failover.outlierDetection.maxEjection", contains: "shorter than")
         refused("{ minRequests: 0 }", key: "failover.outlierDetection.minRequests", contains: "from 1 to")
-        refused("{ consecutive: 5 }", key: "failover.outlierDetection.consecutive", contains: "did you mean `consecutiveErrors`")
+        refused("{ consecutiveErorrs: 5 }", key: "failover.outlierDetection.consecutiveErorrs", contains: "did you mean `consecutiveErrors`")
         refused("5", key: "failover.outlierDetection", contains: "must be a mapping")
         refused("{}", key: "failover.outlierDetection", contains: "needs the built-in proxy", proxy: "{ idleTimeout: 10s }")
     }

@@ -42,7 +42,7 @@ final class OutlierMetrics: Sendable {
     /// Sets the gauges from the counts now: every roster cluster, so a cluster that recovered goes back to 0.
     func current(ejected counts: [String: Int], demoted clusters: Set<String>) {
         for (cluster, gauge) in ejected { gauge.set(Int64(counts[cluster] ?? 0)) }
-        for (cluster, gauge) in demoted { gauge.set(clusters.contains(cluster) ? 1 : 0) }
+        for (cluster, gauge) in demoted { gauge.set(Int64(clusters.contains(cluster) ? 1 : 0)) }
     }
 
     func pinned(cluster: String, result: String) {
