@@ -40,9 +40,15 @@ public struct OutlierDetector: Sendable {
         var releasedAt: ContinuousClock.Instant?
     }
 
+    struct Outcome: Sendable, Hashable {
+        var at: ContinuousClock.Instant
+        var failed: Bool
+    }
+
     struct ClusterRecord: Sendable, Hashable {
-        var windowStart: ContinuousClock.Instant?
-        var requests = 0
+        /// The cluster's last `minRequests` outcomes (a ring; `next` is the oldest once full) and their errors.
+        var recent: [Outcome] = []
+        var next = 0
         var errors = 0
         var demotions = 0
         var until: ContinuousClock.Instant?
@@ -131,7 +137,6 @@ public struct OutlierDetector: Sendable {
             if let until = clusters[name]?.until, until <= now {
                 clusters[name]?.until = nil
                 clusters[name]?.releasedAt = now
-                clusters[name]?.windowStart = nil
                 events.append(.restored(cluster: name))
             }
         }
@@ -162,7 +167,8 @@ public struct OutlierDetector: Sendable {
         }
         for (name, entry) in clusters {
             guard let until = entry.until, until > now else { continue }
-            view.demoted[name] = OutlierView.Demotion(errorRate: entry.rate, windowText: TableBuilder.format(policy.window))
+            view.demoted[name] = OutlierView.Demotion(errorRate: entry.rate, requests: policy.minRequests,
+                                                      windowText: TableBuilder.format(policy.window))
         }
         return view
     }
@@ -178,20 +184,26 @@ public struct OutlierDetector: Sendable {
         defer { clusters[name] = entry }
         // A demoted cluster is not judged again until its demotion is over.
         guard entry.until == nil else { return }
-        if let start = entry.windowStart, start.duration(to: now) < policy.window {
-            entry.requests += 1
+        // The last minRequests outcomes, not a tumbling window: a cluster that breaks after a long healthy run is
+        // judged on its newest requests, so it goes after about minRequests × rate errors.
+        let outcome = Outcome(at: now, failed: failed)
+        if entry.recent.count < policy.minRequests {
+            entry.recent.append(outcome)
         } else {
-            (entry.windowStart, entry.requests, entry.errors) = (now, 1, 0)
+            if entry.recent[entry.next].failed { entry.errors -= 1 }
+            entry.recent[entry.next] = outcome
+            entry.next = (entry.next + 1) % entry.recent.count
         }
         if failed { entry.errors += 1 }
-        // Judged as soon as the window has enough requests, not only at its end: a broken cluster goes sooner.
-        guard entry.requests >= policy.minRequests, entry.errors * 100 >= threshold * entry.requests else { return }
+        let count = entry.recent.count
+        guard count >= policy.minRequests, entry.recent[entry.next % count].at.duration(to: now) < policy.window,
+              entry.errors * 100 >= threshold * count else { return }
         entry.demotions = Self.decayed(entry.demotions, since: entry.releasedAt, now: now, step: policy.baseEjection) + 1
-        entry.rate = entry.errors * 100 / entry.requests
+        entry.rate = entry.errors * 100 / count
         let time = policy.ejectionTime(count: entry.demotions)
         entry.until = now.advanced(by: time)
         scheduleRelease(at: now.advanced(by: time))
-        (entry.windowStart, entry.requests, entry.errors) = (nil, 0, 0)
+        (entry.recent, entry.next, entry.errors) = ([], 0, 0)
         events.append(.demoted(cluster: name, errorRate: entry.rate, count: entry.demotions, for: time))
     }
 
@@ -230,16 +242,16 @@ public struct OutlierView: Sendable, Hashable {
     public struct Demotion: Sendable, Hashable {
         /// The error rate that demoted it, in percent.
         public var errorRate: Int
-        /// The window it was counted over, as text.
+        /// Over how many of its latest requests.
+        public var requests: Int
+        /// The window they fell within, as text.
         public var windowText: String
 
-        public init(errorRate: Int, windowText: String) {
+        public init(errorRate: Int, requests: Int, windowText: String) {
             self.errorRate = errorRate
+            self.requests = requests
             self.windowText = windowText
         }
-
-        /// The share of its weight a demoted cluster keeps: the share of its requests that succeeded.
-        public var capacity: Double { Double(100 - min(100, max(0, errorRate))) / 100 }
     }
 
     /// The endpoints ejected, with the reason the table shows.

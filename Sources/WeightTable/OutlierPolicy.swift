@@ -13,12 +13,13 @@ public struct OutlierPolicy: Sendable, Hashable {
     /// The most of a cluster's endpoints ejected at once, in percent (``maxEjected(of:)``). Default 10, Envoy's
     /// `max_ejection_percent`.
     public var maxEjectedPercent: Int
-    /// A cluster whose requests fail at this rate or above, in percent, over `window` (with at least `minRequests`
-    /// requests) is demoted like a degraded one; nil: never. Default 50: more failures than successes.
+    /// A cluster whose last `minRequests` requests, all within `window`, failed at this rate or above, in percent, is
+    /// demoted: degraded, with no share while another cluster can serve; nil: never. Default 50: as many failures
+    /// as successes.
     public var clusterErrorRate: Int?
-    /// The window the cluster error rate is counted over. Default 10 s.
+    /// The most time the requests the cluster error rate is judged on may span. Default 10 s.
     public var window: Duration
-    /// Fewer requests than this in a window say nothing about a cluster's error rate. Default 20: one error is 5%.
+    /// How many of a cluster's latest requests its error rate is judged on (kept per cluster). Default 20: one error is 5%.
     public var minRequests: Int
 
     /// The defaults above.
@@ -30,7 +31,7 @@ public struct OutlierPolicy: Sendable, Hashable {
         self.maxEjectedPercent = min(max(0, maxEjectedPercent), 100)
         self.clusterErrorRate = clusterErrorRate.map { min(max(1, $0), 100) }
         self.window = window
-        self.minRequests = max(1, minRequests)
+        self.minRequests = min(max(1, minRequests), 10_000)
     }
 
     /// How many endpoints of a cluster of `population` may be ejected at once: `maxEjectedPercent` of them rounded

@@ -111,9 +111,18 @@ struct OutlierDetectorTests {
         for i in 0..<9 { #expect(d.record(i % 2 == 0 ? a : b, failed: i < 4, now: t0).isEmpty) }
         // The 10th fails: 5 of 10 is 50%.
         #expect(d.record(a, failed: true, now: t0 + .seconds(1)) == [.demoted(cluster: "c1", errorRate: 50, count: 1, for: .seconds(30))])
-        #expect(d.view(now: t0 + .seconds(1)).demoted["c1"]?.capacity == 0.5)
+        #expect(d.view(now: t0 + .seconds(1)).demoted["c1"] == OutlierView.Demotion(errorRate: 50, requests: 10, windowText: "10s"))
         #expect(d.advance(to: t0 + .seconds(31)) == [.restored(cluster: "c1")])
         #expect(d.view(now: t0 + .seconds(31)).isEmpty)
+    }
+
+    @Test func aBreakAfterALongHealthyRunIsJudgedOnTheNewestRequests() {
+        let policy = OutlierPolicy(consecutiveErrors: 1000, clusterErrorRate: 50, window: .seconds(10), minRequests: 10)
+        var d = detector(policy)
+        for _ in 0..<500 { _ = d.record(a, failed: false, now: t0) }
+        for _ in 0..<4 { #expect(d.record(a, failed: true, now: t0 + .seconds(1)).isEmpty) }
+        // Five of the last ten failed.
+        #expect(d.record(b, failed: true, now: t0 + .seconds(1)) == [.demoted(cluster: "c1", errorRate: 50, count: 1, for: .seconds(30))])
     }
 
     @Test func theErrorRateWindowStartsOver() {

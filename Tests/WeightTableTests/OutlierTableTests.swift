@@ -38,22 +38,20 @@ struct OutlierTableTests {
         #expect(build(mesh, [demoRoute(["c1": 50, "c2": 50])], outliers: OutlierView(ejected: [other: "x"])).effective() == ["c1": 50, "c2": 50])
     }
 
-    @Test func aDemotedClusterIsDegradedAndKeepsItsSuccessShare() {
+    @Test func aDemotedClusterIsDegradedWithNoShareWhileAnotherCanServe() {
         var mesh = Mesh()
         mesh.cluster("c1", healthy: 2)
         mesh.cluster("c2", healthy: 2)
-        let view = OutlierView(demoted: ["c2": .init(errorRate: 75, windowText: "10s")])
+        let view = OutlierView(demoted: ["c2": .init(errorRate: 75, requests: 20, windowText: "10s")])
         let table = build(mesh, [demoRoute(["c1": 20, "c2": 80])], outliers: view)
         let c2 = table.cluster("c2")!
         #expect(c2.state == .degraded)
-        #expect(c2.reason.contains("demoted by this gateway: 75% of its requests failed over 10s, share × 0.25"))
-        // Raw shares 20 and 80 × 0.25 = 20: half each.
-        #expect(table.effective() == ["c1": 50, "c2": 50])
-        // Demoted to nothing while c1 cannot serve: the route still serves from c2 (standby), never from nowhere.
+        #expect(c2.reason.contains("demoted by this gateway: 75% of its last 20 requests failed within 10s, no share while another cluster can serve"))
+        #expect(table.effective() == ["c1": 100, "c2": 0])
+        // While c1 cannot serve, the route still serves from c2 (standby), never from nowhere.
         var down = mesh
         down.setLive("c1", false)
-        let fully = build(down, [demoRoute(["c1": 20, "c2": 80])], outliers: OutlierView(demoted: ["c2": .init(errorRate: 100, windowText: "10s")]))
-        #expect(fully.effective() == ["c1": 0, "c2": 100])
+        #expect(build(down, [demoRoute(["c1": 20, "c2": 80])], outliers: view).effective() == ["c1": 0, "c2": 100])
     }
 
     @Test func noOutliersIsTheTableWithoutDetection() {
@@ -88,7 +86,7 @@ struct OutlierTableTests {
                     view.ejected[OutlierEndpoint(cluster: digest.origin.cluster, host: endpoint.host, port: endpoint.port)] = "ejected"
                 }
                 if Int.random(in: 0..<5, using: &rng) == 0 {
-                    view.demoted[digest.origin.cluster] = .init(errorRate: Int.random(in: 0...100, using: &rng), windowText: "10s")
+                    view.demoted[digest.origin.cluster] = .init(errorRate: Int.random(in: 0...100, using: &rng), requests: 20, windowText: "10s")
                 }
             }
             var inputs = scenario.current

@@ -32,6 +32,6 @@ extension OutlierPolicy {
             maxEjectedPercent: try y.int(o["maxEjectedPercent"], at: "\(path).maxEjectedPercent", range: 0...100) ?? defaults.maxEjectedPercent,
             clusterErrorRate: rate == 0 ? nil : rate,
             window: try duration("window", defaults.window, .milliseconds(100)...(.seconds(600))),
-            minRequests: try y.int(o["minRequests"], at: "\(path).minRequests", range: 1...1_000_000) ?? defaults.minRequests)
+            minRequests: try y.int(o["minRequests"], at: "\(path).minRequests", range: 1...10_000) ?? defaults.minRequests)
     }
 }

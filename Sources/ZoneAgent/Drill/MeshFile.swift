@@ -41,7 +41,7 @@ struct MeshFile: Sendable {
     var loss: Commands
 
     static let clusterKeys = ["kill", "start", "scaleToZero", "scaleBack", "killAgent", "startAgent", "restartAgents",
-                              "pause", "resume", "cut", "heal"]
+                              "pause", "resume", "cut", "heal", "fault", "recover"]
 
     /// The commands each scenario needs, as `where.key`: checked before a drill starts so a missing one is a
     /// configuration error (exit 78), not a failure halfway through.
@@ -55,6 +55,7 @@ struct MeshFile: Sendable {
         case .partition: return ["cluster.cut", "cluster.heal"]
         case .packetLoss: return ["loss.start", "loss.stop"]
         case .restartGateway: return ["gateway.kill", "gateway.start"]
+        case .outlier: return ["cluster.fault", "cluster.recover"]
         }
     }
 
@@ -167,6 +168,8 @@ struct ShellDrillTarget: DrillTarget {
     func startLoss(percent: Int) async throws { try Self.shell(file.loss["start"] ?? "", environment: ["PERCENT": "\(percent)"]) }
     func stopLoss() async throws { try Self.shell(file.loss["stop"] ?? "") }
     func killGateway() async throws { try Self.shell(file.gateway["kill"] ?? "") }
+    func fault(_ cluster: String) async throws { try run(cluster, "fault") }
+    func recoverFault(_ cluster: String) async throws { try run(cluster, "recover") }
     func startGateway() async throws { try Self.shell(file.gateway["start"] ?? "") }
 
     private func run(_ cluster: String, _ key: String) throws {
