@@ -176,7 +176,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         exchange.requestStarted(head, mayResend: shared.resend.mayResend(head.method))
         switch RequestPlan.make(
             head, table: shared.selector.currentTable(), clientIP: clientIP, forwarded: forwardedFor,
-            allocator: context?.channel.allocator ?? ByteBufferAllocator()
+            allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin
         ) {
         case .forward(let plan):
             if exchange.routed(plan), let context {
@@ -337,6 +337,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             let cluster = start.head.cluster ?? ""
             shared.hooks.onResponse(cluster, UInt(head.status))
             shared.hooks.onUpstreamLatency(cluster, .nanoseconds(start.waited.nanoseconds))
+            if let outcome = shared.hooks.onUpstreamResponse, let upstream = exchange.request?.upstream {
+                outcome(upstream, UInt(head.status))
+            }
             if start.heldBodyLength > 0 {
                 heldHead = out
             } else {

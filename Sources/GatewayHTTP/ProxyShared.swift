@@ -9,11 +9,14 @@ final class ProxyShared: Sendable {
     let retryBodyLimit: Int
     let limit: ConnectionLimit
     let resend: ResendPolicy
+    /// Pinning a request to a cluster by a header; nil (the default) when no header is configured.
+    let pin: ClusterPin?
 
     init(
         selector: any UpstreamSelector, hooks: ProxyHooks, timeouts: ClientTimeouts, retryBodyLimit: Int, limit: ConnectionLimit,
-        resend: ResendPolicy = ResendPolicy()
+        resend: ResendPolicy = ResendPolicy(), pin: ClusterPin? = nil
     ) {
+        self.pin = pin
         self.selector = selector
         self.hooks = hooks
         self.timeouts = timeouts

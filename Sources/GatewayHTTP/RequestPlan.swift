@@ -30,7 +30,8 @@ enum RequestPlan {
     /// the `Host`. Refusals of the head's framing close the connection (where the next request starts
     /// is no longer certain); so does a final answer to a request whose body waits for `100 Continue`.
     static func make(
-        _ head: HTTPRequestHead, table: any UpstreamTable, clientIP: String, forwarded: String, allocator: ByteBufferAllocator
+        _ head: HTTPRequestHead, table: any UpstreamTable, clientIP: String, forwarded: String, allocator: ByteBufferAllocator,
+        pin: ClusterPin? = nil
     ) -> RequestPlan {
         let fields: RequestFields
         switch RequestFields.inspect(head) {
@@ -61,15 +62,35 @@ enum RequestPlan {
         // Unanswered, a client's `Expect: 100-continue` leaves open whether its body follows.
         let bodyWaits = fields.expectContinue && fields.framing.hasBody
         let host = RequestTarget.routingHost(uri: head.uri, headers: head.headers)
-        guard let route = RouteHandle(table: table, host: host, path: routePath) else {
+        guard var route = RouteHandle(table: table, host: host, path: routePath) else {
             return .answer(.notFound, "no route for this host and path\n", close: bodyWaits)
         }
-        guard let upstream = route.pick() else {
-            return .answer(.serviceUnavailable, "no endpoint can serve this route\n", close: bodyWaits)
+        var sent = head
+        let upstream: Upstream
+        if let pin, let cluster = pin.cluster(in: head.headers) {
+            // The header is this gateway's: the upstream never sees it.
+            sent.headers.remove(name: pin.header)
+            switch table.pickPinned(route: route.route, cluster: cluster) {
+            case .upstream(let pinned):
+                pin.report(cluster, .served)
+                route.pinned = cluster
+                upstream = pinned
+            case .cannotServe:
+                pin.report(cluster, .cannotServe)
+                return .answer(.serviceUnavailable, ClusterPin.cannotServe, close: bodyWaits)
+            case .unknownCluster:
+                pin.report(cluster, .unknownCluster)
+                return .answer(.serviceUnavailable, ClusterPin.unknownCluster, close: bodyWaits)
+            }
+        } else {
+            guard let picked = route.pick() else {
+                return .answer(.serviceUnavailable, "no endpoint can serve this route\n", close: bodyWaits)
+            }
+            upstream = picked
         }
         var out = allocator.buffer(capacity: 256)
         RequestEncoding.writeUpstreamHead(
-            head, fields: fields, target: target, host: authority, clientIP: clientIP, forwarded: forwarded, into: &out
+            sent, fields: fields, target: target, host: authority, clientIP: clientIP, forwarded: forwarded, into: &out
         )
         return .forward(ForwardPlan(route: route, upstream: upstream, head: out, framing: fields.framing, expectsContinue: bodyWaits))
     }

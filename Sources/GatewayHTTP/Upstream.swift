@@ -29,6 +29,9 @@ public protocol UpstreamTable: AnyObject, Sendable {
     func pick(route: Int) -> Upstream?
     /// For the one retry: an upstream of another cluster where one has weight, else another upstream; nil if none.
     func pickRetry(route: Int, excluding: Upstream) -> Upstream?
+    /// For a request pinned to `cluster` (`proxy.pinHeader`): the next endpoint of that cluster on the route,
+    /// whatever its weight, if the table has a healthy one.
+    func pickPinned(route: Int, cluster: String) -> PinnedPick
 }
 
 /// Where the proxy takes the current table from; the gateway publishes each new table with one atomic store.
@@ -47,6 +50,8 @@ extension UpstreamSelector where Self: UpstreamTable {
 struct RouteHandle {
     let table: any UpstreamTable
     let route: Int
+    /// The cluster the request is pinned to: its retry stays there.
+    var pinned: String?
 
     /// Routes a request in `table`; nil → 404.
     init?(table: any UpstreamTable, host: String, path: String) {
@@ -57,7 +62,12 @@ struct RouteHandle {
 
     func pick() -> Upstream? { table.pick(route: route) }
 
-    func pickRetry(excluding: Upstream) -> Upstream? { table.pickRetry(route: route, excluding: excluding) }
+    func pickRetry(excluding: Upstream) -> Upstream? {
+        guard let pinned else { return table.pickRetry(route: route, excluding: excluding) }
+        // A pinned request is retried on another endpoint of its cluster only, or not at all.
+        if case .upstream(let next) = table.pickPinned(route: route, cluster: pinned), next != excluding { return next }
+        return nil
+    }
 }
 
 /// How a try against an upstream went wrong.
@@ -97,6 +107,12 @@ public struct ProxyHooks: Sendable {
     public var onUpstreamFailure: @Sendable (_ upstream: Upstream, _ failure: UpstreamFailure) -> Void
     /// An upstream's response head arrived, `waited` after the whole request was written to it.
     public var onUpstreamLatency: @Sendable (_ cluster: String, _ waited: Duration) -> Void = { _, _ in }
+    /// An upstream's response head arrived, from `upstream`, with `status` (passive outlier detection); nil, the
+    /// default, costs the response path one nil check.
+    public var onUpstreamResponse: (@Sendable (_ upstream: Upstream, _ status: UInt) -> Void)?
+    /// A request pinned to `cluster` by the pin header was served, or answered 503 (``PinResult``); `cluster` is
+    /// the header's value, which any client chooses.
+    public var onPinned: (@Sendable (_ cluster: String, _ result: PinResult) -> Void)?
 
     /// Creates hooks; each defaults to doing nothing.
     public init(

@@ -90,6 +90,11 @@ public final class WeightedProxy: Sendable {
         /// before answering) only when listed here. Default empty: many applications do not make them
         /// idempotent, although RFC 9110 says they are.
         public var resendAlso: Set<ResendableMethod>
+        /// The header that pins a request to one cluster (`x-zone-cluster-pin: c2`), lower-case; nil (default):
+        /// no pinning, and no header is looked at. A pinned request goes to an endpoint of that cluster that the
+        /// table lists as healthy for its route, even one whose cluster has weight 0 now, else gets 503; its retry
+        /// stays in that cluster; the header is removed before forwarding. Counted by ``ProxyHooks/onPinned``.
+        public var pinHeader: String?
 
         /// Creates a configuration with the documented defaults.
         public init(
@@ -106,8 +111,10 @@ public final class WeightedProxy: Sendable {
             retryBodyLimit: Int = 64 << 10,
             shutdownGracePeriod: Duration = .seconds(10),
             perTryTimeout: Duration? = nil,
-            resendAlso: Set<ResendableMethod> = []
+            resendAlso: Set<ResendableMethod> = [],
+            pinHeader: String? = nil
         ) {
+            self.pinHeader = pinHeader
             self.host = host
             self.port = port
             self.connectTimeout = connectTimeout
@@ -184,7 +191,10 @@ public final class WeightedProxy: Sendable {
             ),
             retryBodyLimit: configuration.retryBodyLimit,
             limit: ConnectionLimit(maximum: configuration.effectiveMaxConnections, logger: logger),
-            resend: ResendPolicy(alsoResend: configuration.resendAlso)
+            resend: ResendPolicy(alsoResend: configuration.resendAlso),
+            pin: configuration.pinHeader.map { header in
+                ClusterPin(header: header.lowercased(), report: hooks.onPinned ?? { _, _ in })
+            }
         )
         self.group = group
         self.logger = logger

@@ -31,6 +31,8 @@ struct Evidence {
     private(set) var expired: [String: [DigestLease.Expired]] = [:]
     /// Per cluster, why some of its digests were left out before they got here (`TableInputs.distrusted`).
     var distrusted: [String: String] = [:]
+    /// This gateway's ejections and demotions (`TableInputs.outliers`).
+    var outliers = OutlierView()
     /// The wall-clock millisecond at which the next digest that vouches now will expire; nil without a lease.
     private(set) var nextExpiryMillis: UInt64?
 

@@ -60,6 +60,9 @@ public struct TableInputs: Sendable {
     /// Operators' drain orders in any order (`Drains`): a drained cluster loses its share as a failed one does,
     /// while `wallClockMillis` is before the order's end.
     public var drains: [OperatorDrain] = []
+    /// What this gateway's passive outlier detection takes away (`OutlierDetector`): ejected endpoints count as
+    /// unhealthy and demoted clusters as degraded. Local to this gateway, never gossiped; empty when it is off.
+    public var outliers = OutlierView()
 
     /// Creates the inputs of one rebuild.
     public init(routes: [RouteSpec], members: [MemberView], digests: [HealthDigest], isolated: Bool = false, wallClockMillis: UInt64) {

@@ -85,10 +85,14 @@ public struct RouteEntry: Sendable, Hashable {
     /// The `whenNoneHealthy` rule the route is served by now, because no cluster can serve it or the gateway is
     /// isolated; nil while some cluster serves.
     public var fallback: TrafficPolicy.NoneHealthy?
+    /// The healthy endpoints of clusters that could serve but have no weight now (a lower priority, weight 0, a
+    /// hold-down), weight 0 each: what a request pinned to such a cluster goes to (`proxy.pinHeader`). Not hashed.
+    public var standby: [EndpointEntry]
 
     /// Creates a route line.
     public init(spec: RouteSpec, clusters: [ClusterEntry], endpoints: [EndpointEntry], failStatic: Bool,
-                fallback: TrafficPolicy.NoneHealthy? = nil) {
+                fallback: TrafficPolicy.NoneHealthy? = nil, standby: [EndpointEntry] = []) {
+        self.standby = standby
         self.spec = spec
         self.clusters = clusters
         self.endpoints = endpoints

@@ -24,6 +24,7 @@ public enum TableBuilder {
         var evidence = Evidence(members: inputs.members, digests: inputs.digests, services: Set(routes.map(\.service)),
                                 policy: policy, nowMillis: inputs.wallClockMillis)
         evidence.distrusted = inputs.distrusted
+        evidence.outliers = inputs.outliers
 
         var entries: [RouteEntry] = []
         entries.reserveCapacity(routes.count)
@@ -122,8 +123,9 @@ public enum TableBuilder {
         for cluster in spec.clusters {
             let configured = spec.weights[cluster] ?? 0
             let found = evidence.evidence(cluster: cluster, service: spec.service)
-            let healthy = found?.healthy ?? []
+            var healthy = found?.healthy ?? []
             let total = found?.total ?? 0
+            let ejected = evidence.outliers.isEmpty ? [] : Self.ejected(&healthy, cluster: cluster, outliers: evidence.outliers)
             let vouched = (found?.vouchers ?? 0) > 0
             var standing = Standing(cluster: cluster, configured: configured, healthy: healthy, total: total, vouched: vouched,
                                     minimum: rules.minHealthy?.required(total: total) ?? 1,
@@ -191,6 +193,7 @@ public enum TableBuilder {
                     }
                 }
             }
+            if !evidence.outliers.isEmpty { applyOutliers(&standing, ejected: ejected, outliers: evidence.outliers) }
             state.clusters[key] = history
             standings.append(standing)
         }
@@ -199,6 +202,7 @@ public enum TableBuilder {
         let live = weights.shares.contains { $0 > 0 }
         var clusters: [ClusterEntry] = []
         var endpoints: [EndpointEntry] = []
+        var standby: [EndpointEntry] = []
         let shortfall = zip(standings, weights.shares).filter { $0.1 < $0.0.configured }.map(\.0.cluster)
         for (i, standing) in standings.enumerated() {
             let weight = weights.shares[i]
@@ -212,14 +216,19 @@ public enum TableBuilder {
             clusters.append(ClusterEntry(cluster: standing.cluster, configuredWeight: standing.configured, effectiveWeight: weight,
                                          healthyEndpoints: standing.healthy.count, totalEndpoints: standing.total,
                                          state: standing.state, reason: reason))
-            guard weight > 0 else { continue }
+            guard weight > 0 else {
+                if standing.canServe {
+                    standby += standing.healthy.map { EndpointEntry(cluster: standing.cluster, host: $0.host, port: $0.port, weightPPM: 0) }
+                }
+                continue
+            }
             // Effective weight is in percent; ×10,000 gives parts per million of the route's traffic.
             let split = Apportion.even(weight * 10_000, over: standing.healthy.count)
             for (endpoint, ppm) in zip(standing.healthy, split) {
                 endpoints.append(EndpointEntry(cluster: standing.cluster, host: endpoint.host, port: endpoint.port, weightPPM: ppm))
             }
         }
-        return (RouteEntry(spec: spec, clusters: clusters, endpoints: endpoints, failStatic: false), live, nextRebuild)
+        return (RouteEntry(spec: spec, clusters: clusters, endpoints: endpoints, failStatic: false, standby: standby), live, nextRebuild)
     }
 
     /// Apportions 100 over the clusters that can serve, in tiers, so that a route serves whenever any cluster can.

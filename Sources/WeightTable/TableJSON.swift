@@ -46,6 +46,8 @@ struct TableDocument: Codable {
         var fallback: String?
         var clusters: [ClusterDocument]
         var endpoints: [EndpointDocument]
+        /// Healthy endpoints of clusters with no weight now, which a pinned request may still reach; absent when none.
+        var standby: [EndpointDocument]?
     }
 
     struct ClusterDocument: Codable {
@@ -88,7 +90,8 @@ struct TableDocument: Codable {
                                     healthyEndpoints: $0.healthyEndpoints, totalEndpoints: $0.totalEndpoints,
                                     state: $0.state.rawValue, reason: $0.reason)
                 },
-                endpoints: route.endpoints.map { EndpointDocument(cluster: $0.cluster, address: $0.address, weight: $0.weightPercent) }
+                endpoints: route.endpoints.map { EndpointDocument(cluster: $0.cluster, address: $0.address, weight: $0.weightPercent) },
+                standby: route.standby.isEmpty ? nil : route.standby.map { EndpointDocument(cluster: $0.cluster, address: $0.address, weight: 0) }
             )
         }
         changes = table.changes.map {
@@ -133,8 +136,15 @@ struct TableDocument: Codable {
                 }
                 return rule
             }
+            var standby: [EndpointEntry] = []
+            for (e, endpoint) in (route.standby ?? []).enumerated() {
+                guard let (host, port) = Self.split(address: endpoint.address) else {
+                    throw TableJSONError(description: "routes[\(r)].standby[\(e)].address \"\(endpoint.address)\" is not host:port")
+                }
+                standby.append(EndpointEntry(cluster: endpoint.cluster, host: host, port: port, weightPPM: 0))
+            }
             entries.append(RouteEntry(spec: spec, clusters: clusters, endpoints: endpoints, failStatic: route.failStatic ?? false,
-                                      fallback: fallback))
+                                      fallback: fallback, standby: standby))
         }
         var changeList: [WeightChange] = []
         for (i, change) in changes.enumerated() {

@@ -82,15 +82,15 @@ struct GatewayCommand: AsyncParsableCommand {
                                         status: status)
         if let listen = mesh.config.proxyListen {
             let limits = mesh.config.proxy
-            let selector = TableSelector(tally: status.tally)
+            let selector = TableSelector(tally: status.tally, pinning: limits.pinHeader != nil)
             let proxy = WeightedProxy(
                 configuration: .init(
                     host: listen.host, port: listen.port, connectTimeout: limits.connectTimeout, responseTimeout: limits.responseTimeout,
                     clientIdleTimeout: limits.idleTimeout, requestHeaderTimeout: limits.requestHeaderTimeout,
                     requestBodyTimeout: limits.requestBodyTimeout, maxConnections: limits.maxConnections,
-                    perTryTimeout: limits.perTryTimeout, resendAlso: limits.retryNonIdempotent),
+                    perTryTimeout: limits.perTryTimeout, resendAlso: limits.retryNonIdempotent, pinHeader: limits.pinHeader),
                 selector: selector,
-                hooks: ProxyMetrics(registry: ZoneMetrics.registry, clusters: mesh.config.keys.roster.clusters).hooks(),
+                hooks: await GatewayFeatures.hooks(mesh, loop: loop, base: ProxyMetrics(registry: ZoneMetrics.registry, clusters: mesh.config.keys.roster.clusters).hooks()),
                 logger: logger)
             loop.published.add { table in proxy.tablePublished(live: selector.publish(table)) }
             // Last in the group, so first to stop: in-flight requests drain while the table is still served.

@@ -68,6 +68,9 @@ struct Config: Sendable {
         /// `retryNonIdempotent`: of PUT and DELETE, those that may be re-sent after a try that wrote them. Empty
         /// by default: applications often act on them once per call. POST and PATCH are never re-sent.
         var retryNonIdempotent: Set<ResendableMethod> = []
+        /// `pinHeader`: the request header that pins a request to one cluster (`x-zone-cluster-pin: c2`); nil, the
+        /// default: no pinning.
+        var pinHeader: String?
     }
 
     /// How the gateway moves traffic (`failover:`): the partial-capacity rule and failback damping.
@@ -87,6 +90,8 @@ struct Config: Sendable {
         var traffic = TrafficPolicy()
         /// Which members vouch: `alive` (default) or `alive-or-suspect`.
         var vouching = TablePolicy.Vouching.alive
+        /// `outlierDetection`: passive outlier detection from the built-in proxy's answers; nil (default): off.
+        var outlierDetection: OutlierPolicy?
     }
 
     /// The partial-capacity rule as written in `failover.mode`.
@@ -353,7 +358,7 @@ extension Config {
 
         var failover = FailoverConfig()
         if let failoverNode = top["failover"] {
-            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart", "digestLease", "vouching"]
+            let f = try y.mapping(failoverNode, at: "failover", allowed: ["mode", "holdDown", "slowStart", "digestLease", "vouching", "outlierDetection"]
                                   + TrafficPolicy.Overrides.keys)
             failover.traffic = try TrafficPolicy.Overrides.parse({ f[$0] }, at: "failover", walker: y, knownClusters: Set(roster.clusters))
                 .map { TrafficPolicy().overridden(by: $0) } ?? failover.traffic
@@ -373,6 +378,9 @@ extension Config {
             failover.slowStart = try y.duration(f["slowStart"], at: "failover.slowStart", bounds: TimingBounds.slowStart) ?? failover.slowStart
             failover.digestLease = try y.duration(f["digestLease"], at: "failover.digestLease", bounds: TimingBounds.digestLease)
                 ?? failover.digestLease
+            if let node = f["outlierDetection"] {
+                failover.outlierDetection = try OutlierPolicy.parse(node, at: "failover.outlierDetection", y: y)
+            }
         }
 
         var proxyListen: HostPort?
@@ -380,7 +388,7 @@ extension Config {
         if let proxyNode = top["proxy"] {
             let p = try y.mapping(proxyNode, at: "proxy", allowed: [
                 "listen", "requestHeaderTimeout", "requestBodyTimeout", "responseTimeout", "idleTimeout", "maxConnections",
-                "connectTimeout", "perTryTimeout", "retryNonIdempotent",
+                "connectTimeout", "perTryTimeout", "retryNonIdempotent", "pinHeader",
             ])
             proxyListen = try y.address(p["listen"], at: "proxy.listen")
             func timeout(_ key: String, _ current: Duration) throws(ConfigError) -> Duration {
@@ -413,6 +421,7 @@ extension Config {
                 }
                 proxy.retryNonIdempotent.insert(method)
             }
+            proxy.pinHeader = try PinHeader.parse(p["pinHeader"], at: "proxy.pinHeader", y: y)
             if let max = try y.int(p["maxConnections"], at: "proxy.maxConnections", range: 1...10_000_000) {
                 let limit = descriptorLimit ?? WeightedProxy.descriptorLimit()
                 let capacity = WeightedProxy.connectionCapacity(descriptorLimit: limit)
@@ -423,6 +432,10 @@ extension Config {
                 }
                 proxy.maxConnections = max
             }
+        }
+
+        if failover.outlierDetection != nil && proxyListen == nil {
+            throw y.fail("failover.outlierDetection", "needs the built-in proxy (proxy.listen): it learns from the proxy's answers")
         }
 
         var outputs = OutputsConfig()

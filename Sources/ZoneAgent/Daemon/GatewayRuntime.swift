@@ -30,6 +30,8 @@ actor GatewayLoop {
     let outputs: OutputSync
     private var rebuilding = false
     private var rebuildAgain = false
+    /// This gateway's passive outlier detection, when `failover.outlierDetection` is set: read at every rebuild.
+    private var outliers: OutlierMonitor?
     private var logger: Logger
 
     init(mesh: MeshRuntime, routes: [RouteSpec], policy: TablePolicy = TablePolicy()) {
@@ -70,6 +72,12 @@ actor GatewayLoop {
             outputs.append(TableOutput(name: "haproxy") { try await haproxy.apply($0) })
         }
         return outputs
+    }
+
+    /// Applies `monitor`'s ejections and demotions to every table from now on.
+    func useOutliers(_ monitor: OutlierMonitor) {
+        outliers = monitor
+        scheduleRebuild()
     }
 
     /// The routes in force.
@@ -123,6 +131,7 @@ actor GatewayLoop {
         var inputs = view.tableInputs(routes: routes, digests: trusted, wallClockMillis: wallClockMillis())
         inputs.distrusted = distrusted
         inputs.drains = await drainsInForce(nowMillis: inputs.wallClockMillis)
+        if let outliers { inputs.outliers = outliers.view() }
         let previousVersion = state.version
         let previouslyExpired = state.expiredOrigins
         let buildStarted = ContinuousClock.now
@@ -141,6 +150,7 @@ actor GatewayLoop {
         }
         guard built.table.version != previousVersion else { return }
         pickers.store(EndpointPicker(table: built.table))
+        outliers?.tablePublished(built.table)
         published.notify(built.table)
         let classified = status.events.record(state.latestChanges, in: built.table)
         ZoneMetrics.table.changed(classified)
@@ -169,7 +179,8 @@ actor GatewayLoop {
     /// mesh input, and at least every second regardless.
     func runTimers() async throws {
         while !Task.isCancelled {
-            let wake = Self.nextWake(rebuildAt: state.nextRebuildAt, leaseExpiryMillis: state.nextLeaseExpiryMillis,
+            let rebuildAt = [state.nextRebuildAt, outliers?.nextReleaseAt].compactMap { $0 }.min()
+            let wake = Self.nextWake(rebuildAt: rebuildAt, leaseExpiryMillis: state.nextLeaseExpiryMillis,
                                      now: .now, wallClockMillis: wallClockMillis())
             try await Task.sleep(until: wake, clock: .continuous)
             scheduleRebuild()

@@ -14,12 +14,35 @@ final class ProxyTable: UpstreamTable, AtomicReference {
     private let upstreams: [Upstream]
     /// Per route of the table, the status page's request counters by cluster (empty without a tally).
     private let counters: [[String: RequestTally.Count]]
+    /// With pinning on, per route and cluster, the endpoints a pinned request may go to; empty otherwise.
+    private let pinned: [[String: [Upstream]]]
+    private let pinCounter = ManagedAtomic<UInt64>(0)
 
-    init(table: RoutingTable, tally: RequestTally? = nil) {
+    init(table: RoutingTable, tally: RequestTally? = nil, pinning: Bool = false) {
         self.table = table
         picker = EndpointPicker(table: table)
         upstreams = picker.pickableEndpoints.map { Upstream(cluster: $0.cluster, host: $0.host, port: $0.port) }
         counters = tally?.counters(for: table) ?? []
+        pinned = pinning ? table.routes.map(Self.pinnable) : []
+    }
+
+    /// A route's endpoints by cluster, for pinned requests: those with weight and the standby ones; every cluster of
+    /// the route has its entry, empty when it cannot serve.
+    static func pinnable(_ route: RouteEntry) -> [String: [Upstream]] {
+        var out = Dictionary(uniqueKeysWithValues: route.clusters.map { ($0.cluster, [Upstream]()) })
+        for endpoint in route.endpoints + route.standby where out[endpoint.cluster] != nil {
+            out[endpoint.cluster]?.append(Upstream(cluster: endpoint.cluster, host: endpoint.host, port: endpoint.port))
+        }
+        return out
+    }
+
+    func pickPinned(route: Int, cluster: String) -> PinnedPick {
+        guard route < pinned.count, let choices = pinned[route][cluster] else { return .unknownCluster }
+        guard !choices.isEmpty else { return .cannotServe }
+        let n = pinCounter.loadThenWrappingIncrement(ordering: .relaxed)
+        let upstream = choices[Int(n % UInt64(choices.count))]
+        if route < counters.count { counters[route][upstream.cluster]?.value.add(1, ordering: .relaxed) }
+        return .upstream(upstream)
     }
 
     func route(host: String, path: String) -> Int? { picker.route(host: host, path: path) }
@@ -46,10 +69,13 @@ final class TableSelector: UpstreamSelector {
     private let current: ManagedAtomic<ProxyTable>
     /// Counts each pick per route and cluster, for the status page's actual shares.
     private let tally: RequestTally?
+    /// `proxy.pinHeader` is set: each table keeps its endpoints by cluster for pinned requests.
+    private let pinning: Bool
 
-    init(_ table: RoutingTable = .empty, tally: RequestTally? = nil) {
+    init(_ table: RoutingTable = .empty, tally: RequestTally? = nil, pinning: Bool = false) {
         self.tally = tally
-        current = ManagedAtomic(ProxyTable(table: table, tally: tally))
+        self.pinning = pinning
+        current = ManagedAtomic(ProxyTable(table: table, tally: tally, pinning: pinning))
     }
 
     func currentTable() -> any UpstreamTable { current.load(ordering: .acquiring) }
@@ -61,7 +87,7 @@ final class TableSelector: UpstreamSelector {
     /// ``WeightedProxy/tablePublished(live:)``.
     @discardableResult
     func publish(_ table: RoutingTable) -> Set<Upstream> {
-        current.store(ProxyTable(table: table, tally: tally), ordering: .releasing)
+        current.store(ProxyTable(table: table, tally: tally, pinning: pinning), ordering: .releasing)
         return Self.liveUpstreams(table)
     }
 

@@ -18,6 +18,8 @@ final class LocalMesh: @unchecked Sendable {
         var probe = "probe: { http: { path: /healthz }, interval: 500ms, timeout: 250ms, fall: 2, rise: 2 }"
         /// More gateway configuration, appended as is (`outputs:` for instance).
         var gatewayExtra = ""
+        /// More `failover:` keys for the gateway, each after a comma (`, outlierDetection: {...}`).
+        var failoverExtra = ""
     }
 
     static let host = "alb.ingress.alibaba.com"
@@ -153,7 +155,7 @@ final class LocalMesh: @unchecked Sendable {
         keys: { trust: keys/trust.yaml, mesh: keys/mesh.key }
         admin: { listen: "\(ip(99, 1)):9101" }
         routes: { ingress: ingress-demo.yaml }
-        failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart) }
+        failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart)\(layout.failoverExtra) }
         proxy: { listen: "\(ip(99, 1)):8001" }
         \(layout.gatewayExtra)
 
@@ -261,6 +263,16 @@ final class LocalMesh: @unchecked Sendable {
         let response = try await http.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 16 << 20)
         return Answer(status: response.status.code, cluster: response.headers.first(name: "x-zone-cluster"), body: String(buffer: body))
+    }
+
+    /// POSTs `path` to every demo backend of `cluster` (`/admin/fault`, `/admin/recover`).
+    func postBackends(_ cluster: String, _ path: String) async throws {
+        for i in 0..<layout.backendsPerCluster {
+            var request = HTTPClientRequest(url: "http://\(ip(group(of: cluster), 11 + i)):8080\(path)")
+            request.method = .POST
+            let response = try await http.execute(request, timeout: .seconds(5))
+            guard response.status == .ok else { throw DrillError("POST \(path) to a backend of \(cluster) answered \(response.status.code)") }
+        }
     }
 
     func json(_ url: String) async throws -> [String: Any] {

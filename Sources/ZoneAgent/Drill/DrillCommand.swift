@@ -145,6 +145,7 @@ struct DrillCommand: AsyncParsableCommand {
             layout.profile = profile
             layout.holdDown = "3s"
             layout.slowStart = "3s"
+            layout.failoverExtra = s.localFailoverExtra
             let directory = dir.map { "\($0)/\(index)-\(s.rawValue)" } ?? NSTemporaryDirectory() + "zone-agent-drill-\(getpid())-\(index)"
             let mesh = try LocalMesh(directory: directory, binary: DemoCommand.selfPath(), layout: layout)
             let anchor = anchorHaproxy.flatMap(HAProxyAnchor.init)

@@ -9,6 +9,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case packetLoss = "packet-loss"
     case restartGateway = "restart-gateway"
     case drain
+    case outlier
 
     var expectation: String {
         switch self {
@@ -30,13 +31,15 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "the gateway SIGKILLed and started again: it serves the right table before it accepts traffic"
         case .drain:
             return "an operator's signed drain of the cluster for a few seconds (`zone-agent drain`): the traffic moves away at once, no request fails; when the drain runs out it returns after the hold-down"
+        case .outlier:
+            return "the cluster's backends answer 500 to requests while passing their probes: the gateway's outlier detection moves its share away after a few failed requests; fixed, the share returns when the demotion ends"
         }
     }
 
     /// Whether the scenario takes the cluster's traffic away (and so expects one failover and a failback).
     var movesTraffic: Bool {
         switch self {
-        case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain: return true
+        case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier: return true
         case .killAgent, .rollingRestart, .packetLoss, .restartGateway: return false
         }
     }
@@ -46,5 +49,11 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway, .drain]
+                                       .packetLoss, .restartGateway, .drain, .outlier]
+
+    /// The gateway settings the scenario needs on the local mesh (`failover.outlierDetection` for `outlier`: short
+    /// times, so the drill ends within seconds).
+    var localFailoverExtra: String {
+        self == .outlier ? ", outlierDetection: { consecutiveErrors: 5, baseEjection: 3s, clusterErrorRate: 50, window: 2s, minRequests: 10 }" : ""
+    }
 }

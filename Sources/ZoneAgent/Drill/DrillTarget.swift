@@ -34,6 +34,9 @@ protocol DrillTarget: Sendable {
     func startLoss(percent: Int) async throws
     func stopLoss() async throws
     func killGateway() async throws
+    /// Makes the cluster's backends answer 500 to requests while their probes still pass (`outlier`), and back.
+    func fault(_ cluster: String) async throws
+    func recoverFault(_ cluster: String) async throws
     func startGateway() async throws
     /// Drains the cluster for `length` with an operator key (`zone-agent drain`).
     func drain(_ cluster: String, for length: Duration) async throws

@@ -109,6 +109,8 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     }
 
     func killGateway() async throws { mesh.kill(["gateway"]) }
+    func fault(_ cluster: String) async throws { try await mesh.postBackends(cluster, "/admin/fault") }
+    func recoverFault(_ cluster: String) async throws { try await mesh.postBackends(cluster, "/admin/recover") }
     func startGateway() async throws {
         guard anchor != nil, let haproxy = HAProxyAnchor.executable() else { return try mesh.startGateway() }
         try mesh.start("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])

@@ -42,7 +42,7 @@ struct MeshFile: Sendable {
     var loss: Commands
 
     static let clusterKeys = ["kill", "start", "scaleToZero", "scaleBack", "killAgent", "startAgent", "restartAgents",
-                              "pause", "resume", "cut", "heal", "drain"]
+                              "pause", "resume", "cut", "heal", "drain", "fault", "recover"]
 
     /// The commands each scenario needs, as `where.key`: checked before a drill starts so a missing one is a
     /// configuration error (exit 78), not a failure halfway through.
@@ -57,6 +57,7 @@ struct MeshFile: Sendable {
         case .packetLoss: return ["loss.start", "loss.stop"]
         case .restartGateway: return ["gateway.kill", "gateway.start"]
         case .drain: return ["cluster.drain"]
+        case .outlier: return ["cluster.fault", "cluster.recover"]
         }
     }
 
@@ -169,6 +170,8 @@ struct ShellDrillTarget: DrillTarget {
     func startLoss(percent: Int) async throws { try Self.shell(file.loss["start"] ?? "", environment: ["PERCENT": "\(percent)"]) }
     func stopLoss() async throws { try Self.shell(file.loss["stop"] ?? "") }
     func killGateway() async throws { try Self.shell(file.gateway["kill"] ?? "") }
+    func fault(_ cluster: String) async throws { try run(cluster, "fault") }
+    func recoverFault(_ cluster: String) async throws { try run(cluster, "recover") }
     func startGateway() async throws { try Self.shell(file.gateway["start"] ?? "") }
     func drain(_ cluster: String, for length: Duration) async throws {
         try Self.shell(file.clusters[cluster]?["drain"] ?? "", environment: ["DURATION": DurationText.format(length)])
