@@ -10,6 +10,8 @@ struct DrillRunner {
         var lossPercent = 10
         /// The hold-down and slow start the gateway uses: bounds how long the failback may take.
         var failbackBudget: Duration = .seconds(30)
+        /// The gateway's traffic policy (`--failover`), which the expectations follow.
+        var policy = DrillPolicy()
     }
 
     let target: any DrillTarget
@@ -99,6 +101,8 @@ struct DrillRunner {
             try await target.startGateway()
             try await awaitConfigured(observer)
             try await Task.sleep(for: .seconds(2))
+        case .isolateGateway:
+            try await playIsolation(observer)
         }
     }
 
@@ -122,6 +126,7 @@ struct DrillRunner {
         case .pauseCluster: try await target.resume(cluster)
         case .partition: try await target.heal(cluster)
         case .packetLoss: try await target.stopLoss()
+        case .isolateGateway: try await target.rejoinGateway()
         default: break
         }
     }
@@ -143,7 +148,7 @@ struct DrillRunner {
         try await waitUntil(what, timeout: timeout) { condition(observer.latestWeights(since: since)) }
     }
 
-    private func waitUntil(_ what: String, timeout: Duration, _ condition: @Sendable () async -> Bool) async throws {
+    func waitUntil(_ what: String, timeout: Duration, _ condition: @Sendable () async -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return }
@@ -196,6 +201,9 @@ struct DrillRunner {
                   "its first table is the configured split")
             return checks
         }
+        if scenario == .isolateGateway {
+            return Self.isolationChecks(record: record, configured: configured, rule: options.policy.traffic.whenNoneHealthy)
+        }
         check(f.failedRequests == 0, "no failed request (\(f.failedRequests) of \(f.requests))")
         if scenario.movesTraffic {
             check(f.failoverTableSeconds != nil, "the table moved \(cluster)'s share away (\(fmt(f.failoverTableSeconds)) after the fault)")
@@ -207,6 +215,7 @@ struct DrillRunner {
             }
             check(f.failbackSeconds != nil, "the configured weights came back (\(fmt(f.failbackSeconds)) after the recovery)")
             check(f.flaps == 0, "no flap (\(f.flaps))")
+            if let share = Self.shareCheck(record: record, cluster: cluster, configured: configured, policy: options.policy) { checks.append(share) }
         } else {
             check(f.weightChanges == 0, "no weight change (\(f.weightChanges))")
         }

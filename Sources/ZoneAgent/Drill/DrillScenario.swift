@@ -8,6 +8,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case partition
     case packetLoss = "packet-loss"
     case restartGateway = "restart-gateway"
+    case isolateGateway = "isolate-gateway"
 
     var expectation: String {
         switch self {
@@ -27,6 +28,8 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "a share of every gossip packet dropped for a while: no routing change, no request fails"
         case .restartGateway:
             return "the gateway SIGKILLed and started again: it serves the right table before it accepts traffic"
+        case .isolateGateway:
+            return "the gateway's gossip cut from every cluster, its requests still pass: it serves what whenNoneHealthy says (last-good, all: no request fails; none: 503), and the configured weights come back once it hears the mesh again"
         }
     }
 
@@ -34,14 +37,17 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     var movesTraffic: Bool {
         switch self {
         case .killCluster, .scaleToZero, .pauseCluster, .partition: return true
-        case .killAgent, .rollingRestart, .packetLoss, .restartGateway: return false
+        case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway: return false
         }
     }
 
     /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
-    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss }
+    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss || self == .isolateGateway }
+
+    /// Whether only the local mesh can play it (a mesh file has no command for it).
+    var localOnly: Bool { self == .isolateGateway }
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway]
+                                       .packetLoss, .restartGateway, .isolateGateway]
 }

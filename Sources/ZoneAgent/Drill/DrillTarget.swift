@@ -35,6 +35,14 @@ protocol DrillTarget: Sendable {
     func stopLoss() async throws
     func killGateway() async throws
     func startGateway() async throws
+    /// Cuts the gateway's gossip from every member, both ways, while its requests to the backends still pass.
+    func isolateGateway() async throws
+    func rejoinGateway() async throws
+}
+
+extension DrillTarget {
+    func isolateGateway() async throws { throw DrillError("isolate-gateway runs on the local mesh only") }
+    func rejoinGateway() async throws {}
 }
 
 /// Why a drill could not act.
