@@ -27,6 +27,10 @@ struct DrillRunner {
         let progress = Task { await reportProgress(observer) }
         defer { progress.cancel() }
         try await wait(observer, "the first table sample", timeout: .seconds(10)) { $0 != nil }
+        // From a steady table only: on a loaded machine a mesh can still be settling, and a fault played then
+        // would measure the settling, not the fault.
+        let configured = configured
+        try await wait(observer, "the configured weights before the fault", timeout: .seconds(30)) { $0 == configured }
         try await Task.sleep(for: .seconds(2))
 
         var checks: [DrillReport.Check] = []
