@@ -156,7 +156,8 @@ final class MeshFileTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["deploy/drills/two-clusters.yaml", "deploy/drills/local-mesh.yaml"] {
             let f = try MeshFile.load(path: root.appendingPathComponent(name).path)
-            for s in DrillScenario.allCases { XCTAssertNoThrow(try f.check(s, cluster: "c2", file: name), "\(name) \(s)") }
+            for s in DrillScenario.allCases where !s.localOnly { XCTAssertNoThrow(try f.check(s, cluster: "c2", file: name), "\(name) \(s)") }
+            XCTAssertThrowsError(try f.check(.isolateGateway, cluster: "c2", file: name), "the local mesh only")
         }
     }
 }

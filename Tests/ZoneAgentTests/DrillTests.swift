@@ -104,6 +104,57 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(f["flaps"] as? Int, 0)
     }
 
+    // MARK: Traffic policy in a partition (the README's table, one row each)
+
+    func requireNamespace() throws {
+        guard getuid() == 0, NetworkNamespace.find("iptables") != nil, NetworkNamespace.find("unshare") != nil else {
+            throw XCTSkip("the partition drills need root, unshare and iptables (make test installs iptables)")
+        }
+    }
+
+    /// The policy drills run at the lan timing: at `fast`, a busy 2-core machine (six builds at once) falsely suspects
+    /// whole clusters before any fault, and the drill would measure that instead of the policy.
+    let lanTiming = ["--profile", "lan"]
+
+    /// A policy the repository ships in deploy/drills/policies.
+    func policy(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/drills/policies/\(name).yaml").path
+    }
+
+    func checks(_ report: [String: Any]) -> [(what: String, held: Bool)] {
+        (report["checks"] as? [[String: Any]] ?? []).map { ($0["what"] as? String ?? "", $0["held"] as? Bool ?? false) }
+    }
+
+    func testPriorityGroupsKeepACutClustersShareInItsGroup() throws {
+        try requireNamespace()
+        let (status, report, output) = try drill(["--scenario", "partition", "--duration", "3s", "--weights", "c1=60,c2=20,c3=20",
+                                                  "--cluster", "c1", "--failover", policy("priority")] + lanTiming)
+        XCTAssertEqual(status, 0, output)
+        XCTAssertEqual(figures(report)["failedRequests"] as? Int, 0)
+        let share = try XCTUnwrap(checks(report).first { $0.what.hasPrefix("c1's share") }, "\(checks(report))")
+        XCTAssertTrue(share.held && share.what.contains("went to c2 ") && share.what.contains("c3 20"), share.what)
+    }
+
+    func testAnIsolatedGatewayServesWhatWhenNoneHealthySays() throws {
+        try requireNamespace()
+        for (file, rule) in [(nil, "last-good"), ("fail-closed", "none"), ("fail-open", "all")] {
+            let (status, report, output) = try drill(["--scenario", "isolate-gateway", "--duration", "3s"]
+                                                     + (file.map { ["--failover", policy($0)] } ?? []) + lanTiming)
+            XCTAssertEqual(status, 0, output)
+            let all = checks(report)
+            XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix("fell back on whenNoneHealthy: \(rule)") }, "\(all)")
+            XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix("the configured weights back") }, "\(all)")
+            let failed = figures(report)["failedRequests"] as? Int ?? -1
+            if rule == "none" {
+                XCTAssertGreaterThan(failed, 0, "fail closed answers 503 while cut off")
+                XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix("no other failed request (0") }, "\(all)")
+            } else {
+                XCTAssertEqual(failed, 0, "fail static keeps serving")
+            }
+        }
+    }
+
     func testABadMeshFileExits78NamingTheKey() throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let file = out + "/mesh.yaml"
@@ -113,6 +164,30 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(status, 78)
         XCTAssertTrue(output.contains("clusters.c2.start"), output)
         let (usage, _, _) = try drill(["--scenario", "meteor-strike"], timeout: 30)
+        XCTAssertEqual(usage, 64)
+    }
+
+    func testMinHealthyAndSuspectVouchingStillMoveACutClusterWithoutAFailedRequest() throws {
+        try requireNamespace()
+        for name in ["min-healthy", "vouch-suspect"] {
+            let (status, report, output) = try drill(["--scenario", "partition", "--duration", "3s", "--failover", policy(name)] + lanTiming)
+            XCTAssertEqual(status, 0, "\(name): \(output)")
+            let f = figures(report)
+            XCTAssertEqual(f["failedRequests"] as? Int, 0, name)
+            XCTAssertNotNil(f["failbackSeconds"] as? Double, "\(name): a returning cluster counts once it reaches the threshold")
+            XCTAssertTrue((report["profile"] as? String ?? "").contains(name == "min-healthy" ? "minHealthy: { count: 2 }" : "alive-or-suspect"),
+                          "the report names the policy")
+        }
+    }
+
+    func testABadPolicyExits78NamingTheKeyBeforeAnyProcessStarts() throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let file = out + "/policy.yaml"
+        try "failover: { priority: [[c1], [c4]] }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, _, output) = try drill(["--scenario", "kill-cluster", "--failover", file], timeout: 30)
+        XCTAssertEqual(status, 78, output)
+        XCTAssertTrue(output.contains("failover.priority[1][0]"), output)
+        let (usage, _, _) = try drill(["--scenario", "kill-cluster", "--weights", "c1=50,c2=60"], timeout: 30)
         XCTAssertEqual(usage, 64)
     }
 

@@ -18,7 +18,7 @@ final class LocalMesh: @unchecked Sendable {
         var probe = "probe: { http: { path: /healthz }, interval: 500ms, timeout: 250ms, fall: 2, rise: 2 }"
         /// More gateway configuration, appended as is (`outputs:` for instance).
         var gatewayExtra = ""
-        /// More `failover:` keys for the gateway, each after a comma (`, outlierDetection: {...}`).
+        /// More `failover:` entries of the gateway, flow YAML (`priority: [[c1], [c2]]`): a drill's policy.
         var failoverExtra = ""
     }
 
@@ -155,7 +155,7 @@ final class LocalMesh: @unchecked Sendable {
         keys: { trust: keys/trust.yaml, mesh: keys/mesh.key }
         admin: { listen: "\(ip(99, 1)):9101" }
         routes: { ingress: ingress-demo.yaml }
-        failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart)\(layout.failoverExtra) }
+        failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart)\(layout.failoverExtra.isEmpty ? "" : ", " + layout.failoverExtra) }
         proxy: { listen: "\(ip(99, 1)):8001" }
         \(layout.gatewayExtra)
 

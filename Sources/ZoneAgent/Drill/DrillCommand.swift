@@ -11,8 +11,9 @@ struct DrillCommand: AsyncParsableCommand {
         discussion: """
         Scenarios: \((DrillScenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", ")). Without --mesh the \
         drill builds its own mesh of real processes on loopback (two clusters of three agents, two backends each, a \
-        gateway on the seed's Ingress at 20/80) and tears it down; partition and packet-loss run it in a network \
-        namespace of their own (root). With --mesh FILE it drives a deployment through the shell commands the file \
+        gateway on the seed's Ingress at 20/80) and tears it down; partition, packet-loss and isolate-gateway run it \
+        in a network namespace of their own (root). --weights and --failover shape that mesh's clusters and its \
+        gateway's traffic policy, and the expectations follow the policy. With --mesh FILE it drives a deployment through the shell commands the file \
         gives (deploy/drills/ has one for the layout of deploy/agents and one for a mesh started by hand).
         """)
 
@@ -43,6 +44,12 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(help: "Packet loss for packet-loss, in percent.")
     var loss = 10
 
+    @Option(help: "A YAML file with a `failover:` mapping (priority, minHealthy, whenNoneHealthy, vouching, holdDown, slowStart) merged into the local mesh's gateway; the expectations follow it.")
+    var failover: String?
+
+    @Option(help: "The local mesh's clusters and configured weights, such as c1=60,c2=20,c3=20 (default c1=20,c2=80).")
+    var weights: String?
+
     @Option(help: "Keep the local mesh's working directory (keys, configs, logs) here.")
     var dir: String?
 
@@ -61,17 +68,40 @@ struct DrillCommand: AsyncParsableCommand {
         if let anchorHaproxy, HAProxyAnchor(anchorHaproxy) == nil || mesh != nil {
             throw ValidationError("--anchor-haproxy \(anchorHaproxy): check settings such as \"inter 2s fall 3 rise 2 redispatch\", on the local mesh only")
         }
+        if mesh != nil, failover != nil || weights != nil {
+            throw ValidationError("--failover and --weights shape the local mesh: without --mesh only")
+        }
+        if let weights, Self.parseWeights(weights) == nil {
+            throw ValidationError("--weights \(weights): two to eight clusters c1…c8 as NAME=WEIGHT, the weights summing to 100, such as c1=60,c2=20,c3=20")
+        }
         if let duration, DurationText.parse(duration).map({ $0 >= .seconds(1) && $0 <= .seconds(3600) }) != true {
             throw ValidationError("--duration \(duration): a duration from 1s to 1h, such as 20s or 2m")
         }
     }
 
     var scenarios: [DrillScenario] {
-        let once = scenario == "all" ? DrillScenario.all : [DrillScenario(rawValue: scenario)!]
+        // A mesh file has no command for what only the local mesh can play.
+        let once = scenario == "all" ? DrillScenario.all.filter { mesh == nil || !$0.localOnly } : [DrillScenario(rawValue: scenario)!]
         return (0..<`repeat`).flatMap { _ in once }
     }
 
+    /// The local mesh's configured weights.
+    var localWeights: [String: Int] { weights.flatMap(Self.parseWeights) ?? LocalMesh.Layout().clusters }
+
+    /// `c1=60,c2=20,c3=20`: clusters c1…c8 of the local mesh (its addresses and keys are made per name), summing to 100.
+    static func parseWeights(_ text: String) -> [String: Int]? {
+        var out: [String: Int] = [:]
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, let weight = Int(pair[1]), (0...100).contains(weight),
+                  (1...8).map({ "c\($0)" }).contains(pair[0]), out[pair[0]] == nil else { return nil }
+            out[pair[0]] = weight
+        }
+        return out.count >= 2 && out.values.reduce(0, +) == 100 ? out : nil
+    }
+
     func run() async throws {
+        var policy = DrillPolicy()
         let file: MeshFile?
         let target: String
         if let mesh {
@@ -88,7 +118,14 @@ struct DrillCommand: AsyncParsableCommand {
             }
         } else {
             target = cluster ?? "c2"
-            guard ["c1", "c2"].contains(target) else { throw ValidationError("--cluster \(target): the local mesh has c1 and c2") }
+            let names = localWeights.keys.sorted()
+            guard names.contains(target) else { throw ValidationError("--cluster \(target): the local mesh has \(names.joined(separator: ", "))") }
+            do {
+                policy = try failover.map { try DrillPolicy.load(path: $0, clusters: Set(names)) } ?? DrillPolicy()
+            } catch {
+                FileHandle.standardError.write(Data("zone-agent drill: \(error)\n".utf8))
+                throw ExitCode(ExitStatus.configuration)
+            }
             if scenarios.contains(where: \.needsNetworkNamespace) && !NetworkNamespace.isInside {
                 let error = NetworkNamespace.reexec(arguments: Array(CommandLine.arguments.dropFirst()))
                 FileHandle.standardError.write(Data("zone-agent drill: \(error)\n".utf8))
@@ -109,7 +146,7 @@ struct DrillCommand: AsyncParsableCommand {
             say("\n== drill \(n + 1) of \(scenarios.count): \(s.rawValue) on \(target)\n   expect: \(s.expectation)")
             let report: DrillReport
             do {
-                report = try await runOne(s, file: file, cluster: target, current: current, index: n)
+                report = try await runOne(s, file: file, cluster: target, policy: policy, current: current, index: n)
             } catch {
                 current.tearDown()
                 say("  the drill could not run: \(error)")
@@ -128,7 +165,8 @@ struct DrillCommand: AsyncParsableCommand {
         say("every expectation held")
     }
 
-    private func runOne(_ s: DrillScenario, file: MeshFile?, cluster: String, current: CurrentTarget, index: Int) async throws -> DrillReport {
+    private func runOne(_ s: DrillScenario, file: MeshFile?, cluster: String, policy: DrillPolicy, current: CurrentTarget,
+                        index: Int) async throws -> DrillReport {
         var options = DrillRunner.Options()
         options.profile = profile
         options.rate = rate
@@ -143,16 +181,21 @@ struct DrillCommand: AsyncParsableCommand {
         } else {
             var layout = LocalMesh.Layout()
             layout.profile = profile
-            layout.holdDown = "3s"
-            layout.slowStart = "3s"
-            layout.failoverExtra = s.localFailoverExtra
+            layout.clusters = localWeights
+            let holdDown = policy.holdDown ?? .seconds(3), slowStart = policy.slowStart ?? .seconds(3)
+            layout.holdDown = DurationText.format(holdDown)
+            layout.slowStart = DurationText.format(slowStart)
+            // The scenario's own settings (outlier detection for `outlier`) after the operator's policy.
+            layout.failoverExtra = [policy.gatewayEntries, s.localFailoverExtra].filter { !$0.isEmpty }.joined(separator: ", ")
+            options.policy = policy
             let directory = dir.map { "\($0)/\(index)-\(s.rawValue)" } ?? NSTemporaryDirectory() + "zone-agent-drill-\(getpid())-\(index)"
             let mesh = try LocalMesh(directory: directory, binary: DemoCommand.selfPath(), layout: layout)
             let anchor = anchorHaproxy.flatMap(HAProxyAnchor.init)
             target = LocalDrillTarget(mesh: mesh, inNetworkNamespace: NetworkNamespace.isInside, anchor: anchor)
             configured = layout.clusters
-            options.failbackBudget = .seconds(anchor == nil ? 6 : 20)
+            options.failbackBudget = anchor == nil ? holdDown + slowStart : .seconds(20)
             if let anchor { options.profile = anchor.label }
+            if failover != nil { options.profile += ", " + policy.label }
             say("  starting a local mesh (\(directory))")
         }
         current.set(target)

@@ -66,6 +66,11 @@ final class DrillObserver: @unchecked Sendable {
         lock.withLock { record.samples.last.flatMap { $0.atMs >= since ? $0.weights : nil } }
     }
 
+    /// The newest table sample, if it was taken at or after `since` (milliseconds of the drill).
+    func latestSample(since: Int = 0) -> DrillRecord.TableSample? {
+        lock.withLock { record.samples.last.flatMap { $0.atMs >= since ? $0 : nil } }
+    }
+
     /// The body of an admin API path, or nil when it cannot be had.
     func fetch(_ path: String) async -> Data? {
         guard let response = try? await http.execute(adminRequest(path), timeout: .seconds(2)),
@@ -103,7 +108,7 @@ final class DrillObserver: @unchecked Sendable {
                 reasons[c.cluster] = c.reason
             }
             let built = table.generatedAtMillis > 0 ? Int(table.generatedAtMillis) - wallOriginMs : nil
-            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons, builtAtMs: built)
+            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons, builtAtMs: built, fallback: route.fallback?.rawValue)
         } catch {
             return nil
         }

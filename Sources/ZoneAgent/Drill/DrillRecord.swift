@@ -26,6 +26,8 @@ struct DrillRecord: Sendable, Codable {
         /// When the gateway built this table (its `generatedAt`, on the drill's clock): when the weights really
         /// changed, free of the 100 ms sampling step. Nil when unknown.
         var builtAtMs: Int? = nil
+        /// The `whenNoneHealthy` rule the route fell back on (`last-good`, `all`, `none`); nil while a cluster serves.
+        var fallback: String? = nil
 
         /// The best time of this table: when it was built, else when it was seen.
         var effectiveMs: Int { builtAtMs.map { min($0, atMs) } ?? atMs }

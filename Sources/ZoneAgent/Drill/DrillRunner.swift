@@ -10,6 +10,8 @@ struct DrillRunner {
         var lossPercent = 10
         /// The hold-down and slow start the gateway uses: bounds how long the failback may take.
         var failbackBudget: Duration = .seconds(30)
+        /// The gateway's traffic policy (`--failover`), which the expectations follow.
+        var policy = DrillPolicy()
     }
 
     let target: any DrillTarget
@@ -25,6 +27,10 @@ struct DrillRunner {
         let progress = Task { await reportProgress(observer) }
         defer { progress.cancel() }
         try await wait(observer, "the first table sample", timeout: .seconds(10)) { $0 != nil }
+        // From a steady table only: on a loaded machine a mesh can still be settling, and a fault played then
+        // would measure the settling, not the fault.
+        let configured = configured
+        try await wait(observer, "the configured weights before the fault", timeout: .seconds(30)) { $0 == configured }
         try await Task.sleep(for: .seconds(2))
 
         var checks: [DrillReport.Check] = []
@@ -107,6 +113,8 @@ struct DrillRunner {
             try await target.startGateway()
             try await awaitConfigured(observer)
             try await Task.sleep(for: .seconds(2))
+        case .isolateGateway:
+            try await playIsolation(observer)
         }
     }
 
@@ -130,6 +138,7 @@ struct DrillRunner {
         case .pauseCluster: try await target.resume(cluster)
         case .partition: try await target.heal(cluster)
         case .packetLoss: try await target.stopLoss()
+        case .isolateGateway: try await target.rejoinGateway()
         default: break
         }
     }
@@ -151,7 +160,7 @@ struct DrillRunner {
         try await waitUntil(what, timeout: timeout) { condition(observer.latestWeights(since: since)) }
     }
 
-    private func waitUntil(_ what: String, timeout: Duration, _ condition: @Sendable () async -> Bool) async throws {
+    func waitUntil(_ what: String, timeout: Duration, _ condition: @Sendable () async -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return }
@@ -204,6 +213,9 @@ struct DrillRunner {
                   "its first table is the configured split")
             return checks
         }
+        if scenario == .isolateGateway {
+            return Self.isolationChecks(record: record, configured: configured, rule: options.policy.traffic.whenNoneHealthy)
+        }
         if scenario == .outlier {
             // The requests before the gateway noticed fail by design: at most minRequests of the window (10) and a few
             // in flight when it demoted the cluster.
@@ -221,6 +233,7 @@ struct DrillRunner {
             }
             check(f.failbackSeconds != nil, "the configured weights came back (\(fmt(f.failbackSeconds)) after the recovery)")
             check(f.flaps == 0, "no flap (\(f.flaps))")
+            if let share = Self.shareCheck(record: record, cluster: cluster, configured: configured, policy: options.policy) { checks.append(share) }
         } else {
             check(f.weightChanges == 0, "no weight change (\(f.weightChanges))")
         }

@@ -10,6 +10,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case restartGateway = "restart-gateway"
     case drain
     case outlier
+    case isolateGateway = "isolate-gateway"
 
     var expectation: String {
         switch self {
@@ -33,6 +34,8 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "an operator's signed drain of the cluster for a few seconds (`zone-agent drain`): the traffic moves away at once, no request fails; when the drain runs out it returns after the hold-down"
         case .outlier:
             return "the cluster's backends answer 500 to requests while passing their probes: the gateway's outlier detection moves its share away after a few failed requests; fixed, the share returns when the demotion ends"
+        case .isolateGateway:
+            return "the gateway's gossip cut from every cluster, its requests still pass: it serves what whenNoneHealthy says (last-good, all: no request fails; none: 503), and the configured weights come back once it hears the mesh again"
         }
     }
 
@@ -40,20 +43,23 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     var movesTraffic: Bool {
         switch self {
         case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier: return true
-        case .killAgent, .rollingRestart, .packetLoss, .restartGateway: return false
+        case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway: return false
         }
     }
 
     /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
-    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss }
+    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss || self == .isolateGateway }
+
+    /// Whether only the local mesh can play it (a mesh file has no command for it).
+    var localOnly: Bool { self == .isolateGateway }
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway, .drain, .outlier]
+                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway]
 
     /// The gateway settings the scenario needs on the local mesh (`failover.outlierDetection` for `outlier`: short
     /// times, so the drill ends within seconds).
     var localFailoverExtra: String {
-        self == .outlier ? ", outlierDetection: { consecutiveErrors: 5, baseEjection: 3s, clusterErrorRate: 50, window: 2s, minRequests: 10 }" : ""
+        self == .outlier ? "outlierDetection: { consecutiveErrors: 5, baseEjection: 3s, clusterErrorRate: 50, window: 2s, minRequests: 10 }" : ""
     }
 }

@@ -40,6 +40,14 @@ protocol DrillTarget: Sendable {
     func startGateway() async throws
     /// Drains the cluster for `length` with an operator key (`zone-agent drain`).
     func drain(_ cluster: String, for length: Duration) async throws
+    /// Cuts the gateway's gossip from every member, both ways, while its requests to the backends still pass.
+    func isolateGateway() async throws
+    func rejoinGateway() async throws
+}
+
+extension DrillTarget {
+    func isolateGateway() async throws { throw DrillError("isolate-gateway runs on the local mesh only") }
+    func rejoinGateway() async throws {}
 }
 
 /// Why a drill could not act.

@@ -14,6 +14,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     private let lock = NSLock()
     private var cuts: [String: [[String]]] = [:]
     private var lossRule: [String]?
+    private var isolation: [[String]] = []
 
     /// HAProxy in the gateway's place, for `make bench-failover`; nil: zone-agent's gateway.
     let anchor: HAProxyAnchor?
@@ -108,6 +109,28 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
         lock.withLock { lossRule = nil }
     }
 
+    func isolateGateway() async throws {
+        let filter = try requireFilter("isolate-gateway")
+        let rules = Self.gossipCut(of: "127.\(mesh.net).99.0/24")
+        for rule in rules { try filter.insert(rule) }
+        lock.withLock { isolation = rules }
+    }
+
+    func rejoinGateway() async throws {
+        let filter = try requireFilter("isolate-gateway")
+        for rule in lock.withLock({ () -> [[String]] in defer { isolation = [] }; return isolation }) { try filter.delete(rule) }
+    }
+
+    /// Drops gossip (UDP and state sync, both on the gossip port) to and from `subnet`, both ways. Requests are
+    /// other ports and pass: the gateway still reaches every backend, it only stops hearing the mesh.
+    static func gossipCut(of subnet: String) -> [[String]] {
+        ["udp", "tcp"].flatMap { proto in
+            ["-s", "-d"].flatMap { side in
+                ["--dport", "--sport"].map { port in ["INPUT", side, subnet, "-p", proto, port, "7946", "-j", "DROP"] }
+            }
+        }
+    }
+
     func killGateway() async throws { mesh.kill(["gateway"]) }
     func fault(_ cluster: String) async throws { try await mesh.postBackends(cluster, "/admin/fault") }
     func recoverFault(_ cluster: String) async throws { try await mesh.postBackends(cluster, "/admin/recover") }
@@ -137,7 +160,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
 
     private func clearFilters() throws {
         guard let filter else { return }
-        let rules = lock.withLock { cuts.values.flatMap { $0 } + (lossRule.map { [$0] } ?? []) }
+        let rules = lock.withLock { cuts.values.flatMap { $0 } + (lossRule.map { [$0] } ?? []) + isolation }
         for rule in rules { try? filter.delete(rule) }
     }
 }

@@ -58,6 +58,7 @@ struct MeshFile: Sendable {
         case .restartGateway: return ["gateway.kill", "gateway.start"]
         case .drain: return ["cluster.drain"]
         case .outlier: return ["cluster.fault", "cluster.recover"]
+        case .isolateGateway: return []
         }
     }
 
@@ -114,6 +115,9 @@ struct MeshFile: Sendable {
 
     /// Checks that the file has every command `scenario` needs on `cluster`.
     func check(_ scenario: DrillScenario, cluster: String, file: String) throws(ConfigError) {
+        guard !scenario.localOnly else {
+            throw ConfigError(file: file, key: nil, problem: "cannot drive the \(scenario.rawValue) drill: it runs on the local mesh only (no --mesh)")
+        }
         guard let commands = clusters[cluster] else {
             throw ConfigError(file: file, key: "clusters.\(cluster)",
                               problem: "is missing: the drill acts on \(cluster); clusters here: \(clusters.keys.sorted().joined(separator: ", "))")
