@@ -101,8 +101,8 @@ struct GatewayCommand: AsyncParsableCommand {
                 while ContinuousClock.now < grace, !selector.table.routes.contains(where: \.canServe) {
                     try await Task.sleep(for: .milliseconds(20))
                 }
+                // WeightedProxy logs "proxy listening" with its limits.
                 let bound = try await proxy.start()
-                logger.info("proxy listening", metadata: ["address": "\(bound.localAddress)"])
                 try? await gracefulShutdown()
                 await bound.shutdown(gracePeriod: .seconds(2))
             })
