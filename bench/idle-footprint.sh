@@ -8,10 +8,10 @@
 # (the fair share of a node's memory); USS is what the process alone holds (freed if it exits).
 # Aim (DESIGN.md): an idle agent ≤ 20 MB RSS and ≤ 1% of a core; the gateway ≤ 25 MB RSS under load.
 # The binary's pages are most of the RSS, and how many of them a process maps depends on the page cache, not only on
-# what the process touches: the kernel maps a whole cached folio per fault, and a binary just written by the linker
-# (or read with `cat`) sits in folios of up to a few MB, so a few touches map nearly all of it; read in by the
-# processes' own faults (after a reboot, or CACHE=cold, which drops this binary's cached pages first) it sits in
-# small folios and only the touched neighbourhoods are mapped. CACHE=warm (the default) is the worse case.
+# what the process touches: the kernel maps a whole cached folio per fault, and a binary written in large blocks
+# (as gold writes it; seen here: 1 MB mapped per touch) sits in large folios, so scattered touches map nearly all of
+# it; read in by the processes' own faults (after a reboot, or CACHE=cold, which drops this binary's cached pages
+# first) it sits in readahead-sized folios and only the touched neighbourhoods are mapped. Compare builds cold.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 Z=${Z:-$ROOT/.build/release/zone-agent}
