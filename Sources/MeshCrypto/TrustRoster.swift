@@ -35,7 +35,7 @@ public struct TrustRoster: Sendable, Equatable {
     /// Parses `trust.yaml`: `clusters: { NAME: [BASE64_PUBLIC_KEY, ...] }`. `source` names the file in errors.
     public init(yaml text: String, source: String = "trust.yaml") throws(TrustRosterError) {
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch {
+        do { node = try Yams.compose(yaml: text, .basic) } catch {
             throw .invalid(source: source, key: nil, reason: "is not valid YAML: \(error)")
         }
         guard let root = node?.mapping else {
