@@ -47,7 +47,7 @@ public struct TrustRoster: Sendable, Equatable {
     /// `operators: [BASE64_PUBLIC_KEY, ...]`. `source` names the file in errors.
     public init(yaml text: String, source: String = "trust.yaml") throws(TrustRosterError) {
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch {
+        do { node = try Yams.compose(yaml: text, .basic) } catch {
             throw .invalid(source: source, key: nil, reason: "is not valid YAML: \(error)")
         }
         guard let root = node?.mapping else {

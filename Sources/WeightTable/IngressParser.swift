@@ -19,7 +19,7 @@ public enum IngressParser {
     public static func routes(fromYAML text: String, source: String, knownClusters: Set<String>) throws(RouteError) -> [RouteSpec] {
         var documents: [Node] = []
         do {
-            var sequence = try Yams.compose_all(yaml: text)
+            var sequence = try Yams.compose_all(yaml: text, .basic)
             while let node = sequence.next() { documents.append(node) }
             if let error = sequence.error { throw error }
         } catch {

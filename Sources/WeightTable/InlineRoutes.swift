@@ -62,7 +62,7 @@ extension RouteSpec {
     /// Parses inline routes from YAML text whose root is the routes list (mainly for tests and tools).
     public static func inlineRoutes(fromYAML text: String, source: String, keyPath: String = "routes", knownClusters: Set<String>) throws(RouteError) -> [RouteSpec] {
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch {
+        do { node = try Yams.compose(yaml: text, .basic) } catch {
             throw RouteError(source: source, field: "", problem: "is not valid YAML: \(error)")
         }
         guard let node else { throw RouteError(source: source, field: keyPath, problem: "lists no route") }

@@ -18,9 +18,14 @@ public struct YAMLWalker<Failure: Error>: Sendable {
     public func fail(_ key: String, _ problem: String) -> Failure { makeError(file, key, problem) }
 
     /// The document's root node; an empty document or one that does not parse is an error naming the file.
+    ///
+    /// Every reader here takes scalars as text and converts them itself, so the tree is composed with Yams's basic
+    /// resolver (every plain scalar a string): its default one resolves tags with seven `NSRegularExpression`s, run
+    /// on both sides of every `mapping["key"]` lookup, which costs a daemon ICU's regular-expression engine and data
+    /// for nothing. The same holds for the roster, the inline routes and Ingress manifests.
     public func document(_ text: String) throws(Failure) -> Node {
         let parsed: Node?
-        do { parsed = try Yams.compose(yaml: text) } catch { throw fail("", "is not valid YAML: \(error)") }
+        do { parsed = try Yams.compose(yaml: text, .basic) } catch { throw fail("", "is not valid YAML: \(error)") }
         guard let parsed else { throw fail("", "is empty") }
         return parsed
     }
