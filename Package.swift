@@ -73,12 +73,10 @@ let package = Package(
         ], linkerSettings: [
             // Pages the loader reads whole at every start, so every process keeps them resident (bench/idle-footprint.sh,
             // README "Measured here"): lld packs the relative relocations (DT_RELR; glibc ≥ 2.36, Debian 12, the image's
-            // base), 2.9 MB with gold, the default; and the executable's own symbols are not exported, which the
-            // static runtime's -export-dynamic does (2 MB of .dynsym/.dynstr/.gnu.hash that every library's symbol
-            // lookups walk). Nothing looks ours up (the static Swift libraries are not exported either); the cost is
-            // that a crash backtrace of this stripped binary no longer names our functions: symbolicate it with an
-            // unstripped build of the same commit.
-            .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+            // base), 2.9 MB with gold, the default. The executable's own symbols stay exported (-export-dynamic, 2 MB
+            // more that `--no-export-dynamic` would save): in this stripped binary they are what names our functions
+            // in a crash backtrace, and an operator reading one at 3 a.m. needs them more than we need 2 MB.
+            .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                          .when(platforms: [.linux], configuration: .release)),
         ]),
         // libFuzzer entry point for the wire decoder (`make fuzz`).
