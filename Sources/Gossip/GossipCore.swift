@@ -39,6 +39,7 @@ public struct GossipCore: Sendable {
     var suspicions = Suspicions()
     var health: LocalHealth
     var round = ProbeRound()
+    var schedule: ProbeSchedule
     var search = ClusterSearch()
     var probes = ProbesInFlight()
     var relays = Relays()
@@ -87,6 +88,7 @@ public struct GossipCore: Sendable {
         self.verifier = verifier
         self.memo = memo
         self.health = LocalHealth(maximum: settings.maxLocalHealth)
+        self.schedule = ProbeSchedule(own: identity.name)
         self.dissemination = Dissemination(capacity: settings.maxQueuedUpdates, membershipShare: settings.membershipShare)
         self.generationChecks = GenerationChecks(maxSilent: settings.maxTombstones)
         self.selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: 0, status: .alive), signer)
@@ -166,11 +168,16 @@ public struct GossipCore: Sendable {
         _ = self.seeds.replace(with: seeds, own: address)
     }
 
-    /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs.
+    /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs. Without the
+    /// wall clock, the probe round robin counts its turns locally (`ProbeSchedule`).
     public mutating func onTick(now: ContinuousClock.Instant, rng: inout some RandomNumberGenerator) -> [GossipDirective] {
+        tick(now: now, wallClockMillis: nil, rng: &rng)
+    }
+
+    private mutating func tick(now: Instant, wallClockMillis: UInt64?, rng: inout some RandomNumberGenerator) -> [GossipDirective] {
         start(now: now, rng: &rng)
         if !hasLeft {
-            runProbe(now: now, rng: &rng)
+            runProbe(now: now, wallClockMillis: wallClockMillis, rng: &rng)
             expireSuspicions(now: now, rng: &rng)
             if !generationChecks.pending.isEmpty { expireGenerationChecks(now: now) }
             if table.activeCount > 0 {
@@ -202,11 +209,12 @@ public struct GossipCore: Sendable {
         return finish(now: now)
     }
 
-    /// `onTick(now:rng:)` for shells that still pass the wall clock, which no timer needs.
+    /// `onTick(now:rng:)` with the wall clock, which aligns the probe round robin across the mesh: members take
+    /// turns at probing each member, one a period (`ProbeSchedule`).
     public mutating func onTick(
         now: ContinuousClock.Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
     ) -> [GossipDirective] {
-        onTick(now: now, rng: &rng)
+        tick(now: now, wallClockMillis: wallClockMillis, rng: &rng)
     }
 
     /// Handles one received datagram's messages. `wallClockMillis` bounds how far in the future a digest may claim
