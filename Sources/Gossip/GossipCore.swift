@@ -9,8 +9,8 @@ import Wire
 /// is due are stored here and checked on every call.
 ///
 /// The state is held in value types, one concept each, that keep their own invariants: the member table
-/// (`MemberTable`), suspicions (`Suspicions`), local health (`LocalHealth`), the round robin (`ProbeRound`), probes
-/// and relays under way (`ProbesInFlight`, `Relays`), the cluster search (`ClusterSearch`), the digest store
+/// (`MemberTable`), suspicions (`Suspicions`), local health (`LocalHealth`), the round robin (`ProbeSchedule`,
+/// `ProbeRound`), probes and relays under way (`ProbesInFlight`, `Relays`), the cluster search (`ClusterSearch`), the digest store
 /// (`DigestStore`), dissemination (`Dissemination`), seeds (`SeedRotation`) and tombstones (`Tombstones`). The
 /// core ties them together: this file holds its inputs and timers, and one file per concept (`GossipCore+…`) the
 /// steps that concern it.
