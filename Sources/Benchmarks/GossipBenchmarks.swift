@@ -1,5 +1,8 @@
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Gossip
 import GossipSimulation
 import Wire
@@ -58,31 +61,36 @@ enum GossipBenchmarks {
 
     private static func measure(n: Int) {
         let wallStart = DispatchTime.now().uptimeNanoseconds
+        let cpuStart = cpuSeconds()
         let seed = ProcessInfo.processInfo.environment["GOSSIP_SEED"].flatMap(UInt64.init) ?? UInt64(n)
         let net = SimulatedNetwork(count: n, seed: seed, link: .init(latency: .milliseconds(1), jitter: .microseconds(500), loss: 0.01),
                                    clusters: 8, crypto: .checksum, encodePackets: false)
         var accepted: [Int: Duration] = [:]
         var watched: SignedDigest?
-        var deadSeen: [String: [Int: Duration]] = [:]
+        // Per killed member (by name), when each observer first held it dead, and first held it not alive.
+        var deadSeen: [String: FirstSeen] = [:]
         var firstSuspect: [String: Duration] = [:]
-        var notAlive: [String: [Int: Duration]] = [:]
+        var notAlive: [String: FirstSeen] = [:]
         var falseDeaths = 0
         var killed: Set<String> = []
+        func kill(_ name: String) {
+            killed.insert(name)
+            deadSeen[name] = FirstSeen(observers: n)
+            notAlive[name] = FirstSeen(observers: n)
+        }
         net.onEvent = { event in
             switch event {
             case .digestAccepted(let observer, let digest, let at):
                 if digest == watched, accepted[observer] == nil { accepted[observer] = at }
             case .memberChanged(let observer, let member, _, let at):
-                if member.state == .suspect, killed.contains(member.name), firstSuspect[member.name] == nil { firstSuspect[member.name] = at }
-                if member.state != .alive, killed.contains(member.name), notAlive[member.name, default: [:]][observer] == nil {
-                    notAlive[member.name, default: [:]][observer] = at
+                guard member.state != .alive else { return }
+                guard killed.contains(member.name) else {
+                    if member.state == .dead { falseDeaths += 1 }
+                    return
                 }
-                guard member.state == .dead else { return }
-                if killed.contains(member.name) {
-                    if deadSeen[member.name, default: [:]][observer] == nil { deadSeen[member.name, default: [:]][observer] = at }
-                } else {
-                    falseDeaths += 1
-                }
+                if member.state == .suspect, firstSuspect[member.name] == nil { firstSuspect[member.name] = at }
+                notAlive[member.name]?.note(observer, at: at)
+                if member.state == .dead { deadSeen[member.name]?.note(observer, at: at) }
             case .recordRejected, .drainAccepted: break
             }
         }
@@ -93,7 +101,7 @@ enum GossipBenchmarks {
             report(name, value, aim: aim)
             fflush(nil)   // every output stream: stdout is the one written to
         }
-        print("N = \(grouped(Double(n))), seed \(seed) (mesh set up in \(format(setup, "s")))")
+        print("N = \(grouped(Double(n))), seed \(seed) (mesh set up in \(format(setup, "s")), \(format(cpuSeconds() - cpuStart, "s")) of CPU)")
 
         // Steady state: probes, acks and periodic state syncs, nothing new to say.
         net.run(for: .seconds(60))
@@ -123,12 +131,12 @@ enum GossipBenchmarks {
         var suspicion: [Double] = []
         for victim in (1...9).map({ $0 * n / 10 }) {
             let name = SimulatedNetwork.name(of: victim)
-            killed.insert(name)
+            kill(name)
             let at = net.elapsed
             net.kill(victim)
             let survivors = n - killed.count
-            _ = net.run(until: { deadSeen[name, default: [:]].count >= survivors }, step: .milliseconds(20), limit: .seconds(60))
-            detection += deadSeen[name, default: [:]].values.map { seconds($0 - at) }
+            _ = net.run(until: { deadSeen[name]!.count >= survivors }, step: .milliseconds(20), limit: .seconds(60))
+            detection += deadSeen[name]!.times.map { $0 - seconds(at) }
             if let first = firstSuspect[name] { suspicion.append(seconds(first - at)) }
             net.run(for: .seconds(5))
         }
@@ -142,25 +150,62 @@ enum GossipBenchmarks {
         // is alive any more (suspect or dead), which is when a gateway stops routing there.
         let cluster = (0..<n).filter { $0 % 8 == 7 && !killed.contains(SimulatedNetwork.name(of: $0)) }
         let clusterNames = cluster.map { SimulatedNetwork.name(of: $0) }
-        for name in clusterNames { killed.insert(name) }
+        for name in clusterNames { kill(name) }
         let clusterAt = net.elapsed
         for i in cluster { net.kill(i) }
         let survivors = (0..<n).filter { !net.isKilled($0) }
-        _ = net.run(until: { clusterNames.allSatisfy { notAlive[$0, default: [:]].count >= survivors.count } },
+        _ = net.run(until: { clusterNames.allSatisfy { notAlive[$0]!.count >= survivors.count } },
                     step: .milliseconds(20), limit: .seconds(60))
         var clusterDown: [Double] = survivors.map { observer in
-            clusterNames.map { name in notAlive[name]?[observer].map { seconds($0 - clusterAt) } ?? .infinity }.max() ?? .infinity
+            clusterNames.map { name in notAlive[name]![observer].map { $0 - seconds(clusterAt) } ?? .infinity }.max() ?? .infinity
         }
         clusterDown.sort()
         figure("cluster of \(cluster.count) killed: none alive, median", format(percentile(clusterDown, 0.5), "s"), aim: "≤ 1.5 s")
         figure("cluster of \(cluster.count) killed: none alive, p99", format(percentile(clusterDown, 0.99), "s"))
-        _ = net.run(until: { clusterNames.allSatisfy { deadSeen[$0, default: [:]].count >= survivors.count } },
+        _ = net.run(until: { clusterNames.allSatisfy { deadSeen[$0]!.count >= survivors.count } },
                     step: .milliseconds(50), limit: .seconds(60))
-        let clusterDead = clusterNames.flatMap { name in deadSeen[name, default: [:]].values.map { seconds($0 - clusterAt) } }.sorted()
+        let clusterDead = clusterNames.flatMap { name in deadSeen[name]!.times.map { $0 - seconds(clusterAt) } }.sorted()
         let wall = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
+        let cpu = cpuSeconds() - cpuStart
         figure("cluster of \(cluster.count) killed: all dead, median", format(percentile(clusterDead, 0.5), "s"))
         figure("false deaths", "\(falseDeaths)", aim: "0")
         figure("wall time", format(wall, "s") + " for \(format(seconds(net.elapsed), "s")) virtual")
+        figure("CPU time", format(cpu, "s") + " (the wall time is longer on a shared machine)")
+        figure("peak RSS of the process so far", format(peakResidentMegabytes(), "MB"), aim: n == 10_000 ? "≤ 12 GB" : "")
+    }
+
+    /// User and system time of this process, in seconds.
+    private static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(usage.ru_utime) + s(usage.ru_stime)
+    }
+
+    /// The process's peak resident set, in MB (the kernel reports it in kB).
+    private static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+
+    /// When each observer first saw one member in some state: seconds of virtual time, NaN until then. An array
+    /// per member rather than a dictionary, which at N = 10,000 held some 25 M entries for the cluster killed.
+    struct FirstSeen {
+        private var at: [Float]
+        private(set) var count = 0
+
+        init(observers: Int) { at = Array(repeating: .nan, count: observers) }
+
+        mutating func note(_ observer: Int, at time: Duration) {
+            guard observer < at.count, at[observer].isNaN else { return }
+            at[observer] = Float(GossipBenchmarks.seconds(time))
+            count += 1
+        }
+
+        subscript(observer: Int) -> Double? { at[observer].isNaN ? nil : Double(at[observer]) }
+
+        var times: [Double] { at.filter { !$0.isNaN }.map(Double.init) }
     }
 
     /// `Benchmarks gossip kill-cluster [SEEDS]`: the drill's shape (two clusters of three agents and a gateway-like

@@ -8,7 +8,7 @@ extension GossipCore {
         return sequence
     }
 
-    mutating func runProbe(now: Instant, rng: inout some RandomNumberGenerator) {
+    mutating func runProbe(now: Instant, wallClockMillis: UInt64? = nil, rng: inout some RandomNumberGenerator) {
         var i = 0
         while i < probes.count {
             if !probes[i].indirectSent, now >= probes[i].timeoutAt {
@@ -26,7 +26,9 @@ extension GossipCore {
         guard !probes.hasRoundProbe, let at = nextProbeAt, now >= at else { return }
         nextProbeAt = now + settings.probeInterval * health.scale
         search.renewBudget()
-        guard let target = nextProbeTarget(rng: &rng) else { return }
+        let slot = wallClockMillis.map { $0 / UInt64(max(1, settings.probeInterval.components.seconds * 1000
+            + settings.probeInterval.components.attoseconds / 1_000_000_000_000_000)) }
+        guard let target = nextProbeTarget(slot: slot, rng: &rng) else { return }
         startProbe(of: target, search: false, now: now, rng: &rng)
     }
 
@@ -96,11 +98,14 @@ extension GossipCore {
         }
     }
 
-    /// The queued siblings of suspects first (`ClusterSearch`), then the round robin (`ProbeRound`).
-    private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> Member? {
+    /// The queued siblings of suspects first (`ClusterSearch`), then the round robin: the ring's turns
+    /// (`ProbeSchedule`), or while a name is started twice, whose generations share a place in the ring, the
+    /// shuffled rounds that visit each (`ProbeRound`).
+    private mutating func nextProbeTarget(slot: UInt64?, rng: inout some RandomNumberGenerator) -> Member? {
         let probes = self.probes
         if let m = search.nextQueued(in: table, isProbing: probes.isProbing) { return m }
-        return round.next(in: table, isProbing: probes.isProbing, rng: &rng)
+        if table.hasOlderGenerations { return round.next(in: table, isProbing: probes.isProbing, rng: &rng) }
+        return schedule.next(slot: slot, in: table, isProbing: probes.isProbing)
     }
 
     /// Probes `count` alive members of the suspect's cluster at once, beside the round robin (`ClusterSearch`).

@@ -98,6 +98,7 @@ extension GossipCore {
 
     mutating func insert(_ m: Member, rng: inout some RandomNumberGenerator) {
         table.set(m)
+        schedule.add(m.name)
         if m.state.isActive {
             // A newcomer joins the current probe round at a random place rather than waiting for the next round.
             round.admit(m.name, rng: &rng)
@@ -115,6 +116,7 @@ extension GossipCore {
 
     mutating func remove(_ key: MemberKey) {
         guard table.removeValue(forKey: key) != nil else { return }
+        if table[key.name] == nil { schedule.remove(key.name) }
         suspicions.end(key)
         store.forgetOlder(key)
     }

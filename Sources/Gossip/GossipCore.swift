@@ -9,8 +9,8 @@ import Wire
 /// is due are stored here and checked on every call.
 ///
 /// The state is held in value types, one concept each, that keep their own invariants: the member table
-/// (`MemberTable`), suspicions (`Suspicions`), local health (`LocalHealth`), the round robin (`ProbeRound`), probes
-/// and relays under way (`ProbesInFlight`, `Relays`), the cluster search (`ClusterSearch`), the digest store
+/// (`MemberTable`), suspicions (`Suspicions`), local health (`LocalHealth`), the round robin (`ProbeSchedule`,
+/// `ProbeRound`), probes and relays under way (`ProbesInFlight`, `Relays`), the cluster search (`ClusterSearch`), the digest store
 /// (`DigestStore`), dissemination (`Dissemination`), seeds (`SeedRotation`) and tombstones (`Tombstones`). The
 /// core ties them together: this file holds its inputs and timers, and one file per concept (`GossipCore+…`) the
 /// steps that concern it.
@@ -39,6 +39,7 @@ public struct GossipCore: Sendable {
     var suspicions = Suspicions()
     var health: LocalHealth
     var round = ProbeRound()
+    var schedule: ProbeSchedule
     var search = ClusterSearch()
     var probes = ProbesInFlight()
     var relays = Relays()
@@ -88,6 +89,7 @@ public struct GossipCore: Sendable {
         self.verifier = verifier
         self.memo = memo
         self.health = LocalHealth(maximum: settings.maxLocalHealth)
+        self.schedule = ProbeSchedule(own: identity.name)
         self.dissemination = Dissemination(capacity: settings.maxQueuedUpdates, membershipShare: settings.membershipShare)
         self.generationChecks = GenerationChecks(maxSilent: settings.maxTombstones)
         self.selfRecord = Self.sign(MemberRecord(identity: identity, address: address, incarnation: 0, status: .alive), signer)
@@ -167,11 +169,16 @@ public struct GossipCore: Sendable {
         _ = self.seeds.replace(with: seeds, own: address)
     }
 
-    /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs.
+    /// Runs whatever timers are due: probes, indirect probes, suspicion expiry, gossip rounds, syncs. Without the
+    /// wall clock, the probe round robin counts its turns locally (`ProbeSchedule`).
     public mutating func onTick(now: ContinuousClock.Instant, rng: inout some RandomNumberGenerator) -> [GossipDirective] {
+        tick(now: now, wallClockMillis: nil, rng: &rng)
+    }
+
+    private mutating func tick(now: Instant, wallClockMillis: UInt64?, rng: inout some RandomNumberGenerator) -> [GossipDirective] {
         start(now: now, rng: &rng)
         if !hasLeft {
-            runProbe(now: now, rng: &rng)
+            runProbe(now: now, wallClockMillis: wallClockMillis, rng: &rng)
             expireSuspicions(now: now, rng: &rng)
             if !generationChecks.pending.isEmpty { expireGenerationChecks(now: now) }
             if table.activeCount > 0 {
@@ -203,11 +210,12 @@ public struct GossipCore: Sendable {
         return finish(now: now)
     }
 
-    /// `onTick(now:rng:)` for shells that still pass the wall clock, which no timer needs.
+    /// `onTick(now:rng:)` with the wall clock, which aligns the probe round robin across the mesh: members take
+    /// turns at probing each member, one a period (`ProbeSchedule`).
     public mutating func onTick(
         now: ContinuousClock.Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
     ) -> [GossipDirective] {
-        onTick(now: now, rng: &rng)
+        tick(now: now, wallClockMillis: wallClockMillis, rng: &rng)
     }
 
     /// Handles one received datagram's messages. `wallClockMillis` bounds how far in the future a digest may claim

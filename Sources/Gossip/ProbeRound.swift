@@ -1,5 +1,7 @@
 /// SWIM's randomised round robin: every active member once a round, in an order shuffled anew each round, so
 /// that a dead member is probed by someone within about one period on average and by everyone within a round.
+/// Used while a name is started twice, whose generations share one place in `ProbeSchedule`'s ring; otherwise
+/// the ring's turns order the probes, which leave no member unprobed for periods by chance.
 ///
 /// As memberlist's: a newcomer joins the current round at a random place rather than at its end (were it always
 /// appended, members that joined together would be probed late together), and members gone since the round began

@@ -5,8 +5,9 @@ struct Suspicion: Sendable {
 
     let start: Instant
     let incarnation: UInt64
-    /// Distinct members that accused; the first is the originator, the others confirmations.
-    private(set) var accusers: Set<String>
+    /// Distinct members that accused; the first is the originator, the others confirmations. At most K + 1
+    /// (`confirm`), so a short array: every survivor of a cluster of 1,250 killed at once holds 1,250 of these.
+    private(set) var accusers: [String]
     let minimum: Duration
     let maximum: Duration
     /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
@@ -45,9 +46,12 @@ struct Suspicion: Sendable {
     /// When this suspicion next needs attention: its nudge or its end.
     var wake: Instant { min(deadline, nextNudgeAt) }
 
-    /// Counts an independent confirmation; false when `accuser` had accused already.
+    /// Counts an independent confirmation; false when `accuser` had accused already, or when K have confirmed
+    /// (memberlist's: the deadline is at its minimum then, and a further confirmation is not news to spread). So a
+    /// suspicion holds at most K + 1 accusers, where a dead member's could gather one from every prober.
     mutating func confirm(by accuser: String) -> Bool {
-        guard accusers.insert(accuser).inserted else { return false }
+        guard confirmations < expectedConfirmations, !accusers.contains(accuser) else { return false }
+        accusers.append(accuser)
         updateDeadline()
         return true
     }
@@ -87,14 +91,15 @@ struct Suspicions: Sendable {
     /// Ends the suspicion of `key`, if any (refuted, declared dead, or the member gone).
     mutating func end(_ key: MemberKey) {
         guard byMember.removeValue(forKey: key) != nil else { return }
-        if byMember.isEmpty { heap.removeAll(keepingCapacity: true) }
+        // The last one gone: give the room back, which after a cluster failed is some hundreds of kB a member.
+        if byMember.isEmpty { heap.removeAll(keepingCapacity: heap.capacity <= 64) }
     }
 
     /// Counts a confirmation of the suspicion of `key`: nil when there is none, false when `accuser` had accused
     /// already, true when it shortened the suspicion.
     mutating func confirm(_ key: MemberKey, by accuser: String) -> Bool? {
         guard byMember[key] != nil else { return nil }
-        // In place: a copy would copy the set of accusers too.
+        // In place: a copy would copy the accusers too.
         guard byMember[key]!.confirm(by: accuser) else { return false }
         push(byMember[key]!.wake, key)
         return true
@@ -110,7 +115,7 @@ struct Suspicions: Sendable {
     /// The suspicions that need attention at `now` (a nudge or their end), in a fixed order.
     mutating func due(now: Instant) -> [MemberKey] {
         guard !byMember.isEmpty else {
-            heap.removeAll(keepingCapacity: true)
+            heap.removeAll(keepingCapacity: heap.capacity <= 64)
             return []
         }
         var due: Set<MemberKey> = []

@@ -1,4 +1,5 @@
 import MeshCrypto
+import Synchronization
 
 /// Who a member is. `generation` is new at every start of the process, so a pod that restarts with the same
 /// name or address is a different member at once, never confused with its dead predecessor.
@@ -286,11 +287,27 @@ public struct SignedMemberRecord: Hashable, Sendable {
         let record: MemberRecord
         let keyID: KeyID
         let signature: [UInt8]
+        /// The hash of the three, made on first use (0: not yet). A record shared by every member of a simulated
+        /// mesh, or kept in the verification memo, is looked up many times: hashing its names and 64-byte signature
+        /// each time was a sixth of setting up a mesh of thousands. Not made at decoding, which never needs it.
+        let cachedHash = Atomic<Int>(0)
 
         init(record: MemberRecord, keyID: KeyID, signature: [UInt8]) {
             self.record = record
             self.keyID = keyID
             self.signature = signature
+        }
+
+        var hash: Int {
+            let cached = cachedHash.load(ordering: .relaxed)
+            if cached != 0 { return cached }
+            var hasher = Hasher()
+            hasher.combine(record)
+            hasher.combine(keyID)
+            hasher.combine(signature)
+            let made = hasher.finalize() | 1   // never 0, which means "not yet"
+            cachedHash.store(made, ordering: .relaxed)
+            return made
         }
     }
 
@@ -318,9 +335,7 @@ public struct SignedMemberRecord: Hashable, Sendable {
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(record)
-        hasher.combine(keyID)
-        hasher.combine(signature)
+        hasher.combine(storage.hash)
     }
 
     public init(signing record: MemberRecord, with signer: (some MessageSigner)?) {

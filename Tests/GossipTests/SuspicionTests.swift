@@ -19,17 +19,19 @@ final class SuspicionTests: XCTestCase {
         XCTAssertTrue(s.confirm(by: "c"))
         XCTAssertTrue(s.confirm(by: "d"))
         XCTAssertEqual(s.deadline, t0 + .milliseconds(1_500))
-        XCTAssertTrue(s.confirm(by: "e"))
+        XCTAssertFalse(s.confirm(by: "e"), "after K confirmations no more are taken (memberlist's)")
         XCTAssertEqual(s.deadline, t0 + .milliseconds(1_500), "never below the minimum")
+        XCTAssertEqual(s.confirmations, 3)
         XCTAssertEqual(s.wake, t0 + .milliseconds(500), "the nudge comes first")
     }
 
     func testASmallMeshExpectsNoConfirmations() {
         // memberlist: n − 2 < K means K = 0: there are no confirmations to wait for, and the suspicion runs its
         // minimum unless refuted.
-        let s = Suspicion(of: 4, at: t0, incarnation: 0, accuser: "a", settings: GossipSettings())
+        var s = Suspicion(of: 4, at: t0, incarnation: 0, accuser: "a", settings: GossipSettings())
         XCTAssertEqual(s.expectedConfirmations, 0)
         XCTAssertEqual(s.deadline, t0 + s.minimum)
+        XCTAssertFalse(s.confirm(by: "b"), "nor are any taken (memberlist's n ≥ k)")
     }
 
     func testDueReturnsOnlyWhatNeedsAttentionInAFixedOrder() {
@@ -37,7 +39,7 @@ final class SuspicionTests: XCTestCase {
         XCTAssertTrue(set.due(now: t0).isEmpty)
         let settings = GossipSettings()
         for (i, name) in ["c", "a", "b"].enumerated() {
-            set.set(Suspicion(of: 4, at: t0 + .milliseconds(100 * i), incarnation: 0, accuser: "x", settings: settings),
+            set.set(Suspicion(of: 50, at: t0 + .milliseconds(100 * i), incarnation: 0, accuser: "x", settings: settings),
                     of: MemberKey(name: name, generation: 1))
         }
         XCTAssertEqual(set.wake, t0 + .milliseconds(500))
