@@ -14,12 +14,27 @@ final class ProxyTable: UpstreamTable, AtomicReference {
     private let upstreams: [Upstream]
     /// Per route of the table, the status page's request counters by cluster (empty without a tally).
     private let counters: [[String: RequestTally.Count]]
+    /// `upstreams`' clusters as numbers, index for index, so a pick finds its counter without hashing a name.
+    private let clusterNumbers: [Int]
+    /// `counters` by cluster number: per route, the counter of each number (nil for a cluster the route lacks).
+    private let countersByNumber: [[RequestTally.Count?]]
 
     init(table: RoutingTable, tally: RequestTally? = nil) {
         self.table = table
         picker = EndpointPicker(table: table)
         upstreams = picker.pickableEndpoints.map { Upstream(cluster: $0.cluster, host: $0.host, port: $0.port) }
+        var numbers: [String: Int] = [:]
+        clusterNumbers = upstreams.map { upstream in
+            if let number = numbers[upstream.cluster] { return number }
+            numbers[upstream.cluster] = numbers.count
+            return numbers.count - 1
+        }
         counters = tally?.counters(for: table) ?? []
+        countersByNumber = counters.map { route in
+            var row = [RequestTally.Count?](repeating: nil, count: numbers.count)
+            for (cluster, number) in numbers { row[number] = route[cluster] }
+            return row
+        }
     }
 
     func route(host: String, path: String) -> Int? { picker.route(host: host, path: path) }
@@ -32,9 +47,8 @@ final class ProxyTable: UpstreamTable, AtomicReference {
 
     private func counted(_ index: Int?, route: Int) -> Upstream? {
         guard let index else { return nil }
-        let upstream = upstreams[index]
-        if route < counters.count { counters[route][upstream.cluster]?.value.add(1, ordering: .relaxed) }
-        return upstream
+        if route < countersByNumber.count { countersByNumber[route][clusterNumbers[index]]?.value.add(1, ordering: .relaxed) }
+        return upstreams[index]
     }
 }
 
