@@ -40,8 +40,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var timer: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
-    /// Request parts that arrived while an earlier request's response was still due.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Request parts that arrived while an earlier request's response was still due. Small at first:
+    /// most clients never pipeline, and NIO's default ring of 16 was allocated for every connection.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
     /// Request bytes were written upstream since the last flush; flushed once per read batch.
     private var upstreamNeedsFlush = false
     /// Between a client read and the end of its batch: upstream writes wait for channelReadComplete,
