@@ -237,7 +237,7 @@ func bindServer(
         .serverChannelOption(.backlog, value: 1024)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        // No SO_REUSEADDR on accepted sockets: it matters only to bind, and cost a system call per connection.
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 switch tracker.admit(channel) {

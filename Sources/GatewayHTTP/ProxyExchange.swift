@@ -74,7 +74,8 @@ struct ProxyExchange {
     /// Body bytes kept for a replay at most, and queued for a connection being opened at most.
     let retryBodyLimit: Int
     /// Request parts not yet written to the current try (it is still connecting), and their body bytes.
-    private var pending = CircularBuffer<HTTPClientRequestPart>()
+    /// (It grows when needed; a new connection should not pay for NIO's default ring of 16.)
+    private var pending = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 2)
     private(set) var pendingBytes = 0
     /// Request parts already written, kept while a retry is still possible, and their body bytes.
     private var replay: [HTTPClientRequestPart] = []

@@ -40,10 +40,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private var timer: NIOScheduledCallback?
     private var clientReadsHeld = false
     private var clientReadPending = false
-    /// Request parts that arrived while an earlier request's response was still due.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
-    /// Body parts were written upstream since the last flush; flushed once per read batch.
+    /// Request parts that arrived while an earlier request's response was still due. Small at first:
+    /// most clients never pipeline, and NIO's default ring of 16 was allocated for every connection.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
+    /// Request bytes were written upstream since the last flush; flushed once per read batch.
     private var upstreamNeedsFlush = false
+    /// Between a client read and the end of its batch: upstream writes wait for channelReadComplete,
+    /// so a request whose head and end arrive together is flushed once, not once per part.
+    private var inClientReadBatch = false
 
     init(shared: ProxyShared, pool: UpstreamPool, clients: LoopClients? = nil) {
         self.shared = shared
@@ -98,6 +102,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        inClientReadBatch = true
         exchange.partRead(part)
         // Pipelined requests wait, in order, until the response before them is complete. (This
         // replaces NIO's HTTPServerPipelineHandler, which stops and restarts reading around every
@@ -150,10 +155,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if upstreamNeedsFlush {
-            upstreamNeedsFlush = false
-            connection?.flush()
-        }
+        inClientReadBatch = false
+        flushUpstream()
         if exchange.readBatchEnded() { exchange.clock.headStartedAt = .now() }
         context.fireChannelReadComplete()
     }
@@ -200,13 +203,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         case .write:
             guard let connection else { return }
             connection.write(part)
-            if case .end = part {
-                upstreamNeedsFlush = false
-                connection.flush()
-            } else {
-                upstreamNeedsFlush = true
-            }
+            upstreamNeedsFlush = true
+            // Parts handed over later (pipelined, after a response) have no read batch end to wait for.
+            if case .end = part, !inClientReadBatch { flushUpstream() }
         }
+    }
+
+    private func flushUpstream() {
+        guard upstreamNeedsFlush else { return }
+        upstreamNeedsFlush = false
+        connection?.flush()
     }
 
     // MARK: Tries
@@ -255,7 +261,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         while let part = exchange.popPending() {
             connection.write(part)
         }
-        connection.flush()
+        upstreamNeedsFlush = true
+        if !inClientReadBatch { flushUpstream() }
         if let context {
             connection.holdReads(!context.channel.isWritable)
         }

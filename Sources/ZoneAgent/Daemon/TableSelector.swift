@@ -17,13 +17,28 @@ final class ProxyTable: UpstreamTable, AtomicReference {
     /// With pinning on, per route and cluster, the endpoints a pinned request may go to; empty otherwise.
     private let pinned: [[String: [Upstream]]]
     private let pinCounter = ManagedAtomic<UInt64>(0)
+    /// `upstreams`' clusters as numbers, index for index, so a pick finds its counter without hashing a name.
+    private let clusterNumbers: [Int]
+    /// `counters` by cluster number: per route, the counter of each number (nil for a cluster the route lacks).
+    private let countersByNumber: [[RequestTally.Count?]]
 
     init(table: RoutingTable, tally: RequestTally? = nil, pinning: Bool = false) {
         self.table = table
         picker = EndpointPicker(table: table)
         upstreams = picker.pickableEndpoints.map { Upstream(cluster: $0.cluster, host: $0.host, port: $0.port) }
+        var numbers: [String: Int] = [:]
+        clusterNumbers = upstreams.map { upstream in
+            if let number = numbers[upstream.cluster] { return number }
+            numbers[upstream.cluster] = numbers.count
+            return numbers.count - 1
+        }
         counters = tally?.counters(for: table) ?? []
         pinned = pinning ? table.routes.map(Self.pinnable) : []
+        countersByNumber = counters.map { route in
+            var row = [RequestTally.Count?](repeating: nil, count: numbers.count)
+            for (cluster, number) in numbers { row[number] = route[cluster] }
+            return row
+        }
     }
 
     /// A route's endpoints by cluster, for pinned requests: those with weight and the standby ones; every cluster of
@@ -55,9 +70,8 @@ final class ProxyTable: UpstreamTable, AtomicReference {
 
     private func counted(_ index: Int?, route: Int) -> Upstream? {
         guard let index else { return nil }
-        let upstream = upstreams[index]
-        if route < counters.count { counters[route][upstream.cluster]?.value.add(1, ordering: .relaxed) }
-        return upstream
+        if route < countersByNumber.count { countersByNumber[route][clusterNumbers[index]]?.value.add(1, ordering: .relaxed) }
+        return upstreams[index]
     }
 }
 

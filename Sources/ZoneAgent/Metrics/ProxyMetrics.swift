@@ -14,7 +14,10 @@ final class ProxyMetrics: Sendable {
         let latency: DurationHistogram
         let failures: [String: Counter]
         let retries: [String: Counter]
-        private let statuses: Mutex<[UInt: Counter]>
+        /// The counters of the codes made at start, read without a lock: nearly every response has one of them.
+        private let initialStatuses: [UInt: Counter]
+        /// Counters of other codes, made on first use.
+        private let statuses = Mutex<[UInt: Counter]>([:])
         private let registry: PrometheusCollectorRegistry
 
         init(cluster: String, registry: PrometheusCollectorRegistry) {
@@ -33,19 +36,24 @@ final class ProxyMetrics: Sendable {
             })
             // The answers an operator alerts on exist from the start; other codes appear when first answered.
             let initial: [UInt] = cluster == ProxyMetrics.local ? [400, 404, 502, 503, 504] : [200, 502, 503, 504]
-            statuses = Mutex([:])
-            for status in initial { _ = requests(status: status) }
+            initialStatuses = Dictionary(uniqueKeysWithValues: initial.map { ($0, Self.requestCounter(registry, cluster, $0)) })
         }
 
         /// The request counter of `status`, made on first use.
         func requests(status: UInt) -> Counter {
-            statuses.withLock { counters in
+            // Both event loops answer through the same series: a lock here was one more shared cache line per response.
+            if let counter = initialStatuses[status] { return counter }
+            return statuses.withLock { counters in
                 if let counter = counters[status] { return counter }
-                let counter = registry.counter("zone_agent_proxy_requests_total", [("cluster", cluster), ("status", String(status))],
-                                               help: "Responses the proxy sent, by the cluster that answered (none: the proxy itself) and status code.")
+                let counter = Self.requestCounter(registry, cluster, status)
                 counters[status] = counter
                 return counter
             }
+        }
+
+        private static func requestCounter(_ registry: PrometheusCollectorRegistry, _ cluster: String, _ status: UInt) -> Counter {
+            registry.counter("zone_agent_proxy_requests_total", [("cluster", cluster), ("status", String(status))],
+                             help: "Responses the proxy sent, by the cluster that answered (none: the proxy itself) and status code.")
         }
     }
 
@@ -60,6 +68,9 @@ final class ProxyMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     /// The configured clusters' series, fixed at start so the response path reads them without a lock.
     private let known: [String: ClusterSeries]
+    /// The same series as a list: a roster has a few clusters, and comparing a short name is cheaper
+    /// than hashing it (this runs twice per response).
+    private let knownList: [ClusterSeries]
     /// Clusters outside the roster (none, as routes name roster clusters only): made on first sight.
     private let others = Mutex<[String: ClusterSeries]>([:])
 
@@ -68,10 +79,12 @@ final class ProxyMetrics: Sendable {
         self.registry = registry
         known = Dictionary((clusters + [Self.local]).map { ($0, ClusterSeries(cluster: $0, registry: registry)) },
                            uniquingKeysWith: { first, _ in first })
+        knownList = known.count <= 16 ? Array(known.values) : []
     }
 
     func series(_ cluster: String?) -> ClusterSeries {
         let name = cluster ?? Self.local
+        for series in knownList where series.cluster == name { return series }
         if let series = known[name] { return series }
         return others.withLock { all in
             if let series = all[name] { return series }
