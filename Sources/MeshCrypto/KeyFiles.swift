@@ -9,27 +9,26 @@ public enum KeyFiles {
     /// Writes `DIR/NAME.key` and `DIR/NAME.pub` for a new cluster signing key and returns the key pair.
     @discardableResult
     public static func writeClusterKey(cluster: String, directory: String, force: Bool = false) throws(KeyFileError) -> SigningKeyPair {
-        let pair = SigningKeyPair.generate()
-        let secretPath = (directory as NSString).appendingPathComponent("\(cluster).key")
-        let publicPath = (directory as NSString).appendingPathComponent("\(cluster).pub")
-        try ensureWritable([secretPath, publicPath], directory: directory, force: force)
-        try write(Base64.encode(pair.seed) + "\n", to: secretPath, mode: 0o600)
-        try write(pair.publicKey.base64 + "\n# zone-agent Ed25519 public key of cluster \(cluster) (key id \(pair.keyID))\n",
-                  to: publicPath, mode: 0o644)
-        return pair
+        try writeSigningKey(named: cluster, directory: directory, force: force) { "public key of cluster \(cluster) (key id \($0))" }
     }
 
     /// Writes `DIR/operator.key` and `DIR/operator.pub` for a new operator key (the key that signs drain orders,
     /// which trust.yaml lists under `operators`) and returns the key pair.
     @discardableResult
     public static func writeOperatorKey(directory: String, force: Bool = false) throws(KeyFileError) -> SigningKeyPair {
+        try writeSigningKey(named: "operator", directory: directory, force: force) { "operator key (key id \($0)): signs drain orders" }
+    }
+
+    /// `DIR/NAME.key` (the seed, 0600) and `DIR/NAME.pub` (the public key, then a comment saying what it is, 0644).
+    private static func writeSigningKey(
+        named name: String, directory: String, force: Bool, describe: (KeyID) -> String
+    ) throws(KeyFileError) -> SigningKeyPair {
         let pair = SigningKeyPair.generate()
-        let secretPath = (directory as NSString).appendingPathComponent("operator.key")
-        let publicPath = (directory as NSString).appendingPathComponent("operator.pub")
+        let secretPath = (directory as NSString).appendingPathComponent("\(name).key")
+        let publicPath = (directory as NSString).appendingPathComponent("\(name).pub")
         try ensureWritable([secretPath, publicPath], directory: directory, force: force)
         try write(Base64.encode(pair.seed) + "\n", to: secretPath, mode: 0o600)
-        try write(pair.publicKey.base64 + "\n# zone-agent Ed25519 operator key (key id \(pair.keyID)): signs drain orders\n",
-                  to: publicPath, mode: 0o644)
+        try write(pair.publicKey.base64 + "\n# zone-agent Ed25519 \(describe(pair.keyID))\n", to: publicPath, mode: 0o644)
         return pair
     }
 
