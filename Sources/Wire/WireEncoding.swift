@@ -131,9 +131,7 @@ public enum WireEncoding {
             return .nack
         case .member(let m):
             writeRecordBody(m.record, into: &b)
-            b.writeInteger(m.keyID.rawValue)
-            b.writeVarint(UInt64(m.signature.count))
-            b.writeBytes(m.signature)
+            writeSignature(keyID: m.keyID, m.signature, into: &b)
             return .member
         case .accusation(let a):
             b.writeInteger(a.kind.rawValue)
@@ -144,9 +142,7 @@ public enum WireEncoding {
             return .accusation
         case .digest(let d):
             writeDigestBody(d.digest, into: &b)
-            b.writeInteger(d.keyID.rawValue)
-            b.writeVarint(UInt64(d.signature.count))
-            b.writeBytes(d.signature)
+            writeSignature(keyID: d.keyID, d.signature, into: &b)
             return .digest
         case .syncSummary(let s):
             b.writeWireString(s.sender)
@@ -167,9 +163,7 @@ public enum WireEncoding {
             return .syncSummary
         case .drain(let d):
             writeDrainBody(d.drain, into: &b)
-            b.writeInteger(d.keyID.rawValue)
-            b.writeVarint(UInt64(d.signature.count))
-            b.writeBytes(d.signature)
+            writeSignature(keyID: d.keyID, d.signature, into: &b)
             return .drain
         }
     }
@@ -218,6 +212,14 @@ public enum WireEncoding {
         b.writeString("zone-agent/member/v1\0")
         writeRecordBody(record, into: &b)
         return Array(b.readableBytesView)
+    }
+
+    /// The tail of every signed record: the signer's key id, then the signature with its length.
+    @inline(__always)
+    static func writeSignature(keyID: KeyID, _ signature: [UInt8], into b: inout ByteBuffer) {
+        b.writeInteger(keyID.rawValue)
+        b.writeVarint(UInt64(signature.count))
+        b.writeBytes(signature)
     }
 
     /// The canonical bytes an operator's drain signature covers.
