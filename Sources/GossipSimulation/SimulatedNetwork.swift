@@ -310,22 +310,6 @@ public final class SimulatedNetwork {
         return signed
     }
 
-    /// Hands member `i` a drain order signed with the operator key, as its admin API would; returns the outcome.
-    @discardableResult
-    public func drain(_ record: DrainRecord, at i: Int) -> DrainOutcome {
-        let signed = SignedDrain(drain: record, keyID: operatorSigner.keyID, signature: operatorSigner.sign(WireEncoding.signedBytes(of: record)))
-        return drain(signed, at: i)
-    }
-
-    /// Hands member `i` an already signed (or forged) drain order, as its admin API would.
-    @discardableResult
-    public func drain(_ signed: SignedDrain, at i: Int) -> DrainOutcome {
-        let now = now, wall = wallClockMillis
-        var outcome = DrainOutcome.superseded
-        step(i) { outcome = $0.inject(signed, now: now, wallClockMillis: wall, shell: &$1) }
-        return outcome
-    }
-
     /// Delivers `messages` to member `i` as if a datagram came from `sender` (an attacker, a replay).
     public func inject(_ messages: [GossipMessage], to i: Int, from sender: PeerAddress) {
         push(now, .packet(to: i, from: sender, messages: messages, encoded: nil))
@@ -397,7 +381,8 @@ public final class SimulatedNetwork {
 
     /// Runs one step of member `i` (`body` calls one of its inputs), then carries out what it asked for. The network
     /// acts once the step is over, so callbacks may read any member, the stepping one included.
-    private func step(_ i: Int, _ body: (inout GossipMember<SplitMix64>, inout SimulatedOutbox) -> Void) {
+    /// Runs `body` on member `i` and delivers what it sent (also for the extensions in other files).
+    func step(_ i: Int, _ body: (inout GossipMember<SplitMix64>, inout SimulatedOutbox) -> Void) {
         var outbox = SimulatedOutbox()
         body(&nodes[i].member, &outbox)
         let at = now - epoch
