@@ -311,7 +311,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: ConnectionTimer(proxy: self))
     }
 
-    fileprivate func timerFired() {
+    func timerFired() {
         timer = nil
         guard let context, !exchange.isClosed else { return }
         let now = NIODeadline.now()
@@ -490,14 +490,5 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             clientReadPending = false
             context.read()
         }
-    }
-}
-
-/// The timer of one client connection; it holds the handler until it fires or is cancelled.
-private struct ConnectionTimer: NIOScheduledCallbackHandler {
-    let proxy: ProxyHandler
-
-    func handleScheduledCallback(eventLoop: some EventLoop) {
-        proxy.timerFired()
     }
 }

@@ -64,6 +64,12 @@ final class DrainProcessTests: XCTestCase {
         let typo = try run(mesh, ["drain", "--admin", a, "--operator-key", "keys/operator.key", "--cluster", "c3", "--for", "1m"])
         XCTAssertEqual(typo.status, 1, typo.output)
         XCTAssertTrue(typo.output.contains("400") && typo.output.contains("not in the trust roster"), typo.output)
+        // A route the gateway does not have is a typo too; its undrain is let through (a route since removed).
+        let route = try run(mesh, ["drain", "--admin", a, "--operator-key", "keys/operator.key", "--cluster", "c2", "--for", "1m",
+                                   "--route", "shop.example.com/"])
+        XCTAssertEqual(route.status, 1, route.output)
+        XCTAssertTrue(route.output.contains("400") && route.output.contains("not a route of this gateway")
+                      && route.output.contains("\(LocalMesh.host)/svc1"), route.output)
         let stillActive = await view(mesh, a)
         XCTAssertEqual(stillActive?.state, "active")
 

@@ -155,6 +155,18 @@ final class DrillTests: XCTestCase {
         }
     }
 
+    /// The README's pinHeader row: pinned requests follow the table through a cut, never to another cluster.
+    func testPinnedRequestsFollowTheTableThroughACut() throws {
+        try requireNamespace()
+        let (status, report, output) = try drill(["--scenario", "pin", "--duration", "3s"] + lanTiming)
+        XCTAssertEqual(status, 0, output)
+        let all = checks(report)
+        for prefix in ["no unpinned request failed (0", "every request pinned to c1 (live) served by it", "pinned to c2 before the cut: served by it",
+                       "pinned to c2 while the table lacked it", "pinned to c2: served again"] {
+            XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix(prefix) }, "\(prefix): \(all)")
+        }
+    }
+
     func testABadMeshFileExits78NamingTheKey() throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let file = out + "/mesh.yaml"

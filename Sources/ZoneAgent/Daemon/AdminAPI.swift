@@ -27,7 +27,7 @@ struct AdminAPI: Sendable {
         // Before anything else: a caller without the token learns nothing, not even which methods exist.
         if let refusal = access.refusal(for: request) { return refusal }
         if request.path == "/v1/drains" {
-            if request.method == .POST { return await AdminDrains.post(request, mesh: mesh) }
+            if request.method == .POST { return await AdminDrains.post(request, mesh: mesh, routes: table.map { $0().routes.map(\.spec.id) }) }
             if request.method == .GET { return await AdminDrains.list(mesh: mesh) }
             return HTTPServerResponse(status: .methodNotAllowed, text: "/v1/drains takes GET (list) and POST (a signed order from `zone-agent drain`)\n")
         }

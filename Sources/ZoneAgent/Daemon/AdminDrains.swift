@@ -16,7 +16,9 @@ enum AdminDrains {
     /// The largest body taken: an order is about 130 bytes, its strings at most 253 each.
     static let maxBodyBytes = 2048
 
-    static func post(_ request: HTTPServerRequest, mesh: MeshRuntime) async -> HTTPServerResponse {
+    /// `routes`: the route ids of the gateway's table, to refuse a drain of a route it does not have; nil on an agent,
+    /// which has no routes to check against.
+    static func post(_ request: HTTPServerRequest, mesh: MeshRuntime, routes: [String]? = nil) async -> HTTPServerResponse {
         guard request.body.readableBytes <= maxBodyBytes else {
             return HTTPServerResponse(status: .payloadTooLarge, text: "a drain order is at most \(maxBodyBytes) bytes\n")
         }
@@ -29,6 +31,13 @@ enum AdminDrains {
         // A typo must not pass for a drain: only a cluster the roster knows can be drained here.
         guard mesh.keys.currentRoster.contains(cluster: signed.drain.cluster) else {
             return HTTPServerResponse(status: .badRequest, text: "cluster \(signed.drain.cluster) is not in the trust roster (clusters: \(mesh.keys.currentRoster.clusters.joined(separator: ", ")))\n")
+        }
+        // Likewise a route id: a drain of a route nobody has would change nothing. An undrain is let through, so an order
+        // for a route since removed can still be ended.
+        let route = signed.drain.route
+        if let routes, !route.isEmpty, !signed.drain.isUndrain, !routes.contains(route) {
+            let known = routes.isEmpty ? "none" : routes.sorted().joined(separator: ", ")
+            return HTTPServerResponse(status: .badRequest, text: "route \(route) is not a route of this gateway (routes, as `zone-agent table` prints them: \(known))\n")
         }
         guard let outcome = await mesh.gossip.inject(signed) else {
             return HTTPServerResponse(status: .serviceUnavailable, text: "the gossip service is not running yet; try again\n")

@@ -20,6 +20,8 @@ final class LocalMesh: @unchecked Sendable {
         var gatewayExtra = ""
         /// More `failover:` entries of the gateway, flow YAML (`priority: [[c1], [c2]]`): a drill's policy.
         var failoverExtra = ""
+        /// More `proxy:` entries of the gateway, flow YAML (`pinHeader: x-zone-cluster-pin`).
+        var proxyExtra = ""
     }
 
     static let host = "alb.ingress.alibaba.com"
@@ -156,7 +158,7 @@ final class LocalMesh: @unchecked Sendable {
         admin: { listen: "\(ip(99, 1)):9101" }
         routes: { ingress: ingress-demo.yaml }
         failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart)\(layout.failoverExtra.isEmpty ? "" : ", " + layout.failoverExtra) }
-        proxy: { listen: "\(ip(99, 1)):8001" }
+        proxy: { listen: "\(ip(99, 1)):8001"\(layout.proxyExtra.isEmpty ? "" : ", " + layout.proxyExtra) }
         \(layout.gatewayExtra)
 
         """)

@@ -11,7 +11,7 @@ struct DrillCommand: AsyncParsableCommand {
         discussion: """
         Scenarios: \((DrillScenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", ")). Without --mesh the \
         drill builds its own mesh of real processes on loopback (two clusters of three agents, two backends each, a \
-        gateway on the seed's Ingress at 20/80) and tears it down; partition, packet-loss and isolate-gateway run it \
+        gateway on the seed's Ingress at 20/80) and tears it down; partition, packet-loss, isolate-gateway and pin run it \
         in a network namespace of their own (root). --weights and --failover shape that mesh's clusters and its \
         gateway's traffic policy, and the expectations follow the policy. With --mesh FILE it drives a deployment through the shell commands the file \
         gives (deploy/drills/ has one for the layout of deploy/agents and one for a mesh started by hand).
@@ -187,6 +187,7 @@ struct DrillCommand: AsyncParsableCommand {
             layout.slowStart = DurationText.format(slowStart)
             // The scenario's own settings (outlier detection for `outlier`) after the operator's policy.
             layout.failoverExtra = [policy.gatewayEntries, s.localFailoverExtra].filter { !$0.isEmpty }.joined(separator: ", ")
+            layout.proxyExtra = s.localProxyExtra
             options.policy = policy
             let directory = dir.map { "\($0)/\(index)-\(s.rawValue)" } ?? NSTemporaryDirectory() + "zone-agent-drill-\(getpid())-\(index)"
             let mesh = try LocalMesh(directory: directory, binary: DemoCommand.selfPath(), layout: layout)

@@ -11,6 +11,9 @@ final class DrillObserver: @unchecked Sendable {
     let wallOriginMs = Int(Date().timeIntervalSince1970 * 1000)
     private let target: any DrillTarget
     private let rate: Int
+    /// Request n is pinned to `pins[n % pins.count]` with `pinHeader` (nil: not pinned).
+    private let pins: [String?]
+    private let pinHeader: String
     private let http: HTTPClient
     private let lock = NSLock()
     private var record = DrillRecord()
@@ -21,9 +24,11 @@ final class DrillObserver: @unchecked Sendable {
     /// gateway cannot make the drill itself grow without bound.
     static let maxInFlight = 2_000
 
-    init(target: any DrillTarget, rate: Int) {
+    init(target: any DrillTarget, rate: Int, pins: [String?] = [nil], pinHeader: String = DrillScenario.pinHeader) {
         self.target = target
         self.rate = rate
+        self.pins = pins.isEmpty ? [nil] : pins
+        self.pinHeader = pinHeader
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
             timeout: .init(connect: .seconds(2), read: .seconds(10)),
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
@@ -128,19 +133,20 @@ final class DrillObserver: @unchecked Sendable {
         let inFlight = InFlightCount()
         await withDiscardingTaskGroup { group in
             // Bounded: at most an hour of requests, whatever the scenario asks.
-            for _ in 0..<(rate * 3600) {
+            for n in 0..<(rate * 3600) {
                 guard !Task.isCancelled else { break }
                 let sentAt = ContinuousClock.now
+                let pin = pins[n % pins.count]
                 if inFlight.add(1) > Self.maxInFlight {
                     inFlight.add(-1)
-                    append(.init(sentMs: elapsedMs(sentAt), latencyMs: 0, cluster: nil, outcome: "error: not sent, \(Self.maxInFlight) requests in flight"))
+                    append(.init(sentMs: elapsedMs(sentAt), latencyMs: 0, cluster: nil, outcome: "error: not sent, \(Self.maxInFlight) requests in flight", pin: pin))
                 } else {
                     group.addTask {
-                        let result = await self.send()
+                        let result = await self.send(pinnedTo: pin)
                         inFlight.add(-1)
                         let latency = ContinuousClock.now - sentAt
                         self.append(.init(sentMs: self.elapsedMs(sentAt), latencyMs: Double(latency.components.attoseconds) / 1e15 + Double(latency.components.seconds) * 1000,
-                                          cluster: result.cluster, outcome: result.outcome))
+                                          cluster: result.cluster, outcome: result.outcome, pin: pin))
                     }
                 }
                 next += interval
@@ -153,9 +159,10 @@ final class DrillObserver: @unchecked Sendable {
         lock.withLock { record.requests.append(request) }
     }
 
-    private func send() async -> (cluster: String?, outcome: String) {
+    private func send(pinnedTo pin: String?) async -> (cluster: String?, outcome: String) {
         var request = HTTPClientRequest(url: target.proxyURL)
         request.headers.replaceOrAdd(name: "Host", value: target.host)
+        if let pin { request.headers.add(name: pinHeader, value: pin) }
         // Not cancelled with the stream: a request in flight when the drill ends is still answered and counted.
         let http = http
         return await Task { () -> (cluster: String?, outcome: String) in

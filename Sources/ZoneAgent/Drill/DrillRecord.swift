@@ -12,6 +12,8 @@ struct DrillRecord: Sendable, Codable {
         var cluster: String?
         /// `200`, another status (`503`), or `error: …`.
         var outcome: String
+        /// The cluster the request was pinned to by the pin header (`pin`); nil, not pinned.
+        var pin: String? = nil
 
         var ok: Bool { outcome == "200" }
         var endMs: Double { Double(sentMs) + latencyMs }

@@ -22,7 +22,9 @@ struct DrillRunner {
 
     func run(_ scenario: DrillScenario) async throws -> DrillReport {
         let startedAt = Date()
-        let observer = DrillObserver(target: target, rate: options.rate)
+        // `pin` sends every third request unpinned and the others pinned to each cluster in turn.
+        let pins = scenario == .pin ? [nil] + configured.keys.sorted().map { Optional($0) } : [nil]
+        let observer = DrillObserver(target: target, rate: options.rate, pins: pins, pinHeader: DrillScenario.pinHeader)
         observer.start()
         let progress = Task { await reportProgress(observer) }
         defer { progress.cancel() }
@@ -65,7 +67,7 @@ struct DrillRunner {
             let pause = options.duration ?? .seconds(20)
             try await failover(observer, fault: "SIGSTOP \(c)'s agents and backends for \(DurationText.format(pause))", { try await target.pause(c) },
                                lasting: pause, recovery: "SIGCONT \(c)", { try await target.resume(c) })
-        case .partition:
+        case .partition, .pin:
             let cut = options.duration ?? .seconds(20)
             try await failover(observer, fault: "\(c)'s network cut for \(DurationText.format(cut))", { try await target.cut(c) },
                                lasting: cut, recovery: "the cut healed", { try await target.heal(c) })
@@ -136,7 +138,7 @@ struct DrillRunner {
     private func recoverAfterError(_ scenario: DrillScenario) async throws {
         switch scenario {
         case .pauseCluster: try await target.resume(cluster)
-        case .partition: try await target.heal(cluster)
+        case .partition, .pin: try await target.heal(cluster)
         case .packetLoss: try await target.stopLoss()
         case .isolateGateway: try await target.rejoinGateway()
         default: break
@@ -216,7 +218,9 @@ struct DrillRunner {
         if scenario == .isolateGateway {
             return Self.isolationChecks(record: record, configured: configured, rule: options.policy.traffic.whenNoneHealthy)
         }
-        if scenario == .outlier {
+        if scenario == .pin {
+            checks += Self.pinChecks(record: record, cluster: cluster)
+        } else if scenario == .outlier {
             // The requests before the gateway noticed fail by design: at most minRequests of the window (10) and a few
             // in flight when it demoted the cluster.
             check(f.failedRequests <= 20, "only the requests before detection failed (\(f.failedRequests) of \(f.requests), at most 20)")

@@ -11,6 +11,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case drain
     case outlier
     case isolateGateway = "isolate-gateway"
+    case pin
 
     var expectation: String {
         switch self {
@@ -34,6 +35,8 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "an operator's signed drain of the cluster for a few seconds (`zone-agent drain`): the traffic moves away at once, no request fails; when the drain runs out it returns after the hold-down"
         case .outlier:
             return "the cluster's backends answer 500 to requests while passing their probes: the gateway's outlier detection moves its share away after a few failed requests; fixed, the share returns when the demotion ends"
+        case .pin:
+            return "requests pinned to each cluster by the pin header (proxy.pinHeader) while the cluster's network is cut: pinned to a live cluster, served by it; pinned to the cut one, 503 once the table has dropped it and served again once it is back; unpinned requests, no failure"
         case .isolateGateway:
             return "the gateway's gossip cut from every cluster, its requests still pass: it serves what whenNoneHealthy says (last-good, all: no request fails; none: 503), and the configured weights come back once it hears the mesh again"
         }
@@ -42,24 +45,30 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     /// Whether the scenario takes the cluster's traffic away (and so expects one failover and a failback).
     var movesTraffic: Bool {
         switch self {
-        case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier: return true
+        case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier, .pin: return true
         case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway: return false
         }
     }
 
     /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
-    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss || self == .isolateGateway }
+    var needsNetworkNamespace: Bool { [.partition, .packetLoss, .isolateGateway, .pin].contains(self) }
 
-    /// Whether only the local mesh can play it (a mesh file has no command for it).
-    var localOnly: Bool { self == .isolateGateway }
+    /// Whether only the local mesh can play it (a mesh file has no command for it, or does not say the pin header).
+    var localOnly: Bool { self == .isolateGateway || self == .pin }
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway]
+                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway, .pin]
 
     /// The gateway settings the scenario needs on the local mesh (`failover.outlierDetection` for `outlier`: short
     /// times, so the drill ends within seconds).
     var localFailoverExtra: String {
         self == .outlier ? "outlierDetection: { consecutiveErrors: 5, baseEjection: 3s, clusterErrorRate: 50, window: 2s, minRequests: 10 }" : ""
     }
+
+    /// The `proxy:` entries the scenario needs on the local mesh (the pin header for `pin`).
+    var localProxyExtra: String { self == .pin ? "pinHeader: \(Self.pinHeader)" : "" }
+
+    /// The header `pin` pins its requests with.
+    static let pinHeader = "x-zone-cluster-pin"
 }
