@@ -47,3 +47,15 @@ enum Drains {
         "drained by operator \(drain.operatorKeyID) until \(Timestamp.iso8601(millis: drain.record.untilMillis))"
     }
 }
+
+extension RoutingTable {
+    /// Whether every cluster that `drains` hold on a route at `nowMillis` is drained in this table: a (re)started
+    /// gateway checks it before it takes traffic, so its first table is not one built before it learned the orders.
+    public func holds(_ drains: [OperatorDrain], nowMillis: UInt64) -> Bool {
+        routes.allSatisfy { route in
+            route.clusters.allSatisfy { entry in
+                entry.state == .drained || Drains.inForce(cluster: entry.cluster, route: route.spec.id, in: drains, nowMillis: nowMillis) == nil
+            }
+        }
+    }
+}

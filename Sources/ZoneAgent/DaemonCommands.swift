@@ -95,10 +95,11 @@ struct GatewayCommand: AsyncParsableCommand {
             loop.published.add { table in proxy.tablePublished(live: selector.publish(table)) }
             // Last in the group, so first to stop: in-flight requests drain while the table is still served.
             services.append(TaskService("proxy") {
-                // A (re)started gateway must not answer 503 while it relearns the mesh: it listens once its table can
-                // serve, or after a grace, so that a mesh that is really down gets a clear 503, not a refused connection.
+                // A (re)started gateway must not answer 503 while it relearns the mesh, nor route to a drained cluster
+                // before it has heard the order: it listens once its table is ready (``Daemon/readyToServe``), or after
+                // a grace, so that a mesh that is really down gets a clear 503, not a refused connection.
                 let grace = ContinuousClock.now + Daemon.proxyStartGrace
-                while ContinuousClock.now < grace, !selector.table.routes.contains(where: \.canServe) {
+                while ContinuousClock.now < grace, await !Daemon.readyToServe(selector.table, mesh: mesh) {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 // WeightedProxy logs "proxy listening" with its limits.
@@ -117,6 +118,16 @@ enum Daemon {
     /// How long a starting gateway waits for a table that can serve before its proxy listens anyway: a state sync
     /// with a seed takes one round trip, so a live mesh needs well under a second.
     static let proxyStartGrace: Duration = .seconds(10)
+
+    /// Whether a starting gateway's table may take traffic: some route can be served; with seeds to join, one state
+    /// sync has completed (it carries every drain order the mesh holds, where gossip alone may bring a digest first);
+    /// and the table holds each drain in force.
+    static func readyToServe(_ table: RoutingTable, mesh: MeshRuntime) async -> Bool {
+        guard table.routes.contains(where: \.canServe) else { return false }
+        if !mesh.config.gossip.join.isEmpty, await mesh.gossip.currentCounters().syncsCompleted == 0 { return false }
+        let drains = GatewayLoop.trustedDrains(await mesh.gossip.drains(), roster: mesh.keys.currentRoster)
+        return table.holds(drains, nowMillis: wallClockMillis())
+    }
 
     static func mesh(configPath: String, role: Role, logger: Logger) throws -> MeshRuntime {
         do {

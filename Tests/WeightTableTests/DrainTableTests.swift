@@ -50,6 +50,21 @@ struct DrainTableTests {
         #expect(TableText.render(drained.table).contains("drained"))
     }
 
+    /// What a starting gateway waits for before it takes traffic: a table built before it heard an order does not hold
+    /// it; one built after does; an order that has ended or was undone asks nothing.
+    @Test func aTableHoldsTheDrainsInForceOnlyOnceBuiltWithThem() {
+        let d = drain("c2", issued: 1, forSeconds: 30)
+        let before = build([route], [], at: 2)
+        #expect(!before.table.holds([d], nowMillis: ms0 + 2_000))
+        let after = build([route], [d], state: before.state, at: 2)
+        #expect(after.table.holds([d], nowMillis: ms0 + 2_000))
+        #expect(before.table.holds([d], nowMillis: ms0 + 31_000), "ended")
+        #expect(before.table.holds([d, undrain("c2", issued: 5)], nowMillis: ms0 + 6_000), "undone")
+        let other = demoRoute(["c1": 50, "c2": 50], path: "/other")
+        let scoped = drain("c2", route: other.id, issued: 1)
+        #expect(before.table.holds([scoped], nowMillis: ms0 + 2_000), "a drain of a route this table does not have")
+    }
+
     @Test func expiryGivesTheShareBackWithHoldDownAndSlowStart() {
         let d = drain("c2", issued: 1, forSeconds: 30)
         var state = build([route], [], at: 0).state

@@ -90,9 +90,21 @@ final class DrainProcessTests: XCTestCase {
         let page = try await mesh.get(b + "/")
         XCTAssertTrue(page.body.contains("c2 drained by operator"), "the status page says who drained c2")
 
-        // SIGKILL and restart gateway-b: it learns the order back from the mesh by state sync.
+        // SIGKILL and restart gateway-b: it learns the order back from the mesh by state sync, and its proxy listens
+        // only once its table holds it, so not even its first request reaches c2.
         mesh.kill(["gateway-b"])
         try mesh.start("gateway-b", ["gateway", "--config", "gateway-b.yaml"])
+        let proxyB = mesh.proxyURL.replacingOccurrences(of: mesh.ip(99, 1), with: mesh.ip(99, 2))
+        var firstAnswers: [String] = []
+        let deadline = ContinuousClock.now + .seconds(15)
+        while firstAnswers.count < 10, ContinuousClock.now < deadline {
+            guard let answer = try? await mesh.get(proxyB, host: LocalMesh.host) else {
+                try await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            firstAnswers.append(answer.status == 200 ? answer.cluster ?? "?" : "HTTP \(answer.status)")
+        }
+        XCTAssertEqual(firstAnswers, Array(repeating: "c1", count: 10), "the restarted gateway's first answers")
         let relearned = try await mesh.waitFor("the restarted gateway drains c2 again", timeout: .seconds(15)) {
             await self.view(mesh, b)?.state == "drained"
         }
