@@ -22,6 +22,8 @@ struct DrillRunner {
 
     func run(_ scenario: DrillScenario) async throws -> DrillReport {
         let startedAt = Date()
+        // Two gateways, two observers: played and judged in SplitDrill.swift.
+        if scenario == .splitMesh { return try await runSplit(startedAt: startedAt) }
         let observer = DrillObserver(target: target, rate: options.rate)
         observer.start()
         let progress = Task { await reportProgress(observer) }
@@ -115,6 +117,8 @@ struct DrillRunner {
             try await Task.sleep(for: .seconds(2))
         case .isolateGateway:
             try await playIsolation(observer)
+        case .splitMesh:
+            throw DrillError("split-mesh is played by runSplit")
         }
     }
 

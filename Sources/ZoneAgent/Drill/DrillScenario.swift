@@ -11,6 +11,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case drain
     case outlier
     case isolateGateway = "isolate-gateway"
+    case splitMesh = "split-mesh"
 
     var expectation: String {
         switch self {
@@ -36,6 +37,8 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "the cluster's backends answer 500 to requests while passing their probes: the gateway's outlier detection moves its share away after a few failed requests; fixed, the share returns when the demotion ends"
         case .isolateGateway:
             return "the gateway's gossip cut from every cluster, its requests still pass: it serves what whenNoneHealthy says (last-good, all: no request fails; none: 503), and the configured weights come back once it hears the mesh again"
+        case .splitMesh:
+            return "the mesh split in two with a gateway on each side (the drilled cluster and a second gateway, the other clusters and the first; gossip dropped between the sides, each gateway's requests to the other side hang): each gateway serves its own side's clusters as its policy says, no request fails, and after the heal both are back at the configured weights with the same table"
         }
     }
 
@@ -43,15 +46,15 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     var movesTraffic: Bool {
         switch self {
         case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier: return true
-        case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway: return false
+        case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway, .splitMesh: return false
         }
     }
 
     /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
-    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss || self == .isolateGateway }
+    var needsNetworkNamespace: Bool { self == .partition || self == .packetLoss || self == .isolateGateway || self == .splitMesh }
 
     /// Whether only the local mesh can play it (a mesh file has no command for it).
-    var localOnly: Bool { self == .isolateGateway }
+    var localOnly: Bool { self == .isolateGateway || self == .splitMesh }
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
