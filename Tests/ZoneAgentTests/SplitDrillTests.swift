@@ -42,6 +42,34 @@ final class SplitDrillTests: XCTestCase {
         XCTAssertTrue(checks.contains { $0.what.contains("hash after") && $0.what.hasSuffix("1.10 s after the heal)") }, "\(checks)")
     }
 
+    /// With two clusters across the cut, a request's try and its one retry can both cross it: 502 before the table
+    /// moved is allowed there, and only there.
+    func testTwoClustersAcrossTheCutAllowA502BeforeTheTableMovedOnly() {
+        let three = ["c1": 60, "c2": 20, "c3": 20]
+        func record(_ failures: [(Int, String)]) -> DrillRecord {
+            var r = DrillRecord()
+            r.events = [.init(atMs: 1_000, kind: .fault, what: "split"), .init(atMs: 3_000, kind: .recovery, what: "heal")]
+            for t in stride(from: 0, to: 5_000, by: 100) {
+                let split = t >= 1_300 && t < 3_800
+                r.samples.append(.init(atMs: t, weights: split ? ["c1": 100, "c2": 0, "c3": 0] : three, reasons: [:], hash: split ? "b" : "same"))
+            }
+            r.requests = failures.map { .init(sentMs: $0.0, latencyMs: 2_000, cluster: nil, outcome: $0.1) }
+            return r
+        }
+        let sides = [SplitSide(gateway: self.sides[0].gateway, clusters: ["c2", "c3"]), SplitSide(gateway: self.sides[1].gateway, clusters: ["c1"])]
+        let a = DrillRecord(requests: [], samples: record([]).samples.map {
+            var s = $0
+            if s.hash == "b" { s.weights = ["c1": 0, "c2": 50, "c3": 50]; s.hash = "a" }
+            return s
+        }, events: record([]).events)
+        let held = DrillRunner.splitJudgement(records: [a, record([(1_100, "502")])], sides: sides, configured: three, policy: DrillPolicy()).checks
+        XCTAssertTrue(held.allSatisfy(\.held), "\(held)")
+        let failed = DrillRunner.splitJudgement(records: [a, record([(1_100, "502"), (2_000, "502")])], sides: sides, configured: three,
+                                                policy: DrillPolicy()).checks.filter { !$0.held }.map(\.what)
+        XCTAssertEqual(failed.count, 1, "\(failed)")
+        XCTAssertTrue(failed[0].contains("(502: 1, others: 1, of 2)"), "\(failed)")
+    }
+
     func testAGatewayThatKeepsTheOtherSideOrHangsTooLongOrDisagreesFails() {
         let a = record(during: (100, 0), movedAt: 1_300, backAt: 3_800, own: "c1", caughtMs: 5_000)
         var b = record(during: (20, 80), movedAt: 1_500, backAt: 4_100, own: "c2")
