@@ -38,7 +38,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
         case .isolateGateway:
             return "the gateway's gossip cut from every cluster, its requests still pass: it serves what whenNoneHealthy says (last-good, all: no request fails; none: 503), and the configured weights come back once it hears the mesh again"
         case .splitMesh:
-            return "the mesh split in two with a gateway on each side (the drilled cluster and a second gateway, the other clusters and the first; gossip dropped between the sides, each gateway's requests to the other side hang): each gateway serves its own side's clusters as its policy says, no request fails, and after the heal both are back at the configured weights with the same table"
+            return "the mesh split in two with a gateway on each side (the drilled cluster and a second gateway, the other clusters and the first; gossip dropped between the sides, each gateway's requests to the other side hang): each gateway serves its own side's clusters as its policy says, no request fails (with two clusters across the cut, only one whose try and one retry both crossed it before the table moved: 502), and after the heal both are back at the configured weights with the same table"
         }
     }
 
@@ -58,7 +58,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway]
+                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway, .splitMesh]
 
     /// The gateway settings the scenario needs on the local mesh (`failover.outlierDetection` for `outlier`: short
     /// times, so the drill ends within seconds).
