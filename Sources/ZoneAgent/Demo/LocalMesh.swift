@@ -4,7 +4,8 @@ import MeshCrypto
 import NIOCore
 
 /// A whole zone-agent deployment on loopback, made of real processes of this binary: per cluster, agents and
-/// demo backends; one gateway on the seed's Ingress (two for `split-mesh`). The demo, the drills and the integration tests drive it.
+/// demo backends; one gateway on the seed's Ingress (two for `split-mesh`). The demo, the drills and the
+/// integration tests drive it.
 ///
 /// Each mesh takes its own 127.N.x.y addresses, so its fixed ports collide with nothing else on the machine.
 final class LocalMesh: @unchecked Sendable {

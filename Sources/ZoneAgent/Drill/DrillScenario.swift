@@ -46,7 +46,9 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     var movesTraffic: Bool {
         switch self {
         case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier: return true
-        case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway, .splitMesh: return false
+        case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway: return false
+        // Each gateway moves the other side's share: judged per gateway in SplitDrill.swift, not by this.
+        case .splitMesh: return false
         }
     }
 

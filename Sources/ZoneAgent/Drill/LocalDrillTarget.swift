@@ -152,8 +152,11 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
                 rules.append(["OUTPUT", "-p", "tcp", "-d", net, "-m", "owner", "--uid-owner", "\(uid)", "-j", "DROP"])
             }
         }
-        lock.withLock { cuts[Self.splitKey] = rules }
-        for rule in rules { try filter.insert(rule) }
+        // Kept as each goes in, so a heal or tear-down after a failed insert removes exactly what is there.
+        for rule in rules {
+            try filter.insert(rule)
+            lock.withLock { cuts[Self.splitKey, default: []].append(rule) }
+        }
     }
 
     func mend() async throws {

@@ -72,7 +72,8 @@ extension DrillRunner {
             if Task.isCancelled { return }
             let line = observers.map { observer in
                 let r = observer.snapshot
-                return "\(observer.gateway.name): \(r.requests.count) requests (\(r.requests.filter { !$0.ok }.count) failed), table \(DrillHTML.weights(r.samples.last?.weights ?? [:]))"
+                let failed = r.requests.filter { !$0.ok }.count
+                return "\(observer.gateway.name): \(r.requests.count) requests (\(failed) failed), table \(DrillHTML.weights(r.samples.last?.weights ?? [:]))"
             }.joined(separator: "  |  ")
             say(String(format: "  %6.1fs  %@", Double(observers[0].elapsedMs()) / 1000, line))
         }
@@ -116,7 +117,9 @@ extension DrillRunner {
                 // only that.
                 let crossedTwice = failed.filter { $0.outcome == "502" && $0.sentMs >= fault && $0.sentMs <= (dropAt ?? recovery) }
                 check(crossedTwice.count == failed.count,
-                      "no failed request through \(name) but those sent before its table moved whose try and one retry both crossed the cut to \(other.joined(separator: " and ")) (502: \(crossedTwice.count), others: \(failed.count - crossedTwice.count), of \(f.requests))")
+                      "no failed request through \(name) but those sent before its table moved whose try and one retry both "
+                      + "crossed the cut to \(other.joined(separator: " and ")) "
+                      + "(502: \(crossedTwice.count), others: \(failed.count - crossedTwice.count), of \(f.requests))")
             } else {
                 check(failed.isEmpty, "no failed request through \(name) (\(failed.count) of \(f.requests))")
             }
@@ -126,13 +129,15 @@ extension DrillRunner {
             let slowest = caught.map { $0.latencyMs }.max() ?? 0
             let bound = (dropAt ?? recovery) - fault + caughtSlack
             check(caught.allSatisfy { Double($0.sentMs) + $0.latencyMs <= Double(fault + bound) },
-                  "\(caught.count) requests through \(name) caught by the cut before its table moved (over 250 ms, the slowest \(fmt(Int(slowest)))), each answered by \(fmt(bound)) after the split")
+                  "\(caught.count) requests through \(name) caught by the cut before its table moved "
+                  + "(over 250 ms, the slowest \(fmt(Int(slowest)))), each answered by \(fmt(bound)) after the split")
             check(f.flaps == 0, "no flap at \(name) (\(f.flaps))")
             check(f.failbackSeconds != nil, "\(name) back at the configured weights (\(DrillHTML.seconds(f.failbackSeconds)) after the heal)")
         }
         if records.count == 2, let recovery = records[0].recoveryAtMs {
             let agreed = agreement(records[0], records[1], from: recovery, configured: configured)
-            check(agreed != nil, "both gateways at the configured weights with the same table (hash \(agreed.map { String($0.hash.prefix(12)) } ?? "—"), \(fmt(agreed.map { $0.atMs - recovery })) after the heal)")
+            let hash = agreed.map { String($0.hash.prefix(12)) } ?? "—"
+            check(agreed != nil, "both gateways at the configured weights with the same table (hash \(hash), \(fmt(agreed.map { $0.atMs - recovery })) after the heal)")
         }
         return (checks, gateways)
     }
