@@ -42,6 +42,20 @@ final class SplitDrillTests: XCTestCase {
         XCTAssertTrue(checks.contains { $0.what.contains("hash after") && $0.what.hasSuffix("1.10 s after the heal)") }, "\(checks)")
     }
 
+    /// The report carries both gateways: each with its own chart and figures in the page, and in the JSON.
+    func testTheReportShowsBothGateways() throws {
+        let a = record(during: (100, 0), movedAt: 1_300, backAt: 3_800, own: "c1")
+        let b = record(during: (0, 100), movedAt: 1_500, backAt: 4_100, own: "c2")
+        let (checks, gateways) = DrillRunner.splitJudgement(records: [a, b], sides: sides, configured: configured, policy: DrillPolicy())
+        let report = DrillReport(scenario: .splitMesh, cluster: "c2", profile: "lan", startedAt: Date(), rate: 50, configured: configured,
+                                 record: a, figures: gateways[0].figures, checks: checks, gateways: gateways)
+        let page = DrillHTML.render([report])
+        XCTAssertTrue(page.contains("gateway, the side of c1") && page.contains("gateway-b, the side of c2"))
+        XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 2, "one chart per gateway")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: report.json()) as? [String: Any])
+        XCTAssertEqual((json["gateways"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["gateway", "gateway-b"])
+    }
+
     /// With two clusters across the cut, a request's try and its one retry can both cross it: 502 before the table
     /// moved is allowed there, and only there.
     func testTwoClustersAcrossTheCutAllowA502BeforeTheTableMovedOnly() {
