@@ -167,6 +167,29 @@ final class DrillTests: XCTestCase {
         }
     }
 
+    /// The README's third column: c1 with the first gateway, c2 with the second, gossip and each gateway's requests
+    /// cut between the sides for 3 s.
+    func testASplitMeshServesEachSideThroughItsOwnGatewayAndHealsToOneTable() throws {
+        try requireNamespace()
+        guard NetworkNamespace.find("setpriv") != nil else { throw XCTSkip("the split-mesh drill runs its gateways through setpriv (util-linux)") }
+        let (status, report, output) = try drill(["--scenario", "split-mesh", "--duration", "3s"] + lanTiming, timeout: 120)
+        XCTAssertEqual(status, 0, output)
+        let gateways = report["gateways"] as? [[String: Any]] ?? []
+        XCTAssertEqual(gateways.map { $0["name"] as? String }, ["gateway", "gateway-b"], output)
+        for g in gateways {
+            let f = g["figures"] as? [String: Any] ?? [:]
+            XCTAssertEqual(f["failedRequests"] as? Int, 0, "\(g["name"] ?? "?"): \(f)")
+            XCTAssertNotNil(f["failoverTableSeconds"] as? Double, "\(g["name"] ?? "?") dropped the other side")
+            XCTAssertNotNil(f["failbackSeconds"] as? Double, "\(g["name"] ?? "?") back after the heal")
+            XCTAssertGreaterThan(f["requests"] as? Int ?? 0, 100)
+        }
+        let all = checks(report)
+        XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix("gateway served its own side") && $0.what.contains("c1 100 / c2 0") }, "\(all)")
+        XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix("gateway-b served its own side") && $0.what.contains("c1 0 / c2 100") }, "\(all)")
+        XCTAssertTrue(all.contains { $0.held && $0.what.hasPrefix("both gateways at the configured weights with the same table") }, "\(all)")
+        XCTAssertTrue(all.allSatisfy(\.held), "\(all)")
+    }
+
     func testABadMeshFileExits78NamingTheKey() throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let file = out + "/mesh.yaml"

@@ -4,7 +4,8 @@ import MeshCrypto
 import NIOCore
 
 /// A whole zone-agent deployment on loopback, made of real processes of this binary: per cluster, agents and
-/// demo backends; one gateway on the seed's Ingress. The demo, the drills and the integration tests drive it.
+/// demo backends; one gateway on the seed's Ingress (two for `split-mesh`). The demo, the drills and the
+/// integration tests drive it.
 ///
 /// Each mesh takes its own 127.N.x.y addresses, so its fixed ports collide with nothing else on the machine.
 final class LocalMesh: @unchecked Sendable {
@@ -22,6 +23,9 @@ final class LocalMesh: @unchecked Sendable {
         var failoverExtra = ""
         /// More `proxy:` entries of the gateway, flow YAML (`pinHeader: x-zone-cluster-pin`).
         var proxyExtra = ""
+        /// A second gateway, `gateway-b` on group 98, and each gateway under a uid of its own, so a packet filter
+        /// can tell one gateway's requests from the other's (`split-mesh`). See LocalMesh+Gateways.swift.
+        var secondGateway = false
     }
 
     static let host = "alb.ingress.alibaba.com"
@@ -151,17 +155,7 @@ final class LocalMesh: @unchecked Sendable {
                 """)
             }
         }
-        try write("gateway.yaml", """
-        node: gateway
-        gossip: { bind: "\(ip(99, 1)):7946", join: \(join), profile: \(layout.profile) }
-        keys: { trust: keys/trust.yaml, mesh: keys/mesh.key }
-        admin: { listen: "\(ip(99, 1)):9101" }
-        routes: { ingress: ingress-demo.yaml }
-        failover: { holdDown: \(layout.holdDown), slowStart: \(layout.slowStart)\(layout.failoverExtra.isEmpty ? "" : ", " + layout.failoverExtra) }
-        proxy: { listen: "\(ip(99, 1)):8001"\(layout.proxyExtra.isEmpty ? "" : ", " + layout.proxyExtra) }
-        \(layout.gatewayExtra)
-
-        """)
+        for name in gatewayNames { try writeGateway(name, join: join) }
     }
 
     func write(_ name: String, _ text: String) throws {
@@ -188,8 +182,6 @@ final class LocalMesh: @unchecked Sendable {
 
     /// The address range of a cluster's processes, for a packet filter: 127.N.GROUP.0/24.
     func subnet(of cluster: String) -> String { "127.\(net).\(group(of: cluster)).0/24" }
-
-    func startGateway() throws { try start("gateway", ["gateway", "--config", "gateway.yaml"]) }
 
     /// Starts a process of this binary named `name`, its output in `DIR/name.log`.
     func start(_ name: String, _ arguments: [String]) throws {

@@ -11,8 +11,10 @@ struct DrillCommand: AsyncParsableCommand {
         discussion: """
         Scenarios: \((DrillScenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", ")). Without --mesh the \
         drill builds its own mesh of real processes on loopback (two clusters of three agents, two backends each, a \
-        gateway on the seed's Ingress at 20/80) and tears it down; partition, packet-loss, isolate-gateway and pin run it \
-        in a network namespace of their own (root). --weights and --failover shape that mesh's clusters and its \
+        gateway on the seed's Ingress at 20/80) and tears it down; partition, packet-loss, isolate-gateway, pin and \
+        split-mesh run it in a network namespace of their own (root). split-mesh adds a second gateway and cuts the mesh in two: \
+        --cluster (c2) with the second gateway, the other clusters with the first; each gateway runs under a uid of \
+        its own (setpriv) so its requests to the other side can be dropped too. --weights and --failover shape that mesh's clusters and its \
         gateway's traffic policy, and the expectations follow the policy. With --mesh FILE it drives a deployment through the shell commands the file \
         gives (deploy/drills/ has one for the layout of deploy/agents and one for a mesh started by hand).
         """)
@@ -188,6 +190,7 @@ struct DrillCommand: AsyncParsableCommand {
             // The scenario's own settings (outlier detection for `outlier`) after the operator's policy.
             layout.failoverExtra = [policy.gatewayEntries, s.localFailoverExtra].filter { !$0.isEmpty }.joined(separator: ", ")
             layout.proxyExtra = s.localProxyExtra
+            layout.secondGateway = s == .splitMesh
             options.policy = policy
             let directory = dir.map { "\($0)/\(index)-\(s.rawValue)" } ?? NSTemporaryDirectory() + "zone-agent-drill-\(getpid())-\(index)"
             let mesh = try LocalMesh(directory: directory, binary: DemoCommand.selfPath(), layout: layout)
@@ -223,6 +226,10 @@ struct DrillCommand: AsyncParsableCommand {
     private func printSummary(_ r: DrillReport) {
         let f = r.figures
         say("  \(r.verdict.uppercased()): \(f.requests) requests, \(f.failedRequests) failed; table moved \(DrillHTML.seconds(f.failoverTableSeconds)), last request to \(r.cluster) \(DrillHTML.seconds(f.failoverTrafficSeconds)), back \(DrillHTML.seconds(f.failbackSeconds)); \(f.weightChanges) weight changes, \(f.flaps) flaps")
+        for g in r.gateways ?? [] {
+            let f = g.figures
+            say("    \(g.name) (\(g.side.joined(separator: ", "))): \(f.requests) requests, \(f.failedRequests) failed; dropped \(g.cluster) \(DrillHTML.seconds(f.failoverTableSeconds)), back \(DrillHTML.seconds(f.failbackSeconds))")
+        }
         for check in r.checks { say("    \(check.held ? "ok  " : "FAIL") \(check.what)") }
     }
 

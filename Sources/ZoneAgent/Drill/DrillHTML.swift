@@ -42,26 +42,28 @@ enum DrillHTML {
         let checks = r.checks.map {
             "<li class=\"\($0.held ? "held" : "failed")\">\($0.held ? "✓" : "✗") \(escape($0.what))</li>"
         }.joined()
-        let reasons = r.reasons.map {
-            "<tr><td>\(seconds(Double($0.atMs) / 1000))</td><td>\(escape($0.cluster))</td><td>\($0.weight)</td><td>\(escape($0.reason))</td></tr>"
-        }.joined()
+        // With several gateways, each lists its own reasons under its chart.
+        let reasons = """
+        <details><summary>the table's reasons (\(r.reasons.count) changes)</summary>
+        <table><tr><th>at</th><th>cluster</th><th>weight</th><th>reason</th></tr>\(reasonRows(r.reasons))</table></details>
+        """
         let events = r.events.map { "<tr><td>\(seconds(Double($0.atMs) / 1000))</td><td>\($0.kind.rawValue)</td><td>\(escape($0.what))</td></tr>" }.joined()
         return """
         <h2>\(escape(r.scenario)) on \(escape(r.cluster)) — <span class="\(r.held ? "held" : "failed")">\(r.verdict)</span></h2>
         <p>\(escape(r.expectation)).<br><span class="mono">profile \(escape(r.profile)), started \(escape(r.startedAt)), configured \(escape(weights(r.configuredWeights)))</span></p>
-        \(chart(r))
-        <table>\(rows)</table>
+        \(r.gateways.map { $0.map { gatewaySection($0, r) }.joined(separator: "\n") } ?? chart(r) + "<table>\(rows)</table>")
         <ul>\(checks)</ul>
         <table><tr><th>at</th><th>what</th><th></th></tr>\(events)</table>
-        <details><summary>the table's reasons (\(r.reasons.count) changes)</summary>
-        <table><tr><th>at</th><th>cluster</th><th>weight</th><th>reason</th></tr>\(reasons)</table></details>
+        \(r.gateways == nil ? reasons : "")
         """
     }
 
     /// Each cluster's share of requests (solid, over the last 500 ms so 5 requests a bucket do not read as noise)
     /// and its table weight (dashed), failed requests as red ticks, the fault and recovery as vertical lines.
-    static func chart(_ r: DrillReport) -> String {
-        let buckets = r.timeline.buckets
+    static func chart(_ r: DrillReport) -> String { chart(r.timeline, configured: r.configuredWeights, events: r.events) }
+
+    static func chart(_ timeline: DrillTimeline, configured: [String: Int], events: [DrillRecord.Event]) -> String {
+        let buckets = timeline.buckets
         guard buckets.count > 1 else { return "<p>(no timeline)</p>" }
         let width = 920.0, height = 250.0, left = 40.0, top = 10.0
         let plotW = width - left - 30, plotH = height - top - 40
@@ -70,7 +72,7 @@ enum DrillHTML {
         func xMs(_ ms: Int) -> Double { left + plotW * Double(ms) / Double(DrillTimeline.bucketMs) / span }
         func xEnd(_ i: Int) -> Double { min(left + plotW, xMs((i + 1) * DrillTimeline.bucketMs)) }
         func y(_ percent: Double) -> Double { top + plotH * (1 - percent / 100) }
-        let clusters = r.configuredWeights.keys.sorted()
+        let clusters = configured.keys.sorted()
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"share of requests per cluster\">"
         for p in stride(from: 0.0, through: 100.0, by: 25.0) {
             svg += "<line x1=\"\(left)\" x2=\"\(left + plotW)\" y1=\"\(y(p))\" y2=\"\(y(p))\" stroke=\"#eee\"/><text x=\"4\" y=\"\(y(p) + 4)\">\(Int(p))%</text>"
@@ -80,7 +82,7 @@ enum DrillHTML {
         for s in stride(from: 0, through: seconds, by: step) {
             svg += "<text x=\"\(xMs(s * 1000) - 6)\" y=\"\(top + plotH + 16)\">\(s)s</text>"
         }
-        for event in r.events {
+        for event in events {
             let color = event.kind == .fault ? "#b3261e" : event.kind == .recovery ? "#1f7a3e" : "#999"
             svg += "<line x1=\"\(xMs(event.atMs))\" x2=\"\(xMs(event.atMs))\" y1=\"\(top)\" y2=\"\(top + plotH)\" stroke=\"\(color)\" stroke-width=\"1.5\"><title>\(escape(event.what))</title></line>"
         }
@@ -110,6 +112,33 @@ enum DrillHTML {
             svg += "<line x1=\"\(x(i))\" x2=\"\(x(i))\" y1=\"\(top + plotH - 12)\" y2=\"\(top + plotH)\" stroke=\"#b3261e\" stroke-width=\"2\"><title>\(bucket.failed) failed</title></line>"
         }
         return svg + "</svg>"
+    }
+
+    /// One gateway of a drill that watches several: its chart and figures, under its name and side.
+    static func gatewaySection(_ g: DrillReport.Gateway, _ r: DrillReport) -> String {
+        let f = g.figures
+        var figures: [(String, String)] = [
+            ("requests", "\(f.requests) at \(r.rate)/s, \(f.failedRequests) failed"),
+            ("fault → table dropped \(g.cluster)", seconds(f.failoverTableSeconds)),
+            ("fault → last request served by \(g.cluster)", seconds(f.failoverTrafficSeconds)),
+            ("recovery → weights back", seconds(f.failbackSeconds)),
+            ("weight changes / failovers / flaps", "\(f.weightChanges) / \(f.failovers) / \(f.flaps)"),
+        ]
+        if !f.failures.isEmpty { figures.append(("first failures", f.failures.joined(separator: "; "))) }
+        let rows = figures.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined()
+        return """
+        <h3>\(escape(g.name)), the side of \(escape(g.side.joined(separator: ", ")))</h3>
+        \(chart(g.timeline, configured: r.configuredWeights, events: r.events))
+        <table>\(rows)</table>
+        <details><summary>\(escape(g.name))'s reasons (\(g.reasons.count) changes)</summary>
+        <table><tr><th>at</th><th>cluster</th><th>weight</th><th>reason</th></tr>\(reasonRows(g.reasons))</table></details>
+        """
+    }
+
+    static func reasonRows(_ reasons: [DrillReport.Reason]) -> String {
+        reasons.map {
+            "<tr><td>\(seconds(Double($0.atMs) / 1000))</td><td>\(escape($0.cluster))</td><td>\($0.weight)</td><td>\(escape($0.reason))</td></tr>"
+        }.joined()
     }
 
     static func seconds(_ s: Double?) -> String { s.map { String(format: "%.2f s", $0) } ?? "—" }

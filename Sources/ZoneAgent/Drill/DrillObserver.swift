@@ -3,13 +3,33 @@ import Foundation
 import NIOCore
 import WeightTable
 
+/// The gateway a drill observer watches: its proxy, its admin API, where its table is read.
+struct DrillGateway: Sendable {
+    var name: String
+    var proxyURL: String
+    var host: String
+    var adminURL: String
+    var adminToken: String?
+    var tableSource: DrillTableSource
+
+    /// The target's one gateway.
+    init(_ target: any DrillTarget) {
+        self.init(name: "gateway", proxyURL: target.proxyURL, host: target.host, adminURL: target.adminURL,
+                  adminToken: target.adminToken, tableSource: target.tableSource)
+    }
+
+    init(name: String, proxyURL: String, host: String, adminURL: String, adminToken: String? = nil, tableSource: DrillTableSource = .zoneAgent) {
+        (self.name, self.proxyURL, self.host, self.adminURL, self.adminToken, self.tableSource) = (name, proxyURL, host, adminURL, adminToken, tableSource)
+    }
+}
+
 /// Watches a drill from the client's side: an open-loop request stream through the gateway (each request sent on
 /// schedule whether or not the one before has answered, as real clients do), and the gateway's table every 100 ms.
 final class DrillObserver: @unchecked Sendable {
-    let origin = ContinuousClock.now
+    let origin: ContinuousClock.Instant
     /// The wall clock at `origin`, to place the gateway's `generatedAt` on the drill's clock.
-    let wallOriginMs = Int(Date().timeIntervalSince1970 * 1000)
-    private let target: any DrillTarget
+    let wallOriginMs: Int
+    let gateway: DrillGateway
     private let rate: Int
     /// Request n is pinned to `pins[n % pins.count]` with `pinHeader` (nil: not pinned).
     private let pins: [String?]
@@ -24,8 +44,16 @@ final class DrillObserver: @unchecked Sendable {
     /// gateway cannot make the drill itself grow without bound.
     static let maxInFlight = 2_000
 
-    init(target: any DrillTarget, rate: Int, pins: [String?] = [nil], pinHeader: String = DrillScenario.pinHeader) {
-        self.target = target
+    convenience init(target: any DrillTarget, rate: Int, pins: [String?] = [nil]) {
+        self.init(gateway: DrillGateway(target), rate: rate, pins: pins)
+    }
+
+    /// Observers of several gateways share one `origin`, so their records read on one clock.
+    init(gateway: DrillGateway, rate: Int, origin: ContinuousClock.Instant = .now, pins: [String?] = [nil],
+         pinHeader: String = DrillScenario.pinHeader) {
+        self.gateway = gateway
+        self.origin = origin
+        self.wallOriginMs = Int(Date().timeIntervalSince1970 * 1000) - Self.milliseconds(.now - origin)
         self.rate = rate
         self.pins = pins.isEmpty ? [nil] : pins
         self.pinHeader = pinHeader
@@ -36,8 +64,11 @@ final class DrillObserver: @unchecked Sendable {
 
     /// Milliseconds since the drill started.
     func elapsedMs(_ at: ContinuousClock.Instant = .now) -> Int {
-        let d = at - origin
-        return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+        Self.milliseconds(at - origin)
+    }
+
+    private static func milliseconds(_ d: Duration) -> Int {
+        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
     }
 
     func note(_ kind: DrillRecord.Event.Kind, _ what: String) {
@@ -95,7 +126,7 @@ final class DrillObserver: @unchecked Sendable {
     }
 
     func fetchTable() async -> DrillRecord.TableSample? {
-        if case .haproxyStats(let url) = target.tableSource {
+        if case .haproxyStats(let url) = gateway.tableSource {
             guard let response = try? await http.execute(HTTPClientRequest(url: url), timeout: .seconds(2)),
                   let body = try? await response.body.collect(upTo: 1 << 20),
                   let weights = HAProxyAnchor.weights(csv: String(buffer: body)) else { return nil }
@@ -113,15 +144,15 @@ final class DrillObserver: @unchecked Sendable {
                 reasons[c.cluster] = c.reason
             }
             let built = table.generatedAtMillis > 0 ? Int(table.generatedAtMillis) - wallOriginMs : nil
-            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons, builtAtMs: built, fallback: route.fallback?.rawValue)
+            return DrillRecord.TableSample(atMs: elapsedMs(), weights: weights, reasons: reasons, builtAtMs: built, fallback: route.fallback?.rawValue, hash: table.hash)
         } catch {
             return nil
         }
     }
 
     private func adminRequest(_ path: String) -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: target.adminURL + path)
-        if let token = target.adminToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        var request = HTTPClientRequest(url: gateway.adminURL + path)
+        if let token = gateway.adminToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         return request
     }
 
@@ -160,8 +191,8 @@ final class DrillObserver: @unchecked Sendable {
     }
 
     private func send(pinnedTo pin: String?) async -> (cluster: String?, outcome: String) {
-        var request = HTTPClientRequest(url: target.proxyURL)
-        request.headers.replaceOrAdd(name: "Host", value: target.host)
+        var request = HTTPClientRequest(url: gateway.proxyURL)
+        request.headers.replaceOrAdd(name: "Host", value: gateway.host)
         if let pin { request.headers.add(name: pinHeader, value: pin) }
         // Not cancelled with the stream: a request in flight when the drill ends is still answered and counted.
         let http = http

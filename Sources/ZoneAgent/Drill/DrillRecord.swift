@@ -30,6 +30,8 @@ struct DrillRecord: Sendable, Codable {
         var builtAtMs: Int? = nil
         /// The `whenNoneHealthy` rule the route fell back on (`last-good`, `all`, `none`); nil while a cluster serves.
         var fallback: String? = nil
+        /// The table's content hash (`/v1/table`'s `hash`): equal on gateways that agree on where traffic goes.
+        var hash: String? = nil
 
         /// The best time of this table: when it was built, else when it was seen.
         var effectiveMs: Int { builtAtMs.map { min($0, atMs) } ?? atMs }

@@ -16,6 +16,18 @@ struct DrillReport: Sendable, Codable {
         var reason: String
     }
 
+    /// One gateway of a drill that watches several (`split-mesh`): its own request stream and table.
+    struct Gateway: Sendable, Codable {
+        var name: String
+        /// The clusters on its side of the cut.
+        var side: [String]
+        /// The cluster its figures follow: the first of the other side's, whose share it must move away.
+        var cluster: String
+        var figures: DrillFigures
+        var reasons: [Reason]
+        var timeline: DrillTimeline
+    }
+
     var scenario: String
     var expectation: String
     var verdict: String
@@ -29,11 +41,13 @@ struct DrillReport: Sendable, Codable {
     var checks: [Check]
     var reasons: [Reason]
     var timeline: DrillTimeline
+    /// Every gateway watched, where a drill watches more than one; the figures and timeline above are the first's.
+    var gateways: [Gateway]?
 
     var held: Bool { checks.allSatisfy(\.held) }
 
     init(scenario: DrillScenario, cluster: String, profile: String, startedAt: Date, rate: Int,
-         configured: [String: Int], record: DrillRecord, figures: DrillFigures, checks: [Check]) {
+         configured: [String: Int], record: DrillRecord, figures: DrillFigures, checks: [Check], gateways: [Gateway]? = nil) {
         self.scenario = scenario.rawValue
         self.expectation = scenario.expectation
         self.verdict = checks.allSatisfy(\.held) ? "held" : "failed"
@@ -47,6 +61,7 @@ struct DrillReport: Sendable, Codable {
         self.checks = checks
         self.reasons = Self.reasonChanges(record.samples)
         self.timeline = DrillTimeline(record: record)
+        self.gateways = gateways
     }
 
     /// The samples' reasons, kept only where a cluster's weight or reason changed.

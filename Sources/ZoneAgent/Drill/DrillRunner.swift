@@ -22,9 +22,11 @@ struct DrillRunner {
 
     func run(_ scenario: DrillScenario) async throws -> DrillReport {
         let startedAt = Date()
+        // Two gateways, two observers: played and judged in SplitDrill.swift.
+        if scenario == .splitMesh { return try await runSplit(startedAt: startedAt) }
         // `pin` sends every third request unpinned and the others pinned to each cluster in turn.
         let pins = scenario == .pin ? [nil] + configured.keys.sorted().map { Optional($0) } : [nil]
-        let observer = DrillObserver(target: target, rate: options.rate, pins: pins, pinHeader: DrillScenario.pinHeader)
+        let observer = DrillObserver(target: target, rate: options.rate, pins: pins)
         observer.start()
         let progress = Task { await reportProgress(observer) }
         defer { progress.cancel() }
@@ -117,6 +119,8 @@ struct DrillRunner {
             try await Task.sleep(for: .seconds(2))
         case .isolateGateway:
             try await playIsolation(observer)
+        case .splitMesh:
+            throw DrillError("split-mesh is played by runSplit")
         }
     }
 

@@ -12,6 +12,7 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     case outlier
     case isolateGateway = "isolate-gateway"
     case pin
+    case splitMesh = "split-mesh"
 
     var expectation: String {
         switch self {
@@ -39,6 +40,8 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
             return "requests pinned to each cluster by the pin header (proxy.pinHeader) while the cluster's network is cut: pinned to a live cluster, served by it; pinned to the cut one, 503 once the table has dropped it and served again once it is back; unpinned requests, no failure"
         case .isolateGateway:
             return "the gateway's gossip cut from every cluster, its requests still pass: it serves what whenNoneHealthy says (last-good, all: no request fails; none: 503), and the configured weights come back once it hears the mesh again"
+        case .splitMesh:
+            return "the mesh split in two with a gateway on each side (the drilled cluster and a second gateway, the other clusters and the first; gossip dropped between the sides, each gateway's requests to the other side hang): each gateway serves its own side's clusters as its policy says, no request fails (with two clusters across the cut, only one whose try and one retry both crossed it before the table moved: 502), and after the heal both are back at the configured weights with the same table"
         }
     }
 
@@ -47,18 +50,20 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
         switch self {
         case .killCluster, .scaleToZero, .pauseCluster, .partition, .drain, .outlier, .pin: return true
         case .killAgent, .rollingRestart, .packetLoss, .restartGateway, .isolateGateway: return false
+        // Each gateway moves the other side's share: judged per gateway in SplitDrill.swift, not by this.
+        case .splitMesh: return false
         }
     }
 
     /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
-    var needsNetworkNamespace: Bool { [.partition, .packetLoss, .isolateGateway, .pin].contains(self) }
+    var needsNetworkNamespace: Bool { [.partition, .packetLoss, .isolateGateway, .pin, .splitMesh].contains(self) }
 
     /// Whether only the local mesh can play it (a mesh file has no command for it, or does not say the pin header).
-    var localOnly: Bool { self == .isolateGateway || self == .pin }
+    var localOnly: Bool { [.isolateGateway, .pin, .splitMesh].contains(self) }
 
     /// `all` runs every scenario in this order: the gentle ones first.
     static let all: [DrillScenario] = [.killAgent, .rollingRestart, .scaleToZero, .killCluster, .pauseCluster, .partition,
-                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway, .pin]
+                                       .packetLoss, .restartGateway, .drain, .outlier, .isolateGateway, .pin, .splitMesh]
 
     /// The gateway settings the scenario needs on the local mesh (`failover.outlierDetection` for `outlier`: short
     /// times, so the drill ends within seconds).

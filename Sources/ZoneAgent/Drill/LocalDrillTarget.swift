@@ -46,7 +46,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
             }
             return
         }
-        try mesh.startGateway()
+        for name in mesh.gatewayNames { try mesh.startGateway(name) }
         try await mesh.waitFor("both clusters active at their configured weights", timeout: .seconds(60)) { await self.mesh.isSteady() }
     }
 
@@ -120,6 +120,52 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
         let filter = try requireFilter("isolate-gateway")
         for rule in lock.withLock({ () -> [[String]] in defer { isolation = [] }; return isolation }) { try filter.delete(rule) }
     }
+
+    /// `split-mesh`'s sides: the first gateway with every cluster but `cluster`, the second gateway with `cluster`.
+    func splitSides(_ cluster: String) throws -> [SplitSide] {
+        guard mesh.layout.secondGateway else { throw DrillError("split-mesh needs the local mesh's second gateway") }
+        func side(_ gateway: String, _ clusters: [String]) -> SplitSide {
+            SplitSide(gateway: DrillGateway(name: gateway, proxyURL: mesh.proxyURL(of: gateway), host: LocalMesh.host,
+                                            adminURL: mesh.adminURL(of: gateway)), clusters: clusters)
+        }
+        return [side("gateway", mesh.clusters.filter { $0 != cluster }), side(LocalMesh.secondGatewayName, [cluster])]
+    }
+
+    /// Cuts the mesh between the sides. Gossip: every packet between one side's addresses (its clusters' and its
+    /// gateway's, which gossip and state sync bind) and the other's, both ways; nothing else travels between them.
+    /// Requests: each gateway's connections to the other side's backends, which come from 127.0.0.1 and so are
+    /// told apart by the gateway's uid. DROP, not REJECT: connections hang, as across a cut link. The agents'
+    /// probes of their own backends (root, from 127.0.0.1) match neither.
+    func split(_ sides: [SplitSide]) async throws {
+        let filter = try requireFilter("split-mesh")
+        guard sides.count == 2 else { throw DrillError("split-mesh cuts a mesh in two sides, not \(sides.count)") }
+        func nets(_ side: SplitSide) -> [String] { side.clusters.map(mesh.subnet(of:)) + [mesh.gatewaySubnet(side.gateway.name)] }
+        var rules: [[String]] = []
+        for a in nets(sides[0]) {
+            for b in nets(sides[1]) { rules += [["INPUT", "-s", a, "-d", b, "-j", "DROP"], ["INPUT", "-s", b, "-d", a, "-j", "DROP"]] }
+        }
+        for (mine, other) in [(sides[0], sides[1]), (sides[1], sides[0])] {
+            guard let uid = mesh.uid(ofGateway: mine.gateway.name) else { throw DrillError("\(mine.gateway.name) has no uid of its own") }
+            for net in other.clusters.map(mesh.subnet(of:)) {
+                // TCP only: a gateway's gossip datagrams to the other side are dropped on INPUT above; dropped
+                // here, its own send would fail at once (EPERM), not as across a link.
+                rules.append(["OUTPUT", "-p", "tcp", "-d", net, "-m", "owner", "--uid-owner", "\(uid)", "-j", "DROP"])
+            }
+        }
+        // Kept as each goes in, so a heal or tear-down after a failed insert removes exactly what is there.
+        for rule in rules {
+            try filter.insert(rule)
+            lock.withLock { cuts[Self.splitKey, default: []].append(rule) }
+        }
+    }
+
+    func mend() async throws {
+        let filter = try requireFilter("split-mesh")
+        for rule in lock.withLock({ cuts.removeValue(forKey: Self.splitKey) ?? [] }) { try filter.delete(rule) }
+    }
+
+    /// The split's rules live with the cuts (so tear-down clears them) under a key no cluster can have.
+    private static let splitKey = "split mesh"
 
     /// Drops gossip (UDP and state sync, both on the gossip port) to and from `subnet`, both ways. Requests are
     /// other ports and pass: the gateway still reaches every backend, it only stops hearing the mesh.

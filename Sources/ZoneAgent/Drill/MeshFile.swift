@@ -58,7 +58,7 @@ struct MeshFile: Sendable {
         case .restartGateway: return ["gateway.kill", "gateway.start"]
         case .drain: return ["cluster.drain"]
         case .outlier: return ["cluster.fault", "cluster.recover"]
-        case .isolateGateway, .pin: return []
+        case .isolateGateway, .pin, .splitMesh: return []
         }
     }
 
