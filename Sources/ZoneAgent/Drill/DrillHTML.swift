@@ -28,17 +28,7 @@ enum DrillHTML {
     }
 
     static func section(_ r: DrillReport) -> String {
-        let f = r.figures
-        var figures: [(String, String)] = [
-            ("requests", "\(f.requests) at \(r.rate)/s, \(f.failedRequests) failed"),
-            ("fault → table moved", seconds(f.failoverTableSeconds)),
-            ("fault → last request served by \(r.cluster)", seconds(f.failoverTrafficSeconds)),
-            ("recovery → weights back", seconds(f.failbackSeconds)),
-            ("served by \(r.cluster) after the table dropped it", "\(f.servedAfterDrop)"),
-            ("weight changes / failovers / flaps", "\(f.weightChanges) / \(f.failovers) / \(f.flaps)"),
-        ]
-        if !f.failures.isEmpty { figures.append(("first failures", f.failures.joined(separator: "; "))) }
-        let rows = figures.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined()
+        let rows = figureRows(r.figures, rate: r.rate, cluster: r.cluster, moved: "fault → table moved", servedAfterDrop: true)
         let checks = r.checks.map {
             "<li class=\"\($0.held ? "held" : "failed")\">\($0.held ? "✓" : "✗") \(escape($0.what))</li>"
         }.joined()
@@ -116,16 +106,7 @@ enum DrillHTML {
 
     /// One gateway of a drill that watches several: its chart and figures, under its name and side.
     static func gatewaySection(_ g: DrillReport.Gateway, _ r: DrillReport) -> String {
-        let f = g.figures
-        var figures: [(String, String)] = [
-            ("requests", "\(f.requests) at \(r.rate)/s, \(f.failedRequests) failed"),
-            ("fault → table dropped \(g.cluster)", seconds(f.failoverTableSeconds)),
-            ("fault → last request served by \(g.cluster)", seconds(f.failoverTrafficSeconds)),
-            ("recovery → weights back", seconds(f.failbackSeconds)),
-            ("weight changes / failovers / flaps", "\(f.weightChanges) / \(f.failovers) / \(f.flaps)"),
-        ]
-        if !f.failures.isEmpty { figures.append(("first failures", f.failures.joined(separator: "; "))) }
-        let rows = figures.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined()
+        let rows = figureRows(g.figures, rate: r.rate, cluster: g.cluster, moved: "fault → table dropped \(g.cluster)", servedAfterDrop: false)
         return """
         <h3>\(escape(g.name)), the side of \(escape(g.side.joined(separator: ", ")))</h3>
         \(chart(g.timeline, configured: r.configuredWeights, events: r.events))
@@ -133,6 +114,20 @@ enum DrillHTML {
         <details><summary>\(escape(g.name))'s reasons (\(g.reasons.count) changes)</summary>
         <table><tr><th>at</th><th>cluster</th><th>weight</th><th>reason</th></tr>\(reasonRows(g.reasons))</table></details>
         """
+    }
+
+    /// The figures of one observed gateway as table rows.
+    static func figureRows(_ f: DrillFigures, rate: Int, cluster: String, moved: String, servedAfterDrop: Bool) -> String {
+        var figures: [(String, String)] = [
+            ("requests", "\(f.requests) at \(rate)/s, \(f.failedRequests) failed"),
+            (moved, seconds(f.failoverTableSeconds)),
+            ("fault → last request served by \(cluster)", seconds(f.failoverTrafficSeconds)),
+            ("recovery → weights back", seconds(f.failbackSeconds)),
+        ]
+        if servedAfterDrop { figures.append(("served by \(cluster) after the table dropped it", "\(f.servedAfterDrop)")) }
+        figures.append(("weight changes / failovers / flaps", "\(f.weightChanges) / \(f.failovers) / \(f.flaps)"))
+        if !f.failures.isEmpty { figures.append(("first failures", f.failures.joined(separator: "; "))) }
+        return figures.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined()
     }
 
     static func reasonRows(_ reasons: [DrillReport.Reason]) -> String {
