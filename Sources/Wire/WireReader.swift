@@ -13,6 +13,8 @@ struct WireReader {
     var offset: Int
     let end: Int
     let limits: WireLimits
+    /// Whether the last string read was all ASCII (then its bytes order as the string does).
+    private(set) var lastStringWasASCII = true
 
     init(bytes: UnsafeRawBufferPointer, offset: Int = 0, end: Int? = nil, limits: WireLimits) {
         self.bytes = bytes
@@ -84,33 +86,41 @@ struct WireReader {
         let string: String
         let start: Int
         let count: Int
+        let isASCII: Bool
     }
 
     /// `previous`'s string when the next string's bytes are the same, without making a new one (a digest's
     /// endpoints are sorted by service, so most repeat the service of the one before); a new string otherwise,
     /// which `previous` then remembers.
     mutating func string(_ field: @autoclosure () -> String, reusing previous: inout Remembered?) throws(WireError) -> String {
-        if let known = previous, offset < end, Int(bytes[offset]) == known.count, remaining > known.count,
+        // Only a length below 0x80 is one varint byte: from 0x80 up, that byte begins a two-byte length.
+        if let known = previous, known.count < 0x80, offset < end, Int(bytes[offset]) == known.count,
+           remaining > known.count,
            let base = bytes.baseAddress, memcmp(base + known.start, base + offset + 1, known.count) == 0 {
             offset += 1 + known.count
+            lastStringWasASCII = known.isASCII
             return known.string
         }
         let start = offset
         let string = try self.string(field())
-        previous = Remembered(string: string, start: start + 1, count: offset - start - 1)
+        previous = Remembered(string: string, start: start + 1, count: offset - start - 1, isASCII: lastStringWasASCII)
         return string
     }
 
     mutating func string(_ field: @autoclosure () -> String) throws(WireError) -> String {
         let n = try varint(field())
         // The empty string is common (a member without a zone): no string to make.
-        if n == 0 { return "" }
+        if n == 0 {
+            lastStringWasASCII = true
+            return ""
+        }
         guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field(), limit: limits.maxStringBytes) }
         guard n <= UInt64(remaining), let base = bytes.baseAddress else { throw .truncated(field: field()) }
         let raw = UnsafeRawBufferPointer(start: base + offset, count: Int(n))
         offset += Int(n)
         // Names, hosts and services are ASCII in practice; only other text pays for full UTF-8 validation.
-        if Self.isASCII(raw) { return String(decoding: raw, as: UTF8.self) }
+        lastStringWasASCII = Self.isASCII(raw)
+        if lastStringWasASCII { return String(decoding: raw, as: UTF8.self) }
         guard let s = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(field: field()) }
         return s
     }
@@ -130,6 +140,15 @@ struct WireReader {
             i += 1
         }
         return bits & 0x8080_8080_8080_8080 == 0
+    }
+
+    /// How two strings of this packet order, compared on their bytes in place: negative, zero or positive. Only for
+    /// ASCII is that String's order (which normalises Unicode first); it skips comparing two `String`s.
+    @inline(__always)
+    private func compareBytes(_ a: Range<Int>, _ b: Range<Int>) -> Int {
+        guard let base = bytes.baseAddress else { return a.count - b.count }
+        let c = memcmp(base + a.lowerBound, base + b.lowerBound, min(a.count, b.count))
+        return c != 0 ? Int(c) : a.count - b.count
     }
 
     /// A signature: exactly `length` bytes, or none where `optional`.
@@ -224,20 +243,36 @@ struct WireReader {
             var endpoints: [EndpointHealth] = []
             endpoints.reserveCapacity(n)
             var lastService: Remembered?
+            // Where the previous endpoint's service and host lie in the packet, to order the next one against.
+            var lastServiceBytes = 0..<0, lastHostBytes = 0..<0, lastKeyIsASCII = true
             for _ in 0..<n {
                 let service = try string("digest.endpoint.service", reusing: &lastService)
+                let serviceBytes = offset - service.utf8.count..<offset
+                let serviceIsASCII = lastStringWasASCII
                 let host = try string("digest.endpoint.host")
+                let hostBytes = offset - host.utf8.count..<offset
+                let keyIsASCII = serviceIsASCII && lastStringWasASCII
                 let port = try u16("digest.endpoint.port")
                 let rawState = try u8("digest.endpoint.state")
                 guard let state = EndpointHealthState(rawValue: rawState) else {
                     throw .badValue(field: "digest.endpoint.state", value: UInt64(rawState))
                 }
-                let e = EndpointHealth(service: service, host: host, port: port, state: state)
                 // Strictly increasing (service, host, port): the one canonical order the signature covers.
-                if let last = endpoints.last, !((last.service, last.host, last.port) < (e.service, e.host, e.port)) {
-                    throw .nonCanonical(field: "digest.endpoints")
+                if let last = endpoints.last {
+                    let ordered: Bool
+                    if keyIsASCII && lastKeyIsASCII {
+                        let s = compareBytes(lastServiceBytes, serviceBytes)
+                        let h = s != 0 ? 0 : compareBytes(lastHostBytes, hostBytes)
+                        ordered = s != 0 ? s < 0 : h != 0 ? h < 0 : last.port < port
+                    } else {
+                        ordered = (last.service, last.host, last.port) < (service, host, port)
+                    }
+                    guard ordered else { throw .nonCanonical(field: "digest.endpoints") }
                 }
-                endpoints.append(e)
+                endpoints.append(EndpointHealth(service: service, host: host, port: port, state: state))
+                lastServiceBytes = serviceBytes
+                lastHostBytes = hostBytes
+                lastKeyIsASCII = keyIsASCII
             }
             let keyID = KeyID(rawValue: try u64("digest.keyID"))
             let signature = try self.signature("digest.signature", length: 64, optional: false)
