@@ -11,7 +11,8 @@ import MeshCrypto
 struct WireReader {
     let bytes: UnsafeRawBufferPointer
     var offset: Int
-    let end: Int
+    /// Where the bytes being read end: the packet's, or while a message is read, its body's.
+    private(set) var end: Int
     let limits: WireLimits
     /// Whether the last string read was all ASCII (then its bytes order as the string does).
     private(set) var lastStringWasASCII = true
@@ -120,7 +121,14 @@ struct WireReader {
         offset += Int(n)
         // Names, hosts and services are ASCII in practice; only other text pays for full UTF-8 validation.
         lastStringWasASCII = Self.isASCII(raw)
-        if lastStringWasASCII { return String(decoding: raw, as: UTF8.self) }
+        if lastStringWasASCII {
+            // Most fit a small string (15 bytes), which this initializer fills in place and, being ASCII, does not
+            // validate again: `String(decoding:as:)` scans the bytes twice more (callgrind, `Benchmarks wire-decode`).
+            if raw.count <= 15 {
+                return String(unsafeUninitializedCapacity: raw.count) { $0.initialize(fromContentsOf: raw.bindMemory(to: UInt8.self)) }
+            }
+            return String(decoding: raw, as: UTF8.self)
+        }
         guard let s = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(field: field()) }
         return s
     }
@@ -192,10 +200,12 @@ struct WireReader {
         let length = try varint("message length")
         guard length <= UInt64(remaining) else { throw .truncated(field: "message body") }
         guard let type = WireEncoding.MessageType(rawValue: rawType) else { throw .unknownMessageType(rawType) }
-        var inner = WireReader(bytes: bytes, offset: offset, end: offset + Int(length), limits: limits)
-        offset += Int(length)
-        let message = try inner.body(of: type)
-        try inner.expectEnd("message type \(rawType)")
+        // The body is read by this reader with its end moved in: no second reader to set up per message.
+        let packetEnd = end
+        end = offset + Int(length)
+        let message = try body(of: type)
+        try expectEnd("message type \(rawType)")
+        end = packetEnd
         return message
     }
 
