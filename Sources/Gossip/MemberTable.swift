@@ -45,7 +45,7 @@ struct MemberTable: Sendable {
     /// Every member, in insertion order except that a removal moves the last member into the gap.
     private(set) var members: [Member] = []
     /// The slot of each name's newest generation.
-    private var slots: [String: Int32] = [:]
+    private var slots = NameIndex()
     /// The slots of older generations held beside a newer one of the same name.
     private var olderSlots: [MemberKey: Int32] = [:]
     /// Members alive or suspect: what SWIM's formulas call N (with this member), kept with every change.
@@ -64,12 +64,14 @@ struct MemberTable: Sendable {
 
     /// The newest generation of `name`.
     subscript(name: String) -> Member? {
-        slots[name].map { members[Int($0)] }
+        slots.slot(of: name, in: members).map { members[Int($0)] }
     }
 
     /// The member with exactly this name and generation.
     subscript(key: MemberKey) -> Member? {
-        if let slot = slots[key.name], members[Int(slot)].identity.generation == key.generation { return members[Int(slot)] }
+        if let slot = slots.slot(of: key.name, in: members), members[Int(slot)].identity.generation == key.generation {
+            return members[Int(slot)]
+        }
         return olderSlots[key].map { members[Int($0)] }
     }
 
@@ -85,7 +87,7 @@ struct MemberTable: Sendable {
     /// than every generation held, beside them otherwise).
     mutating func set(_ m: Member) {
         let key = m.key
-        if let slot = slots[key.name] {
+        if let slot = slots.slot(of: key.name, in: members) {
             let current = members[Int(slot)].identity.generation
             if current == key.generation {
                 overwrite(Int(slot), with: m)
@@ -102,15 +104,15 @@ struct MemberTable: Sendable {
             if Self.listed(m) { list(members.count - 1) }
             if key.generation > current {
                 olderSlots[MemberKey(name: key.name, generation: current)] = slot
-                slots[key.name] = slot32
+                slots.move(key.name, from: slot, to: slot32)
             } else {
                 olderSlots[key] = slot32
             }
         } else {
             count(m, by: 1)
-            slots[key.name] = Int32(members.count)
             members.append(m)
             members[members.count - 1].rosterPlace = -1
+            slots.insert(key.name, slot: Int32(members.count - 1), in: members)
             if Self.listed(m) { list(members.count - 1) }
         }
     }
@@ -167,7 +169,7 @@ struct MemberTable: Sendable {
     /// Puts `m` in the place of the member `old` (a restart: the successor takes its predecessor's slot, so the
     /// table's order, and with it a seeded run, does not change).
     mutating func replace(_ old: MemberKey, with m: Member) {
-        guard old.name == m.name, let slot = slots[old.name], members[Int(slot)].identity.generation == old.generation,
+        guard old.name == m.name, let slot = slots.slot(of: old.name, in: members), members[Int(slot)].identity.generation == old.generation,
               m.identity.generation >= old.generation, olderSlots[m.key] == nil else {
             removeValue(forKey: old)
             set(m)
@@ -181,8 +183,8 @@ struct MemberTable: Sendable {
     @discardableResult
     mutating func removeValue(forKey key: MemberKey) -> Member? {
         let slot: Int
-        if let s = slots[key.name], members[Int(s)].identity.generation == key.generation {
-            slots[key.name] = nil
+        if let s = slots.slot(of: key.name, in: members), members[Int(s)].identity.generation == key.generation {
+            slots.remove(key.name, slot: s, in: members)
             slot = Int(s)
         } else if let s = olderSlots.removeValue(forKey: key) {
             slot = Int(s)
@@ -196,16 +198,15 @@ struct MemberTable: Sendable {
         if slot < members.count {
             members[slot] = last
             if Self.listed(last) { rosters[last.identity.cluster]?[Int(last.rosterPlace)] = Int32(slot) }
-            if let s = slots[last.name], Int(s) == members.count {
-                slots[last.name] = Int32(slot)
-            } else {
+            // The last member's old slot, `members.count` now, is found by its number, not by comparing names.
+            if !slots.move(last.name, from: Int32(members.count), to: Int32(slot)) {
                 olderSlots[last.key] = Int32(slot)
             }
         }
-        if slots[key.name] == nil, !olderSlots.isEmpty,
+        if !olderSlots.isEmpty, slots.slot(of: key.name, in: members) == nil,
            let next = olderSlots.filter({ $0.key.name == key.name }).max(by: { $0.key.generation < $1.key.generation }) {
             olderSlots[next.key] = nil
-            slots[key.name] = next.value
+            slots.insert(key.name, slot: next.value, in: members)
         }
         return removed
     }
@@ -217,7 +218,7 @@ struct MemberTable: Sendable {
         let needed = members.count + incoming
         guard incoming > 64, needed > members.capacity else { return }
         members.reserveCapacity(needed)
-        slots.reserveCapacity(needed)
+        slots.reserveCapacity(needed, in: members)
     }
 
     /// A uniformly random member, or nil when the table is empty.

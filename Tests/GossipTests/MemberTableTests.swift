@@ -71,4 +71,34 @@ final class MemberTableTests: XCTestCase {
             }
         }
     }
+
+    /// The index by name (slots only, open addressing) finds every member held, newest generation first, and no
+    /// other, through inserts, removals that shift probe chains back, restarts and older generations held beside.
+    func testEveryMemberIsFoundByNameAndKeyAfterRandomChanges() {
+        var table = MemberTable()
+        var model: [MemberKey: MemberState] = [:]
+        var rng = SplitMix64(seed: 17)
+        let states: [MemberState] = [.alive, .suspect, .dead, .left]
+        for step in 0..<6_000 {
+            let name = "m\(Int.random(in: 0..<300, using: &rng))"
+            let generation = UInt64.random(in: 1...3, using: &rng)
+            let key = MemberKey(name: name, generation: generation)
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0:
+                if table.removeValue(forKey: key) != nil { model[key] = nil }
+            default:
+                let state = states.randomElement(using: &rng)!
+                table.set(Fixture.member(name, generation: generation, state: state))
+                model[key] = state
+            }
+            guard step % 50 == 0 || step > 5_900 else { continue }
+            XCTAssertEqual(table.count, model.count, "step \(step)")
+            for (key, state) in model {
+                XCTAssertEqual(table[key]?.state, state, "step \(step): \(key)")
+                let newest = model.keys.filter { $0.name == key.name }.map(\.generation).max()
+                XCTAssertEqual(table[key.name]?.identity.generation, newest, "step \(step): \(key.name)")
+            }
+            XCTAssertNil(table["nobody"])
+        }
+    }
 }
