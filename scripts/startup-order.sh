@@ -73,7 +73,8 @@ callgrind_control -d "$AGENT" >/dev/null; callgrind_control -d "$GATEWAY" >/dev/
 for _ in $(seq 1 30); do ls "$WORK"/agent.cg.* "$WORK"/gateway.cg.* >/dev/null 2>&1 && break; sleep 1; done
 
 # Every function that ran and is defined in the binary, in the binary's present order (which keeps each module's
-# code together).
+# code together). Give it the binary `make startup-order` builds, already laid out by the present file: a file
+# ordered from a binary without that layout measured worse (agent 24.1 vs 21.5 MB, 2026-12-03; not understood).
 python3 - "$Z" "$OUT" "$WORK"/agent.cg.* "$WORK"/gateway.cg.* <<'PY'
 import re, subprocess, sys
 binary, out, profiles = sys.argv[1], sys.argv[2], sys.argv[3:]
