@@ -4,9 +4,16 @@ BIN := .build/release/zone-agent
 # The release binary carries the Swift runtime and Foundation (no shared Swift libraries to load: less memory per
 # process, and an image without a toolchain) and no symbol table. Every target that builds it uses these flags, so
 # one binary at one path serves the demo, the drills, the benches and `make image`.
-RELEASE_FLAGS := --static-swift-stdlib -Xlinker --strip-all
+# Its layout: every function in a section of its own (our modules and the packages'; the Swift runtime and
+# Foundation mostly come so), and the functions an agent and a gateway run placed first and together by lld
+# (linker/startup-order.txt, `make startup-order` rewrites it). A process maps the binary 64 KB around every page it
+# touches: the 2.3 MB of code that runs, scattered over 27 MB of .text, kept 14.8 MB of it mapped in each process
+# (README, "Measured here", idle footprint). The order changes where code sits, not what it does.
+RELEASE_LAYOUT := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
+  -Xlinker --symbol-ordering-file=$(CURDIR)/linker/startup-order.txt -Xlinker --no-warn-symbol-ordering
+RELEASE_FLAGS := --static-swift-stdlib $(RELEASE_LAYOUT) -Xlinker --strip-all
 
-.PHONY: all deps build release demo test deploy-check image drills adversarial fuzz fuzz-smoke bench bench-gossip bench-failover bench-proxy clean
+.PHONY: all deps build release startup-order demo test deploy-check image drills adversarial fuzz fuzz-smoke bench bench-gossip bench-failover bench-proxy clean
 
 all: build
 
@@ -18,6 +25,11 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product zone-agent $(RELEASE_FLAGS)
+
+# The start-up order file from a profile (callgrind) of an agent and a gateway built as `release` but with symbols.
+startup-order: deps
+	$(SWIFT) build -c release --product zone-agent --static-swift-stdlib $(RELEASE_LAYOUT)
+	scripts/startup-order.sh .build/release/zone-agent
 
 demo: release
 	@scripts/demo.sh
