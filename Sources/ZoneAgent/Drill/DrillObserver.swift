@@ -31,9 +31,8 @@ final class DrillObserver: @unchecked Sendable {
     let wallOriginMs: Int
     let gateway: DrillGateway
     private let rate: Int
-    /// Request n is pinned to `pins[n % pins.count]` with `pinHeader` (nil: not pinned).
+    /// Request n is pinned to `pins[n % pins.count]` by the `pin` scenario's header (nil: not pinned).
     private let pins: [String?]
-    private let pinHeader: String
     private let http: HTTPClient
     private let lock = NSLock()
     private var record = DrillRecord()
@@ -49,14 +48,12 @@ final class DrillObserver: @unchecked Sendable {
     }
 
     /// Observers of several gateways share one `origin`, so their records read on one clock.
-    init(gateway: DrillGateway, rate: Int, origin: ContinuousClock.Instant = .now, pins: [String?] = [nil],
-         pinHeader: String = DrillScenario.pinHeader) {
+    init(gateway: DrillGateway, rate: Int, origin: ContinuousClock.Instant = .now, pins: [String?] = [nil]) {
         self.gateway = gateway
         self.origin = origin
         self.wallOriginMs = Int(Date().timeIntervalSince1970 * 1000) - Self.milliseconds(.now - origin)
         self.rate = rate
         self.pins = pins.isEmpty ? [nil] : pins
-        self.pinHeader = pinHeader
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
             timeout: .init(connect: .seconds(2), read: .seconds(10)),
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
@@ -193,7 +190,7 @@ final class DrillObserver: @unchecked Sendable {
     private func send(pinnedTo pin: String?) async -> (cluster: String?, outcome: String) {
         var request = HTTPClientRequest(url: gateway.proxyURL)
         request.headers.replaceOrAdd(name: "Host", value: gateway.host)
-        if let pin { request.headers.add(name: pinHeader, value: pin) }
+        if let pin { request.headers.add(name: DrillScenario.pinHeader, value: pin) }
         // Not cancelled with the stream: a request in flight when the drill ends is still answered and counted.
         let http = http
         return await Task { () -> (cluster: String?, outcome: String) in

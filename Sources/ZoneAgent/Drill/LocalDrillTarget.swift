@@ -159,10 +159,8 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
         }
     }
 
-    func mend() async throws {
-        let filter = try requireFilter("split-mesh")
-        for rule in lock.withLock({ cuts.removeValue(forKey: Self.splitKey) ?? [] }) { try filter.delete(rule) }
-    }
+    /// Heals the split: its rules are kept with the cuts, under their own key.
+    func mend() async throws { try await heal(Self.splitKey) }
 
     /// The split's rules live with the cuts (so tear-down clears them) under a key no cluster can have.
     private static let splitKey = "split mesh"
