@@ -68,6 +68,8 @@ enum GossipBenchmarks {
         let seed = ProcessInfo.processInfo.environment["GOSSIP_SEED"].flatMap(UInt64.init) ?? UInt64(n)
         let net = SimulatedNetwork(count: n, seed: seed, link: .init(latency: .milliseconds(1), jitter: .microseconds(500), loss: 0.01),
                                    clusters: 8, crypto: .checksum, encodePackets: false)
+        // Members run on every core (`SimulatedNetwork.workers`); GOSSIP_WORKERS=1 runs one event at a time.
+        net.workers = ProcessInfo.processInfo.environment["GOSSIP_WORKERS"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         var accepted: [Int: Duration] = [:]
         var watched: SignedDigest?
         // Per killed member (by name), when each observer first held it dead, and first held it not alive.
@@ -101,53 +103,62 @@ enum GossipBenchmarks {
         let setup = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
         // Each figure is printed as soon as it is measured: at N = 10,000 the run takes a quarter of an hour.
         func figure(_ name: String, _ value: String, aim: String = "") {
+            // GOSSIP_PHASES=1 shows the cost of each phase.
+            if ProcessInfo.processInfo.environment["GOSSIP_PHASES"] != nil {
+                print("    [CPU so far \(format(cpuSeconds() - cpuStart, "s")), peak RSS \(format(peakResidentMegabytes(), "MB"))]")
+            }
             report(name, value, aim: aim)
             fflush(nil)   // every output stream: stdout is the one written to
         }
         print("N = \(grouped(Double(n))), seed \(seed) (mesh set up in \(format(setup, "s")), \(format(cpuSeconds() - cpuStart, "s")) of CPU)")
 
-        // Steady state: probes, acks and periodic state syncs, nothing new to say.
-        net.run(for: .seconds(60))
-        let before = net.bytesSent.reduce(0, +)
-        let window: Duration = .seconds(180)
-        net.run(for: window)
-        let steadyBytes = Double(net.bytesSent.reduce(0, +) - before) / Double(n) / seconds(window)
-        figure("steady bytes sent per member per second", format(steadyBytes, "B/s"), aim: "≤ 1,024 B/s, flat in N")
+        // GOSSIP_CLUSTER_ONLY=1 goes straight to the cluster killed (to profile it).
+        if ProcessInfo.processInfo.environment["GOSSIP_CLUSTER_ONLY"] == nil {
+            // Steady state: probes, acks and periodic state syncs, nothing new to say.
+            net.run(for: .seconds(60))
+            let before = net.bytesSent.reduce(0, +)
+            let window: Duration = .seconds(180)
+            net.run(for: window)
+            let steadyBytes = Double(net.bytesSent.reduce(0, +) - before) / Double(n) / seconds(window)
+            figure("steady bytes sent per member per second", format(steadyBytes, "B/s"), aim: "≤ 1,024 B/s, flat in N")
 
-        // Dissemination of one new digest.
-        let origin = n / 3
-        let endpoints = (0..<4).map { EndpointHealth(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 8080, state: .healthy) }
-        let published = net.elapsed
-        watched = net.publishDigest(from: origin, version: 1, endpoints: endpoints)
-        // The origin holds it from the start; the others must receive it.
-        let receivers = n - 1
-        _ = net.run(until: { accepted.count >= receivers }, step: .milliseconds(10), limit: .seconds(20))
-        let spread = accepted.values.map { seconds($0 - published) }.sorted()
-        let to999 = spread.count >= Int((Double(receivers) * 0.999).rounded(.up)) ? spread[Int((Double(receivers) * 0.999).rounded(.up)) - 1] : .infinity
-        figure("digest held by 99.9% of members", format(to999, "s"), aim: n == 1000 ? "≤ 1 s" : "")
-        figure("digest held by all members", format(spread.last ?? .infinity, "s") + " (\(spread.count) of \(receivers) others)")
+            // Dissemination of one new digest.
+            let origin = n / 3
+            let endpoints = (0..<4).map { EndpointHealth(service: "gateway-demo/service1", host: "10.0.0.\($0)", port: 8080, state: .healthy) }
+            let published = net.elapsed
+            watched = net.publishDigest(from: origin, version: 1, endpoints: endpoints)
+            // The origin holds it from the start; the others must receive it.
+            let receivers = n - 1
+            _ = net.run(until: { accepted.count >= receivers }, step: .milliseconds(10), limit: .seconds(20))
+            let spread = accepted.values.map { seconds($0 - published) }.sorted()
+            let to999 = spread.count >= Int((Double(receivers) * 0.999).rounded(.up)) ? spread[Int((Double(receivers) * 0.999).rounded(.up)) - 1] : .infinity
+            figure("digest held by 99.9% of members", format(to999, "s"), aim: n == 1000 ? "≤ 1 s" : "")
+            figure("digest held by all members", format(spread.last ?? .infinity, "s") + " (\(spread.count) of \(receivers) others)")
 
-        // Failure detection: nine members killed one after another; per survivor, the time until it saw each dead.
-        // (When a victim is first probed is luck: about one member probes it per period, so a gap of k periods
-        // has probability e^-k; nine victims keep one unlucky gap from deciding the median.)
-        var detection: [Double] = []
-        var suspicion: [Double] = []
-        for victim in (1...9).map({ $0 * n / 10 }) {
-            let name = SimulatedNetwork.name(of: victim)
-            kill(name)
-            let at = net.elapsed
-            net.kill(victim)
-            let survivors = n - killed.count
-            _ = net.run(until: { deadSeen[name]!.count >= survivors }, step: .milliseconds(20), limit: .seconds(60))
-            detection += deadSeen[name]!.times.map { $0 - seconds(at) }
-            if let first = firstSuspect[name] { suspicion.append(seconds(first - at)) }
+            // Failure detection: nine members killed one after another; per survivor, the time until it saw each dead.
+            // (When a victim is first probed is luck: about one member probes it per period, so a gap of k periods
+            // has probability e^-k; nine victims keep one unlucky gap from deciding the median.)
+            var detection: [Double] = []
+            var suspicion: [Double] = []
+            for victim in (1...9).map({ $0 * n / 10 }) {
+                let name = SimulatedNetwork.name(of: victim)
+                kill(name)
+                let at = net.elapsed
+                net.kill(victim)
+                let survivors = n - killed.count
+                _ = net.run(until: { deadSeen[name]!.count >= survivors }, step: .milliseconds(20), limit: .seconds(60))
+                detection += deadSeen[name]!.times.map { $0 - seconds(at) }
+                if let first = firstSuspect[name] { suspicion.append(seconds(first - at)) }
+                net.run(for: .seconds(5))
+            }
+            detection.sort()
+            suspicion.sort()
+            figure("failure detection, median", format(percentile(detection, 0.5), "s"), aim: n == 1000 ? "≤ 3 s" : "")
+            figure("failure detection, p99", format(percentile(detection, 0.99), "s"))
+            figure("first suspicion after a kill, median of 9 victims", format(percentile(suspicion, 0.5), "s") + " (max \(format(suspicion.last ?? .nan, "s")))")
+        } else {
             net.run(for: .seconds(5))
         }
-        detection.sort()
-        suspicion.sort()
-        figure("failure detection, median", format(percentile(detection, 0.5), "s"), aim: n == 1000 ? "≤ 3 s" : "")
-        figure("failure detection, p99", format(percentile(detection, 0.99), "s"))
-        figure("first suspicion after a kill, median of 9 victims", format(percentile(suspicion, 0.5), "s") + " (max \(format(suspicion.last ?? .nan, "s")))")
 
         // A whole cluster (one eighth of the mesh) killed at once: per survivor, the time until none of its members
         // is alive any more (suspect or dead), which is when a gateway stops routing there.

@@ -8,7 +8,12 @@ extension GossipCore {
             guard let s = suspicions[key] else { continue }
             let name = key.name
             guard now >= s.deadline else {
-                if now >= s.nextNudgeAt, let m = table[key] {
+                // A suspicion of a member no longer held would never come up again.
+                guard let m = table[key] else {
+                    suspicions.end(key)
+                    continue
+                }
+                if now >= s.nextNudgeAt {
                     suspicions.nudged(key, next: now + settings.probeInterval)
                     sendAlone(.accusation(Accusation(kind: .suspect, target: name, generation: m.identity.generation,
                                                      incarnation: s.incarnation, accuser: identity.name)), to: m.address)

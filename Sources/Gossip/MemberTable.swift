@@ -10,9 +10,10 @@ struct Member: Sendable {
     /// The incarnation believed: the record's, or higher once an accusation at a higher one was accepted.
     var incarnation: UInt64
     var state: MemberState
-    /// Where the table lists this member among its cluster's alive members (`MemberTable.aliveSlots`); kept by
-    /// the table, -1 when not listed. Fits in the padding after `state`, so costs no memory.
-    var rosterPlace: Int32 = -1
+    /// Where the table lists this member: among its cluster's alive members (`MemberTable.aliveSlots`) while
+    /// alive, among the tombstones (`MemberTable.tombstoneSlots`) while dead or left; kept by the table, -1 when
+    /// not listed (a suspect). Fits in the padding after `state`, so costs no memory.
+    var listPlace: Int32 = -1
     var stateSince: ContinuousClock.Instant
 
     var identity: MemberIdentity { record.record.identity }
@@ -56,6 +57,9 @@ struct MemberTable: Sendable {
     /// whole table for alive siblings on every suspicion it heard. Slots, not names, so that it adds 4 bytes per
     /// member to a table that a simulation holds N² times.
     private var rosters: [String: [Int32]] = [:]
+    /// The slots of the members dead or left, for the tombstones' upkeep: without it every member scanned its whole
+    /// table every few seconds once any member had died (10⁸ entries a sweep in a simulated mesh of 10,000).
+    private(set) var tombstoneSlots: [Int32] = []
 
     var count: Int { members.count }
     var isEmpty: Bool { members.isEmpty }
@@ -100,8 +104,8 @@ struct MemberTable: Sendable {
             count(m, by: 1)
             let slot32 = Int32(members.count)
             members.append(m)
-            members[members.count - 1].rosterPlace = -1
-            if Self.listed(m) { list(members.count - 1) }
+            members[members.count - 1].listPlace = -1
+            list(members.count - 1)
             if key.generation > current {
                 olderSlots[MemberKey(name: key.name, generation: current)] = slot
                 slots.move(key.name, from: slot, to: slot32)
@@ -111,9 +115,9 @@ struct MemberTable: Sendable {
         } else {
             count(m, by: 1)
             members.append(m)
-            members[members.count - 1].rosterPlace = -1
+            members[members.count - 1].listPlace = -1
             slots.insert(key.name, slot: Int32(members.count - 1), in: members)
-            if Self.listed(m) { list(members.count - 1) }
+            list(members.count - 1)
         }
     }
 
@@ -122,48 +126,82 @@ struct MemberTable: Sendable {
         count(old, by: -1)
         count(m, by: 1)
         var m = m
-        if Self.listed(old), Self.listed(m), old.identity.cluster == m.identity.cluster {
-            m.rosterPlace = old.rosterPlace
+        if let list = Self.list(of: old), list == Self.list(of: m) {
+            m.listPlace = old.listPlace
             members[slot] = m
             return
         }
-        if Self.listed(old) { unlist(old) }
-        m.rosterPlace = -1
+        unlist(old)
+        m.listPlace = -1
         members[slot] = m
-        if Self.listed(m) { list(slot) }
+        list(slot)
     }
 
     private mutating func count(_ m: Member, by delta: Int) {
         if m.state.isActive { activeCount += delta } else { tombstoneCount += delta }
     }
 
-    /// Whether `m` belongs in its cluster's roster.
-    private static func listed(_ m: Member) -> Bool { m.state == .alive && !m.identity.cluster.isEmpty }
-
-    /// Adds the member at `slot` to its cluster's roster.
-    private mutating func list(_ slot: Int) {
-        let cluster = members[slot].identity.cluster
-        members[slot].rosterPlace = Int32(rosters[cluster]?.count ?? 0)
-        rosters[cluster, default: []].append(Int32(slot))
+    /// The list a member in this state belongs in.
+    private enum List: Equatable {
+        case roster(String)
+        case tombstones
     }
 
-    /// Takes `m` (as it was listed) out of its cluster's roster; the roster's last member takes its place.
-    private mutating func unlist(_ m: Member) {
-        let cluster = m.identity.cluster
-        let place = Int(m.rosterPlace)
-        guard var roster = rosters.removeValue(forKey: cluster), place >= 0, place < roster.count else { return }
-        let last = roster.removeLast()
-        if place < roster.count {
-            roster[place] = last
-            members[Int(last)].rosterPlace = Int32(place)
+    private static func list(of m: Member) -> List? {
+        if !m.state.isActive { return .tombstones }
+        return m.state == .alive && !m.identity.cluster.isEmpty ? .roster(m.identity.cluster) : nil
+    }
+
+    /// Adds the member at `slot` to the list its state puts it in, if any.
+    private mutating func list(_ slot: Int) {
+        switch Self.list(of: members[slot]) {
+        case .roster(let cluster):
+            members[slot].listPlace = Int32(rosters[cluster]?.count ?? 0)
+            rosters[cluster, default: []].append(Int32(slot))
+        case .tombstones:
+            members[slot].listPlace = Int32(tombstoneSlots.count)
+            tombstoneSlots.append(Int32(slot))
+        case nil:
+            break
         }
-        rosters[cluster] = roster
+    }
+
+    /// Takes `m` (as it was listed) out of its list; the list's last member takes its place.
+    private mutating func unlist(_ m: Member) {
+        let place = Int(m.listPlace)
+        func take(from list: inout [Int32]) {
+            guard place >= 0, place < list.count else { return }
+            let last = list.removeLast()
+            if place < list.count {
+                list[place] = last
+                members[Int(last)].listPlace = Int32(place)
+            }
+        }
+        switch Self.list(of: m) {
+        case .roster(let cluster):
+            guard var roster = rosters.removeValue(forKey: cluster) else { return }
+            take(from: &roster)
+            rosters[cluster] = roster
+        case .tombstones:
+            take(from: &tombstoneSlots)
+        case nil:
+            break
+        }
+    }
+
+    /// The slot the list of `m` (as listed) holds it at must now say `slot`: the member moved.
+    private mutating func relist(_ m: Member, at slot: Int) {
+        switch Self.list(of: m) {
+        case .roster(let cluster): rosters[cluster]?[Int(m.listPlace)] = Int32(slot)
+        case .tombstones: tombstoneSlots[Int(m.listPlace)] = Int32(slot)
+        case nil: break
+        }
     }
 
     /// The slots of the alive members of `cluster`, in no particular order.
     func aliveSlots(of cluster: String) -> [Int32] { rosters[cluster] ?? [] }
 
-    /// The member in `slot` (from `aliveSlots`).
+    /// The member in `slot` (from `aliveSlots` or `tombstoneSlots`).
     func member(atSlot slot: Int32) -> Member { members[Int(slot)] }
 
     /// Puts `m` in the place of the member `old` (a restart: the successor takes its predecessor's slot, so the
@@ -193,11 +231,11 @@ struct MemberTable: Sendable {
         }
         let removed = members[slot]
         count(removed, by: -1)
-        if Self.listed(removed) { unlist(removed) }
+        unlist(removed)
         let last = members.removeLast()
         if slot < members.count {
             members[slot] = last
-            if Self.listed(last) { rosters[last.identity.cluster]?[Int(last.rosterPlace)] = Int32(slot) }
+            relist(last, at: slot)
             // The last member's old slot, `members.count` now, is found by its number, not by comparing names.
             if !slots.move(last.name, from: Int32(members.count), to: Int32(slot)) {
                 olderSlots[last.key] = Int32(slot)

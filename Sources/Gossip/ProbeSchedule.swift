@@ -67,19 +67,9 @@ struct ProbeSchedule: Sendable {
         return nil
     }
 
-    /// The ring order: a 64-bit FNV-1a of the name, finished with SplitMix64's mixer so that names that differ in
-    /// their last character land far apart; the name itself breaks the (unlikely) ties. Fixed, so that every member
-    /// computes the same ring.
-    static func key(_ name: String) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in name.utf8 {
-            h ^= UInt64(byte)
-            h = h &* 0x100_0000_01B3
-        }
-        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
-        return h ^ (h >> 31)
-    }
+    /// The ring order: `NameHash`, fixed, so that every member computes the same ring; the name itself breaks the
+    /// (unlikely) ties.
+    static func key(_ name: String) -> UInt64 { NameHash.of(name) }
 
     private static func precedes(_ a: (key: UInt64, name: String), _ b: (key: UInt64, name: String)) -> Bool {
         a.key != b.key ? a.key < b.key : a.name < b.name

@@ -3,31 +3,36 @@
 struct Suspicion: Sendable {
     typealias Instant = ContinuousClock.Instant
 
+    // Every survivor of a cluster of 1,250 killed at once holds 1,250 of these, so they are kept small: whole
+    // milliseconds where the formulas give whole milliseconds, accusers as hashes, no allocation.
     let start: Instant
     let incarnation: UInt64
-    /// Distinct members that accused; the first is the originator, the others confirmations. At most K + 1
-    /// (`confirm`), so a short array: every survivor of a cluster of 1,250 killed at once holds 1,250 of these.
-    private(set) var accusers: [String]
-    let minimum: Duration
-    let maximum: Duration
     /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
     var nextNudgeAt: Instant
+    /// This suspicion's one live entry in `Suspicions`' heap: when it comes up, and its serial (0: none).
+    fileprivate var queuedAt: Instant
+    fileprivate var queuedSerial: UInt64 = 0
+    /// The distinct members that accused: the first the originator, the others confirmations.
+    private var accusers: AccuserSet
+    private let minimumMillis: Int32
+    /// When the suspect is declared dead unless it refutes, after `start`: moves earlier with each confirmation.
+    /// Kept rather than computed on every tick, which with a whole cluster under suspicion is most of a member's work.
+    private var deadlineMillis: Int32 = 0
+    /// `maximum = minimum · maximumFactor`.
+    private let maximumFactor: UInt8
     /// Lifeguard's K for this suspicion: 0 when the mesh is too small to ever confirm K times.
-    let expectedConfirmations: Int
-    /// When the suspect is declared dead unless it refutes: moves earlier with each confirmation. Kept rather
-    /// than computed on every tick, which with a whole cluster under suspicion is most of a member's work.
-    private(set) var deadline: Instant
+    let expectedConfirmations: UInt8
 
-    init(start: Instant, incarnation: UInt64, accuser: String, minimum: Duration, maximum: Duration,
+    init(start: Instant, incarnation: UInt64, accuser: String, minimum: Duration, maximumFactor: Int,
          nextNudgeAt: Instant, expectedConfirmations: Int) {
         self.start = start
         self.incarnation = incarnation
-        self.accusers = [accuser]
-        self.minimum = minimum
-        self.maximum = maximum
         self.nextNudgeAt = nextNudgeAt
-        self.expectedConfirmations = expectedConfirmations
-        self.deadline = start
+        self.queuedAt = start
+        self.accusers = AccuserSet(first: accuser)
+        self.minimumMillis = Int32(clamping: Self.millis(minimum))
+        self.maximumFactor = UInt8(clamping: max(1, maximumFactor))
+        self.expectedConfirmations = UInt8(clamping: max(0, expectedConfirmations))
         updateDeadline()
     }
 
@@ -37,11 +42,15 @@ struct Suspicion: Sendable {
     init(of n: Int, at now: Instant, incarnation: UInt64, accuser: String, settings: GossipSettings) {
         let minimum = GossipFormulas.suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
         self.init(start: now, incarnation: incarnation, accuser: accuser, minimum: minimum,
-                  maximum: minimum * settings.suspicionMaxMult, nextNudgeAt: now + settings.probeInterval,
+                  maximumFactor: settings.suspicionMaxMult, nextNudgeAt: now + settings.probeInterval,
                   expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
     }
 
-    var confirmations: Int { max(0, accusers.count - 1) }
+    var minimum: Duration { .milliseconds(Int64(minimumMillis)) }
+    var maximum: Duration { minimum * Int(maximumFactor) }
+    var deadline: Instant { start + .milliseconds(Int64(deadlineMillis)) }
+
+    var confirmations: Int { max(0, Int(accusers.count) - 1) }
 
     /// When this suspicion next needs attention: its nudge or its end.
     var wake: Instant { min(deadline, nextNudgeAt) }
@@ -50,29 +59,84 @@ struct Suspicion: Sendable {
     /// (memberlist's: the deadline is at its minimum then, and a further confirmation is not news to spread). So a
     /// suspicion holds at most K + 1 accusers, where a dead member's could gather one from every prober.
     mutating func confirm(by accuser: String) -> Bool {
-        guard confirmations < expectedConfirmations, !accusers.contains(accuser) else { return false }
-        accusers.append(accuser)
+        guard confirmations < Int(expectedConfirmations), accusers.insert(accuser) else { return false }
         updateDeadline()
         return true
     }
 
     private mutating func updateDeadline() {
-        deadline = start + GossipFormulas.remainingSuspicionTime(
-            confirmations: confirmations, k: expectedConfirmations, elapsed: .zero, min: minimum, max: maximum)
+        let remaining = GossipFormulas.remainingSuspicionTime(
+            confirmations: confirmations, k: Int(expectedConfirmations), elapsed: .zero, min: minimum, max: maximum)
+        deadlineMillis = Int32(clamping: Self.millis(remaining))
+    }
+
+    /// Whole milliseconds of `d` (the suspicion formulas round to them).
+    private static func millis(_ d: Duration) -> Int64 {
+        let c = d.components
+        return c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// The accusers of one suspicion, as 64-bit hashes of their names: four inline (K + 1 with the profiles' K of at
+/// most 3), more in an array only for a larger K. Names would cost an array and its allocation per suspicion, and
+/// a survivor of a cluster of 1,250 killed at once holds 1,250 suspicions. Two names with the same hash count as
+/// one accuser: the suspicion then waits for one more confirmation, never for fewer, so a collision (about 2⁻⁶⁴ a
+/// pair) can only delay a death, never hasten one.
+struct AccuserSet: Sendable {
+    private var inline: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var overflow: [UInt64] = []
+    private(set) var count: UInt16 = 0
+
+    init(first: String) { _ = insert(first) }
+
+    /// Adds `name`; false when it (or a name of the same hash) is held already.
+    mutating func insert(_ name: String) -> Bool {
+        let h = NameHash.of(name)
+        for i in 0..<Int(count) where self[i] == h { return false }
+        switch count {
+        case 0: inline.0 = h
+        case 1: inline.1 = h
+        case 2: inline.2 = h
+        case 3: inline.3 = h
+        default: overflow.append(h)
+        }
+        count += 1
+        return true
+    }
+
+    private subscript(i: Int) -> UInt64 {
+        switch i {
+        case 0: inline.0
+        case 1: inline.1
+        case 2: inline.2
+        case 3: inline.3
+        default: overflow[i - 4]
+        }
     }
 }
 
 /// Every suspicion a member holds, and when each next needs attention.
 ///
 /// With a whole cluster under suspicion a tick must not look at each one (copying every suspicion on every tick
-/// was a fifth of a member's work while a cluster of 125 failed): the instants are kept in a min-heap, one entry
-/// per change, and an entry whose suspicion has changed or ended since is skipped when it comes up.
+/// was a fifth of a member's work while a cluster of 125 failed): the instants are kept in a min-heap.
 struct Suspicions: Sendable {
     typealias Instant = ContinuousClock.Instant
 
     private var byMember: [MemberKey: Suspicion] = [:]
-    /// (wake, member) of every change, earliest first; stale entries are dropped as they surface.
-    private var heap: [(at: Instant, key: MemberKey)] = []
+    /// (wake, serial, member), earliest first (then lowest serial, so the order is fixed). Each suspicion has one
+    /// live entry, the one whose serial it holds; the others (of a suspicion since changed or ended) are dropped as
+    /// they surface. A change that moves the wake later pushes nothing: its live entry comes up early and is pushed
+    /// again at the new wake. So a confirmation, which leaves the wake at the nudge, costs no heap entry.
+    private var heap: [Entry] = []
+    private var nextSerial: UInt64 = 0
+
+    private struct Entry {
+        var at: Instant
+        var serial: UInt64
+        var key: MemberKey
+
+        func precedes(_ other: Entry) -> Bool { at != other.at ? at < other.at : serial < other.serial }
+    }
 
     var isEmpty: Bool { byMember.isEmpty }
     var count: Int { byMember.count }
@@ -82,10 +146,12 @@ struct Suspicions: Sendable {
 
     subscript(key: MemberKey) -> Suspicion? { byMember[key] }
 
-    /// Stores `suspicion` of `key` (a new one, or one just confirmed or nudged) and wakes for it.
+    /// Stores `suspicion` of `key` (a new one, replacing any held) and wakes for it.
     mutating func set(_ suspicion: Suspicion, of key: MemberKey) {
+        var suspicion = suspicion
+        suspicion.queuedSerial = 0
         byMember[key] = suspicion
-        push(suspicion.wake, key)
+        requeue(key)
     }
 
     /// Ends the suspicion of `key`, if any (refuted, declared dead, or the member gone).
@@ -98,40 +164,59 @@ struct Suspicions: Sendable {
     /// Counts a confirmation of the suspicion of `key`: nil when there is none, false when `accuser` had accused
     /// already, true when it shortened the suspicion.
     mutating func confirm(_ key: MemberKey, by accuser: String) -> Bool? {
-        guard byMember[key] != nil else { return nil }
-        // In place: a copy would copy the accusers too.
-        guard byMember[key]!.confirm(by: accuser) else { return false }
-        push(byMember[key]!.wake, key)
+        guard let i = byMember.index(forKey: key) else { return nil }
+        // In place, through the index: a copy out and back would hash the key twice more.
+        guard byMember.values[i].confirm(by: accuser) else { return false }
+        requeue(key)
         return true
     }
 
     /// Moves the next nudge of the suspicion of `key` to `at`.
     mutating func nudged(_ key: MemberKey, next at: Instant) {
-        guard byMember[key] != nil else { return }
-        byMember[key]!.nextNudgeAt = at
-        push(byMember[key]!.wake, key)
+        guard let i = byMember.index(forKey: key) else { return }
+        byMember.values[i].nextNudgeAt = at
+        requeue(key)
     }
 
-    /// The suspicions that need attention at `now` (a nudge or their end), in a fixed order.
+    /// The suspicions that need attention at `now` (a nudge or their end), sorted by member.
     mutating func due(now: Instant) -> [MemberKey] {
         guard !byMember.isEmpty else {
             heap.removeAll(keepingCapacity: heap.capacity <= 64)
             return []
         }
-        var due: Set<MemberKey> = []
+        var due: [MemberKey] = []
+        var later: [MemberKey] = []
         while let top = heap.first, now >= top.at {
             pop()
-            if let s = byMember[top.key], now >= s.wake { due.insert(top.key) }
+            guard let i = byMember.index(forKey: top.key), byMember.values[i].queuedSerial == top.serial else { continue }
+            byMember.values[i].queuedSerial = 0
+            if now >= byMember.values[i].wake { due.append(top.key) } else { later.append(top.key) }
         }
-        return due.sorted { ($0.name, $0.generation) < ($1.name, $1.generation) }
+        // Their wakes moved later since they were queued: queued again, at the new wake.
+        for key in later { requeue(key) }
+        // Each key comes up once (one live entry each); the order is by member, not by heap position.
+        if due.count > 1 { due.sort { ($0.name, $0.generation) < ($1.name, $1.generation) } }
+        return due
     }
 
-    private mutating func push(_ at: Instant, _ key: MemberKey) {
-        heap.append((at, key))
+    /// Makes sure the live entry of `key`'s suspicion comes up no later than its wake: pushes one when it has
+    /// none, or when its wake moved earlier than the entry; an entry earlier than the wake is left to surface.
+    private mutating func requeue(_ key: MemberKey) {
+        guard let i = byMember.index(forKey: key) else { return }
+        let wake = byMember.values[i].wake
+        if byMember.values[i].queuedSerial != 0, byMember.values[i].queuedAt <= wake { return }
+        nextSerial += 1
+        byMember.values[i].queuedAt = wake
+        byMember.values[i].queuedSerial = nextSerial
+        push(Entry(at: wake, serial: nextSerial, key: key))
+    }
+
+    private mutating func push(_ entry: Entry) {
+        heap.append(entry)
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard heap[i].at < heap[parent].at else { break }
+            guard heap[i].precedes(heap[parent]) else { break }
             heap.swapAt(i, parent)
             i = parent
         }
@@ -145,8 +230,8 @@ struct Suspicions: Sendable {
         while true {
             let l = 2 * i + 1, r = l + 1
             var least = i
-            if l < heap.count, heap[l].at < heap[least].at { least = l }
-            if r < heap.count, heap[r].at < heap[least].at { least = r }
+            if l < heap.count, heap[l].precedes(heap[least]) { least = l }
+            if r < heap.count, heap[r].precedes(heap[least]) { least = r }
             guard least != i else { return }
             heap.swapAt(i, least)
             i = least

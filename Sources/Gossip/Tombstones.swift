@@ -18,10 +18,12 @@ struct Tombstones: Sendable {
         var dead: [Member] = []
     }
 
-    /// The tombstones older than `tombstoneTime`, and the dead members younger than that, in table order.
+    /// The tombstones older than `tombstoneTime`, and the dead members younger than that, in the order the table
+    /// lists its tombstones.
     static func sweep(_ table: MemberTable, now: Instant, tombstoneTime: Duration) -> Sweep {
         var sweep = Sweep()
-        for m in table.members where !m.state.isActive {
+        for slot in table.tombstoneSlots {
+            let m = table.member(atSlot: slot)
             if now - m.stateSince > tombstoneTime {
                 sweep.expired.append(m.key)
             } else if m.state == .dead {
@@ -34,7 +36,7 @@ struct Tombstones: Sendable {
     /// The oldest tombstones beyond `maximum`, to drop.
     static func excess(in table: MemberTable, maximum: Int) -> [MemberKey] {
         guard table.tombstoneCount > maximum else { return [] }
-        let oldest = table.members.filter { !$0.state.isActive }.sorted { $0.stateSince < $1.stateSince }
+        let oldest = table.tombstoneSlots.map(table.member(atSlot:)).sorted { $0.stateSince < $1.stateSince }
         return oldest.prefix(table.tombstoneCount - maximum).map(\.key)
     }
 

@@ -11,6 +11,11 @@ import Wire
 /// newest update (the common insertion) is appended rather than shifting the whole bucket. (Sorting the whole queue
 /// on every datagram cost most of a member's time while a cluster of a thousand failed; inserting at the front,
 /// a copy of the bucket for every update while a cluster of 1,250 did.)
+///
+/// The entries themselves stay put in a slab (a freed place is reused); the buckets hold 16-byte references to
+/// them. Moving whole entries (about 110 bytes, a message among them) between buckets that each kept the room of
+/// their fullest moment was most of a simulated mesh's memory while a cluster of 1,250 failed, and every
+/// replacement shifted a bucket of them.
 struct TransmitQueue: Sendable {
     struct Entry: Sendable {
         var key: String
@@ -20,10 +25,19 @@ struct TransmitQueue: Sendable {
         var serial: UInt64
     }
 
+    /// A bucket's reference to an entry: the serial it is ordered by, and its place in the slab.
+    private struct Ref {
+        var serial: UInt64
+        var place: Int32
+    }
+
+    /// Every entry queued, at a fixed place; nil where one was freed (listed in `free`).
+    private var slab: [Entry?] = []
+    private var free: [Int32] = []
     /// `buckets[t]`: the entries sent `t` times, oldest (lowest serial) first.
-    private var buckets: [[Entry]] = []
-    /// Where each key's entry is: its transmit count and serial.
-    private var index: [String: (transmits: Int, serial: UInt64)] = [:]
+    private var buckets: [[Ref]] = []
+    /// Where each key's entry is in the slab.
+    private var index: [String: Int32] = [:]
     private var nextSerial: UInt64 = 0
     /// No entry was ever smaller: once less room than this is left, nothing more fits.
     private var smallest = Int.max
@@ -37,7 +51,7 @@ struct TransmitQueue: Sendable {
     var count: Int { index.count }
 
     /// Every entry, oldest first (for tests and inspection).
-    var entries: [Entry] { buckets.flatMap { $0 }.sorted { $0.serial < $1.serial } }
+    var entries: [Entry] { slab.compactMap { $0 }.sorted { $0.serial < $1.serial } }
 
     /// Queues `message` about `key`, replacing whatever was queued about the same key.
     mutating func enqueue(_ message: GossipMessage, key: String, size: Int) {
@@ -45,32 +59,53 @@ struct TransmitQueue: Sendable {
         nextSerial += 1
         smallest = min(smallest, size)
         if buckets.isEmpty { buckets.append([]) }
+        let place = store(Entry(key: key, message: message, size: size, transmits: 0, serial: nextSerial))
         // The newest of all: last in the bucket of the unsent.
-        buckets[0].append(Entry(key: key, message: message, size: size, transmits: 0, serial: nextSerial))
-        index[key] = (0, nextSerial)
+        buckets[0].append(Ref(serial: nextSerial, place: place))
+        index[key] = place
         if index.count > capacity, let t = buckets.lastIndex(where: { !$0.isEmpty }) {
             // Drop the most-sent (then oldest) entry: it has had the most chances already.
             let victim = buckets[t].removeFirst()
-            index[victim.key] = nil
+            if let gone = release(victim.place) { index[gone.key] = nil }
+            releaseIfEmpty(t)
         }
     }
 
     /// Removes what is queued about `key`.
     mutating func remove(key: String) {
-        guard let at = index.removeValue(forKey: key) else { return }
-        if let i = position(of: at.serial, in: buckets[at.transmits]) { buckets[at.transmits].remove(at: i) }
-        releaseIfEmpty(at.transmits)
+        guard let place = index.removeValue(forKey: key), let entry = release(place) else { return }
+        if let i = position(of: entry.serial, in: buckets[entry.transmits]) { buckets[entry.transmits].remove(at: i) }
+        releaseIfEmpty(entry.transmits)
+    }
+
+    private mutating func store(_ entry: Entry) -> Int32 {
+        if let place = free.popLast() {
+            slab[Int(place)] = entry
+            return place
+        }
+        slab.append(entry)
+        return Int32(slab.count - 1)
+    }
+
+    /// Frees the place and returns what it held; the slab shrinks back when the queue has emptied.
+    private mutating func release(_ place: Int32) -> Entry? {
+        let entry = slab[Int(place)].take()
+        free.append(place)
+        if free.count == slab.count {
+            slab.removeAll(keepingCapacity: slab.capacity <= 64)
+            free.removeAll(keepingCapacity: free.capacity <= 64)
+        }
+        return entry
     }
 
     /// Gives an emptied bucket's room back. Every update passes through every bucket, so each would otherwise keep
-    /// room for the most updates it ever held: after a cluster of 1,250 failed, 20 buckets × 1,250 entries a
-    /// member, most of the simulation's memory.
+    /// room for the most updates it ever held.
     private mutating func releaseIfEmpty(_ t: Int) {
         if buckets[t].isEmpty, buckets[t].capacity > 16 { buckets[t] = [] }
     }
 
     /// The place of `serial` in a bucket sorted by ascending serial, or where it would go.
-    private func insertionPoint(of serial: UInt64, in bucket: [Entry]) -> Int {
+    private func insertionPoint(of serial: UInt64, in bucket: [Ref]) -> Int {
         var low = 0, high = bucket.count
         while low < high {
             let mid = (low + high) / 2
@@ -79,7 +114,7 @@ struct TransmitQueue: Sendable {
         return low
     }
 
-    private func position(of serial: UInt64, in bucket: [Entry]) -> Int? {
+    private func position(of serial: UInt64, in bucket: [Ref]) -> Int? {
         let i = insertionPoint(of: serial, in: bucket)
         return i < bucket.count && bucket[i].serial == serial ? i : nil
     }
@@ -91,42 +126,47 @@ struct TransmitQueue: Sendable {
         var remaining = budget
         var chosen: [(bucket: Int, slot: Int)] = []
         scan: for t in buckets.indices {
-            for i in buckets[t].indices.reversed() where buckets[t][i].size <= remaining {
+            for i in buckets[t].indices.reversed() {
+                let size = slab[Int(buckets[t][i].place)]!.size
+                guard size <= remaining else { continue }
                 chosen.append((t, i))
-                remaining -= buckets[t][i].size
+                remaining -= size
                 if remaining < 16 || remaining < smallest { break scan }
             }
         }
         guard !chosen.isEmpty else { return ([], 0) }
         var messages: [GossipMessage] = []
         messages.reserveCapacity(chosen.count)
-        var moved: [Entry] = []
+        var moved: [Ref] = []
         moved.reserveCapacity(chosen.count)
-        for (t, i) in chosen { messages.append(buckets[t][i].message) }
         // Take the chosen out in the order chosen: within a bucket from its end, so that the slots still to go stay
         // valid.
         var expired = false
         for (t, i) in chosen {
-            var e = buckets[t].remove(at: i)
-            e.transmits += 1
-            if e.transmits >= limit {
-                index[e.key] = nil
+            let ref = buckets[t].remove(at: i)
+            let place = Int(ref.place)
+            messages.append(slab[place]!.message)
+            slab[place]!.transmits += 1
+            if slab[place]!.transmits >= limit {
+                if let gone = release(ref.place) { index[gone.key] = nil }
                 expired = true
             } else {
-                index[e.key] = (e.transmits, e.serial)
-                moved.append(e)
+                moved.append(ref)
             }
         }
         for (t, _) in chosen where t < buckets.count { releaseIfEmpty(t) }
         if expired, buckets.count > limit {
             // The limit fell (the mesh shrank): what was sent that often already goes too.
-            for bucket in buckets[max(0, limit)...] { for e in bucket { index[e.key] = nil } }
+            for bucket in buckets[max(0, limit)...] {
+                for ref in bucket { if let gone = release(ref.place) { index[gone.key] = nil } }
+            }
             buckets.removeSubrange(max(0, limit)...)
         }
         // Oldest first, so that each usually lands at its bucket's end.
-        for e in moved.reversed() {
-            if buckets.count <= e.transmits { buckets.append(contentsOf: repeatElement([], count: e.transmits + 1 - buckets.count)) }
-            buckets[e.transmits].insert(e, at: insertionPoint(of: e.serial, in: buckets[e.transmits]))
+        for ref in moved.reversed() {
+            guard let transmits = slab[Int(ref.place)]?.transmits else { continue }
+            if buckets.count <= transmits { buckets.append(contentsOf: repeatElement([], count: transmits + 1 - buckets.count)) }
+            buckets[transmits].insert(ref, at: insertionPoint(of: ref.serial, in: buckets[transmits]))
         }
         return (messages, budget - remaining)
     }

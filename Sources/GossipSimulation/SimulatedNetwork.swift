@@ -60,7 +60,7 @@ public final class SimulatedNetwork {
     /// The simulation's start; every reported time is measured from here.
     public let epoch: ContinuousClock.Instant
     /// The virtual present.
-    public private(set) var now: ContinuousClock.Instant
+    public internal(set) var now: ContinuousClock.Instant
     /// The wall clock of the virtual present, in milliseconds since the Unix epoch (fixed start, for digests).
     public var wallClockMillis: UInt64 { wallClockBase + UInt64(max(0, milliseconds(now - epoch))) }
     /// The conditions of every link; may change during a run.
@@ -69,6 +69,11 @@ public final class SimulatedNetwork {
     public var encodePackets: Bool
     /// Whether state-sync frames are sized with the codec for `bytesSent` (costly for large summaries).
     public var countSyncBytes = true
+    /// Threads that run members at once (`runWindow`); 1 runs one event at a time. The outcome of a seed is the same
+    /// for every count above 1, but differs from a run of 1 (the network draws loss and delay in another order).
+    public var workers = 1
+    /// Events a window must hold to be shared out among `workers` threads (tests lower it to make threads work).
+    var minimumParallelBatch = 128
     /// Called for every member change, accepted digest and rejection, in virtual-time order.
     public var onEvent: ((SimulationEvent) -> Void)?
     /// Called for every datagram a member sends (before loss), with the sender's index: for tracing in tests.
@@ -84,13 +89,13 @@ public final class SimulatedNetwork {
     /// Datagrams each member has sent.
     public private(set) var packetsSent: [UInt64]
 
-    private let wallClockBase: UInt64 = 1_800_000_000_000
-    private var nodes: [Node] = []
+    let wallClockBase: UInt64 = 1_800_000_000_000
+    var nodes: [Node] = []
     /// Each member's name and cluster: `m<i>` in cluster `i mod clusters`, except a namesake's.
     private var names: [String] = []
     private var clusterOf: [Int] = []
     private var byAddress: [PeerAddress: Int] = [:]
-    private var heap: [Scheduled] = []
+    var heap: [Scheduled] = []
     private var pending: [Event?] = []
     private var freeSlots: [Int] = []
     private var serial: UInt64 = 0
@@ -321,8 +326,12 @@ public final class SimulatedNetwork {
     public func run(for duration: Duration) {
         let end = now + duration
         while let first = heap.first, first.time <= end {
-            now = first.time
-            handle(popEvent())
+            if workers > 1, let lookahead = windowLookahead {
+                runWindow(from: first.time, lookahead: lookahead, through: end)
+            } else {
+                now = first.time
+                handle(popEvent())
+            }
         }
         now = end
     }
@@ -343,40 +352,58 @@ public final class SimulatedNetwork {
         step(i) { $0.tickIfDue(now: now, wallClockMillis: wall, shell: &$1) }
     }
 
-    private func handle(_ event: Event) {
+    func handle(_ event: Event) {
+        let i = event.node
+        var outbox = SimulatedOutbox()
+        let reply = Self.deliver(event, to: &nodes[i], at: now, wallClockMillis: wallClockMillis, outbox: &outbox)
+        apply(outbox.actions, from: i)
+        if let reply { sendSync(from: i, to: reply.peer, stream: reply.stream, messages: reply.messages) }
+    }
+
+    /// What a member answers on a state sync's stream.
+    struct SyncReply {
+        var peer: Int
+        var stream: SyncStream
+        var messages: [GossipMessage]
+    }
+
+    /// Hands `event` to its member: a tick, a datagram or a state-sync message, as the member's status allows.
+    /// Touches nothing but the member, so that members can take their events at once (`runWindow`). Returns the
+    /// member's answer on a state sync, if any.
+    static func deliver(
+        _ event: Event, to node: inout Node, at now: ContinuousClock.Instant, wallClockMillis wall: UInt64,
+        outbox: inout SimulatedOutbox
+    ) -> SyncReply? {
         switch event {
-        case .tick(let i):
-            tickIfDue(i)
-        case .packet(let i, let sender, let messages, let encoded):
-            switch nodes[i].status {
-            case .killed: return
+        case .tick:
+            guard node.status == .running else { return nil }
+            node.member.tickIfDue(now: now, wallClockMillis: wall, shell: &outbox)
+        case .packet(_, let sender, let messages, let encoded):
+            switch node.status {
+            case .killed: return nil
             case .paused:
-                if nodes[i].inbox.count < 1000 { nodes[i].inbox.append(event) }
-                return
+                if node.inbox.count < 1000 { node.inbox.append(event) }
+                return nil
             case .running: break
             }
             var decoded = messages
             if let encoded {
-                guard let m = try? WireEncoding.decodePacket(encoded) else { return }
+                guard let m = try? WireEncoding.decodePacket(encoded) else { return nil }
                 decoded = m
             }
-            let (now, wall) = (now, wallClockMillis)
-            step(i) { $0.receive(decoded, from: sender, now: now, wallClockMillis: wall, shell: &$1) }
+            node.member.receive(decoded, from: sender, now: now, wallClockMillis: wall, shell: &outbox)
         case .sync(let i, let peer, var stream, let messages):
-            switch nodes[i].status {
-            case .killed: return
+            switch node.status {
+            case .killed: return nil
             case .paused:
-                nodes[i].inbox.append(event)
-                return
+                node.inbox.append(event)
+                return nil
             case .running: break
             }
-            let (now, wall) = (now, wallClockMillis)
-            var send: [GossipMessage] = []
-            step(i) { member, outbox in
-                send = member.continueStateSync(&stream[side: i], with: messages, now: now, wallClockMillis: wall, shell: &outbox).send
-            }
-            if !send.isEmpty { sendSync(from: i, to: peer, stream: stream, messages: send) }
+            let send = node.member.continueStateSync(&stream[side: i], with: messages, now: now, wallClockMillis: wall, shell: &outbox).send
+            if !send.isEmpty { return SyncReply(peer: peer, stream: stream, messages: send) }
         }
+        return nil
     }
 
     /// Runs one step of member `i` (`body` calls one of its inputs), then carries out what it asked for. The network
@@ -385,8 +412,13 @@ public final class SimulatedNetwork {
     func step(_ i: Int, _ body: (inout GossipMember<SplitMix64>, inout SimulatedOutbox) -> Void) {
         var outbox = SimulatedOutbox()
         body(&nodes[i].member, &outbox)
+        apply(outbox.actions, from: i)
+    }
+
+    /// Carries out what member `i` asked for in one step, at `now`.
+    func apply(_ actions: [SimulatedOutbox.Action], from i: Int) {
         let at = now - epoch
-        for action in outbox.actions {
+        for action in actions {
             switch action {
             case .send(let messages, let bytes, let target):
                 bytesSent[i] += UInt64(bytes)
@@ -417,7 +449,7 @@ public final class SimulatedNetwork {
         }
     }
 
-    private func sendSync(from i: Int, to j: Int, stream: SyncStream, messages: [GossipMessage]) {
+    func sendSync(from i: Int, to j: Int, stream: SyncStream, messages: [GossipMessage]) {
         if countSyncBytes {
             bytesSent[i] += UInt64(WireEncoding.packetSize(messageSizes: messages.map { WireEncoding.encodedSize(of: $0) }))
         }
@@ -433,7 +465,7 @@ public final class SimulatedNetwork {
         return max(.zero, link.latency + .microseconds(offset))
     }
 
-    private func milliseconds(_ d: Duration) -> Int64 {
+    func milliseconds(_ d: Duration) -> Int64 {
         let c = d.components
         return c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000
     }
@@ -460,7 +492,7 @@ public final class SimulatedNetwork {
         }
     }
 
-    private func popEvent() -> Event {
+    func popEvent() -> Event {
         let top = heap[0]
         // The slot is filled from push until here: taking it out leaves nil behind.
         guard let event = pending[top.slot].take() else { preconditionFailure("scheduled event \(top.slot) is missing") }

@@ -45,7 +45,7 @@ final class MemberTableTests: XCTestCase {
         }
     }
 
-    func testClusterRostersListExactlyTheAliveMembersOfEachCluster() {
+    func testClusterRostersAndTombstonesListExactlyTheirMembers() {
         var table = MemberTable()
         var rng = SplitMix64(seed: 9)
         let states: [MemberState] = [.alive, .alive, .suspect, .dead, .left]
@@ -69,6 +69,10 @@ final class MemberTableTests: XCTestCase {
                 XCTAssertEqual(listed.sorted(), alive.sorted(), "step \(step), cluster \(c)")
                 XCTAssertEqual(Set(listed).count, listed.count, "step \(step): listed twice")
             }
+            let tombstones = table.tombstoneSlots.map { table.member(atSlot: $0).key }
+            let inactive = table.members.filter { !$0.state.isActive }.map(\.key)
+            XCTAssertEqual(Set(tombstones), Set(inactive), "step \(step): the tombstone list is exactly the dead and left")
+            XCTAssertEqual(tombstones.count, table.tombstoneCount, "step \(step)")
         }
     }
 
