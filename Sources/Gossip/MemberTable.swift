@@ -71,6 +71,11 @@ struct MemberTable: Sendable {
         slots.slot(of: name, in: members).map { members[Int($0)] }
     }
 
+    /// The newest generation of the name whose `NameHash` is `key`.
+    subscript(nameHash key: UInt64) -> Member? {
+        slots.slot(ofNameHash: key, in: members).map { members[Int($0)] }
+    }
+
     /// The member with exactly this name and generation.
     subscript(key: MemberKey) -> Member? {
         if let slot = slots.slot(of: key.name, in: members), members[Int(slot)].identity.generation == key.generation {

@@ -110,6 +110,9 @@ struct Relays: Sendable {
             }
             if now >= relay.expiresAt { bySequence[seq] = nil }
         }
+        // A dictionary keeps the room of its fullest moment: give it back once a burst (a cluster failing sends
+        // every member relaying for the searches) is over.
+        if bySequence.isEmpty { bySequence = [:] }
         return nacks
     }
 }

@@ -157,8 +157,12 @@ struct Suspicions: Sendable {
     /// Ends the suspicion of `key`, if any (refuted, declared dead, or the member gone).
     mutating func end(_ key: MemberKey) {
         guard byMember.removeValue(forKey: key) != nil else { return }
-        // The last one gone: give the room back, which after a cluster failed is some hundreds of kB a member.
-        if byMember.isEmpty { heap.removeAll(keepingCapacity: heap.capacity <= 64) }
+        // The last one gone: give the room back, which after a cluster failed is some hundreds of kB a member (a
+        // dictionary keeps the room of its fullest moment otherwise).
+        if byMember.isEmpty {
+            byMember = [:]
+            heap.removeAll(keepingCapacity: heap.capacity <= 64)
+        }
     }
 
     /// Counts a confirmation of the suspicion of `key`: nil when there is none, false when `accuser` had accused

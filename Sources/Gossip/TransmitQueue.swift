@@ -66,14 +66,14 @@ struct TransmitQueue: Sendable {
         if index.count > capacity, let t = buckets.lastIndex(where: { !$0.isEmpty }) {
             // Drop the most-sent (then oldest) entry: it has had the most chances already.
             let victim = buckets[t].removeFirst()
-            if let gone = release(victim.place) { index[gone.key] = nil }
+            release(victim.place)
             releaseIfEmpty(t)
         }
     }
 
     /// Removes what is queued about `key`.
     mutating func remove(key: String) {
-        guard let place = index.removeValue(forKey: key), let entry = release(place) else { return }
+        guard let place = index[key], let entry = release(place) else { return }
         if let i = position(of: entry.serial, in: buckets[entry.transmits]) { buckets[entry.transmits].remove(at: i) }
         releaseIfEmpty(entry.transmits)
     }
@@ -87,13 +87,16 @@ struct TransmitQueue: Sendable {
         return Int32(slab.count - 1)
     }
 
-    /// Frees the place and returns what it held; the slab shrinks back when the queue has emptied.
+    /// Frees the place and forgets its key; returns what it held. The room is given back when the queue has emptied.
+    @discardableResult
     private mutating func release(_ place: Int32) -> Entry? {
-        let entry = slab[Int(place)].take()
+        guard let entry = slab[Int(place)].take() else { return nil }
+        index[entry.key] = nil
         free.append(place)
         if free.count == slab.count {
             slab.removeAll(keepingCapacity: slab.capacity <= 64)
             free.removeAll(keepingCapacity: free.capacity <= 64)
+            if index.capacity > 64 { index = [:] }
         }
         return entry
     }
@@ -148,7 +151,7 @@ struct TransmitQueue: Sendable {
             messages.append(slab[place]!.message)
             slab[place]!.transmits += 1
             if slab[place]!.transmits >= limit {
-                if let gone = release(ref.place) { index[gone.key] = nil }
+                release(ref.place)
                 expired = true
             } else {
                 moved.append(ref)
@@ -158,7 +161,7 @@ struct TransmitQueue: Sendable {
         if expired, buckets.count > limit {
             // The limit fell (the mesh shrank): what was sent that often already goes too.
             for bucket in buckets[max(0, limit)...] {
-                for ref in bucket { if let gone = release(ref.place) { index[gone.key] = nil } }
+                for ref in bucket { release(ref.place) }
             }
             buckets.removeSubrange(max(0, limit)...)
         }
