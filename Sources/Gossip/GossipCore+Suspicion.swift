@@ -48,12 +48,22 @@ extension GossipCore {
             return
         }
         // Accusations bind to the exact generation: a predecessor's rumours never touch a restarted member.
-        guard var m = table[MemberKey(name: accusation.target, generation: accusation.generation)],
-              accusation.incarnation >= m.incarnation, m.state.isActive else { return }
-        if returned.isStale(accuser: accusation.accuser, state: table[accusation.accuser]?.state, now: now, window: staleViewWindow) {
-            doubt(accusation, about: m, now: now, rng: &rng)
+        let key = MemberKey(name: accusation.target, generation: accusation.generation)
+        // Most accusations a member hears are copies of news it has (a cluster failing sends each one about 16 times
+        // to everyone): those are told apart by the member's standing, read in place, before anything is copied.
+        guard let standing = table.standing(of: key), accusation.incarnation >= standing.incarnation,
+              standing.state.isActive else { return }
+        if returned.isStale(accuser: accusation.accuser, state: table.state(ofName: accusation.accuser), now: now, window: staleViewWindow) {
+            if let m = table[key] { doubt(accusation, about: m, now: now, rng: &rng) }
             return
         }
+        if accusation.kind == .suspect, standing.state == .suspect, accusation.incarnation == standing.incarnation,
+           let confirmed = suspicions.confirm(key, by: accusation.accuser) {
+            // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
+            if confirmed { enqueueMembership(.accusation(accusation), about: key, now: now, rng: &rng) }
+            return
+        }
+        guard var m = table[key] else { return }
         switch accusation.kind {
         case .suspect:
             if m.state == .suspect, accusation.incarnation == m.incarnation, let confirmed = suspicions.confirm(m.key, by: accusation.accuser) {

@@ -71,6 +71,24 @@ struct MemberTable: Sendable {
         slots.slot(of: name, in: members).map { members[Int($0)] }
     }
 
+    /// The state and incarnation of the member with exactly this key, read in place: no copy of its record.
+    func standing(of key: MemberKey) -> (state: MemberState, incarnation: UInt64)? {
+        let slot: Int32
+        if let s = slots.slot(of: key.name, in: members), members[Int(s)].identity.generation == key.generation {
+            slot = s
+        } else if !olderSlots.isEmpty, let s = olderSlots[key] {
+            slot = s
+        } else {
+            return nil
+        }
+        return (members[Int(slot)].state, members[Int(slot)].incarnation)
+    }
+
+    /// The state of the newest generation of `name`, read in place.
+    func state(ofName name: String) -> MemberState? {
+        slots.slot(of: name, in: members).map { members[Int($0)].state }
+    }
+
     /// The newest generation of the name whose `NameHash` is `key`.
     subscript(nameHash key: UInt64) -> Member? {
         slots.slot(ofNameHash: key, in: members).map { members[Int($0)] }
@@ -81,7 +99,7 @@ struct MemberTable: Sendable {
         if let slot = slots.slot(of: key.name, in: members), members[Int(slot)].identity.generation == key.generation {
             return members[Int(slot)]
         }
-        return olderSlots[key].map { members[Int($0)] }
+        return olderSlots.isEmpty ? nil : olderSlots[key].map { members[Int($0)] }
     }
 
     /// Every generation of `name` held, newest first.

@@ -34,7 +34,7 @@ struct ReturnedMembers: Sendable {
     func isStale(accuser: String, state: MemberState?, now: ContinuousClock.Instant, window: @autoclosure () -> Duration) -> Bool {
         guard let state else { return false }
         if state != .alive { return true }
-        guard let back = since[accuser] else { return false }
+        guard !since.isEmpty, let back = since[accuser] else { return false }
         return now - back < window()
     }
 
