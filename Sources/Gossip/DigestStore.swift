@@ -50,7 +50,7 @@ struct DigestStore: Sendable {
             let name = signed.digest.origin.name
             if let held = newest[name], held.digest.origin.generation < signed.digest.origin.generation, table.hasOlderGenerations {
                 let key = MemberKey(name: name, generation: held.digest.origin.generation)
-                if table[key] != nil, table[name]?.identity.generation != key.generation { older[key] = held }
+                if table[key] != nil, table[name]?.generation != key.generation { older[key] = held }
             }
             newest[name] = signed
         }

@@ -41,7 +41,7 @@ extension GossipCore {
             var chosen: Set<String> = []
             for _ in 0..<settings.gossipFanout {
                 guard let peer = randomActive(excluding: chosen, rng: &rng) else { break }
-                chosen.insert(peer.identity.name)
+                chosen.insert(peer.name)
                 out.append(.startStateSync(with: peer.address))
             }
         }
@@ -55,7 +55,7 @@ extension GossipCore {
     /// Queues an update about the member `key`. News of an older generation held beside a newer one (a name started
     /// twice) has a queue key of its own, so that news of one generation never displaces news of the other.
     mutating func enqueueMembership(_ message: GossipMessage, about key: MemberKey, now: Instant, rng: inout some RandomNumberGenerator) {
-        if table.hasOlderGenerations, let newest = table[key.name], newest.identity.generation != key.generation {
+        if table.hasOlderGenerations, let newest = table[key.name], newest.generation != key.generation {
             enqueueMembership(message, about: "\(key.name)#\(key.generation)", now: now, rng: &rng)
         } else {
             enqueueMembership(message, about: key.name, now: now, rng: &rng)
@@ -84,7 +84,7 @@ extension GossipCore {
             guard !dissemination.isEmpty else { return }
             // Suspects are told of their suspicion directly; gossip goes where it is most likely to travel on.
             guard let peer = randomActive(excluding: chosen, aliveOnly: true, rng: &rng) else { return }
-            chosen.insert(peer.identity.name)
+            chosen.insert(peer.name)
             sendWithPiggyback([], to: peer.address)
         }
     }
@@ -96,7 +96,7 @@ extension GossipCore {
     ) -> Member? {
         guard table.activeCount > excluded.count else { return nil }
         func fits(_ m: Member) -> Bool {
-            (aliveOnly ? m.state == .alive : m.state.isActive) && !excluded.contains(m.name) && m.identity.cluster != cluster
+            (aliveOnly ? m.state == .alive : m.state.isActive) && !excluded.contains(m.name) && m.cluster != cluster
         }
         for _ in 0..<32 {
             if let m = table.randomMember(using: &rng), fits(m) { return m }
@@ -117,8 +117,8 @@ extension GossipCore {
         sweep.dead.shuffle(using: &rng)
         for m in sweep.dead.prefix(probes) {
             // The ping carries the verdict: a live member refutes at once, and sends its new record straight back.
-            let ping = Ping(sequence: nextSequence(), source: identity.name, target: m.identity.name, targetGeneration: m.identity.generation)
-            let verdict = Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
+            let ping = Ping(sequence: nextSequence(), source: identity.name, target: m.name, targetGeneration: m.generation)
+            let verdict = Accusation(kind: .dead, target: m.name, generation: m.generation,
                                      incarnation: m.incarnation, accuser: identity.name)
             sendWithPiggyback([.ping(ping), .accusation(verdict)], to: m.address)
         }

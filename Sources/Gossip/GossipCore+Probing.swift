@@ -40,10 +40,10 @@ extension GossipCore {
         p.indirectSent = true
         var helpers: [Member] = []
         var excluded: Set<String> = [p.target]
-        let avoided = p.isSearch ? table[p.key]?.identity.cluster : nil
+        let avoided = p.isSearch ? table[p.key]?.cluster : nil
         for _ in 0..<settings.indirectChecks {
             guard let h = randomActive(excluding: excluded, aliveOnly: true, outside: avoided, rng: &rng) else { break }
-            excluded.insert(h.identity.name)
+            excluded.insert(h.name)
             helpers.append(h)
         }
         p.expectedNacks = helpers.count
@@ -76,7 +76,7 @@ extension GossipCore {
     mutating func startProbe(of target: Member, search: Bool, atOnce: Bool = false, telling accusation: Accusation? = nil,
                              now: Instant, rng: inout some RandomNumberGenerator) {
         let seq = nextSequence()
-        var probe = Probe(target: target.identity.name, generation: target.identity.generation, incarnation: target.incarnation,
+        var probe = Probe(target: target.name, generation: target.generation, incarnation: target.incarnation,
                           address: target.address, sequence: seq, timeoutAt: now + settings.probeTimeout * health.scale,
                           endAt: now + settings.probeInterval * health.scale, isSearch: search)
         if atOnce {
@@ -84,13 +84,13 @@ extension GossipCore {
             askForIndirectProbes(&probe, rng: &rng)
         }
         probes.start(probe)
-        let ping = Ping(sequence: seq, source: identity.name, target: target.identity.name,
-                        targetGeneration: target.identity.generation)
+        let ping = Ping(sequence: seq, source: identity.name, target: target.name,
+                        targetGeneration: target.generation)
         if target.state == .suspect {
             // Updates sent to a suspect are likely lost; it gets only the ping and its own suspicion (Lifeguard's
             // buddy system: the suspect learns of it from its prober and can refute).
             let ping = GossipMessage.ping(ping)
-            let told = GossipMessage.accusation(Accusation(kind: .suspect, target: target.identity.name, generation: target.identity.generation,
+            let told = GossipMessage.accusation(Accusation(kind: .suspect, target: target.name, generation: target.generation,
                                                            incarnation: target.incarnation, accuser: identity.name))
             out.append(.send([ping, told], to: target.address, bytes: WireEncoding.packetSize(messageSizes: [ping, told].map(WireEncoding.encodedSize(of:)))))
         } else {
@@ -110,7 +110,7 @@ extension GossipCore {
 
     /// Probes `count` alive members of the suspect's cluster at once, beside the round robin (`ClusterSearch`).
     mutating func searchSiblings(of suspect: Member, count: Int, now: Instant, rng: inout some RandomNumberGenerator) {
-        let cluster = suspect.identity.cluster
+        let cluster = suspect.cluster
         guard !cluster.isEmpty, !hasLeft, !table.isEmpty else { return }
         let probes = self.probes
         for m in ClusterSearch.siblings(in: cluster, of: table, count: count, isProbing: probes.isProbing, rng: &rng) {
@@ -133,7 +133,7 @@ extension GossipCore {
         let source = table.hasOlderGenerations
             ? table.generations(of: ping.source).first { $0.address == sender } ?? table[ping.source] : table[ping.source]
         if let m = source, m.state == .dead {
-            control.append(.accusation(Accusation(kind: .dead, target: m.identity.name, generation: m.identity.generation,
+            control.append(.accusation(Accusation(kind: .dead, target: m.name, generation: m.generation,
                                                   incarnation: m.incarnation, accuser: identity.name)))
         }
         sendWithPiggyback(control, to: sender)

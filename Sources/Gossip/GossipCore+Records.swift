@@ -31,9 +31,9 @@ extension GossipCore {
         var existing: Member?
         var predecessor: Member?
         if let newest {
-            if newest.identity.generation == key.generation {
+            if newest.generation == key.generation {
                 existing = newest
-            } else if key.generation > newest.identity.generation {
+            } else if key.generation > newest.generation {
                 predecessor = newest
             } else {
                 // An older generation than the newest held: a member of its own only while both run.

@@ -15,14 +15,14 @@ extension GossipCore {
                 }
                 if now >= s.nextNudgeAt {
                     suspicions.nudged(key, next: now + settings.probeInterval)
-                    sendAlone(.accusation(Accusation(kind: .suspect, target: name, generation: m.identity.generation,
+                    sendAlone(.accusation(Accusation(kind: .suspect, target: name, generation: m.generation,
                                                      incarnation: s.incarnation, accuser: identity.name)), to: m.address)
                 }
                 continue
             }
             suspicions.end(key)
             guard let m = table[key], m.state == .suspect else { continue }
-            let accusation = Accusation(kind: .dead, target: name, generation: m.identity.generation,
+            let accusation = Accusation(kind: .dead, target: name, generation: m.generation,
                                         incarnation: m.incarnation, accuser: identity.name)
             receive(accusation, now: now, rng: &rng)
         }

@@ -281,7 +281,7 @@ public struct GossipCore: Sendable {
         var targets: [PeerAddress] = []
         for _ in 0..<(2 * settings.gossipFanout) {
             guard let peer = randomActive(excluding: chosen, rng: &rng) else { break }
-            chosen.insert(peer.identity.name)
+            chosen.insert(peer.name)
             targets.append(peer.address)
         }
         for target in targets { sendAlone(message, to: target) }
@@ -332,8 +332,8 @@ public struct GossipCore: Sendable {
             switch message {
             case .member(let record):
                 // Records about the peer itself are news worth spreading (a joiner); the rest only repair our view.
-                let key = MemberKey(name: record.record.identity.name, generation: record.record.identity.generation)
-                receive(record, relay: record.record.identity.name == peerName, deadAt: verdicts.isEmpty ? nil : verdicts[key],
+                let key = MemberKey(name: record.name, generation: record.generation)
+                receive(record, relay: record.name == peerName, deadAt: verdicts.isEmpty ? nil : verdicts[key],
                         viaSync: true, now: now, rng: &rng)
             case .accusation(let accusation): receive(accusation, now: now, rng: &rng)
             case .digest(let digest): receive(digest, now: now, wallClockMillis: wallClockMillis, rng: &rng)

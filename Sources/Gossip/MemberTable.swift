@@ -18,8 +18,10 @@ struct Member: Sendable {
 
     var identity: MemberIdentity { record.record.identity }
     var address: PeerAddress { record.record.address }
-    var name: String { record.record.identity.name }
-    var key: MemberKey { MemberKey(name: name, generation: record.record.identity.generation) }
+    var name: String { record.name }
+    var generation: UInt64 { record.generation }
+    var cluster: String { record.cluster }
+    var key: MemberKey { MemberKey(name: record.name, generation: record.generation) }
 
     var snapshot: MemberSnapshot {
         MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation)
@@ -74,7 +76,7 @@ struct MemberTable: Sendable {
     /// The state and incarnation of the member with exactly this key, read in place: no copy of its record.
     func standing(of key: MemberKey) -> (state: MemberState, incarnation: UInt64)? {
         let slot: Int32
-        if let s = slots.slot(of: key.name, in: members), members[Int(s)].identity.generation == key.generation {
+        if let s = slots.slot(of: key.name, in: members), members[Int(s)].generation == key.generation {
             slot = s
         } else if !olderSlots.isEmpty, let s = olderSlots[key] {
             slot = s
@@ -96,7 +98,7 @@ struct MemberTable: Sendable {
 
     /// The member with exactly this name and generation.
     subscript(key: MemberKey) -> Member? {
-        if let slot = slots.slot(of: key.name, in: members), members[Int(slot)].identity.generation == key.generation {
+        if let slot = slots.slot(of: key.name, in: members), members[Int(slot)].generation == key.generation {
             return members[Int(slot)]
         }
         return olderSlots.isEmpty ? nil : olderSlots[key].map { members[Int($0)] }
@@ -107,7 +109,7 @@ struct MemberTable: Sendable {
         guard let newest = self[name] else { return [] }
         guard !olderSlots.isEmpty else { return [newest] }
         let older = olderSlots.filter { $0.key.name == name }.map { members[Int($0.value)] }
-        return [newest] + older.sorted { $0.identity.generation > $1.identity.generation }
+        return [newest] + older.sorted { $0.generation > $1.generation }
     }
 
     /// Stores `m`: replaces the member with its key, or adds it (as its name's newest generation when it is newer
@@ -115,7 +117,7 @@ struct MemberTable: Sendable {
     mutating func set(_ m: Member) {
         let key = m.key
         if let slot = slots.slot(of: key.name, in: members) {
-            let current = members[Int(slot)].identity.generation
+            let current = members[Int(slot)].generation
             if current == key.generation {
                 overwrite(Int(slot), with: m)
                 return
@@ -172,7 +174,7 @@ struct MemberTable: Sendable {
 
     private static func list(of m: Member) -> List? {
         if !m.state.isActive { return .tombstones }
-        return m.state == .alive && !m.identity.cluster.isEmpty ? .roster(m.identity.cluster) : nil
+        return m.state == .alive && !m.cluster.isEmpty ? .roster(m.cluster) : nil
     }
 
     /// Adds the member at `slot` to the list its state puts it in, if any.
@@ -230,8 +232,8 @@ struct MemberTable: Sendable {
     /// Puts `m` in the place of the member `old` (a restart: the successor takes its predecessor's slot, so the
     /// table's order, and with it a seeded run, does not change).
     mutating func replace(_ old: MemberKey, with m: Member) {
-        guard old.name == m.name, let slot = slots.slot(of: old.name, in: members), members[Int(slot)].identity.generation == old.generation,
-              m.identity.generation >= old.generation, olderSlots[m.key] == nil else {
+        guard old.name == m.name, let slot = slots.slot(of: old.name, in: members), members[Int(slot)].generation == old.generation,
+              m.generation >= old.generation, olderSlots[m.key] == nil else {
             removeValue(forKey: old)
             set(m)
             return
@@ -244,7 +246,7 @@ struct MemberTable: Sendable {
     @discardableResult
     mutating func removeValue(forKey key: MemberKey) -> Member? {
         let slot: Int
-        if let s = slots.slot(of: key.name, in: members), members[Int(s)].identity.generation == key.generation {
+        if let s = slots.slot(of: key.name, in: members), members[Int(s)].generation == key.generation {
             slots.remove(key.name, slot: s, in: members)
             slot = Int(s)
         } else if let s = olderSlots.removeValue(forKey: key) {

@@ -70,7 +70,7 @@ struct GenerationChecks: Sendable {
     func shouldCheck(_ key: MemberKey, incarnation: UInt64) -> Bool {
         if let s = silent[key], s.incarnation >= incarnation { return false }
         guard pending.count < Self.maxPending else { return false }
-        return !pending.values.contains { $0.record.record.identity.name == key.name && $0.record.record.identity.generation == key.generation }
+        return !pending.values.contains { $0.record.name == key.name && $0.record.generation == key.generation }
     }
 
     mutating func start(sequence: UInt32, record: SignedMemberRecord, expiresAt: Instant) {
@@ -79,7 +79,7 @@ struct GenerationChecks: Sendable {
 
     /// The check answered by an ack with `sequence` from `source`, removed; nil when there is none.
     mutating func answer(sequence: UInt32, from source: String) -> SignedMemberRecord? {
-        guard let check = pending[sequence], check.record.record.identity.name == source else { return nil }
+        guard let check = pending[sequence], check.record.name == source else { return nil }
         pending[sequence] = nil
         return check.record
     }
@@ -106,7 +106,7 @@ struct GenerationChecks: Sendable {
 
     /// Remembers that `record`'s generation is gone up to its incarnation.
     mutating func markSilent(_ record: SignedMemberRecord, now: Instant) {
-        let key = MemberKey(name: record.record.identity.name, generation: record.record.identity.generation)
+        let key = MemberKey(name: record.name, generation: record.generation)
         let incarnation = max(silent[key]?.incarnation ?? 0, record.record.incarnation)
         silent[key] = (incarnation, now)
         if silent.count > maxSilent, let oldest = silent.min(by: { $0.value.since < $1.value.since }) {

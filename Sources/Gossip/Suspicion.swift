@@ -156,7 +156,7 @@ struct Suspicions: Sendable {
 
     /// Ends the suspicion of `key`, if any (refuted, declared dead, or the member gone).
     mutating func end(_ key: MemberKey) {
-        guard byMember.removeValue(forKey: key) != nil else { return }
+        guard !byMember.isEmpty, byMember.removeValue(forKey: key) != nil else { return }
         // The last one gone: give the room back, which after a cluster failed is some hundreds of kB a member (a
         // dictionary keeps the room of its fullest moment otherwise).
         if byMember.isEmpty {

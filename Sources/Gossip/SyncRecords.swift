@@ -12,7 +12,7 @@ enum SyncRecords {
         entries.reserveCapacity(table.count + 1)
         entries.append(own)
         for m in table.members {
-            entries.append(.init(name: m.identity.name, generation: m.identity.generation, incarnation: m.incarnation,
+            entries.append(.init(name: m.name, generation: m.generation, incarnation: m.incarnation,
                                  status: m.state.summaryCode))
         }
         return SyncSummary(sender: sender, members: entries, digests: digests.summaryEntries, wantsReply: wantsReply)
@@ -62,9 +62,9 @@ enum SyncRecords {
         }
         // The peer knows itself best; another generation of its name is news to it (a name started twice).
         let senderGeneration = peer.newest(peer.sender)?.generation
-        for m in table.members.sorted(by: { ($0.name, $0.identity.generation) < ($1.name, $1.identity.generation) }) {
+        for m in table.members.sorted(by: { ($0.name, $0.generation) < ($1.name, $1.generation) }) {
             let record = m.record
-            let generation = m.identity.generation
+            let generation = m.generation
             if m.name == peer.sender, generation == senderGeneration { continue }
             let e = peer.entry(m.name, generation)
             if !m.state.isActive, now - m.stateSince >= relayAge {
