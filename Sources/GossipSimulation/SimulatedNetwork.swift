@@ -212,21 +212,6 @@ public final class SimulatedNetwork {
         step(i) { $0.join(seeds: seeds, now: now, wallClockMillis: wall, shell: &$1) }
     }
 
-    /// Starts every member with a complete view of the others, as if each had just synced with everyone: the
-    /// cheap way to set up a large mesh. No update is queued for gossip, so the mesh starts quiet.
-    public func bootstrapFullView() {
-        let records = nodes.map { GossipMessage.member($0.member.core.ownRecord) }
-        let (now, wall) = (now, wallClockMillis)
-        for i in 0..<nodes.count {
-            var generator = nodes[i].member.rng
-            _ = nodes[i].member.core.join(seeds: [], now: now, wallClockMillis: wall, rng: &generator)
-            let (_, directives) = nodes[i].member.core.onStateSync(records, from: Self.address(of: i), now: now, wallClockMillis: wall, rng: &generator)
-            nodes[i].member.rng = generator
-            let ticks = directives.filter { if case .scheduleTick = $0 { return true } else { return false } }
-            step(i) { $0.execute(ticks, shell: &$1) }
-        }
-    }
-
     /// Member `i` leaves gracefully (and keeps running until killed, as a shell would for a moment).
     public func leave(_ i: Int) {
         let now = now
@@ -350,60 +335,6 @@ public final class SimulatedNetwork {
         guard nodes[i].status == .running else { return }
         let (now, wall) = (now, wallClockMillis)
         step(i) { $0.tickIfDue(now: now, wallClockMillis: wall, shell: &$1) }
-    }
-
-    func handle(_ event: Event) {
-        let i = event.node
-        var outbox = SimulatedOutbox()
-        let reply = Self.deliver(event, to: &nodes[i], at: now, wallClockMillis: wallClockMillis, outbox: &outbox)
-        apply(outbox.actions, from: i)
-        if let reply { sendSync(from: i, to: reply.peer, stream: reply.stream, messages: reply.messages) }
-    }
-
-    /// What a member answers on a state sync's stream.
-    struct SyncReply {
-        var peer: Int
-        var stream: SyncStream
-        var messages: [GossipMessage]
-    }
-
-    /// Hands `event` to its member: a tick, a datagram or a state-sync message, as the member's status allows.
-    /// Touches nothing but the member, so that members can take their events at once (`runWindow`). Returns the
-    /// member's answer on a state sync, if any.
-    static func deliver(
-        _ event: Event, to node: inout Node, at now: ContinuousClock.Instant, wallClockMillis wall: UInt64,
-        outbox: inout SimulatedOutbox
-    ) -> SyncReply? {
-        switch event {
-        case .tick:
-            guard node.status == .running else { return nil }
-            node.member.tickIfDue(now: now, wallClockMillis: wall, shell: &outbox)
-        case .packet(_, let sender, let messages, let encoded):
-            switch node.status {
-            case .killed: return nil
-            case .paused:
-                if node.inbox.count < 1000 { node.inbox.append(event) }
-                return nil
-            case .running: break
-            }
-            var decoded = messages
-            if let encoded {
-                guard let m = try? WireEncoding.decodePacket(encoded) else { return nil }
-                decoded = m
-            }
-            node.member.receive(decoded, from: sender, now: now, wallClockMillis: wall, shell: &outbox)
-        case .sync(let i, let peer, var stream, let messages):
-            switch node.status {
-            case .killed: return nil
-            case .paused:
-                node.inbox.append(event)
-                return nil
-            case .running: break
-            }
-            let send = node.member.continueStateSync(&stream[side: i], with: messages, now: now, wallClockMillis: wall, shell: &outbox).send
-            if !send.isEmpty { return SyncReply(peer: peer, stream: stream, messages: send) }
-        }
-        return nil
     }
 
     /// Runs one step of member `i` (`body` calls one of its inputs), then carries out what it asked for. The network
