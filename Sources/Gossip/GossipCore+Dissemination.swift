@@ -71,11 +71,11 @@ extension GossipCore {
         let budget = settings.datagramBudget - WireEncoding.packetHeaderSize
         let used = control.reduce(0) { $0 + WireEncoding.encodedSize(of: $1) }
         let limit = GossipFormulas.retransmitLimit(mult: settings.retransmitMult, n: table.activeCount + 1)
-        let news = dissemination.piggyback(budget: budget, used: used, limit: limit)
-        let messages = control + news.messages
+        var messages = control
+        let news = dissemination.piggyback(budget: budget, used: used, limit: limit, into: &messages)
         guard !messages.isEmpty else { return }
         // Header: magic (2), version (1), message count as a varint; to be taken from Wire once it computes the header in one place.
-        out.append(.send(messages, to: target, bytes: used + news.bytes + 3 + (messages.count < 128 ? 1 : 2)))
+        out.append(.send(messages, to: target, bytes: used + news + 3 + (messages.count < 128 ? 1 : 2)))
     }
 
     mutating func gossipRound(rng: inout some RandomNumberGenerator) {

@@ -125,7 +125,14 @@ struct TransmitQueue: Sendable {
     /// Takes updates fitting in `budget` bytes, least-sent and newest first, counting one transmission for each and
     /// dropping those that reached `limit`. Returns the messages and the bytes they take.
     mutating func take(budget: Int, limit: Int) -> (messages: [GossipMessage], bytes: Int) {
-        guard !index.isEmpty, budget > 0 else { return ([], 0) }
+        var messages: [GossipMessage] = []
+        let bytes = take(budget: budget, limit: limit, into: &messages)
+        return (messages, bytes)
+    }
+
+    /// `take(budget:limit:)`, appending the messages to `messages`; returns the bytes they take.
+    mutating func take(budget: Int, limit: Int, into messages: inout [GossipMessage]) -> Int {
+        guard !index.isEmpty, budget > 0 else { return 0 }
         var remaining = budget
         var chosen: [(bucket: Int, slot: Int)] = []
         scan: for t in buckets.indices {
@@ -137,9 +144,8 @@ struct TransmitQueue: Sendable {
                 if remaining < 16 || remaining < smallest { break scan }
             }
         }
-        guard !chosen.isEmpty else { return ([], 0) }
-        var messages: [GossipMessage] = []
-        messages.reserveCapacity(chosen.count)
+        guard !chosen.isEmpty else { return 0 }
+        messages.reserveCapacity(messages.count + chosen.count)
         var moved: [Ref] = []
         moved.reserveCapacity(chosen.count)
         // Take the chosen out in the order chosen: within a bucket from its end, so that the slots still to go stay
@@ -171,6 +177,6 @@ struct TransmitQueue: Sendable {
             if buckets.count <= transmits { buckets.append(contentsOf: repeatElement([], count: transmits + 1 - buckets.count)) }
             buckets[transmits].insert(ref, at: insertionPoint(of: ref.serial, in: buckets[transmits]))
         }
-        return (messages, budget - remaining)
+        return budget - remaining
     }
 }

@@ -468,15 +468,19 @@ public struct SyncSummary: Hashable, Sendable {
 }
 
 /// Every message of the mesh. A datagram carries one or more of them; a state-sync frame likewise.
+///
+/// The three large payloads are boxed (`indirect`), so that a message is 64 bytes rather than a digest's 104: every
+/// queue of news a member holds and every datagram in flight is an array of them, and a member hears a hundred
+/// member records and accusations for every digest or ping request.
 public enum GossipMessage: Hashable, Sendable {
     case ping(Ping)
-    case pingRequest(PingRequest)
+    indirect case pingRequest(PingRequest)
     case ack(Ack)
     case nack(Nack)
     case member(SignedMemberRecord)
     case accusation(Accusation)
-    case digest(SignedDigest)
+    indirect case digest(SignedDigest)
     case syncSummary(SyncSummary)
     /// An operator's drain or undrain order (`DrainRecord`).
-    case drain(SignedDrain)
+    indirect case drain(SignedDrain)
 }
