@@ -31,17 +31,20 @@ extension SimulatedNetwork {
         return shortest > .zero ? shortest : nil
     }
 
-    /// Runs every event earlier than `start + lookahead` (and not after `end`), members at once.
-    func runWindow(from start: ContinuousClock.Instant, lookahead: Duration, through end: ContinuousClock.Instant) {
-        let limit = start + lookahead
+    /// Runs every event earlier than `start + lookahead` (and not after `end`; both in `heapTime`), members at once.
+    func runWindow(from start: Int64, lookahead: Duration, through end: Int64) {
+        let window = lookahead.components
+        let limitAt = start + window.seconds * 1_000_000_000 + window.attoseconds / 1_000_000_000
+        let limit = instant(limitAt), endInstant = instant(end)
         var batch: [(time: ContinuousClock.Instant, node: Int, event: Event)] = []
-        while let first = heap.first, first.time < limit, first.time <= end {
-            let time = first.time
+        while let first = heap.first, first.at < limitAt, first.at <= end {
+            let time = instant(first.at)
             let event = popEvent()
             batch.append((time, event.node, event))
         }
-        // Each member's events together, in the order they came off the heap (time, then serial).
-        let byNode = batch.indices.sorted { (batch[$0].node, $0) < (batch[$1].node, $1) }
+        // Each member's events together, in the order they came off the heap (time, then serial): sorted as packed
+        // (member, place) keys, which a plain integer sort orders fastest.
+        let byNode = batch.indices.map { UInt64(batch[$0].node) << 32 | UInt64($0) }.sorted().map { Int($0 & 0xFFFF_FFFF) }
         var ranges: [Range<Int>] = []
         var from = 0
         for k in 1...byNode.count where k == byNode.count || batch[byNode[k]].node != batch[byNode[from]].node {
@@ -54,20 +57,26 @@ extension SimulatedNetwork {
         nodes.withUnsafeMutableBufferPointer { members in
             results.withUnsafeMutableBufferPointer { out in
                 let work = WindowWork(batch: batch, byNode: byNode, ranges: ranges, threads: threads, members: members,
-                                      out: out, limit: limit, end: end, epoch: epoch, wallClockBase: wallClockBase)
+                                      out: out, limit: limit, end: endInstant, epoch: epoch, wallClockBase: wallClockBase)
                 if threads == 1 { work.run(thread: 0) } else { DispatchQueue.concurrentPerform(iterations: threads) { work.run(thread: $0) } }
             }
         }
-        var records = results.flatMap { $0 }
-        records.sort { ($0.time, $0.node, $0.order) < ($1.time, $1.node, $1.order) }
-        for record in records {
+        let records = results.flatMap { $0 }
+        // The network acts in a fixed order (time, member, the order asked), whichever thread ran whom; the records
+        // stay put and their places are sorted.
+        let order = records.indices.sorted {
+            let a = records[$0], b = records[$1]
+            return a.time != b.time ? a.time < b.time : a.node != b.node ? a.node < b.node : a.order < b.order
+        }
+        for k in order {
+            let record = records[k]
             now = record.time
             switch record.request {
             case .action(let action): apply([action], from: record.node)
             case .syncReply(let reply): sendSync(from: record.node, to: reply.peer, stream: reply.stream, messages: reply.messages)
             }
         }
-        now = min(limit, end)
+        now = min(limit, endInstant)
     }
 
     /// One window's members and their events, shared by the threads: each thread runs the members of every
@@ -89,22 +98,21 @@ extension SimulatedNetwork {
 
         func run(thread: Int) {
             for r in stride(from: thread, to: ranges.count, by: threads) {
-                let node = batch[byNode[ranges[r].lowerBound]].node
-                run(ranges[r].map { batch[byNode[$0]] }, of: node, into: &out[thread])
+                run(ranges[r], of: batch[byNode[ranges[r].lowerBound]].node, into: &out[thread])
             }
         }
 
-        /// Member `node` takes `events` and the wakes it asks for inside the window, in time order (an event before
+        /// Member `node` takes its events (places in `byNode`) and the wakes it asks for inside the window, in time order (an event before
         /// a wake of the same instant, as the heap would have it), and writes down everything else it asks for.
-        private func run(_ events: [(time: ContinuousClock.Instant, node: Int, event: Event)], of node: Int, into records: inout [WindowRecord]) {
+        private func run(_ events: Range<Int>, of node: Int, into records: inout [WindowRecord]) {
             var wakes: [ContinuousClock.Instant] = []   // ascending; a few at most
-            var next = 0
+            var next = events.lowerBound
             var order = 0
             while true {
                 let time: ContinuousClock.Instant
                 let event: Event
-                if next < events.count, wakes.first.map({ events[next].time <= $0 }) ?? true {
-                    (time, event) = (events[next].time, events[next].event)
+                if next < events.upperBound, wakes.first.map({ batch[byNode[next]].time <= $0 }) ?? true {
+                    (time, event) = (batch[byNode[next]].time, batch[byNode[next]].event)
                     next += 1
                 } else if let wake = wakes.first {
                     wakes.removeFirst()
