@@ -64,10 +64,8 @@ extension SimulatedNetwork {
         let records = results.flatMap { $0 }
         // The network acts in a fixed order (time, member, the order asked), whichever thread ran whom; the records
         // stay put and their places are sorted.
-        let order = records.indices.sorted {
-            let a = records[$0], b = records[$1]
-            return a.time != b.time ? a.time < b.time : a.node != b.node ? a.node < b.node : a.order < b.order
-        }
+        let keys = records.map { (at: heapTime($0.time), then: UInt64($0.node) << 32 | UInt64($0.order)) }
+        let order = keys.indices.sorted { keys[$0] < keys[$1] }
         for k in order {
             let record = records[k]
             now = record.time
