@@ -1,5 +1,5 @@
 import Gossip
-import GossipSimulation
+@testable import GossipSimulation
 import Wire
 
 /// Collects what simulated members observed, for assertions.
@@ -69,3 +69,36 @@ func seconds(_ d: Duration) -> Double {
     let c = d.components
     return Double(c.seconds) + Double(c.attoseconds) / 1e18
 }
+
+/// A mesh of 200 in four clusters of 50 with one cluster killed at once (seed 21, 1% loss), as `SimulationTests`
+/// and `SimulationWindowTests` run it: for each survivor, how long until no member of the killed cluster was alive
+/// in its view (sorted; nil when some survivor never got there within 30 s), and how many live members were
+/// suspected meanwhile.
+func killOneClusterOfFour(workers: Int) -> (perSurvivor: [Double]?, falseSuspects: Int) {
+    let n = 200
+    let net = SimulatedNetwork(count: n, seed: 21, link: .init(loss: 0.01), clusters: 4, crypto: .checksum, encodePackets: false)
+    net.workers = workers
+    net.minimumParallelBatch = 1
+    var lastSeenAlive: [Int: [String: Duration]] = [:]
+    var falseSuspects = 0
+    let victims = Set((0..<n).filter { $0 % 4 == 3 }.map(SimulatedNetwork.name(of:)))
+    net.onEvent = { event in
+        guard case .memberChanged(let observer, let member, _, let at) = event, member.state != .alive else { return }
+        if victims.contains(member.name) {
+            if lastSeenAlive[observer, default: [:]][member.name] == nil { lastSeenAlive[observer, default: [:]][member.name] = at }
+        } else {
+            falseSuspects += 1
+        }
+    }
+    net.bootstrapFullView()
+    net.run(for: .seconds(10))
+    let killedAt = net.elapsed
+    for i in 0..<n where i % 4 == 3 { net.kill(i) }
+    let survivors = (0..<n).filter { $0 % 4 != 3 }
+    let gone = net.run(until: { survivors.allSatisfy { lastSeenAlive[$0]?.count == victims.count } },
+                       step: .milliseconds(20), limit: .seconds(30))
+    guard gone != nil else { return (nil, falseSuspects) }
+    let perSurvivor = survivors.map { o in seconds((lastSeenAlive[o]?.values.max() ?? .seconds(99)) - killedAt) }.sorted()
+    return (perSurvivor, falseSuspects)
+}
+

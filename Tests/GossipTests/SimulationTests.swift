@@ -78,28 +78,8 @@ final class SimulationTests: XCTestCase {
         // 200 members in four clusters of 50; one cluster is killed at once. The round robin alone finds its last
         // member after about ln(50) ≈ 4 periods; every suspicion sends its hearers probing the suspect's siblings at
         // once, and the cluster is gone from every survivor's view within a few periods.
-        let n = 200
-        let net = SimulatedNetwork(count: n, seed: 21, link: .init(loss: 0.01), clusters: 4, crypto: .checksum, encodePackets: false)
-        var lastSeenAlive: [Int: [String: Duration]] = [:]
-        var falseSuspects = 0
-        let victims = Set((0..<n).filter { $0 % 4 == 3 }.map(SimulatedNetwork.name(of:)))
-        net.onEvent = { event in
-            guard case .memberChanged(let observer, let member, _, let at) = event, member.state != .alive else { return }
-            if victims.contains(member.name) {
-                if lastSeenAlive[observer, default: [:]][member.name] == nil { lastSeenAlive[observer, default: [:]][member.name] = at }
-            } else {
-                falseSuspects += 1
-            }
-        }
-        net.bootstrapFullView()
-        net.run(for: .seconds(10))
-        let killedAt = net.elapsed
-        for i in 0..<n where i % 4 == 3 { net.kill(i) }
-        let survivors = (0..<n).filter { $0 % 4 != 3 }
-        let gone = net.run(until: { survivors.allSatisfy { lastSeenAlive[$0]?.count == victims.count } },
-                           step: .milliseconds(20), limit: .seconds(30))
-        XCTAssertNotNil(gone, "some survivor still saw a member of the killed cluster alive")
-        let perSurvivor = survivors.map { o in seconds((lastSeenAlive[o]?.values.max() ?? .seconds(99)) - killedAt) }.sorted()
+        let (perSurvivor, falseSuspects) = killOneClusterOfFour(workers: 1)
+        guard let perSurvivor else { return XCTFail("some survivor still saw a member of the killed cluster alive") }
         let median = perSurvivor[perSurvivor.count / 2]
         print("cluster of 50 killed in a mesh of 200: none alive for a survivor after \(median) s median, \(perSurvivor.last ?? -1) s at worst")
         XCTAssertLessThanOrEqual(median, 2.0, "four periods at lan")
