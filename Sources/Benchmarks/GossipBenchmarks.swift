@@ -11,12 +11,15 @@ import Wire
 /// simulating it. Usage: `Benchmarks gossip [N ...]` (default 100 1000 10000); `GOSSIP_SEED=S` runs another seed
 /// (default: N itself), to see how much of a figure is the luck of one run.
 ///
-/// Every member holds the whole membership, so the simulation holds N² member entries: about 90 bytes each once the
-/// mesh is set up, but the peak comes when N/8 members are killed at once and every survivor holds N/8 suspicions
-/// and their news: 234 bytes an entry at N = 2,000 (936 MB peak RSS, measured 2026-12-03), so some 23 GB at
-/// N = 10,000, and (CPU time growing about as N^1.7: 42 s at 1,000, 136 s at 2,000) over half an hour of one core.
-/// A size that does not fit in the memory available is skipped with a note rather than run into the out-of-memory
-/// killer.
+/// Members run on every core (`SimulatedNetwork.workers`, windows of the shortest link delay; `GOSSIP_WORKERS=1` runs
+/// one event at a time, with other draws of the same seed). `GOSSIP_PHASES=1` prints the CPU and memory spent by
+/// each phase; `GOSSIP_CLUSTER_ONLY=1` goes from the set-up straight to the cluster killed, to profile it.
+///
+/// Every member holds the whole membership, so the simulation holds N² member entries: about 64 bytes each once the
+/// mesh is set up (6.4 GB at N = 10,000), but the peak comes when N/8 members are killed at once and every survivor
+/// holds N/8 suspicions and their news: 138 bytes an entry at N = 4,000, so some 14 GB at N = 10,000 (measured:
+/// 14.8 GB and still rising when the run was stopped in that phase). A size that does not fit in the memory
+/// available is skipped with a note rather than run into the out-of-memory killer.
 enum GossipBenchmarks {
     static func run(arguments: [String]) {
         if arguments.first == "kill-cluster" {
