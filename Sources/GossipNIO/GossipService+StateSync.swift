@@ -25,7 +25,13 @@ extension GossipService {
         try ops.addHandler(SyncHelloDeadline(timeout: .nanoseconds(Int64(max(0, transport.syncHelloTimeout / .nanoseconds(1))))))
         try ops.addHandler(MessageToByteHandler(SyncFrameEncoder()))
         // One frame buffered at a time: the next chunk is read only once this one has been opened.
-        return try SyncChannel(wrappingChannelSynchronously: channel,
+        // Closed when dropped, rather than trapping: a connection accepted but not yet handed to the serving loop
+        // when the service stops is dropped unserved, and NIO's non-deprecated wrapper then kills the process
+        // (apple/swift-nio#2813; a burst of 64 connections and a stop did so every time here,
+        // `SyncHardeningTests.testStoppingWhileConnectionsWaitToBeServedClosesThemWithoutTrapping`). NIO offers
+        // close-on-drop only in this deprecated initializer; every served connection still ends in
+        // `executeThenClose`, so nothing else relies on it.
+        return try SyncChannel(synchronouslyWrapping: channel,
                                configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 1)))
     }
 

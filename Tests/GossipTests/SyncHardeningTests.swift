@@ -129,6 +129,22 @@ final class SyncHardeningTests: XCTestCase {
         XCTAssertTrue(admitted, "a freed slot was not given back")
     }
 
+    /// A burst of connections and at once a stop: connections accepted but not yet served are closed, not left to
+    /// trap (NIO traps on a dropped connection whose writer was never finished, apple/swift-nio#2813).
+    func testStoppingWhileConnectionsWaitToBeServedClosesThemWithoutTrapping() async throws {
+        for _ in 0..<5 {
+            let (_, task, port) = await start()
+            var fds: [Int32] = []
+            for i in 0..<64 {
+                let fd = connect(from: "127.0.\(1 + i / 50).\(1 + i % 50)", port: port)
+                if fd >= 0 { fds.append(fd) }
+            }
+            task.cancel()
+            _ = try? await task.value
+            fds.forEach { close($0) }
+        }
+    }
+
     func testManyHostileConnectionsDoNotTakeMemory() async throws {
         let (_, task, port) = await start()
         defer { task.cancel() }
