@@ -66,11 +66,7 @@ extension GossipCore {
         guard var m = table[key] else { return }
         switch accusation.kind {
         case .suspect:
-            if m.state == .suspect, accusation.incarnation == m.incarnation, let confirmed = suspicions.confirm(m.key, by: accusation.accuser) {
-                // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
-                if confirmed { enqueueMembership(.accusation(accusation), about: m.key, now: now, rng: &rng) }
-                return
-            }
+            // (A confirmation of the suspicion held was taken above.)
             let previous = m.state
             m.state = .suspect
             m.incarnation = accusation.incarnation
