@@ -16,7 +16,7 @@ COPY linker ./linker
 RUN swift build -c release --product zone-agent --static-swift-stdlib \
       -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
       -Xlinker --symbol-ordering-file=/src/linker/startup-order.txt -Xlinker --no-warn-symbol-ordering \
-      -Xlinker --strip-all \
+      -Xlinker --no-export-dynamic -Xlinker --strip-all \
     && install -m 0755 .build/release/zone-agent /usr/local/bin/zone-agent
 
 # The runtime: Debian with libsodium and nothing else the binary needs; a read-only root file system works (the

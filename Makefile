@@ -9,8 +9,15 @@ BIN := .build/release/zone-agent
 # (linker/startup-order.txt, `make startup-order` rewrites it). A process maps the binary 64 KB around every page it
 # touches: the 2.3 MB of code that runs, scattered over 27 MB of .text, kept 14.8 MB of it mapped in each process
 # (README, "Measured here", idle footprint). The order changes where code sits, not what it does.
+# SwiftPM links executables with --export-dynamic: every one of the binary's ~31,000 functions in the dynamic symbol
+# table (2.8 MB of .dynsym, .dynstr and .gnu.hash, much of it read at start as the dynamic linker resolves libc's
+# symbols against the executable first). Nothing loads code that links against us, so the table holds only what we
+# import: idle agent 22.6 -> 20.9 MB RSS (bench/idle-footprint.sh, CACHE=cold; 19.5-19.8 with the order refreshed). A
+# crash backtrace loses the names that table gave it: the same flags without --strip-all build a binary to read its
+# addresses against (addr2line -f -e).
 RELEASE_LAYOUT := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
-  -Xlinker --symbol-ordering-file=$(CURDIR)/linker/startup-order.txt -Xlinker --no-warn-symbol-ordering
+  -Xlinker --symbol-ordering-file=$(CURDIR)/linker/startup-order.txt -Xlinker --no-warn-symbol-ordering \
+  -Xlinker --no-export-dynamic
 RELEASE_FLAGS := --static-swift-stdlib $(RELEASE_LAYOUT) -Xlinker --strip-all
 
 .PHONY: all deps build release startup-order demo test deploy-check image drills adversarial fuzz fuzz-smoke bench bench-gossip bench-failover bench-proxy clean
