@@ -45,6 +45,7 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible {
 /// Something that signs on behalf of one cluster. Tests may substitute a fake.
 public protocol MessageSigner: Sendable {
     var keyID: KeyID { get }
+    /// A signature of at most 64 bytes (Ed25519's length): records keep their signatures inline.
     func sign(_ message: [UInt8]) -> [UInt8]
 }
 

@@ -241,13 +241,28 @@ public struct DigestOrder: Hashable, Sendable, Comparable, CustomStringConvertib
 public struct SignedDigest: Hashable, Sendable {
     public var digest: HealthDigest
     public var keyID: KeyID
-    public var signature: [UInt8]
+    /// Inline rather than an array of its own (`SignatureBytes`).
+    private var signatureBytes: SignatureBytes
+
+    /// The signature's bytes, copied out (verification and tests); encoding reads them in place.
+    public var signature: [UInt8] {
+        get { signatureBytes.array }
+        set { signatureBytes = SignatureBytes(newValue) }
+    }
 
     public init(digest: HealthDigest, keyID: KeyID, signature: [UInt8]) {
+        self.init(digest: digest, keyID: keyID, signature: SignatureBytes(signature))
+    }
+
+    /// For the decoder: the signature straight from the packet's bytes.
+    init(digest: HealthDigest, keyID: KeyID, signature: SignatureBytes) {
         self.digest = digest
         self.keyID = keyID
-        self.signature = signature
+        signatureBytes = signature
     }
+
+    /// Calls `body` with the signature's bytes in place.
+    func withSignatureBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { signatureBytes.withBytes(body) }
 
     /// Signs `digest` over its canonical encoding.
     public init(signing digest: HealthDigest, with signer: some MessageSigner) {
@@ -286,13 +301,14 @@ public struct SignedMemberRecord: Hashable, Sendable {
     private final class Storage: Sendable {
         let record: MemberRecord
         let keyID: KeyID
-        let signature: [UInt8]
+        /// Inside the box rather than in an array of its own (`SignatureBytes`).
+        let signature: SignatureBytes
         /// The hash of the three, made on first use (0: not yet). A record shared by every member of a simulated
         /// mesh, or kept in the verification memo, is looked up many times: hashing its names and 64-byte signature
         /// each time was a sixth of setting up a mesh of thousands. Not made at decoding, which never needs it.
         let cachedHash = Atomic<Int>(0)
 
-        init(record: MemberRecord, keyID: KeyID, signature: [UInt8]) {
+        init(record: MemberRecord, keyID: KeyID, signature: SignatureBytes) {
             self.record = record
             self.keyID = keyID
             self.signature = signature
@@ -315,28 +331,37 @@ public struct SignedMemberRecord: Hashable, Sendable {
 
     public var record: MemberRecord {
         get { storage.record }
-        set { storage = Storage(record: newValue, keyID: keyID, signature: signature) }
+        set { storage = Storage(record: newValue, keyID: keyID, signature: storage.signature) }
     }
     public var keyID: KeyID {
         get { storage.keyID }
-        set { storage = Storage(record: record, keyID: newValue, signature: signature) }
+        set { storage = Storage(record: record, keyID: newValue, signature: storage.signature) }
     }
+    /// The signature's bytes, copied out (verification and tests); encoding reads them in place.
     public var signature: [UInt8] {
-        get { storage.signature }
-        set { storage = Storage(record: record, keyID: keyID, signature: newValue) }
+        get { storage.signature.array }
+        set { storage = Storage(record: record, keyID: keyID, signature: SignatureBytes(newValue)) }
     }
 
     public init(record: MemberRecord, keyID: KeyID, signature: [UInt8]) {
+        storage = Storage(record: record, keyID: keyID, signature: SignatureBytes(signature))
+    }
+
+    /// For the decoder: the signature straight from the packet's bytes.
+    init(record: MemberRecord, keyID: KeyID, signature: SignatureBytes) {
         storage = Storage(record: record, keyID: keyID, signature: signature)
     }
 
     public static func == (a: SignedMemberRecord, b: SignedMemberRecord) -> Bool {
-        a.storage === b.storage || (a.record == b.record && a.keyID == b.keyID && a.signature == b.signature)
+        a.storage === b.storage || (a.record == b.record && a.keyID == b.keyID && a.storage.signature == b.storage.signature)
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(storage.hash)
     }
+
+    /// Calls `body` with the signature's bytes in place.
+    func withSignatureBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { storage.signature.withBytes(body) }
 
     public init(signing record: MemberRecord, with signer: (some MessageSigner)?) {
         if let signer {
@@ -346,7 +371,7 @@ public struct SignedMemberRecord: Hashable, Sendable {
         }
     }
 
-    public var isSigned: Bool { !signature.isEmpty }
+    public var isSigned: Bool { storage.signature.count > 0 }
 
     // The fields the gossip core reads on every lookup, read in place: `record` copies the whole record out of the
     // shared storage (three names and an address), which was a fifth of setting up a simulated mesh of thousands.

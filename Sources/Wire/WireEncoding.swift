@@ -131,7 +131,7 @@ public enum WireEncoding {
             return .nack
         case .member(let m):
             writeRecordBody(m.record, into: &b)
-            writeSignature(keyID: m.keyID, m.signature, into: &b)
+            m.withSignatureBytes { writeSignature(keyID: m.keyID, $0, into: &b) }
             return .member
         case .accusation(let a):
             b.writeInteger(a.kind.rawValue)
@@ -142,7 +142,7 @@ public enum WireEncoding {
             return .accusation
         case .digest(let d):
             writeDigestBody(d.digest, into: &b)
-            writeSignature(keyID: d.keyID, d.signature, into: &b)
+            d.withSignatureBytes { writeSignature(keyID: d.keyID, $0, into: &b) }
             return .digest
         case .syncSummary(let s):
             b.writeWireString(s.sender)
@@ -163,7 +163,7 @@ public enum WireEncoding {
             return .syncSummary
         case .drain(let d):
             writeDrainBody(d.drain, into: &b)
-            writeSignature(keyID: d.keyID, d.signature, into: &b)
+            d.signature.withUnsafeBytes { writeSignature(keyID: d.keyID, $0, into: &b) }
             return .drain
         }
     }
@@ -216,7 +216,7 @@ public enum WireEncoding {
 
     /// The tail of every signed record: the signer's key id, then the signature with its length.
     @inline(__always)
-    static func writeSignature(keyID: KeyID, _ signature: [UInt8], into b: inout ByteBuffer) {
+    static func writeSignature(keyID: KeyID, _ signature: UnsafeRawBufferPointer, into b: inout ByteBuffer) {
         b.writeInteger(keyID.rawValue)
         b.writeVarint(UInt64(signature.count))
         b.writeBytes(signature)

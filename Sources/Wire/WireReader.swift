@@ -16,6 +16,8 @@ struct WireReader {
     let limits: WireLimits
     /// Whether the last string read was all ASCII (then its bytes order as the string does).
     private(set) var lastStringWasASCII = true
+    /// `SmallASCII.layoutHolds`, read once per packet rather than once per string.
+    private let smallStringsInPlace = SmallASCII.layoutHolds
 
     init(bytes: UnsafeRawBufferPointer, offset: Int = 0, end: Int? = nil, limits: WireLimits) {
         self.bytes = bytes
@@ -52,12 +54,18 @@ struct WireReader {
         return v == 1
     }
 
+    @inline(__always)
     mutating func varint(_ field: @autoclosure () -> String) throws(WireError) -> UInt64 {
-        // Nearly every length and count fits in one byte.
+        // Nearly every length and count fits in one byte: read here, in the caller; the rest out of line.
         if offset < end, bytes[offset] < 0x80 {
             defer { offset += 1 }
             return UInt64(bytes[offset])
         }
+        return try longVarint(field())
+    }
+
+    @inline(never)
+    private mutating func longVarint(_ field: @autoclosure () -> String) throws(WireError) -> UInt64 {
         var result: UInt64 = 0
         for i in 0..<10 {
             let byte = try u8(field())
@@ -117,13 +125,18 @@ struct WireReader {
         }
         guard n <= UInt64(limits.maxStringBytes) else { throw .tooLarge(field: field(), limit: limits.maxStringBytes) }
         guard n <= UInt64(remaining), let base = bytes.baseAddress else { throw .truncated(field: field()) }
+        if n <= 15, smallStringsInPlace, let small = SmallASCII.string(bytes, at: offset, count: Int(n)) {
+            offset += Int(n)
+            lastStringWasASCII = true
+            return small
+        }
         let raw = UnsafeRawBufferPointer(start: base + offset, count: Int(n))
         offset += Int(n)
         // Names, hosts and services are ASCII in practice; only other text pays for full UTF-8 validation.
         lastStringWasASCII = Self.isASCII(raw)
         if lastStringWasASCII {
-            // Most fit a small string (15 bytes), which this initializer fills in place and, being ASCII, does not
-            // validate again: `String(decoding:as:)` scans the bytes twice more (callgrind, `Benchmarks wire-decode`).
+            // A short one that `SmallASCII` could not make, or a longer one: this initializer fills a small string in
+            // place and, being ASCII, does not validate again (`String(decoding:as:)` scans the bytes twice more).
             if raw.count <= 15 {
                 return String(unsafeUninitializedCapacity: raw.count) { $0.initialize(fromContentsOf: raw.bindMemory(to: UInt8.self)) }
             }
@@ -161,14 +174,19 @@ struct WireReader {
 
     /// A signature: exactly `length` bytes, or none where `optional`.
     mutating func signature(_ field: @autoclosure () -> String, length: Int, optional: Bool) throws(WireError) -> [UInt8] {
+        // From a buffer of its own, which is copied in one go; `Array(bytes[range])` goes through a slice, byte by byte.
+        Array(try signatureBytes(field(), length: length, optional: optional))
+    }
+
+    /// A signature's bytes in place (valid while the packet is): exactly `length` bytes, or none where `optional`.
+    mutating func signatureBytes(_ field: @autoclosure () -> String, length: Int, optional: Bool) throws(WireError) -> UnsafeRawBufferPointer {
         let n = try varint(field())
         guard n == UInt64(length) || (optional && n == 0) else { throw .badValue(field: field(), value: n) }
         guard n <= UInt64(remaining) else { throw .truncated(field: field()) }
         let count = Int(n)
-        guard count > 0, let base = bytes.baseAddress else { return [] }
+        guard count > 0, let base = bytes.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         defer { offset += count }
-        // From a buffer of its own, which is copied in one go; `Array(bytes[range])` goes through a slice, byte by byte.
-        return Array(UnsafeRawBufferPointer(start: base + offset, count: count))
+        return UnsafeRawBufferPointer(start: base + offset, count: count)
     }
 
     mutating func identity(_ field: @autoclosure () -> String) throws(WireError) -> MemberIdentity {
@@ -232,7 +250,7 @@ struct WireReader {
                 throw .badValue(field: "member.status", value: UInt64(rawStatus))
             }
             let keyID = KeyID(rawValue: try u64("member.keyID"))
-            let signature = try self.signature("member.signature", length: 64, optional: true)
+            let signature = SignatureBytes(try signatureBytes("member.signature", length: 64, optional: true))
             let record = MemberRecord(identity: identity, address: address, incarnation: incarnation, status: status)
             return .member(SignedMemberRecord(record: record, keyID: keyID, signature: signature))
         case .accusation:
@@ -285,7 +303,7 @@ struct WireReader {
                 lastKeyIsASCII = keyIsASCII
             }
             let keyID = KeyID(rawValue: try u64("digest.keyID"))
-            let signature = try self.signature("digest.signature", length: 64, optional: false)
+            let signature = SignatureBytes(try signatureBytes("digest.signature", length: 64, optional: false))
             let digest = HealthDigest(origin: origin, incarnation: incarnation, version: version,
                                       issuedAtMillis: issuedAt, canonicalEndpoints: endpoints)
             return .digest(SignedDigest(digest: digest, keyID: keyID, signature: signature))
