@@ -227,6 +227,9 @@ struct WireReader {
         return message
     }
 
+    /// Inlined into `message()`: a call and a copy of the 64-byte message it returns fewer per message (callgrind:
+    /// 20,864 -> 20,443 instructions per full datagram; inlining `identity` and `address` as well cost 330 more).
+    @inline(__always)
     private mutating func body(of type: WireEncoding.MessageType) throws(WireError) -> GossipMessage {
         switch type {
         case .ping:
