@@ -78,6 +78,39 @@ final class LiveReloadProcessTests: XCTestCase {
         XCTAssertEqual(results.filter { !$0.ok }.count, 0, "failed requests: \(results.filter { !$0.ok }.prefix(5).map(\.outcome))")
     }
 
+    /// Outlier detection turned on and off by editing the gateway's configuration, without a restart: on, a cluster
+    /// whose backends answer 500 while their probes pass loses its share; off, the demotion ends at once.
+    func testOutlierDetectionTurnsOnAndOffWithAReload() async throws {
+        let configured = mesh.layout.clusters
+        try await mesh.postBackends("c1", "/admin/fault")
+        // Off: c1 keeps its share whatever it answers.
+        var errors = 0
+        for _ in 0..<40 where (try? await mesh.get(mesh.proxyURL, host: LocalMesh.host))?.status == 500 { errors += 1 }
+        XCTAssertGreaterThan(errors, 0, "c1's backends answer 500")
+        let weightsWhileOff = await mesh.weights()
+        XCTAssertEqual(weightsWhileOff, configured)
+
+        let original = try String(contentsOfFile: "\(mesh.dir)/gateway.yaml", encoding: .utf8)
+        let detecting = original.replacingOccurrences(
+            of: "slowStart: 1s }",
+            with: "slowStart: 1s, outlierDetection: { consecutiveErrors: 3, baseEjection: 30s, clusterErrorRate: 50, window: 2s, minRequests: 5 } }")
+        XCTAssertNotEqual(detecting, original, "the gateway's failover mapping is where the test expects it")
+        let before = try await reloads("gateway")
+        try mesh.write("gateway.yaml", detecting)
+        try await mesh.waitFor("the reload applied", timeout: .seconds(5)) { (try? await self.reloads("gateway")) == before + 1 }
+        let demoted = try await mesh.waitFor("c1's share moved away by outlier detection", timeout: .seconds(10)) {
+            for _ in 0..<20 { _ = try? await mesh.get(mesh.proxyURL, host: LocalMesh.host) }
+            return await mesh.weights()["c1"] == 0
+        }
+        print("reload: outlier detection turned on, c1 demoted \(demoted) after the reload")
+
+        try mesh.write("gateway.yaml", original)
+        try await mesh.waitFor("c1's share back once detection is off", timeout: .seconds(5)) { await mesh.weights() == configured }
+        XCTAssertTrue(log("gateway").contains("outlier detection turned off"))
+        XCTAssertFalse(log("gateway").contains("applies only at the next start"), "nothing asked for a restart")
+        XCTAssertTrue(mesh.isRunning("gateway"))
+    }
+
     func testSigningAndMeshKeysRotateWithoutARestartARoutingChangeOrAFailedRequest() async throws {
         let stopped = StopFlag()
         let stream = mesh.stream { stopped.isSet }

@@ -58,9 +58,12 @@ extension ConfigTests {
                           key: "proxy.pinHeader", contains: "reads or writes itself")
     }
 
-    func testOutlierDetectionChangesApplyAtTheNextStart() throws {
-        let old = try load(featureGateway(), role: .gateway)
-        let new = try load(featureGateway(failover: "{ outlierDetection: {} }"), role: .gateway)
-        XCTAssertEqual(ConfigReloader.needsRestart(from: old, to: new), ["failover.outlierDetection"])
+    func testOutlierDetectionChangesApplyOnReload() throws {
+        let off = try load(featureGateway(), role: .gateway)
+        let on = try load(featureGateway(failover: "{ outlierDetection: {} }"), role: .gateway)
+        let stricter = try load(featureGateway(failover: "{ outlierDetection: { consecutiveErrors: 2 } }"), role: .gateway)
+        XCTAssertEqual(ConfigReloader.needsRestart(from: off, to: on), [])
+        XCTAssertEqual(ConfigReloader.needsRestart(from: on, to: stricter), [])
+        XCTAssertEqual(ConfigReloader.needsRestart(from: stricter, to: off), [])
     }
 }

@@ -27,7 +27,7 @@ final class OutlierMetricsTests: XCTestCase {
         }
 
         let monitor = OutlierMonitor(policy: OutlierPolicy(consecutiveErrors: 2, maxEjectedPercent: 50, clusterErrorRate: nil),
-                                     metrics: metrics, logger: .init(label: "test")) {}
+                                     metrics: { metrics }, logger: .init(label: "test")) {}
         let route = RouteEntry(spec: RouteSpec(uncheckedHost: "", path: "/", pathType: .prefix, service: "ns/a", weights: ["c1": 100]),
                                clusters: [ClusterEntry(cluster: "c1", configuredWeight: 100, effectiveWeight: 100, healthyEndpoints: 2,
                                                        totalEndpoints: 2, state: .active, reason: "")], endpoints: [], failStatic: false)

@@ -82,7 +82,7 @@ final class OutlierProxyTests: XCTestCase {
         bad.fault()
         let gateway = Gateway(clusters: ["c1": [badBound.port, goodBound.port], "c2": [otherBound.port]], weights: ["c1": 50, "c2": 50])
         let policy = OutlierPolicy(consecutiveErrors: 5, baseEjection: .seconds(30), maxEjectedPercent: 50, clusterErrorRate: nil)
-        let monitor = OutlierMonitor(policy: policy, metrics: nil, logger: .init(label: "test")) { [gateway] in
+        let monitor = OutlierMonitor(policy: policy, metrics: { nil }, logger: .init(label: "test")) { [gateway] in
             Task { gateway.rebuild() }
         }
         gateway.monitor.withLock { $0 = monitor }

@@ -71,7 +71,6 @@ actor ConfigReloader {
         check("gossip", old.gossip == new.gossip)
         check("keys.mesh", (old.keys.mesh == nil) == (new.keys.mesh == nil))
         check("admin", old.adminListen == new.adminListen && old.admin == new.admin)
-        check("failover.outlierDetection", old.failover.outlierDetection == new.failover.outlierDetection)
         check("proxy", old.proxyListen == new.proxyListen && old.proxy == new.proxy)
         check("endpoints.kubernetes", old.endpoints.kubernetesServices == new.endpoints.kubernetesServices)
         check("routes.kubernetes", old.routes?.kubernetes == new.routes?.kubernetes)

@@ -20,7 +20,8 @@ enum LiveReload {
         })
     }
 
-    /// The gateway's: routes (from a file or inline), failover settings, trust roster and mesh keyring.
+    /// The gateway's: routes (from a file or inline), failover settings (outlier detection too), trust roster and
+    /// mesh keyring.
     static func gateway(_ mesh: MeshRuntime, loop: GatewayLoop) -> ConfigReloader {
         ConfigReloader(current: mesh.config, logger: mesh.logger, load: { () throws(ConfigError) in
             try Config.load(path: mesh.config.file, role: .gateway)
@@ -30,6 +31,9 @@ enum LiveReload {
             let routes = new.routes?.kubernetes == nil ? new.routes?.routes : nil
             let current = await loop.currentRoutes
             await loop.reconfigure(routes: routes ?? current, policy: new.failover.policy)
+            if new.failover.outlierDetection != old.failover.outlierDetection {
+                await loop.reconfigure(outliers: new.failover.outlierDetection)
+            }
             if new.outputs != old.outputs {
                 loop.outputs.replace(GatewayLoop.outputs(new.outputs))
                 mesh.logger.notice("outputs replaced", metadata: [

@@ -4,16 +4,16 @@ import GatewayHTTP
 import Synchronization
 
 enum GatewayFeatures {
-    /// `base` with the outlier detector fed from it, when `failover.outlierDetection` is set; the detector's
-    /// ejections then reach the table through `loop`.
+    /// `base` with the outlier detector fed from it; the detector's ejections reach the table through `loop`. It
+    /// detects while `failover.outlierDetection` is set, which a reload may change (`GatewayLoop.reconfigure(outliers:)`).
     static func hooks(_ mesh: MeshRuntime, loop: GatewayLoop, base: ProxyHooks) async -> ProxyHooks {
         var base = base
         if mesh.config.proxy.pinHeader != nil {
             let counters = Self.metrics(mesh)
             base.onPinned = { cluster, result in counters.pinned(cluster: cluster, result: result.rawValue) }
         }
-        guard let policy = mesh.config.failover.outlierDetection else { return base }
-        let monitor = OutlierMonitor(policy: policy, metrics: Self.metrics(mesh), logger: mesh.logger) {
+        let monitor = OutlierMonitor(policy: mesh.config.failover.outlierDetection, metrics: { Self.metrics(mesh) },
+                                     logger: mesh.logger) {
             Task { await loop.scheduleRebuild() }
         }
         await loop.useOutliers(monitor)

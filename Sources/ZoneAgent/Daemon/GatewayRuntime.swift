@@ -30,7 +30,8 @@ actor GatewayLoop {
     let outputs: OutputSync
     private var rebuilding = false
     private var rebuildAgain = false
-    /// This gateway's passive outlier detection, when `failover.outlierDetection` is set: read at every rebuild.
+    /// This gateway's passive outlier detection, with the built-in proxy (on while `failover.outlierDetection` is
+    /// set): read at every rebuild.
     private var outliers: OutlierMonitor?
     private var logger: Logger
 
@@ -78,6 +79,11 @@ actor GatewayLoop {
     func useOutliers(_ monitor: OutlierMonitor) {
         outliers = monitor
         scheduleRebuild()
+    }
+
+    /// Puts a reloaded `failover.outlierDetection` in force (nil: off); the monitor asks for the rebuild.
+    func reconfigure(outliers policy: OutlierPolicy?) {
+        outliers?.replace(policy: policy)
     }
 
     /// The routes in force.
