@@ -5,6 +5,8 @@ let which = CommandLine.arguments.dropFirst().first ?? "all"
 switch which {
 case "wire": WireBenchmarks.run()
 case "wire-decode": WireBenchmarks.decodeOnly()
+case "wire-verify": WireBenchmarks.verifyOnly()
+case "wire-encode": WireBenchmarks.encodeOnly()
 case "table": TableBenchmarks.run()
 case "gossip": GossipBenchmarks.run(arguments: Array(CommandLine.arguments.dropFirst(2)))
 case "all":

@@ -264,6 +264,8 @@ public struct SignedDigest: Hashable, Sendable {
     /// Calls `body` with the signature's bytes in place.
     func withSignatureBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { signatureBytes.withBytes(body) }
 
+    var signatureCount: Int { signatureBytes.count }
+
     /// Signs `digest` over its canonical encoding.
     public init(signing digest: HealthDigest, with signer: some MessageSigner) {
         self.init(digest: digest, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: digest)))
@@ -362,6 +364,11 @@ public struct SignedMemberRecord: Hashable, Sendable {
 
     /// Calls `body` with the signature's bytes in place.
     func withSignatureBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { storage.signature.withBytes(body) }
+
+    var signatureCount: Int { storage.signature.count }
+
+    /// Calls `body` with the record in its box, not copied out.
+    func withRecord<R>(_ body: (borrowing MemberRecord) -> R) -> R { body(storage.record) }
 
     public init(signing record: MemberRecord, with signer: (some MessageSigner)?) {
         if let signer {

@@ -27,17 +27,30 @@ public enum WireEncoding {
 
     /// Encodes `messages` as one packet.
     public static func encodePacket(_ messages: [GossipMessage], into buffer: inout ByteBuffer) {
-        buffer.writeInteger(magic.0)
-        buffer.writeInteger(magic.1)
-        buffer.writeInteger(version)
-        buffer.writeVarint(UInt64(messages.count))
-        for message in messages { encodeMessage(message, into: &buffer) }
+        var writer = WireWriter(capacity: datagramBudget + 100)
+        encodePacket(messages, into: &writer)
+        writer.withBytes { _ = buffer.writeBytes($0) }
     }
 
     public static func encodePacket(_ messages: [GossipMessage]) -> ByteBuffer {
         var buffer = ByteBuffer()
         encodePacket(messages, into: &buffer)
         return buffer
+    }
+
+    /// The bytes of `messages` as one packet.
+    public static func encodePacketBytes(_ messages: [GossipMessage]) -> [UInt8] {
+        var writer = WireWriter(capacity: datagramBudget + 100)
+        encodePacket(messages, into: &writer)
+        return writer.bytes
+    }
+
+    static func encodePacket(_ messages: [GossipMessage], into writer: inout WireWriter) {
+        writer.writeInteger(magic.0)
+        writer.writeInteger(magic.1)
+        writer.writeInteger(version)
+        writer.writeVarint(UInt64(messages.count))
+        for message in messages { encodeMessage(message, into: &writer) }
     }
 
     /// Decodes a whole packet; `limits` bounds its size and contents.
@@ -69,30 +82,80 @@ public enum WireEncoding {
     // MARK: Messages
 
     /// Appends one message (type, length, body).
-    public static func encodeMessage(_ message: GossipMessage, into buffer: inout ByteBuffer) {
-        // The body is written in place after a one-byte length guess, and shifted in the rare case that its
-        // length needs a longer varint: no temporary buffer per message.
-        let typeIndex = buffer.writerIndex
-        buffer.writeInteger(UInt16(0))
-        let bodyStart = buffer.writerIndex
-        let type = encodeBody(message, into: &buffer)
-        let bodyLength = buffer.writerIndex - bodyStart
-        buffer.setInteger(type.rawValue, at: typeIndex)
+    static func encodeMessage(_ message: GossipMessage, into writer: inout WireWriter) {
+        // The body is written in place after a one-byte length guess, and moved in the rare case that its length
+        // needs a longer varint: no temporary buffer per message.
+        let typeIndex = writer.count
+        writer.writeInteger(UInt16(0))
+        let bodyStart = writer.count
+        let type = encodeBody(message, into: &writer)
+        let bodyLength = writer.count - bodyStart
+        writer.setByte(type.rawValue, at: typeIndex)
         let lengthSize = varintSize(UInt64(bodyLength))
-        if lengthSize > 1 {
-            buffer.writeRepeatingByte(0, count: lengthSize - 1)
-            // In bounds by construction: the bytes were just written.
-            _ = try? buffer.copyBytes(at: bodyStart, to: bodyStart + lengthSize - 1, length: bodyLength)
-        }
-        buffer.setVarint(UInt64(bodyLength), at: typeIndex + 1)
+        if lengthSize > 1 { writer.insertRoom(lengthSize - 1, at: bodyStart) }
+        writer.setVarint(UInt64(bodyLength), at: typeIndex + 1)
     }
 
-    /// The bytes `message` takes inside a packet, for packing datagrams to a budget.
+    /// The bytes `message` takes inside a packet, for packing datagrams to a budget: counted, not encoded (the core
+    /// asks for every message it queues). `encodeBody` writes exactly this many; tests and the fuzzer hold them to it.
     public static func encodedSize(of message: GossipMessage) -> Int {
-        var body = ByteBuffer()
-        _ = encodeBody(message, into: &body)
-        return 1 + varintSize(UInt64(body.readableBytes)) + body.readableBytes
+        let body = bodySize(of: message)
+        return 1 + varintSize(UInt64(body)) + body
     }
+
+    static func bodySize(of message: GossipMessage) -> Int {
+        switch message {
+        case .ping(let p):
+            return 4 + stringSize(p.source) + stringSize(p.target) + 8
+        case .pingRequest(let r):
+            return 4 + stringSize(r.source) + stringSize(r.target) + 8 + addressSize(r.targetAddress) + 1
+        case .ack(let a):
+            return 4 + stringSize(a.source)
+        case .nack(let n):
+            return 4 + stringSize(n.source)
+        case .member(let m):
+            return recordSize(m) + signatureSize(m.signatureCount)
+        case .accusation(let a):
+            return 1 + stringSize(a.target) + 8 + 8 + stringSize(a.accuser)
+        case .digest(let d):
+            var size = identitySize(name: d.digest.origin.name, cluster: d.digest.origin.cluster, zone: d.digest.origin.zone)
+            size += 8 + 8 + 8 + varintSize(UInt64(d.digest.endpoints.count))
+            for e in d.digest.endpoints { size += stringSize(e.service) + stringSize(e.host) + 2 + 1 }
+            return size + signatureSize(d.signatureCount)
+        case .syncSummary(let s):
+            var size = stringSize(s.sender) + 1 + varintSize(UInt64(s.members.count)) + varintSize(UInt64(s.digests.count))
+            for m in s.members { size += stringSize(m.name) + 8 + 8 + 1 }
+            for d in s.digests { size += stringSize(d.origin) + 8 + 8 }
+            return size
+        case .drain(let d):
+            return stringSize(d.drain.cluster) + stringSize(d.drain.route) + 8 + 8 + signatureSize(d.signature.count)
+        }
+    }
+
+    @inline(__always)
+    private static func stringSize(_ s: String) -> Int {
+        let n = s.utf8.count
+        return varintSize(UInt64(n)) + n
+    }
+
+    private static func identitySize(name: String, cluster: String, zone: String) -> Int {
+        stringSize(name) + stringSize(cluster) + stringSize(zone) + 8
+    }
+
+    /// Read in place from the record's shared box: `record` would copy it out.
+    private static func recordSize(_ m: SignedMemberRecord) -> Int {
+        m.withRecord { r in identitySize(name: r.identity.name, cluster: r.identity.cluster, zone: r.identity.zone) + addressSize(r.address) + 8 + 1 }
+    }
+
+    private static func addressSize(_ a: PeerAddress) -> Int {
+        switch a.host {
+        case .v4: return 1 + 4 + 2
+        case .v6: return 1 + 16 + 2
+        }
+    }
+
+    /// The key id, then the signature with its length.
+    private static func signatureSize(_ count: Int) -> Int { 8 + varintSize(UInt64(count)) + count }
 
     /// The bytes a packet of messages of these sizes takes.
     public static func packetSize(messageSizes: some Sequence<Int>) -> Int {
@@ -105,7 +168,7 @@ public enum WireEncoding {
         return packetHeaderSize(messageCount: count) + total
     }
 
-    private static func encodeBody(_ message: GossipMessage, into b: inout ByteBuffer) -> MessageType {
+    private static func encodeBody(_ message: GossipMessage, into b: inout WireWriter) -> MessageType {
         switch message {
         case .ping(let p):
             b.writeInteger(p.sequence)
@@ -168,21 +231,21 @@ public enum WireEncoding {
         }
     }
 
-    static func writeDrainBody(_ d: DrainRecord, into b: inout ByteBuffer) {
+    static func writeDrainBody(_ d: DrainRecord, into b: inout WireWriter) {
         b.writeWireString(d.cluster)
         b.writeWireString(d.route)
         b.writeInteger(d.issuedAtMillis)
         b.writeInteger(d.untilMillis)
     }
 
-    static func writeRecordBody(_ r: MemberRecord, into b: inout ByteBuffer) {
+    static func writeRecordBody(_ r: MemberRecord, into b: inout WireWriter) {
         b.writeIdentity(r.identity)
         b.writeAddress(r.address)
         b.writeInteger(r.incarnation)
         b.writeInteger(r.status.rawValue)
     }
 
-    static func writeDigestBody(_ d: HealthDigest, into b: inout ByteBuffer) {
+    static func writeDigestBody(_ d: HealthDigest, into b: inout WireWriter) {
         b.writeIdentity(d.origin)
         b.writeInteger(d.incarnation)
         b.writeInteger(d.version)
@@ -200,23 +263,23 @@ public enum WireEncoding {
 
     /// The canonical bytes a digest signature covers: a domain tag, then the digest body.
     public static func signedBytes(of digest: HealthDigest) -> [UInt8] {
-        var b = ByteBuffer()
+        var b = WireWriter(capacity: 256)
         b.writeString("zone-agent/digest/v1\0")
         writeDigestBody(digest, into: &b)
-        return Array(b.readableBytesView)
+        return b.bytes
     }
 
     /// The canonical bytes a member record signature covers.
     public static func signedBytes(of record: MemberRecord) -> [UInt8] {
-        var b = ByteBuffer()
+        var b = WireWriter(capacity: 256)
         b.writeString("zone-agent/member/v1\0")
         writeRecordBody(record, into: &b)
-        return Array(b.readableBytesView)
+        return b.bytes
     }
 
     /// The tail of every signed record: the signer's key id, then the signature with its length.
     @inline(__always)
-    static func writeSignature(keyID: KeyID, _ signature: UnsafeRawBufferPointer, into b: inout ByteBuffer) {
+    static func writeSignature(keyID: KeyID, _ signature: UnsafeRawBufferPointer, into b: inout WireWriter) {
         b.writeInteger(keyID.rawValue)
         b.writeVarint(UInt64(signature.count))
         b.writeBytes(signature)
@@ -224,10 +287,10 @@ public enum WireEncoding {
 
     /// The canonical bytes an operator's drain signature covers.
     public static func signedBytes(of drain: DrainRecord) -> [UInt8] {
-        var b = ByteBuffer()
+        var b = WireWriter(capacity: 256)
         b.writeString("zone-agent/drain/v1\0")
         writeDrainBody(drain, into: &b)
-        return Array(b.readableBytesView)
+        return b.bytes
     }
 
     static func varintSize(_ value: UInt64) -> Int {
@@ -261,51 +324,4 @@ public struct WireLimits: Sendable {
     public static let datagram = WireLimits(maxPacketBytes: 65_507, maxMessages: 1024, maxEndpoints: 4096, maxSummaryEntries: 4096)
     /// A state-sync frame over TCP: big enough for every digest of a large mesh, still bounded.
     public static let syncFrame = WireLimits(maxPacketBytes: 16 << 20, maxMessages: 100_000, maxEndpoints: 65_536, maxSummaryEntries: 100_000)
-}
-
-extension ByteBuffer {
-    mutating func setVarint(_ value: UInt64, at index: Int) {
-        var v = value
-        var i = index
-        while v >= 0x80 {
-            setInteger(UInt8(v & 0x7f | 0x80), at: i)
-            v >>= 7
-            i += 1
-        }
-        setInteger(UInt8(v), at: i)
-    }
-
-    mutating func writeVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            writeInteger(UInt8(v & 0x7f | 0x80))
-            v >>= 7
-        }
-        writeInteger(UInt8(v))
-    }
-
-    mutating func writeWireString(_ s: String) {
-        writeVarint(UInt64(s.utf8.count))
-        writeString(s)
-    }
-
-    mutating func writeIdentity(_ id: MemberIdentity) {
-        writeWireString(id.name)
-        writeWireString(id.cluster)
-        writeWireString(id.zone)
-        writeInteger(id.generation)
-    }
-
-    mutating func writeAddress(_ a: PeerAddress) {
-        switch a.host {
-        case .v4(let v):
-            writeInteger(UInt8(4))
-            writeInteger(v)
-        case .v6(let hi, let lo):
-            writeInteger(UInt8(6))
-            writeInteger(hi)
-            writeInteger(lo)
-        }
-        writeInteger(a.port)
-    }
 }

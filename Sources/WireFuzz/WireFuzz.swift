@@ -11,6 +11,9 @@ public func fuzzWireDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
             // Whatever decodes must encode back to the very same bytes: one encoding per value.
             let again = Array(WireEncoding.encodePacket(messages).readableBytesView)
             precondition(again == bytes, "decoded packet does not re-encode to its input")
+            // The sizes the core counts without encoding are the sizes the encoder writes.
+            precondition(WireEncoding.packetSize(messageSizes: messages.map(WireEncoding.encodedSize(of:))) == bytes.count,
+                         "counted message sizes differ from the encoding")
         }
     }
     return 0

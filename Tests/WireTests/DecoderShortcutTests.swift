@@ -27,11 +27,22 @@ final class DecoderShortcutTests: XCTestCase {
 
     func testLongLengthsStillDecode() throws {
         // A body and a count past 127 take a two-byte varint: the one-byte shortcut must leave them alone.
-        let endpoints = (0..<200).map { EndpointHealth(service: "gateway-demo/service1", host: "10.0.\($0 / 250).\($0 % 250)", port: 80, state: .healthy) }
+        let endpoints = (0..<600).map { EndpointHealth(service: "gateway-demo/service1", host: "10.0.\($0 / 250).\($0 % 250)", port: 80, state: .healthy) }
         let digest = HealthDigest(origin: MemberIdentity(name: String(repeating: "x", count: 200), cluster: "c1", generation: 1),
                                   incarnation: 0, version: 1, issuedAtMillis: 0, endpoints: endpoints)
         let message = GossipMessage.digest(SignedDigest(signing: digest, with: signer))
-        XCTAssertEqual(try WireEncoding.decodePacket(WireEncoding.encodePacket([message]), limits: .syncFrame), [message])
+        let packet = WireEncoding.encodePacket([message])
+        XCTAssertEqual(try WireEncoding.decodePacket(packet, limits: .syncFrame), [message])
+        // A body past 16,383 bytes takes a three-byte length, moved into place after the body is written; the size
+        // the core counts without encoding agrees.
+        XCTAssertGreaterThan(packet.readableBytes, 16_384)
+        XCTAssertEqual(packet.readableBytes, WireEncoding.packetSize(messageSizes: [WireEncoding.encodedSize(of: message)]))
+        let accusation = GossipMessage.accusation(Accusation(kind: .dead, target: String(repeating: "é", count: 100), generation: 1,
+                                                             incarnation: 2, accuser: String(repeating: "a", count: 130)))
+        let mixed = [accusation, message, .ack(Ack(sequence: 1, source: ""))]
+        let bytes = WireEncoding.encodePacket(mixed)
+        XCTAssertEqual(bytes.readableBytes, WireEncoding.packetSize(messageSizes: mixed.map(WireEncoding.encodedSize(of:))))
+        XCTAssertEqual(try WireEncoding.decodePacket(bytes, limits: .syncFrame), mixed)
     }
 
     func testAnOverlongOneByteLengthIsStillRefused() throws {
