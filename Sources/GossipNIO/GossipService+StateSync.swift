@@ -71,7 +71,7 @@ extension GossipService {
 
     /// `messages` as sealed chunk frames.
     func messageFrames(_ messages: [GossipMessage]) -> [ByteBuffer] {
-        SyncFrames.chunks(of: Array(WireEncoding.encodePacket(messages).readableBytesView), size: transport.syncChunkBytes).map(sealFrame)
+        SyncFrames.chunks(of: WireEncoding.encodePacketBytes(messages), size: transport.syncChunkBytes).map(sealFrame)
     }
 
     /// A received frame's plaintext (counted as received), or nil when it is refused. A frame that does not open

@@ -35,7 +35,7 @@ enum Flood {
             let ring = key.map { Keyring(primary: $0, meshName: meshName) }
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
             payloads = (0..<64).map { i in
-                let packet = Array(WireEncoding.encodePacket([.ping(Ping(sequence: UInt32(1_000 + i), source: "b", target: "", targetGeneration: 0))]).readableBytesView)
+                let packet = WireEncoding.encodePacketBytes([.ping(Ping(sequence: UInt32(1_000 + i), source: "b", target: "", targetGeneration: 0))])
                 return ring?.seal(packet, sentAtMillis: now) ?? packet
             }
         }

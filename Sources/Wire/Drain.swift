@@ -64,7 +64,7 @@ public struct SignedDrain: Hashable, Sendable {
     }
 
     /// The record alone in a packet: what `POST /v1/drains` carries.
-    public var packet: [UInt8] { Array(WireEncoding.encodePacket([.drain(self)]).readableBytesView) }
+    public var packet: [UInt8] { WireEncoding.encodePacketBytes([.drain(self)]) }
 
     /// The one signed drain of a packet (the body of `POST /v1/drains`), or why the bytes are not one.
     public static func decode(packet bytes: [UInt8]) throws(WireError) -> SignedDrain {

@@ -118,7 +118,7 @@ public enum WireEncoding {
         case .accusation(let a):
             return 1 + stringSize(a.target) + 8 + 8 + stringSize(a.accuser)
         case .digest(let d):
-            var size = identitySize(name: d.digest.origin.name, cluster: d.digest.origin.cluster, zone: d.digest.origin.zone)
+            var size = identitySize(d.digest.origin)
             size += 8 + 8 + 8 + varintSize(UInt64(d.digest.endpoints.count))
             for e in d.digest.endpoints { size += stringSize(e.service) + stringSize(e.host) + 2 + 1 }
             return size + signatureSize(d.signatureCount)
@@ -138,13 +138,13 @@ public enum WireEncoding {
         return varintSize(UInt64(n)) + n
     }
 
-    private static func identitySize(name: String, cluster: String, zone: String) -> Int {
-        stringSize(name) + stringSize(cluster) + stringSize(zone) + 8
+    private static func identitySize(_ id: borrowing MemberIdentity) -> Int {
+        stringSize(id.name) + stringSize(id.cluster) + stringSize(id.zone) + 8
     }
 
     /// Read in place from the record's shared box: `record` would copy it out.
     private static func recordSize(_ m: SignedMemberRecord) -> Int {
-        m.withRecord { r in identitySize(name: r.identity.name, cluster: r.identity.cluster, zone: r.identity.zone) + addressSize(r.address) + 8 + 1 }
+        m.withRecord { r in identitySize(r.identity) + addressSize(r.address) + 8 + 1 }
     }
 
     private static func addressSize(_ a: PeerAddress) -> Int {

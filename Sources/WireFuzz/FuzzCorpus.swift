@@ -8,9 +8,9 @@ enum FuzzCorpus {
     static func seeds() -> [[UInt8]] {
         let signer = try! SigningKeyPair(seed: Array(repeating: 5, count: 32))
         let all = SampleMessages.all(signer: signer)
-        var seeds = all.map { Array(WireEncoding.encodePacket([$0]).readableBytesView) }
-        seeds.append(Array(WireEncoding.encodePacket(all).readableBytesView))
-        seeds.append(Array(WireEncoding.encodePacket([.digest(SignedDigest(signing: SampleMessages.digest(endpoints: 20), with: signer))]).readableBytesView))
+        var seeds = all.map { WireEncoding.encodePacketBytes([$0]) }
+        seeds.append(WireEncoding.encodePacketBytes(all))
+        seeds.append(WireEncoding.encodePacketBytes([.digest(SignedDigest(signing: SampleMessages.digest(endpoints: 20), with: signer))]))
         return seeds
     }
 

@@ -59,7 +59,9 @@ final class OutlierMonitor: Sendable {
         active.store(policy != nil, ordering: .releasing)
         logger.notice(policy == nil ? "outlier detection turned off" : "outlier detection policy in force, counting afresh",
                       metadata: policy.map { ["policy": "\($0)"] } ?? [:])
-        if policy != nil || metrics.withLock({ $0 != nil }) { currentMetrics?.current(ejected: [:], demoted: []) }
+        // The gauges start again from nothing ejected: made now if detection is on, reset if it had been on before.
+        let series = policy != nil ? currentMetrics : metrics.withLock { $0 }
+        series?.current(ejected: [:], demoted: [])
         changed()
     }
 
