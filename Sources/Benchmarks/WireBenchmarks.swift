@@ -4,22 +4,30 @@ import Wire
 
 /// Figures for the spine: datagram codec, digest signatures, packet sealing. One core, release build.
 enum WireBenchmarks {
+    /// The one signer every figure here is made with.
+    static let signer = try! SigningKeyPair(seed: Array(repeating: 7, count: 32))
+
+    /// How many times a profiler loop runs: the argument after the mode, else `fallback`.
+    static func loopCount(_ fallback: Int) -> Int {
+        CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? fallback : fallback
+    }
+
     /// Decodes a full datagram in a tight loop, for a profiler.
     static func decodeOnly() {
-        let datagram = WireEncoding.encodePacket(fullDatagram(signer: try! SigningKeyPair(seed: Array(repeating: 7, count: 32))))
+        let datagram = WireEncoding.encodePacket(fullDatagram(signer: signer))
         var sink = 0
-        let iterations = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 300_000 : 300_000
+        let iterations = loopCount(300_000)
         for _ in 0..<iterations { sink &+= (try? WireEncoding.decodePacket(datagram))?.count ?? 0 }
         print(sink)
     }
 
     /// Encodes a full datagram in a tight loop, for a profiler.
     static func encodeOnly() {
-        let messages = fullDatagram(signer: try! SigningKeyPair(seed: Array(repeating: 7, count: 32)))
+        let messages = fullDatagram(signer: signer)
         var scratch = ByteBuffer()
         scratch.reserveCapacity(2048)
         var sink = 0
-        let iterations = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 300_000 : 300_000
+        let iterations = loopCount(300_000)
         for _ in 0..<iterations {
             scratch.clear()
             WireEncoding.encodePacket(messages, into: &scratch)
@@ -30,12 +38,11 @@ enum WireBenchmarks {
 
     /// Verifies a 50-endpoint digest in a tight loop, for a profiler.
     static func verifyOnly() {
-        let signer = try! SigningKeyPair(seed: Array(repeating: 7, count: 32))
         let digest = SampleMessages.digest(endpoints: 50)
         let signed = SignedDigest(signing: digest, with: signer)
         let verifier = RecordVerifier(roster: TrustRoster(["c1": [signer.publicKey]]))
         var sink = 0
-        let iterations = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 3_000 : 3_000
+        let iterations = loopCount(3_000)
         for _ in 0..<iterations { sink &+= verifier.verify(signed, stored: nil, nowMillis: digest.issuedAtMillis) == nil ? 1 : 0 }
         print(sink)
     }
@@ -58,7 +65,6 @@ enum WireBenchmarks {
 
     static func run() {
         print("wire and crypto (one core)")
-        let signer = try! SigningKeyPair(seed: Array(repeating: 7, count: 32))
 
         let messages = fullDatagram(signer: signer)
         let datagram = WireEncoding.encodePacket(messages)
