@@ -99,7 +99,7 @@ enum GossipBenchmarks {
                 if member.state == .suspect, firstSuspect[member.name] == nil { firstSuspect[member.name] = at }
                 notAlive[member.name]?.note(observer, at: at)
                 if member.state == .dead { deadSeen[member.name]?.note(observer, at: at) }
-            case .recordRejected, .drainAccepted: break
+            case .recordRejected, .drainAccepted, .cutOff: break
             }
         }
         net.bootstrapFullView()

@@ -48,20 +48,24 @@ public struct MemberSnapshot: Hashable, Sendable, CustomStringConvertible {
     public var state: MemberState
     /// The incarnation the state refers to.
     public var incarnation: UInt64
+    /// Suspect on this member's word alone, from a probe that no one answered, helpers included: the fault is
+    /// likely the observer's own (a gateway cut off from the mesh), so the suspicion is not yet evidence.
+    public var doubtful: Bool
 
     /// Creates a snapshot.
-    public init(identity: MemberIdentity, address: PeerAddress, state: MemberState, incarnation: UInt64) {
+    public init(identity: MemberIdentity, address: PeerAddress, state: MemberState, incarnation: UInt64, doubtful: Bool = false) {
         self.identity = identity
         self.address = address
         self.state = state
         self.incarnation = incarnation
+        self.doubtful = doubtful
     }
 
     /// The member name.
     public var name: String { identity.name }
 
     /// `name#generation state@incarnation address`, for logs.
-    public var description: String { "\(identity) \(state)@\(incarnation) \(address)" }
+    public var description: String { "\(identity) \(state)\(doubtful ? " (doubtful)" : "")@\(incarnation) \(address)" }
 }
 
 /// Something the shell must do on the core's behalf: the only way the core acts on the world.
@@ -80,6 +84,9 @@ public enum GossipDirective: Sendable, Equatable {
     case recordRejected(RecordRejection)
     /// A member name is held by two live processes at once (reported once as the second one is confirmed).
     case nameConflict(NameConflict)
+    /// This member became cut off from the mesh (true: its last probes went unanswered by everyone), or heard
+    /// an answer again (false).
+    case cutOff(Bool)
     /// Call `onTick` again at this instant at the latest.
     case scheduleTick(at: ContinuousClock.Instant)
 }

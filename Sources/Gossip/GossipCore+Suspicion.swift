@@ -36,7 +36,8 @@ extension GossipCore {
         enqueueMembership(.member(selfRecord), about: identity.name, now: now, rng: &rng)
     }
 
-    mutating func receive(_ accusation: Accusation, now: Instant, rng: inout some RandomNumberGenerator) {
+    /// Applies `accusation`. `doubtful`: our own suspicion from a probe that no one answered (`Member.doubtful`).
+    mutating func receive(_ accusation: Accusation, doubtful: Bool = false, now: Instant, rng: inout some RandomNumberGenerator) {
         if accusation.target == identity.name {
             if accusation.generation == identity.generation, accusation.incarnation >= incarnation {
                 refute(accusedIncarnation: accusation.incarnation, now: now, rng: &rng)
@@ -61,6 +62,11 @@ extension GossipCore {
            let confirmed = suspicions.confirm(key, by: accusation.accuser) {
             // An independent confirmation shortens the suspicion (Lifeguard) and is worth passing on.
             if confirmed { enqueueMembership(.accusation(accusation), about: key, now: now, rng: &rng) }
+            // Another member's word, or a probe of ours that someone answered: no longer a doubtful suspicion.
+            if !doubtful, var m = table[key], m.doubtful {
+                m.doubtful = false
+                update(m, previous: m.state, force: true)
+            }
             return
         }
         guard var m = table[key] else { return }
@@ -69,6 +75,7 @@ extension GossipCore {
             // (A confirmation of the suspicion held was taken above.)
             let previous = m.state
             m.state = .suspect
+            m.doubtful = doubtful && accusation.accuser == identity.name
             m.incarnation = accusation.incarnation
             m.stateSince = now
             suspicions.set(Suspicion(of: table.activeCount + 1, at: now, incarnation: accusation.incarnation,

@@ -27,6 +27,9 @@ public struct GossipCore: Sendable {
     public internal(set) var incarnation: UInt64 = 0
     /// Lifeguard's local health score: 0 is healthy; timeouts and intervals scale by `score + 1`.
     public var localHealthScore: Int { health.score }
+    /// Whether this member's last probes went unanswered by everyone, helpers included: it is likely cut off from
+    /// the mesh, and its own suspicions are likely wrong (`GossipEvent.cutOff`).
+    public var isCutOff: Bool { health.isCutOff }
     /// Whether `leave` was called.
     public internal(set) var hasLeft = false
 
@@ -245,7 +248,7 @@ public struct GossipCore: Sendable {
                 repairIfUnknown(ping.source, at: sender, now: now)
             case .pingRequest(let request): onPingRequest(request, from: sender, now: now)
             case .ack(let ack): onAck(ack, now: now, rng: &rng)
-            case .nack(let nack): probes.noteNack(sequence: nack.sequence)
+            case .nack(let nack): if probes.noteNack(sequence: nack.sequence) { noteAnswered() }
             default: break
             }
         }

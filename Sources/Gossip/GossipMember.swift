@@ -26,6 +26,9 @@ public enum GossipEvent: Sendable, Equatable {
     case recordRejected(RecordRejection)
     /// A member name is used by two running processes (a node name started twice); the sentence says what to do.
     case nameConflict(NameConflict)
+    /// This member's last probes went unanswered by everyone, helpers included (true): it is cut off from the mesh,
+    /// and its own suspicions are doubtful; or an answer came again (false).
+    case cutOff(Bool)
 }
 
 /// One member as a shell runs it: the core, its randomness and its next tick, and the one reading of the core's
@@ -132,6 +135,8 @@ public struct GossipMember<Randomness: RandomNumberGenerator> {
                 shell.observe(.recordRejected(rejection))
             case .nameConflict(let conflict):
                 shell.observe(.nameConflict(conflict))
+            case .cutOff(let cut):
+                shell.observe(.cutOff(cut))
             }
         }
     }

@@ -10,6 +10,10 @@ struct Member: Sendable {
     /// The incarnation believed: the record's, or higher once an accusation at a higher one was accepted.
     var incarnation: UInt64
     var state: MemberState
+    /// While suspect: the suspicion is ours alone, from a probe that no one answered, not even a helper's nack
+    /// (Lifeguard's sign that the fault is likely our own), and no other member has confirmed it. Costs no memory
+    /// (the padding after `state`).
+    var doubtful = false
     /// Where the table lists this member: among its cluster's alive members (`MemberTable.aliveSlots`) while
     /// alive, among the tombstones (`MemberTable.tombstoneSlots`) while dead or left; kept by the table, -1 when
     /// not listed (a suspect). Fits in the padding after `state`, so costs no memory.
@@ -24,7 +28,8 @@ struct Member: Sendable {
     var key: MemberKey { MemberKey(name: record.name, generation: record.generation) }
 
     var snapshot: MemberSnapshot {
-        MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation)
+        MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation,
+                       doubtful: state == .suspect && doubtful)
     }
 }
 

@@ -17,6 +17,8 @@ struct Probe: Sendable {
     var nacks = 0
     /// Out of turn, searching a suspect's cluster; the round robin goes on beside it.
     var isSearch = false
+    /// Out of turn too, after a probe that no one answered: whether this member is cut off (`GossipCore.checkSelf`).
+    var checksSelf = false
 
     var key: MemberKey { MemberKey(name: target, generation: generation) }
 
@@ -45,9 +47,11 @@ struct ProbesInFlight: Sendable {
 
     mutating func start(_ probe: Probe) { list.append(probe) }
 
-    /// Counts a helper's nack for the probe with `sequence`.
-    mutating func noteNack(sequence: UInt32) {
-        if let i = list.firstIndex(where: { $0.sequence == sequence }) { list[i].nacks += 1 }
+    /// Counts a helper's nack for the probe with `sequence`; false when no probe under way has it.
+    mutating func noteNack(sequence: UInt32) -> Bool {
+        guard let i = list.firstIndex(where: { $0.sequence == sequence }) else { return false }
+        list[i].nacks += 1
+        return true
     }
 
     /// Ends the probe that the ack with `sequence` from `source` answers; false when none does.

@@ -119,6 +119,9 @@ public actor GossipService: Service {
     /// Every other member known, tombstones included.
     public func members() -> [MemberSnapshot] { core?.members ?? [] }
 
+    /// Whether this member's last probes went unanswered by everyone (`GossipEvent.cutOff`).
+    public func isCutOff() -> Bool { core?.isCutOff ?? false }
+
     /// This member as the mesh sees it.
     public func selfSnapshot() -> MemberSnapshot? { core?.selfSnapshot }
 

@@ -61,6 +61,12 @@ struct NetworkShell: GossipShell {
             }
         case .recordRejected(let rejection):
             counters.dropped["rejected_" + rejection.reason, default: 0] += 1
+        case .cutOff(let cut):
+            if cut {
+                logger.warning("cut off from the mesh: no probe answered, not even a helper's nack; suspicions held doubtful")
+            } else {
+                logger.notice("back in touch with the mesh: a probe was answered")
+            }
         case .digestAccepted, .drainAccepted, .nameConflict:
             break
         }

@@ -379,6 +379,8 @@ public final class SimulatedNetwork {
                 onEvent?(.recordRejected(observer: i, rejection: rejection, at: at))
             case .event(.nameConflict(let conflict)):
                 onNameConflict?(i, conflict, at)
+            case .event(.cutOff(let cut)):
+                onEvent?(.cutOff(observer: i, cutOff: cut, at: at))
             }
         }
     }

@@ -11,4 +11,6 @@ public enum SimulationEvent: Sendable {
     case drainAccepted(observer: Int, drain: SignedDrain, at: Duration)
     /// `observer` refused a record at `at`.
     case recordRejected(observer: Int, rejection: RecordRejection, at: Duration)
+    /// `observer` became cut off from the mesh (its probes unanswered by everyone), or heard an answer again, at `at`.
+    case cutOff(observer: Int, cutOff: Bool, at: Duration)
 }

@@ -36,7 +36,7 @@ public enum TableBuilder {
             var entry: RouteEntry
             if inputs.isolated {
                 entry = noneHealthy(spec, rule: policy.traffic.overridden(by: spec.traffic).whenNoneHealthy, lastGood: state.lastGood[spec.id],
-                                    computed: nil, evidence: evidence, because: "gateway isolated (no member reachable)")
+                                    computed: nil, evidence: evidence, because: "gateway isolated (cut off from the mesh)")
             } else {
                 let computed = computeRoute(spec, evidence: evidence, state: &state, policy: policy, now: now,
                                             drains: inputs.drains, nowMillis: inputs.wallClockMillis)

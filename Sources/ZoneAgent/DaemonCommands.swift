@@ -203,12 +203,16 @@ enum Daemon {
         await onChange(nil)
         for await event in mesh.gossip.events {
             switch event {
+            case .memberChanged(let member, let previous) where previous == member.state:
+                // No transition: a doubtful suspicion was confirmed (`MemberSnapshot.doubtful`).
+                if !digestsMatter { continue }
             case .memberChanged(let member, let previous):
                 ZoneMetrics.mesh.memberChanged(member, previous: previous, now: .now)
                 if member.state != .alive || previous == nil || previous != .suspect {
                     mesh.logger.info("member \(member.state)", metadata: [
                         "member": "\(member.name)", "cluster": "\(member.identity.cluster)",
                         "incarnation": "\(member.incarnation)", "was": "\(previous.map(\.rawValue) ?? "unknown")",
+                        "doubtful": "\(member.doubtful)",
                     ])
                 }
                 var counts = Dictionary(grouping: await mesh.gossip.members(), by: \.state.rawValue).mapValues(\.count)
@@ -231,6 +235,9 @@ enum Daemon {
                 ZoneMetrics.mesh.nameConflicts.increment()
                 mesh.logger.error("member name started twice", metadata: ["conflict": "\(conflict)"])
                 continue
+            case .cutOff:
+                // Logged by the gossip service; it matters to the gateway's table only.
+                if !digestsMatter { continue }
             }
             await onChange(event)
         }

@@ -31,7 +31,9 @@ final class ClusterFailoverTests: XCTestCase {
         net.encodePackets = false
         let views = ClusterViews()
         var suspicions = 0
+        var cutOffs = 0
         net.onEvent = { event in
+            if case .cutOff(_, true, _) = event { cutOffs += 1 }
             guard case .memberChanged(let observer, let member, _, let at) = event else { return }
             if member.state == .suspect { suspicions += 1 }
             views.note(observer: observer, member: member, at: at)
@@ -39,6 +41,7 @@ final class ClusterFailoverTests: XCTestCase {
         net.joinAll()
         net.run(for: .seconds(600))
         XCTAssertTrue(views.outages.isEmpty, "\(profile): a live cluster left a view: \(views.outages.prefix(3))")
+        XCTAssertEqual(cutOffs, 0, "\(profile): loss made a member think itself cut off from the mesh")
         return (views.outages.count, suspicions)
     }
 

@@ -16,4 +16,18 @@ final class LocalHealthTests: XCTestCase {
         XCTAssertEqual(health.scale, 6)
         XCTAssertFalse(health.isHealthy)
     }
+
+    func testTwoProbesInARowThatNoOneAnsweredMeanCutOffAndOneAnswerEndsIt() {
+        var health = LocalHealth(maximum: 8)
+        XCTAssertFalse(health.noteUnanswered(), "one can be bad luck")
+        XCTAssertFalse(health.isCutOff)
+        XCTAssertFalse(health.noteAnswered(), "an answer between resets the count, and was no news")
+        XCTAssertFalse(health.noteUnanswered())
+        XCTAssertTrue(health.noteUnanswered(), "the second in a row is the news")
+        XCTAssertTrue(health.isCutOff)
+        XCTAssertFalse(health.noteUnanswered(), "still cut off: no news")
+        XCTAssertTrue(health.noteAnswered(), "back in touch: news")
+        XCTAssertFalse(health.isCutOff)
+        XCTAssertEqual(health.score, 0, "the count is apart from the score")
+    }
 }

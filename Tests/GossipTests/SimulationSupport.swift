@@ -14,6 +14,7 @@ final class Observations {
     var accepted: [(observer: Int, digest: SignedDigest, at: Duration)] = []
     var rejected: [(observer: Int, rejection: RecordRejection, at: Duration)] = []
     var drains: [(observer: Int, drain: SignedDrain, at: Duration)] = []
+    var cutOffs: [(observer: Int, cutOff: Bool, at: Duration)] = []
     var recordChanges = true
 
     func attach(to network: SimulatedNetwork) {
@@ -27,6 +28,8 @@ final class Observations {
                 self.rejected.append((observer, rejection, at))
             case .drainAccepted(let observer, let drain, let at):
                 self.drains.append((observer, drain, at))
+            case .cutOff(let observer, let cut, let at):
+                self.cutOffs.append((observer, cut, at))
             }
         }
     }

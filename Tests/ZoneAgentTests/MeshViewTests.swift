@@ -79,6 +79,37 @@ final class MeshViewTests: XCTestCase {
         XCTAssertFalse(view.isolated)
     }
 
+    /// A gateway cut off from the mesh suspects the members it probes one by one: those suspicions are doubtful
+    /// and leave the weights alone, and once it is cut off it fails static on the table from before.
+    func testDoubtfulSuspicionsLeaveTheTableAloneAndACutOffGatewayIsIsolated() {
+        var view = twoClusters()
+        var doubtful = member("a1", "c1", .suspect)
+        doubtful.doubtful = true
+        XCTAssertTrue(view.apply(changed(doubtful)))
+        XCTAssertEqual(weights(view), ["c1": 20, "c2": 80], "c1's only agent is suspect on the gateway's unanswered probe alone")
+        XCTAssertFalse(view.isolated)
+        XCTAssertTrue(view.apply(.cutOff(true)))
+        XCTAssertTrue(view.isolated)
+        XCTAssertTrue(inputs(view).isolated)
+        XCTAssertFalse(view.apply(.cutOff(true)), "no news")
+        XCTAssertTrue(view.apply(.cutOff(false)))
+        XCTAssertFalse(view.isolated)
+        // Another member confirmed the suspicion: now it is evidence.
+        XCTAssertTrue(view.apply(changed(member("a1", "c1", .suspect))))
+        XCTAssertEqual(weights(view), ["c1": 0, "c2": 100])
+    }
+
+    func testAResyncCarriesTheCutOff() {
+        var view = twoClusters()
+        view.beginResync()
+        view.resync(members: [member("a1", "c1", .alive)], digests: [], cutOff: true)
+        XCTAssertTrue(view.isolated)
+        view.beginResync()
+        view.apply(.cutOff(false))
+        view.resync(members: [member("a1", "c1", .alive)], digests: [], cutOff: true)
+        XCTAssertFalse(view.isolated, "the answer that raced the snapshot is replayed on top of it")
+    }
+
     func testAResyncForgetsWhatTheServiceForgotAndKeepsEventsThatRacedIt() {
         var view = twoClusters()
         view.beginResync()

@@ -115,7 +115,7 @@ actor GatewayLoop {
         lastResync = now
         view.beginResync()
         let members = await mesh.gossip.members()
-        view.resync(members: members, digests: await mesh.gossip.digests())
+        view.resync(members: members, digests: await mesh.gossip.digests(), cutOff: await mesh.gossip.isCutOff())
     }
 
     /// How often the view is replaced whole. 10 s: long enough that the copy costs nothing, short enough that

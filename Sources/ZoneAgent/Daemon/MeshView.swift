@@ -6,7 +6,7 @@ import WeightTable
 /// The gateway's picture of the mesh as the weight table needs it: each member's standing and its newest digest.
 ///
 /// Kept up to date event by event, so a rebuild reads it without asking the gossip service for a copy of every
-/// member and digest. Now and then it is replaced whole from the service (``resync(members:digests:)``): that
+/// member and digest. Now and then it is replaced whole from the service (``resync(members:digests:cutOff:)``): that
 /// forgets the members the service itself has forgotten (tombstones pruned), so the view stays bounded, and it
 /// repairs any event the stream dropped under overload. Events that arrive while a resync's snapshot is on its
 /// way are replayed on top of it (``beginResync()``), so a snapshot taken just before a suspicion never hides it.
@@ -28,11 +28,16 @@ struct MeshView {
     /// Heard from some member once: from then on, hearing from none means the gateway is cut off (fail static),
     /// not that every cluster failed.
     private(set) var hadContact = false
+    /// The gateway's own probes went unanswered by everyone, helpers included (`GossipEvent.cutOff`).
+    private(set) var cutOff = false
     /// The events applied since a resync began, replayed on top of its snapshot; nil when none is under way.
     private var replay: [GossipEvent]?
 
-    /// The gateway has lost contact with every member it had: the failure is its own, not the clusters'.
-    var isolated: Bool { hadContact && activeCount == 0 }
+    /// The gateway has lost contact with every member it had, or no one answers its probes: the failure is its
+    /// own, not the clusters'. A gateway cut off suspects the members it probes one by one, cluster by cluster;
+    /// those suspicions are doubtful (``MemberSnapshot/doubtful``) and leave the table as it was, and two probes
+    /// that no one answered make it isolated, so it fails static on the table from before the cut.
+    var isolated: Bool { hadContact && (activeCount == 0 || cutOff) }
 
     /// Applies one event; true when the table may change because of it.
     @discardableResult
@@ -48,6 +53,10 @@ struct MeshView {
         case .drainAccepted:
             // Drains are read from the gossip service at each rebuild: few, and held there whole.
             return true
+        case .cutOff(let cut):
+            replay?.append(event)
+            defer { cutOff = cut }
+            return cutOff != cut
         case .recordRejected, .nameConflict:
             return false
         }
@@ -58,12 +67,13 @@ struct MeshView {
 
     /// Replaces the view with the gossip service's `members` and `digests`, read after ``beginResync()``, then
     /// replays the events applied in between: events come in order, so the newest state wins either way.
-    mutating func resync(members snapshot: [MemberSnapshot], digests newest: [SignedDigest]) {
+    mutating func resync(members snapshot: [MemberSnapshot], digests newest: [SignedDigest], cutOff: Bool = false) {
         let pending = replay ?? []
         replay = nil
         members = [:]
         digests = [:]
         activeCount = 0
+        self.cutOff = cutOff
         for member in snapshot { update(member) }
         for digest in newest { store(digest) }
         for event in pending { apply(event) }
@@ -86,7 +96,7 @@ struct MeshView {
         var held: [String: Int] = [:]
         for m in members { held[m.name, default: 0] += 1 }
         guard held.values.contains(where: { $0 > 1 }) else {
-            return (members.map { MemberView($0.identity, standing: $0.state.standing) }, digests)
+            return (members.map { MemberView($0.identity, standing: $0.standing) }, digests)
         }
         func split(_ identity: MemberIdentity) -> MemberIdentity {
             guard held[identity.name, default: 0] > 1 else { return identity }
@@ -94,7 +104,7 @@ struct MeshView {
             split.name = "\(identity.name)#\(identity.generation)"
             return split
         }
-        let views = members.map { MemberView(split($0.identity), standing: $0.state.standing) }
+        let views = members.map { MemberView(split($0.identity), standing: $0.standing) }
         let splitDigests = digests.map { digest -> HealthDigest in
             var digest = digest
             digest.origin = split(digest.origin)
@@ -120,6 +130,12 @@ struct MeshView {
         digests[origin] = signed
         return true
     }
+}
+
+extension MemberSnapshot {
+    /// Where the member stands for the weight table: as its state says, except that a doubtful suspicion (ours
+    /// alone, from a probe no one answered) is not evidence against it yet.
+    var standing: MemberView.Standing { doubtful ? .alive : state.standing }
 }
 
 extension MemberState {
