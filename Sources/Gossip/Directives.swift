@@ -48,8 +48,8 @@ public struct MemberSnapshot: Hashable, Sendable, CustomStringConvertible {
     public var state: MemberState
     /// The incarnation the state refers to.
     public var incarnation: UInt64
-    /// Suspect on this member's word alone, from a probe that no one answered, helpers included: the fault is
-    /// likely the observer's own (a gateway cut off from the mesh), so the suspicion is not yet evidence.
+    /// Suspect or dead on the observer's word alone, from a probe that no one answered, helpers included: the
+    /// fault is likely the observer's own (a gateway cut off from the mesh), so this is not yet evidence.
     public var doubtful: Bool
 
     /// Creates a snapshot.

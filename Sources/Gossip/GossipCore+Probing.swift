@@ -61,46 +61,14 @@ extension GossipCore {
         // and must not slow its own detection down).
         // A search is our own extra effort, not a sign of our health: only the round robin's probes count.
         if p.nacks == 0, !p.isSearch { health.adjust(by: 1) }
-        // No one answered at all, helpers included (or none was left alive to ask, every other member suspect), or
-        // we are cut off already: our suspicion is doubtful. In a mesh of two there is no telling.
-        let unanswered = p.nacks == 0 && (p.expectedNacks > 0 || table.activeCount > 1 || health.isCutOff)
-        if unanswered, !p.isSearch || p.checksSelf {
-            if health.noteUnanswered() {
-                out.append(.cutOff(true))
-            } else if !health.isCutOff {
-                checkSelf(after: p, now: now, rng: &rng)
-            }
-        }
+        // No one answered at all: our suspicion is doubtful, and we may be the one cut off (GossipCore+Doubt).
+        let unanswered = wentUnanswered(p)
+        if unanswered { noteUnanswered(p, now: now, rng: &rng) }
         if let m = table[p.key], m.state.isActive {
             let accusation = Accusation(kind: .suspect, target: p.target, generation: p.generation,
                                         incarnation: m.incarnation, accuser: identity.name)
             receive(accusation, doubtful: unanswered, now: now, rng: &rng)
         }
-    }
-
-    /// Our round robin's probe of `failed` went unanswered by everyone: probes another member at once, of another
-    /// cluster where there is one, with its helpers asked at once too. If no one answers that either, we are cut off
-    /// (`LocalHealth.isCutOff`). Waiting for the next period instead, stretched by Lifeguard, would let the first
-    /// doubtful suspicion run out (its maximum is three periods in every profile) and take a cluster out of a
-    /// gateway's table before it knew the fault was its own. Costs a probe only after one that no one answered.
-    private mutating func checkSelf(after failed: Probe, now: Instant, rng: inout some RandomNumberGenerator) {
-        let probes = self.probes
-        let cluster = table[failed.key]?.cluster
-        var excluded: Set<String> = [failed.target]
-        for _ in 0..<2 {
-            guard let m = randomActive(excluding: excluded, aliveOnly: true, outside: cluster, rng: &rng)
-                ?? randomActive(excluding: excluded, aliveOnly: true, rng: &rng) else { return }
-            if !probes.isProbing(m.key) {
-                startProbe(of: m, search: true, atOnce: true, checksSelf: true, now: now, rng: &rng)
-                return
-            }
-            excluded.insert(m.name)
-        }
-    }
-
-    /// An ack or a helper's nack answered one of our probes: we can hear the mesh and it can hear us.
-    mutating func noteAnswered() {
-        if health.noteAnswered() { out.append(.cutOff(false)) }
     }
 
     /// Probes `target`: a direct ping, then ping requests at the probe timeout, concluding at the period's end.
@@ -209,7 +177,7 @@ extension GossipCore {
         }
         if probes.answer(sequence: ack.sequence, from: ack.source) {
             health.adjust(by: -1)
-            noteAnswered()
+            noteAnswered(now: now)
             return
         }
         if let relay = relays.answer(sequence: ack.sequence, from: ack.source) {

@@ -62,6 +62,9 @@ extension GossipCore {
         if let existing, existing.state == .suspect || existing.state == .dead, record.status == .alive, !dead {
             // Back from a partition or a pause: what it says about others is stale for a while.
             returned.noteReturn(of: name, at: now)
+            // It refuted what we said on our own doubtful word: our word got out and its answer came back, so we are
+            // in touch again (`GossipCore+Doubt`), even before our own probes, stretched while we were cut off, say so.
+            if existing.doubtful { noteAnswered(now: now) }
         }
         if let predecessor {
             // A restart: the new generation replaces every generation held of its name at once, whatever was
@@ -72,6 +75,7 @@ extension GossipCore {
         m.incarnation = dead ? deadAt ?? record.incarnation : record.incarnation
         m.record = signed
         m.state = record.status == .left ? .left : dead ? .dead : .alive
+        m.doubtful = false
         if m.state == .alive { suspicions.end(key) }
         if previous != m.state || predecessor != nil {
             m.stateSince = viaSync && !m.state.isActive ? now - tombstoneRelayAge : now

@@ -53,7 +53,12 @@ extension GossipCore {
         // Most accusations a member hears are copies of news it has (a cluster failing sends each one about 16 times
         // to everyone): those are told apart by the member's standing, read in place, before anything is copied.
         guard let standing = table.standing(of: key), accusation.incarnation >= standing.incarnation,
-              standing.state.isActive else { return }
+              standing.state.isActive else {
+            if mayHoldDoubts, accusation.kind == .dead, accusation.accuser != identity.name {
+                confirmDeath(of: key, incarnation: accusation.incarnation)
+            }
+            return
+        }
         if returned.isStale(accuser: accusation.accuser, state: table.state(ofName: accusation.accuser), now: now, window: staleViewWindow) {
             if let m = table[key] { doubt(accusation, about: m, now: now, rng: &rng) }
             return
@@ -76,6 +81,7 @@ extension GossipCore {
             let previous = m.state
             m.state = .suspect
             m.doubtful = doubtful && accusation.accuser == identity.name
+            if m.doubtful { mayHoldDoubts = true }
             m.incarnation = accusation.incarnation
             m.stateSince = now
             suspicions.set(Suspicion(of: table.activeCount + 1, at: now, incarnation: accusation.incarnation,
@@ -91,6 +97,8 @@ extension GossipCore {
         case .dead:
             let previous = m.state
             m.state = .dead
+            // Our own timer on a doubtful suspicion keeps the doubt; another member's verdict ends it.
+            m.doubtful = m.doubtful && previous == .suspect && accusation.accuser == identity.name
             m.incarnation = accusation.incarnation
             m.stateSince = now
             suspicions.end(m.key)

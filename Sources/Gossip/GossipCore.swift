@@ -70,6 +70,11 @@ public struct GossipCore: Sendable {
     var nextMaintenanceAt: Instant?
     var nextSeedSyncAt: Instant?
     var nextLonelySyncAt: Instant?
+    /// When this member was last found back in touch after being cut off (nil: never cut off).
+    var inTouchSince: Instant?
+    /// Whether some member may be suspect or dead on a doubtful word of ours (`GossipCore+Doubt`): then maintenance
+    /// looks for doubts to end.
+    var mayHoldDoubts = false
     /// The directives of the input under way, handed over by `finish`.
     var out: [GossipDirective] = []
 
@@ -202,6 +207,7 @@ public struct GossipCore: Sendable {
             if let at = nextMaintenanceAt, now >= at {
                 let bursting = tombstones.isBursting(at: now)
                 maintain(now: now, probes: bursting ? settings.indirectChecks : 1, rng: &rng)
+                endDoubts(now: now)
                 nextMaintenanceAt = now + (bursting ? settings.probeInterval : settings.deadProbeInterval)
             }
         }
@@ -248,7 +254,7 @@ public struct GossipCore: Sendable {
                 repairIfUnknown(ping.source, at: sender, now: now)
             case .pingRequest(let request): onPingRequest(request, from: sender, now: now)
             case .ack(let ack): onAck(ack, now: now, rng: &rng)
-            case .nack(let nack): if probes.noteNack(sequence: nack.sequence) { noteAnswered() }
+            case .nack(let nack): if probes.noteNack(sequence: nack.sequence) { noteAnswered(now: now) }
             default: break
             }
         }

@@ -10,9 +10,9 @@ struct Member: Sendable {
     /// The incarnation believed: the record's, or higher once an accusation at a higher one was accepted.
     var incarnation: UInt64
     var state: MemberState
-    /// While suspect: the suspicion is ours alone, from a probe that no one answered, not even a helper's nack
-    /// (Lifeguard's sign that the fault is likely our own), and no other member has confirmed it. Costs no memory
-    /// (the padding after `state`).
+    /// While suspect or dead: on our word alone, from a probe that no one answered, not even a helper's nack
+    /// (Lifeguard's sign that the fault is likely our own), and no other member has confirmed it
+    /// (`GossipCore+Doubt`). Costs no memory (the padding after `state`).
     var doubtful = false
     /// Where the table lists this member: among its cluster's alive members (`MemberTable.aliveSlots`) while
     /// alive, among the tombstones (`MemberTable.tombstoneSlots`) while dead or left; kept by the table, -1 when
@@ -29,7 +29,7 @@ struct Member: Sendable {
 
     var snapshot: MemberSnapshot {
         MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation,
-                       doubtful: state == .suspect && doubtful)
+                       doubtful: (state == .suspect || state == .dead) && doubtful)
     }
 }
 

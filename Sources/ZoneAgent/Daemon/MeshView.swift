@@ -36,7 +36,9 @@ struct MeshView {
     /// The gateway has lost contact with every member it had, or no one answers its probes: the failure is its
     /// own, not the clusters'. A gateway cut off suspects the members it probes one by one, cluster by cluster;
     /// those suspicions are doubtful (``MemberSnapshot/doubtful``) and leave the table as it was, and two probes
-    /// that no one answered make it isolated, so it fails static on the table from before the cut.
+    /// that no one answered make it isolated, so it fails static on the table from before the cut. Back in touch,
+    /// it stays isolated until it hears some member alive again, and the members it declared dead on its own
+    /// doubtful word keep their place meanwhile (`GossipCore+Doubt`).
     var isolated: Bool { hadContact && (activeCount == 0 || cutOff) }
 
     /// Applies one event; true when the table may change because of it.
@@ -133,8 +135,8 @@ struct MeshView {
 }
 
 extension MemberSnapshot {
-    /// Where the member stands for the weight table: as its state says, except that a doubtful suspicion (ours
-    /// alone, from a probe no one answered) is not evidence against it yet.
+    /// Where the member stands for the weight table: as its state says, except that a doubtful suspicion or death
+    /// (on the gateway's word alone, from a probe no one answered) is not evidence against it yet.
     var standing: MemberView.Standing { doubtful ? .alive : state.standing }
 }
 
