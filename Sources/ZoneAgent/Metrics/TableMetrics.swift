@@ -30,7 +30,7 @@ final class TableMetrics: Sendable {
         self.registry = registry
         version = registry.gauge("zone_agent_table_version", help: "Version of the routing table in force; it rises whenever the table's content changes.")
         isolated = registry.gauge("zone_agent_gateway_isolated",
-                                  help: "1 while the gateway hears from no member (it is the one cut off) and serves its last good table; else 0.")
+                                  help: "1 while the gateway is cut off from the mesh (no member answers its probes, or none is alive in its view) and serves what whenNoneHealthy says; else 0.")
         rebuild = registry.histogram("zone_agent_table_rebuild_seconds", buckets: MetricBuckets.rebuild,
                                      help: "Time to compute the routing table from the membership view and the digests.")
         digestsExpired = registry.gauge("zone_agent_digests_expired",
