@@ -42,41 +42,51 @@ struct ClientResponseHead {
         return size
     }
 
-    /// Writes the head for a client speaking HTTP/1.`clientMinor`.
+    /// Writes the head for a client speaking HTTP/1.`clientMinor`, in one piece (`HeadBytes.swift`).
     func write(clientMinor: Int, into out: inout ByteBuffer) {
-        out.writeStaticString(clientMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        switch status {
-        case .upstream(let text):
-            out.writeImmutableBuffer(text)
-        case .local(let status):
-            out.writeString(String(status.code))
-            out.writeInteger(UInt8(ascii: " "))
-            out.writeString(status.reasonPhrase)
+        out.writeHead(ForClient(head: self, clientMinor: clientMinor), estimatedSize: estimatedSize)
+    }
+
+    /// The head as a client speaking HTTP/1.`clientMinor` gets it.
+    private struct ForClient: MessageHead {
+        var head: ClientResponseHead
+        var clientMinor: Int
+
+        func emit(into out: inout some HeadSink) {
+            out.append(clientMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            switch head.status {
+            case .upstream(let text):
+                out.append(text)
+            case .local(let status):
+                out.append(String(status.code))
+                out.append(byte: UInt8(ascii: " "))
+                out.append(status.reasonPhrase)
+            }
+            out.append("\r\n")
+            if let fields = head.fields { out.append(fields) }
+            if let cluster = head.cluster {
+                out.append("x-zone-cluster: ")
+                out.append(cluster)
+                out.append("\r\n")
+            }
+            switch head.framing {
+            case .upstreamFields:
+                break
+            case .chunked:
+                out.append("transfer-encoding: chunked\r\n")
+            case .plainText(let length):
+                out.append("content-type: text/plain; charset=utf-8\r\ncontent-length: ")
+                out.append(String(length))
+                out.append("\r\n")
+            case .empty:
+                out.append("content-length: 0\r\n")
+            }
+            if !head.keepAlive {
+                out.append("connection: close\r\n")
+            } else if clientMinor == 0 {
+                out.append("connection: keep-alive\r\n")
+            }
+            out.append("\r\n")
         }
-        out.writeStaticString("\r\n")
-        if let fields { out.writeImmutableBuffer(fields) }
-        if let cluster {
-            out.writeStaticString("x-zone-cluster: ")
-            out.writeString(cluster)
-            out.writeStaticString("\r\n")
-        }
-        switch framing {
-        case .upstreamFields:
-            break
-        case .chunked:
-            out.writeStaticString("transfer-encoding: chunked\r\n")
-        case .plainText(let length):
-            out.writeStaticString("content-type: text/plain; charset=utf-8\r\ncontent-length: ")
-            out.writeString(String(length))
-            out.writeStaticString("\r\n")
-        case .empty:
-            out.writeStaticString("content-length: 0\r\n")
-        }
-        if !keepAlive {
-            out.writeStaticString("connection: close\r\n")
-        } else if clientMinor == 0 {
-            out.writeStaticString("connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
     }
 }

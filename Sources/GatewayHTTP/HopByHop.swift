@@ -74,6 +74,15 @@ enum HopByHop {
     /// ASCII case-insensitive equality; field names are ASCII tokens.
     static func equalsIgnoringCase<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
+        // Over the bytes in place where both are contiguous (native strings are): a zip of the two views cost
+        // about 1,400 instructions per request, ten names compared (callgrind).
+        let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                for i in 0..<x.count where lower(x[i]) != lower(y[i]) { return false }
+                return true
+            }
+        }
+        if let inPlace, let equal = inPlace { return equal }
         return zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
     }
 
@@ -107,10 +116,13 @@ enum RequestTarget {
         } else {
             return ""
         }
-        if authority.first == "[" {
+        // Searched as bytes: the delimiters are ASCII, and a search by Character (grapheme breaking, a String per
+        // Character) cost about 5,000 instructions per request, 7% of the proxy's (callgrind).
+        let bytes = authority.utf8
+        if bytes.first == UInt8(ascii: "[") {
             // An IPv6 literal: the port, if any, follows the closing bracket.
-            if let close = authority.firstIndex(of: "]") { authority = authority[...close] }
-        } else if let colon = authority.lastIndex(of: ":") {
+            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { authority = authority[...close] }
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
             authority = authority[..<colon]
         }
         if authority.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) {
@@ -125,7 +137,7 @@ enum RequestTarget {
         if let afterScheme = afterScheme(uri) {
             rest = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
         }
-        guard let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) else {
+        guard let query = rest.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) else {
             return rest.startIndex == uri.startIndex && rest.endIndex == uri.endIndex ? uri : String(rest)
         }
         return String(rest[..<query])
@@ -134,8 +146,8 @@ enum RequestTarget {
     /// What follows `scheme://` in an absolute-form target, or nil for the usual origin form (`/path`).
     private static func afterScheme(_ uri: String) -> Substring? {
         guard let first = uri.utf8.first, first != UInt8(ascii: "/") else { return nil }
-        guard let colon = uri.firstIndex(of: ":") else { return nil }
-        let rest = uri[uri.index(after: colon)...]
+        guard let colon = uri.utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let rest = uri[uri.utf8.index(after: colon)...]
         guard rest.hasPrefix("//") else { return nil }
         return rest.dropFirst(2)
     }

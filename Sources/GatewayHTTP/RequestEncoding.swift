@@ -158,58 +158,80 @@ enum RequestEncoding {
         _ head: HTTPRequestHead, fields: RequestFields, target: String? = nil, host: Substring? = nil,
         clientIP: String, forwarded: String, into out: inout ByteBuffer
     ) {
-        out.writeString(head.method.rawValue)
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeString(target ?? head.uri)
-        out.writeStaticString(" HTTP/1.1\r\n")
-        if let host {
-            out.writeStaticString("host: ")
-            out.writeSubstring(host)
-            out.writeStaticString("\r\n")
-        }
-        var forwardedForSeen = 0
-        for (name, value) in head.headers {
-            switch HopByHop.role(of: name) {
-            case .plain, .forwarded:
-                if !fields.named.isEmpty, fields.named.contains(where: { HopByHop.equalsIgnoringCase(name, $0) }) { continue }
-            case .host:
-                if host != nil { continue }
-            case .forwardedFor:
-                break
-            case .hopByHop, .connection, .transferEncoding, .contentLength, .expect, .closeOrKeepAlive:
-                continue
+        let estimate = estimatedUpstreamHeadSize(head, target: target, host: host, clientIP: clientIP, forwarded: forwarded)
+        out.writeHead(UpstreamHead(head: head, fields: fields, target: target, host: host, clientIP: clientIP, forwarded: forwarded),
+                      estimatedSize: estimate)
+    }
+
+    /// What most upstream heads fit in: the fixed lines, the target, this hop's additions and 384 bytes of the
+    /// client's fields (a larger head is counted and written in a second pass).
+    static func estimatedUpstreamHeadSize(_ head: HTTPRequestHead, target: String?, host: Substring?, clientIP: String, forwarded: String) -> Int {
+        512 + (target ?? head.uri).utf8.count + (host?.utf8.count ?? 0) + 2 * clientIP.utf8.count + forwarded.utf8.count
+    }
+
+    /// The request head for the upstream hop, written in one piece (`HeadBytes.swift`).
+    private struct UpstreamHead: MessageHead {
+        var head: HTTPRequestHead
+        var fields: RequestFields
+        var target: String?
+        var host: Substring?
+        var clientIP: String
+        var forwarded: String
+
+        func emit(into out: inout some HeadSink) {
+            out.append(head.method.rawValue)
+            out.append(byte: UInt8(ascii: " "))
+            out.append(target ?? head.uri)
+            out.append(" HTTP/1.1\r\n")
+            if let host {
+                out.append("host: ")
+                out.append(host)
+                out.append("\r\n")
             }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            if fields.forwardedForLines > 0, name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
-                forwardedForSeen += 1
-                // The list continues on its last line: that is where this hop's address belongs.
-                if forwardedForSeen == fields.forwardedForLines {
-                    out.writeStaticString(", ")
-                    out.writeString(clientIP)
+            var forwardedForSeen = 0
+            for (name, value) in head.headers {
+                switch HopByHop.role(of: name) {
+                case .plain, .forwarded:
+                    if !fields.named.isEmpty, fields.named.contains(where: { HopByHop.equalsIgnoringCase(name, $0) }) { continue }
+                case .host:
+                    if host != nil { continue }
+                case .forwardedFor:
+                    break
+                case .hopByHop, .connection, .transferEncoding, .contentLength, .expect, .closeOrKeepAlive:
+                    continue
                 }
+                out.append(name)
+                out.append(": ")
+                out.append(value)
+                if fields.forwardedForLines > 0, name.utf8.count == 15, HopByHop.equalsIgnoringCase(name, "x-forwarded-for") {
+                    forwardedForSeen += 1
+                    // The list continues on its last line: that is where this hop's address belongs.
+                    if forwardedForSeen == fields.forwardedForLines {
+                        out.append(", ")
+                        out.append(clientIP)
+                    }
+                }
+                out.append("\r\n")
             }
-            out.writeStaticString("\r\n")
+            switch fields.framing {
+            case .none:
+                break
+            case .length(let n):
+                out.append("content-length: ")
+                out.append(String(n))
+                out.append("\r\n")
+            case .chunked:
+                out.append("transfer-encoding: chunked\r\n")
+            }
+            if fields.forwardedForLines == 0 {
+                out.append("x-forwarded-for: ")
+                out.append(clientIP)
+                out.append("\r\n")
+            }
+            out.append("forwarded: ")
+            out.append(forwarded)
+            out.append("\r\n\r\n")
         }
-        switch fields.framing {
-        case .none:
-            break
-        case .length(let n):
-            out.writeStaticString("content-length: ")
-            out.writeString(String(n))
-            out.writeStaticString("\r\n")
-        case .chunked:
-            out.writeStaticString("transfer-encoding: chunked\r\n")
-        }
-        if fields.forwardedForLines == 0 {
-            out.writeStaticString("x-forwarded-for: ")
-            out.writeString(clientIP)
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("forwarded: ")
-        out.writeString(forwarded)
-        out.writeStaticString("\r\n\r\n")
     }
 
     /// Writes `size` in hex and CRLF: a chunk's size line.

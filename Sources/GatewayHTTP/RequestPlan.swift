@@ -88,7 +88,8 @@ enum RequestPlan {
             }
             upstream = picked
         }
-        var out = allocator.buffer(capacity: 256)
+        var out = allocator.buffer(capacity: RequestEncoding.estimatedUpstreamHeadSize(
+            sent, target: target, host: authority, clientIP: clientIP, forwarded: forwarded))
         RequestEncoding.writeUpstreamHead(
             sent, fields: fields, target: target, host: authority, clientIP: clientIP, forwarded: forwarded, into: &out
         )
