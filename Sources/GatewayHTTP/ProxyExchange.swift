@@ -100,6 +100,19 @@ struct ProxyExchange {
         return nil
     }
 
+    /// The upstream of the request under way, if chosen; read without copying the request (a copy retains each
+    /// of its strings and buffers, and these are read several times a request).
+    var upstream: Upstream? {
+        if case .exchange(let request) = state { return request.upstream }
+        return nil
+    }
+
+    /// What the upstream connection writes first for the request under way, once it has an upstream head.
+    var upstreamHeadToWrite: (head: ByteBuffer, isHEAD: Bool, chunked: Bool)? {
+        guard case .exchange(let request) = state, let head = request.upstreamHead else { return nil }
+        return (head, request.isHEAD, request.upstreamChunked)
+    }
+
     var isIdle: Bool { if case .idle = state { return true } else { return false } }
     var isClosed: Bool { if case .closed = state { return true } else { return false } }
     var isExchanging: Bool { if case .exchange = state { return true } else { return false } }

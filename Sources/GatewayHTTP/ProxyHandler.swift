@@ -231,7 +231,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func connectCompleted(_ candidate: UpstreamConnection, attempt id: UInt64, result: Result<any Channel, any Error>) {
-        guard id == attempt, connection == nil, let target = exchange.request?.upstream else {
+        guard id == attempt, connection == nil, let target = exchange.upstream else {
             // The exchange moved on (client gone, timeout): a good connection is still worth keeping,
             // unless it goes to an endpoint the table dropped.
             if case .success = result {
@@ -255,8 +255,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         self.connection = connection
         _ = exchange.attached(now: .now())
         connection.owner = self
-        if let request = exchange.request, let head = request.upstreamHead {
-            connection.writeHead(head, isHEAD: request.isHEAD, chunked: request.upstreamChunked)
+        if let first = exchange.upstreamHeadToWrite {
+            connection.writeHead(first.head, isHEAD: first.isHEAD, chunked: first.chunked)
         }
         while let part = exchange.popPending() {
             connection.write(part)
@@ -344,7 +344,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             let cluster = start.head.cluster ?? ""
             shared.hooks.onResponse(cluster, UInt(head.status))
             shared.hooks.onUpstreamLatency(cluster, .nanoseconds(start.waited.nanoseconds))
-            if let outcome = shared.hooks.onUpstreamResponse, let upstream = exchange.request?.upstream {
+            if let outcome = shared.hooks.onUpstreamResponse, let upstream = exchange.upstream {
                 outcome(upstream, UInt(head.status))
             }
             if start.heldBodyLength > 0 {
@@ -393,7 +393,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func upstreamClosed(_ connection: UpstreamConnection) {
-        guard connection === self.connection, let target = exchange.request?.upstream else { return }
+        guard connection === self.connection, let target = exchange.upstream else { return }
         self.connection = nil
         guard let (failure, outcome) = exchange.upstreamClosed() else { return }
         shared.hooks.onUpstreamFailure(target, failure)
@@ -483,7 +483,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     /// Holds or releases the client's reads as the exchange decides (ProxyExchange.holdsClientReads).
     private func updateClientReadHold() {
-        let hold = exchange.holdsClientReads(pipelined: pipelined.count, upstreamWritable: connection?.isWritable)
+        // The arguments first: evaluated inside the call, they could touch `exchange`, so the call would read a copy
+        // of it (every string and buffer of the request retained and released).
+        let (waiting, writable) = (pipelined.count, connection?.isWritable)
+        let hold = exchange.holdsClientReads(pipelined: waiting, upstreamWritable: writable)
         guard hold != clientReadsHeld else { return }
         clientReadsHeld = hold
         if !hold, clientReadPending, let context {
