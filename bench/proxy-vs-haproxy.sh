@@ -20,6 +20,12 @@
 #                   (DIR/NAME-MODE.strace; strace slows the process, so those runs' figures are not comparable)
 #   PROFILE=DIR     also record the gateway with `perf record -g` during each of its first-round runs
 #                   (DIR/gateway-MODE.perf.data; read with `perf report -i FILE --no-children`)
+#   CALLGRIND=DIR   instead of the modes: the gateway and HAProxy run under `valgrind --tool=callgrind`, and after a
+#                   warm-up `wrk -t1 -c8 -d15s` through each; prints instructions per proxied request of each and
+#                   their ratio (figures that do not depend on the machine's load) and the gateway's costliest
+#                   functions, and leaves the profiles in DIR/NAME.callgrind. Names need a binary with its symbols: build `make release` without
+#                   `--strip-all` (as `make startup-order` does) and `objcopy --strip-debug` it (valgrind 3.19
+#                   cannot read Swift 6's DWARF 5); Z=that file.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -98,7 +104,14 @@ routes:
 proxy:
   listen: "$GW"
 YAML
-"$Z" gateway --config gateway.yaml >gateway.log 2>&1 & GW_PID=$!; PIDS+=($GW_PID)
+under_callgrind() { # NAME: the command prefix that runs NAME under callgrind when CALLGRIND is set
+    if [ -n "${CALLGRIND:-}" ]; then
+        echo valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$CALLGRIND/$1.callgrind"
+    fi
+}
+if [ -n "${CALLGRIND:-}" ]; then mkdir -p "$CALLGRIND"; CALLGRIND=$(cd "$CALLGRIND" && pwd); fi
+# shellcheck disable=SC2046
+$(under_callgrind gateway) "$Z" gateway --config gateway.yaml >gateway.log 2>&1 & GW_PID=$!; PIDS+=($GW_PID)
 
 # --- HAProxy: the same work (keep-alive both sides, X-Forwarded-For, a response header naming the
 # server, health checks), two threads as the gateway has two event loops here ---
@@ -128,11 +141,12 @@ listen stats
     stats enable
     stats uri /stats
 EOF
-haproxy -f haproxy.cfg -db >haproxy.log 2>&1 & HAP_PID=$!; PIDS+=($HAP_PID)
-wait_for "$HAP"
+# shellcheck disable=SC2046
+$(under_callgrind haproxy) haproxy -f haproxy.cfg -db >haproxy.log 2>&1 & HAP_PID=$!; PIDS+=($HAP_PID)
+wait_for "$HAP" $([ -n "${CALLGRIND:-}" ] && echo 2400 || echo 200)
 
 # The gateway listens once its table can serve; then both clusters must carry their weight.
-wait_for "$GW" 400
+wait_for "$GW" $([ -n "${CALLGRIND:-}" ] && echo 2400 || echo 400)
 for _ in $(seq 1 200); do
     if curl -s "http://$GW_ADMIN/v1/table" | grep -Eq '"effectiveWeight" *: *80'; then break; fi
     sleep 0.1
@@ -212,6 +226,34 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for address in "$HAP" "$GW"; do # warm-up: first connections, lazy initialisation, pools
     wrk -t2 -c32 -d2s -H "Host: bench.test" "http://$address/svc1" >/dev/null
 done
+
+if [ -n "${CALLGRIND:-}" ]; then
+    # Counted from zero after the warm-up, dumped after the run: the requests' instructions, and for the gateway the
+    # gossip's too, a few per cent of them here.
+    count() { # NAME ADDRESS PID: instructions per request
+        callgrind_control -z "$3" >/dev/null 2>&1
+        local out total dump
+        out=$(wrk -t1 -c8 -d15s -H "Host: bench.test" "http://$2/svc1")
+        callgrind_control -d "$3" >/dev/null 2>&1
+        total=$(echo "$out" | awk '/requests in/ {print $1}')
+        dump=$(ls -t "$CALLGRIND/$1.callgrind".* | head -1)
+        mv "$dump" "$CALLGRIND/$1.callgrind"
+        # Each function's own instructions (the line after `calls=` is the callee's cost, not the caller's).
+        awk -v n="$total" -v name="$1" -v top="$([ "$1" = gateway ] && echo 25 || echo 0)" '
+            /^fn=/ {fn = substr($0, 4); next}
+            /^calls=/ {callee = 1; next}
+            /^[0-9+*-]/ {if (callee) {callee = 0; next} own[fn] += $2; all += $2}
+            END {
+                printf "%s: %d requests under callgrind, %.0f instructions per request\n", name, n, all / n > "/dev/stderr"
+                print all / n
+                if (top) for (f in own) printf "%10.0f  %s\n", own[f] / n, substr(f, 1, 150) | "sort -rn | head -" top " >&2"
+            }' "$CALLGRIND/$1.callgrind"
+    }
+    g=$(count gateway "$GW" "$GW_PID")
+    h=$(count haproxy "$HAP" "$HAP_PID")
+    awk -v g="$g" -v h="$h" 'BEGIN {printf "instructions per request, gateway/haproxy: %.2fx (aim <= 1.0)\n", g / h}'
+    exit 0
+fi
 
 declare -A SUM
 for round in $(seq 1 "$ROUNDS"); do

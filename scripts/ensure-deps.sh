@@ -24,7 +24,7 @@ if [ "${1:-build}" = image ]; then
   for pkg in debootstrap umoci; do have_pkg "$pkg" || need+=("$pkg"); done
 fi
 if [ "${1:-build}" = bench ]; then
-  for pkg in haproxy serf wrk hyperfine; do have_pkg "$pkg" || need+=("$pkg"); done
+  for pkg in haproxy serf wrk hyperfine valgrind; do have_pkg "$pkg" || need+=("$pkg"); done
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages)"
