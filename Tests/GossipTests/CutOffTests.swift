@@ -51,15 +51,21 @@ final class CutOffTests: XCTestCase {
         return view
     }
 
+    /// The demo's mesh formed and settled, with m6's view watched.
+    func formedMesh(_ settings: GossipSettings, seed: UInt64) -> (SimulatedNetwork, GatewayView) {
+        let net = SimulatedNetwork(count: 7, settings: settings, seed: seed)
+        net.encodePackets = false
+        let view = watch(net)
+        net.joinAll(seeds: [0, 1])
+        XCTAssertNotNil(net.run(until: { net.fullyConverged() }, limit: .seconds(30)), "seed \(seed): the mesh never formed")
+        net.run(for: settings.probeInterval * 6)
+        return (net, view)
+    }
+
     func testACutOffGatewayDoubtsItsSuspicionsAndKnowsItIsCutOff() {
         let settings = GossipSettings(profile: .lan)
         for seed in UInt64(1)...8 {
-            let net = SimulatedNetwork(count: 7, settings: settings, seed: seed)
-            net.encodePackets = false
-            let view = watch(net)
-            net.joinAll(seeds: [0, 1])
-            XCTAssertNotNil(net.run(until: { net.fullyConverged() }, limit: .seconds(30)), "seed \(seed): the mesh never formed")
-            net.run(for: settings.probeInterval * 6)
+            let (net, view) = formedMesh(settings, seed: seed)
             let cutAt = net.elapsed
             net.partition([[Self.gateway], Array(0..<6)])
             net.run(for: .seconds(20))
@@ -87,12 +93,7 @@ final class CutOffTests: XCTestCase {
     func testAClusterThatFailedDuringTheCutLeavesTheTableAfterTheHeal() {
         let settings = GossipSettings(profile: .lan)
         for seed in UInt64(1)...8 {
-            let net = SimulatedNetwork(count: 7, settings: settings, seed: seed)
-            net.encodePackets = false
-            let view = watch(net)
-            net.joinAll(seeds: [0, 1])
-            XCTAssertNotNil(net.run(until: { net.fullyConverged() }, limit: .seconds(30)), "seed \(seed): the mesh never formed")
-            net.run(for: settings.probeInterval * 6)
+            let (net, view) = formedMesh(settings, seed: seed)
             net.partition([[Self.gateway], Array(0..<6)])
             net.run(for: .seconds(1))
             for i in [1, 3, 5] { net.kill(i) }
@@ -115,12 +116,7 @@ final class CutOffTests: XCTestCase {
     func testAFailedClusterIsEvidenceAndTheGatewayIsNotCutOff() {
         let settings = GossipSettings(profile: .lan)
         for seed in UInt64(1)...8 {
-            let net = SimulatedNetwork(count: 7, settings: settings, seed: seed)
-            net.encodePackets = false
-            let view = watch(net)
-            net.joinAll(seeds: [0, 1])
-            XCTAssertNotNil(net.run(until: { net.fullyConverged() }, limit: .seconds(30)), "seed \(seed): the mesh never formed")
-            net.run(for: settings.probeInterval * 6)
+            let (net, view) = formedMesh(settings, seed: seed)
             for i in [1, 3, 5] { net.kill(i) }
             let gone = net.run(until: { !view.clusterCounts(1) }, step: .milliseconds(5), limit: .seconds(10))
             XCTAssertNotNil(gone, "seed \(seed): c1 never left the gateway's table")
