@@ -13,7 +13,6 @@ struct LocalHealth: Sendable, Equatable {
     /// helpers all gone with a failing cluster); at 10% loss two in a row happen about once in 600,000 probes.
     static let cutOffAfter = 2
 
-
     /// 0 is healthy; at most `maximum`.
     private(set) var score = 0
     /// The round robin's probes in a row, up to now, that helpers were asked about and no one answered.
