@@ -179,7 +179,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         exchange.requestStarted(head, mayResend: shared.resend.mayResend(head.method))
         switch RequestPlan.make(
             head, table: shared.selector.currentTable(), clientIP: clientIP, forwarded: forwardedFor,
-            allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin
+            allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin, unreachable: shared.unreachable
         ) {
         case .forward(let plan):
             if exchange.routed(plan), let context {
@@ -246,6 +246,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             let failure: UpstreamFailure
             if case ChannelError.connectTimeout = error { failure = .connectTimeout } else { failure = .connectFailed }
             shared.hooks.onUpstreamFailure(target, failure)
+            shared.unreachable.note(target)
             // Nothing was written, so every part received so far is still pending.
             carryOut(exchange.connectFailed(failure))
         }

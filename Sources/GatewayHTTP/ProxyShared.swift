@@ -11,6 +11,8 @@ final class ProxyShared: Sendable {
     let resend: ResendPolicy
     /// Pinning a request to a cluster by a header; nil (the default) when no header is configured.
     let pin: ClusterPin?
+    /// Endpoints whose connect failed a moment ago: retries avoid them.
+    let unreachable = UnreachableUpstreams()
 
     init(
         selector: any UpstreamSelector, hooks: ProxyHooks, timeouts: ClientTimeouts, retryBodyLimit: Int, limit: ConnectionLimit,

@@ -52,6 +52,8 @@ struct RouteHandle {
     let route: Int
     /// The cluster the request is pinned to: its retry stays there.
     var pinned: String?
+    /// Endpoints other requests could not connect to a moment ago: the retry avoids them where it can.
+    var unreachable: UnreachableUpstreams?
 
     /// Routes a request in `table`; nil → 404.
     init?(table: any UpstreamTable, host: String, path: String) {
@@ -62,8 +64,22 @@ struct RouteHandle {
 
     func pick() -> Upstream? { table.pick(route: route) }
 
+    /// Picks for the retry drawn this many times at most to pass over unreachable endpoints: the table's retry picks
+    /// go round the other clusters by weight, so one of them not cut comes up within a few draws.
+    static let retryDraws = 4
+
     func pickRetry(excluding: Upstream) -> Upstream? {
-        guard let pinned else { return table.pickRetry(route: route, excluding: excluding) }
+        guard let pinned else {
+            guard let unreachable else { return table.pickRetry(route: route, excluding: excluding) }
+            var first: Upstream?
+            for _ in 0..<Self.retryDraws {
+                guard let next = table.pickRetry(route: route, excluding: excluding) else { break }
+                if !unreachable.contains(next) { return next }
+                if first == nil { first = next }
+            }
+            // Every draw unreachable: still worth the one retry, the memory may be stale.
+            return first
+        }
         // A pinned request is retried on another endpoint of its cluster only, or not at all.
         if case .upstream(let next) = table.pickPinned(route: route, cluster: pinned), next != excluding { return next }
         return nil
