@@ -21,17 +21,10 @@ extension HeadSink {
         text.withUTF8Buffer { append(bytes: UnsafeRawBufferPointer($0)) }
     }
 
-    mutating func append(_ text: String) {
-        // Native strings (all but bridged ones) lend their bytes in place; the copy is for the rest.
+    mutating func append(_ text: some StringProtocol) {
+        // Native strings and their slices (all but bridged ones) lend their bytes in place; the copy is for the rest.
         if text.utf8.withContiguousStorageIfAvailable({ append(bytes: UnsafeRawBufferPointer($0)) }) != nil { return }
-        var text = text
-        text.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
-    }
-
-    mutating func append(_ text: Substring) {
-        if text.utf8.withContiguousStorageIfAvailable({ append(bytes: UnsafeRawBufferPointer($0)) }) != nil { return }
-        var text = text
-        text.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
+        Array(text.utf8).withUnsafeBytes { append(bytes: $0) }
     }
 
     mutating func append(_ bytes: ByteBuffer) {
