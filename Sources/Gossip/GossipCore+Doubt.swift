@@ -79,7 +79,7 @@ extension GossipCore {
         guard mayHoldDoubts, !health.isCutOff else { return }
         let window = doubtWindow
         var remaining = false
-        for var m in table.members where m.doubtful && (m.state == .suspect || m.state == .dead) {
+        for var m in table.members where m.doubtful {
             let since = max(m.stateSince, inTouchSince ?? m.stateSince)
             guard m.state == .dead, now - since >= window else {
                 remaining = true

@@ -10,9 +10,10 @@ struct Member: Sendable {
     /// The incarnation believed: the record's, or higher once an accusation at a higher one was accepted.
     var incarnation: UInt64
     var state: MemberState
-    /// While suspect or dead: on our word alone, from a probe that no one answered, not even a helper's nack
-    /// (Lifeguard's sign that the fault is likely our own), and no other member has confirmed it
-    /// (`GossipCore+Doubt`). Costs no memory (the padding after `state`).
+    /// Suspect or dead on our word alone, from a probe that no one answered, not even a helper's nack (Lifeguard's
+    /// sign that the fault is likely our own), and no other member has confirmed it (`GossipCore+Doubt`). Every
+    /// write of `state` sets it too, so it is never set on an alive or departed member. Costs no memory (the
+    /// padding after `state`).
     var doubtful = false
     /// Where the table lists this member: among its cluster's alive members (`MemberTable.aliveSlots`) while
     /// alive, among the tombstones (`MemberTable.tombstoneSlots`) while dead or left; kept by the table, -1 when
@@ -28,8 +29,7 @@ struct Member: Sendable {
     var key: MemberKey { MemberKey(name: record.name, generation: record.generation) }
 
     var snapshot: MemberSnapshot {
-        MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation,
-                       doubtful: (state == .suspect || state == .dead) && doubtful)
+        MemberSnapshot(identity: identity, address: address, state: state, incarnation: incarnation, doubtful: doubtful)
     }
 }
 
