@@ -106,7 +106,8 @@ proxy:
 YAML
 under_callgrind() { # NAME: the command prefix that runs NAME under callgrind when CALLGRIND is set
     if [ -n "${CALLGRIND:-}" ]; then
-        echo valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$CALLGRIND/$1.callgrind"
+        # The profile at exit goes to NAME.exit (it holds only what ran after the dump); the dump is NAME.callgrind.
+        echo valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$CALLGRIND/$1.exit"
     fi
 }
 if [ -n "${CALLGRIND:-}" ]; then mkdir -p "$CALLGRIND"; CALLGRIND=$(cd "$CALLGRIND" && pwd); fi
@@ -236,7 +237,7 @@ if [ -n "${CALLGRIND:-}" ]; then
         out=$(wrk -t1 -c8 -d15s -H "Host: bench.test" "http://$2/svc1")
         callgrind_control -d "$3" >/dev/null 2>&1
         total=$(echo "$out" | awk '/requests in/ {print $1}')
-        dump=$(ls -t "$CALLGRIND/$1.callgrind".* | head -1)
+        dump=$(ls -t "$CALLGRIND/$1.exit".* | head -1)
         mv "$dump" "$CALLGRIND/$1.callgrind"
         # Each function's own instructions (the line after `calls=` is the callee's cost, not the caller's).
         awk -v n="$total" -v name="$1" -v top="$([ "$1" = gateway ] && echo 25 || echo 0)" '
