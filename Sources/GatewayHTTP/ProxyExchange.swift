@@ -73,6 +73,8 @@ struct ProxyExchange {
     let timeouts: ClientTimeouts
     /// Body bytes kept for a replay at most, and queued for a connection being opened at most.
     let retryBodyLimit: Int
+    /// Endpoints the proxy could not connect to a moment ago: a retry avoids them where it can.
+    let unreachable: UnreachableUpstreams?
     /// Request parts not yet written to the current try (it is still connecting), and their body bytes.
     /// (It grows when needed; a new connection should not pay for NIO's default ring of 16.)
     private var pending = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 2)
@@ -88,9 +90,10 @@ struct ProxyExchange {
     /// it is read for every body part.
     private(set) var responseBodyFraming = BodyFraming.drop
 
-    init(timeouts: ClientTimeouts, retryBodyLimit: Int, now: NIODeadline) {
+    init(timeouts: ClientTimeouts, retryBodyLimit: Int, now: NIODeadline, unreachable: UnreachableUpstreams? = nil) {
         self.timeouts = timeouts
         self.retryBodyLimit = retryBodyLimit
+        self.unreachable = unreachable
         self.clock = ClientClock(now: now)
     }
 
@@ -423,7 +426,7 @@ struct ProxyExchange {
         case .closeClient: return .closeClient
         case .answer(let status, let text): return .answer(status, text)
         case .retry(let reason, let otherwise):
-            guard let next = request.route?.pickRetry(excluding: failed) else { return resolve(otherwise) }
+            guard let next = request.route?.pickRetry(excluding: failed, avoiding: unreachable) else { return resolve(otherwise) }
             if request.attached {
                 // Closed or given up while sent: the head is rewritten on attach, the parts so far come
                 // from the replay copy.

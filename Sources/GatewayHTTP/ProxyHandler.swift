@@ -53,7 +53,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         self.shared = shared
         self.pool = pool
         self.clients = clients
-        self.exchange = ProxyExchange(timeouts: shared.timeouts, retryBodyLimit: shared.retryBodyLimit, now: .now())
+        self.exchange = ProxyExchange(timeouts: shared.timeouts, retryBodyLimit: shared.retryBodyLimit, now: .now(),
+                                      unreachable: shared.unreachable)
     }
 
     // MARK: Client side
@@ -179,7 +180,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         exchange.requestStarted(head, mayResend: shared.resend.mayResend(head.method))
         switch RequestPlan.make(
             head, table: shared.selector.currentTable(), clientIP: clientIP, forwarded: forwardedFor,
-            allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin, unreachable: shared.unreachable
+            allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin
         ) {
         case .forward(let plan):
             if exchange.routed(plan), let context {

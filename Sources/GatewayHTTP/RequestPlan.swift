@@ -31,7 +31,7 @@ enum RequestPlan {
     /// is no longer certain); so does a final answer to a request whose body waits for `100 Continue`.
     static func make(
         _ head: HTTPRequestHead, table: any UpstreamTable, clientIP: String, forwarded: String, allocator: ByteBufferAllocator,
-        pin: ClusterPin? = nil, unreachable: UnreachableUpstreams? = nil
+        pin: ClusterPin? = nil
     ) -> RequestPlan {
         let fields: RequestFields
         switch RequestFields.inspect(head) {
@@ -65,7 +65,6 @@ enum RequestPlan {
         guard var route = RouteHandle(table: table, host: host, path: routePath) else {
             return .answer(.notFound, "no route for this host and path\n", close: bodyWaits)
         }
-        route.unreachable = unreachable
         var sent = head
         let upstream: Upstream
         if let pin, let cluster = pin.cluster(in: head.headers) {

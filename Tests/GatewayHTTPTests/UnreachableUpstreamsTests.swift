@@ -35,16 +35,15 @@ final class UnreachableUpstreamsTests: XCTestCase {
                 return n % 2 == 0 ? c3 : c1
             }
         }
-        var route = RouteHandle(table: table, host: "app.test", path: "/")!
+        let route = RouteHandle(table: table, host: "app.test", path: "/")!
         XCTAssertEqual(route.pickRetry(excluding: c2), c3, "no memory: the table's pick")
-        route.unreachable = UnreachableUpstreams()
-        XCTAssertEqual(route.pickRetry(excluding: c2), c1, "nothing failed yet: the table's pick, whichever it is")
-        route.unreachable?.note(c3)
-        for _ in 0..<4 { XCTAssertEqual(route.pickRetry(excluding: c2), c1, "c3 failed a moment ago") }
+        let unreachable = UnreachableUpstreams()
+        XCTAssertEqual(route.pickRetry(excluding: c2, avoiding: unreachable), c1, "nothing failed yet: the table's pick, whichever it is")
+        unreachable.note(c3)
+        for _ in 0..<4 { XCTAssertEqual(route.pickRetry(excluding: c2, avoiding: unreachable), c1, "c3 failed a moment ago") }
         let onlyC3 = CycleSelector(cycle: [c2]) { _ in c3 }
-        var stuck = RouteHandle(table: onlyC3, host: "app.test", path: "/")!
-        stuck.unreachable = route.unreachable
-        XCTAssertEqual(stuck.pickRetry(excluding: c2), c3, "nothing else to try: the one retry still goes")
+        let stuck = RouteHandle(table: onlyC3, host: "app.test", path: "/")!
+        XCTAssertEqual(stuck.pickRetry(excluding: c2, avoiding: unreachable), c3, "nothing else to try: the one retry still goes")
     }
 
     /// On real sockets: c2 and c3 refuse, c1 answers; first tries alternate between c2 and c3, retries between the
