@@ -26,6 +26,11 @@ enum GossipBenchmarks {
             killCluster(seeds: arguments.dropFirst().first.flatMap(Int.init) ?? 20)
             return
         }
+        if arguments.first == "loss" {
+            let numbers = arguments.dropFirst().compactMap { Int($0) }
+            lossyMesh(n: numbers.first ?? 200, seconds: numbers.dropFirst().first ?? 300, seeds: numbers.dropFirst(2).first ?? 1)
+            return
+        }
         let sizes = arguments.compactMap { Int($0) }
         print("gossip (simulated: 1 ms ± 0.5 ms links, 1% loss, lan profile)")
         for n in sizes.isEmpty ? [100, 1000, 10_000] : sizes {
@@ -117,10 +122,14 @@ enum GossipBenchmarks {
 
         // GOSSIP_CLUSTER_ONLY=1 goes straight to the cluster killed (to profile it).
         if ProcessInfo.processInfo.environment["GOSSIP_CLUSTER_ONLY"] == nil {
-            // Steady state: probes, acks and periodic state syncs, nothing new to say.
-            net.run(for: .seconds(60))
+            // Steady state: probes, acks and periodic state syncs, nothing new to say. Every member's first sync
+            // comes 30–60 s after it started (all at once here: 10⁴ syncs of 10⁴ records at N = 10,000, most of
+            // this phase's cost), later ones once every 30 s · ⌈N / 32⌉ (`pushPullScale`): so the window starts
+            // after the first ones, and from N = 1,000 up, where the mesh runs about one sync a second, it holds some
+            // 60 of them (it was 180 s: two minutes of wall time more at N = 10,000).
+            net.run(for: .seconds(65))
             let before = net.bytesSent.reduce(0, +)
-            let window: Duration = .seconds(180)
+            let window: Duration = .seconds(60)
             net.run(for: window)
             let steadyBytes = Double(net.bytesSent.reduce(0, +) - before) / Double(n) / seconds(window)
             figure("steady bytes sent per member per second", format(steadyBytes, "B/s"), aim: "≤ 1,024 B/s, flat in N")
@@ -223,6 +232,26 @@ enum GossipBenchmarks {
         subscript(observer: Int) -> Double? { at[observer].isNaN ? nil : Double(at[observer]) }
 
         var times: [Double] { at.filter { !$0.isNaN }.map(Double.init) }
+    }
+
+    /// `Benchmarks gossip loss [N] [SECONDS] [SEEDS]` (200, 300, 1): a mesh of N (set up full, as `measure` does) at
+    /// 10% loss for SECONDS, per seed: the suspicions and the false deaths, which must stay 0 (the guard of any
+    /// change to how suspicions travel, at a size the tests cannot afford).
+    static func lossyMesh(n: Int, seconds: Int, seeds: Int) {
+        var suspicions = 0, deaths = 0
+        for seed in 1...max(1, seeds) {
+            let net = SimulatedNetwork(count: n, seed: UInt64(seed), link: .init(latency: .milliseconds(1), jitter: .microseconds(500), loss: 0.1),
+                                       clusters: 8, crypto: .checksum, encodePackets: false)
+            net.workers = ProcessInfo.processInfo.activeProcessorCount
+            net.onEvent = { event in
+                guard case .memberChanged(_, let member, _, _) = event else { return }
+                if member.state == .suspect { suspicions += 1 }
+                if member.state == .dead { deaths += 1 }
+            }
+            net.bootstrapFullView()
+            net.run(for: .seconds(Int64(seconds)))
+        }
+        report("lan, N = \(n), 10% loss, \(seeds) × \(seconds) s", "\(suspicions) suspicions, \(deaths) false deaths", aim: "0 deaths")
     }
 
     /// `Benchmarks gossip kill-cluster [SEEDS]`: the drill's shape (two clusters of three agents and a gateway-like

@@ -59,6 +59,13 @@ extension GossipCore {
             }
             return
         }
+        // Most of the rest are copies of a suspicion or confirmation already counted. Those change nothing whoever
+        // made them (a stale view's word about a member held suspect is not acted on either, `doubt`), so they are
+        // told apart here without looking the accuser up or copying the suspect's record.
+        if accusation.kind == .suspect, standing.state == .suspect, accusation.incarnation == standing.incarnation,
+           !standing.doubtful, suspicions.hasCounted(key, accuser: accusation.accuser) {
+            return
+        }
         if returned.isStale(accuser: accusation.accuser, state: table.state(ofName: accusation.accuser), now: now, window: staleViewWindow) {
             if let m = table[key] { doubt(accusation, about: m, now: now, rng: &rng) }
             return

@@ -78,8 +78,8 @@ struct MemberTable: Sendable {
         slots.slot(of: name, in: members).map { members[Int($0)] }
     }
 
-    /// The state and incarnation of the member with exactly this key, read in place: no copy of its record.
-    func standing(of key: MemberKey) -> (state: MemberState, incarnation: UInt64)? {
+    /// The state, incarnation and doubt of the member with exactly this key, read in place: no copy of its record.
+    func standing(of key: MemberKey) -> (state: MemberState, incarnation: UInt64, doubtful: Bool)? {
         let slot: Int32
         if let s = slots.slot(of: key.name, in: members), members[Int(s)].generation == key.generation {
             slot = s
@@ -88,7 +88,7 @@ struct MemberTable: Sendable {
         } else {
             return nil
         }
-        return (members[Int(slot)].state, members[Int(slot)].incarnation)
+        return (members[Int(slot)].state, members[Int(slot)].incarnation, members[Int(slot)].doubtful)
     }
 
     /// The state of the newest generation of `name`, read in place.

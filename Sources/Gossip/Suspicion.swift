@@ -64,6 +64,11 @@ struct Suspicion: Sendable {
         return true
     }
 
+    /// Whether `accuser`'s word would change nothing: it has accused already, or K have confirmed (`confirm`).
+    func hasCounted(_ accuser: String) -> Bool {
+        confirmations >= Int(expectedConfirmations) || accusers.contains(accuser)
+    }
+
     private mutating func updateDeadline() {
         let remaining = GossipFormulas.remainingSuspicionTime(
             confirmations: confirmations, k: Int(expectedConfirmations), elapsed: .zero, min: minimum, max: maximum)
@@ -88,6 +93,13 @@ struct AccuserSet: Sendable {
     private(set) var count: UInt16 = 0
 
     init(first: String) { _ = insert(first) }
+
+    /// Whether `name` (or a name of the same hash) is held.
+    func contains(_ name: String) -> Bool {
+        let h = NameHash.of(name)
+        for i in 0..<Int(count) where self[i] == h { return true }
+        return false
+    }
 
     /// Adds `name`; false when it (or a name of the same hash) is held already.
     mutating func insert(_ name: String) -> Bool {
@@ -163,6 +175,12 @@ struct Suspicions: Sendable {
             byMember = [:]
             heap.removeAll(keepingCapacity: heap.capacity <= 64)
         }
+    }
+
+    /// Whether there is a suspicion of `key` on which `accuser`'s word would change nothing (`Suspicion.hasCounted`).
+    func hasCounted(_ key: MemberKey, accuser: String) -> Bool {
+        guard !byMember.isEmpty, let i = byMember.index(forKey: key) else { return false }
+        return byMember.values[i].hasCounted(accuser)
     }
 
     /// Counts a confirmation of the suspicion of `key`: nil when there is none, false when `accuser` had accused

@@ -61,17 +61,24 @@ extension SimulatedNetwork {
                 if threads == 1 { work.run(thread: 0) } else { DispatchQueue.concurrentPerform(iterations: threads) { work.run(thread: $0) } }
             }
         }
-        let records = results.flatMap { $0 }
         // The network acts in a fixed order (time, member, the order asked), whichever thread ran whom; the records
-        // stay put and their places are sorted.
-        let keys = records.map { (at: heapTime($0.time), then: UInt64($0.node) << 32 | UInt64($0.order)) }
-        let order = keys.indices.sorted { keys[$0] < keys[$1] }
-        for k in order {
-            let record = records[k]
-            now = record.time
-            switch record.request {
-            case .action(let action): apply([action], from: record.node)
-            case .syncReply(let reply): sendSync(from: record.node, to: reply.peer, stream: reply.stream, messages: reply.messages)
+        // stay put in their threads' lists (a copy of each retains its messages) and their places are sorted.
+        var keys: [(at: Int64, then: UInt64, thread: Int32, place: Int32)] = []
+        keys.reserveCapacity(results.reduce(0) { $0 + $1.count })
+        for t in results.indices {
+            for (place, record) in results[t].enumerated() {
+                keys.append((heapTime(record.time), UInt64(record.node) << 32 | UInt64(record.order), Int32(t), Int32(place)))
+            }
+        }
+        keys.sort { ($0.at, $0.then) < ($1.at, $1.then) }
+        for key in keys {
+            results[Int(key.thread)].withUnsafeBufferPointer { records in
+                let record = records[Int(key.place)]
+                now = record.time
+                switch record.request {
+                case .action(let action): apply(action, from: record.node)
+                case .syncReply(let reply): sendSync(from: record.node, to: reply.peer, stream: reply.stream, messages: reply.messages)
+                }
             }
         }
         now = min(limit, endInstant)
