@@ -3,14 +3,15 @@
 struct Suspicion: Sendable {
     typealias Instant = ContinuousClock.Instant
 
-    // Every survivor of a cluster of 1,250 killed at once holds 1,250 of these, so they are kept small: whole
-    // milliseconds where the formulas give whole milliseconds, accusers as hashes, no allocation.
+    // Every survivor of a cluster of 1,250 killed at once holds 1,250 of these, so they are kept small (104 bytes):
+    // whole milliseconds where the formulas give whole milliseconds, nanoseconds after the start for the other
+    // instants, accusers as hashes, no allocation.
     let start: Instant
     let incarnation: UInt64
-    /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
-    var nextNudgeAt: Instant
-    /// This suspicion's one live entry in `Suspicions`' heap: when it comes up, and its serial (0: none).
-    fileprivate var queuedAt: Instant
+    /// `nextNudgeAt` and `queuedAt`, in nanoseconds after `start`: 8 bytes where an instant takes 16.
+    private var nudgeNanos: Int64
+    fileprivate var queuedNanos: Int64
+    /// This suspicion's one live entry in `Suspicions`' heap: its serial (0: none).
     fileprivate var queuedSerial: UInt64 = 0
     /// The distinct members that accused: the first the originator, the others confirmations.
     private var accusers: AccuserSet
@@ -27,8 +28,8 @@ struct Suspicion: Sendable {
          nextNudgeAt: Instant, expectedConfirmations: Int) {
         self.start = start
         self.incarnation = incarnation
-        self.nextNudgeAt = nextNudgeAt
-        self.queuedAt = start
+        self.nudgeNanos = Self.nanos(nextNudgeAt - start)
+        self.queuedNanos = 0
         self.accusers = AccuserSet(first: accuser)
         self.minimumMillis = Int32(clamping: Self.millis(minimum))
         self.maximumFactor = UInt8(clamping: max(1, maximumFactor))
@@ -44,6 +45,18 @@ struct Suspicion: Sendable {
         self.init(start: now, incarnation: incarnation, accuser: accuser, minimum: minimum,
                   maximumFactor: settings.suspicionMaxMult, nextNudgeAt: now + settings.probeInterval,
                   expectedConfirmations: n - 2 < settings.suspicionConfirmations ? 0 : settings.suspicionConfirmations)
+    }
+
+    /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
+    var nextNudgeAt: Instant {
+        get { start + .nanoseconds(nudgeNanos) }
+        set { nudgeNanos = Self.nanos(newValue - start) }
+    }
+
+    /// When this suspicion's live entry in `Suspicions`' heap comes up.
+    fileprivate var queuedAt: Instant {
+        get { start + .nanoseconds(queuedNanos) }
+        set { queuedNanos = Self.nanos(newValue - start) }
     }
 
     var minimum: Duration { .milliseconds(Int64(minimumMillis)) }
@@ -73,6 +86,12 @@ struct Suspicion: Sendable {
         let remaining = GossipFormulas.remainingSuspicionTime(
             confirmations: confirmations, k: Int(expectedConfirmations), elapsed: .zero, min: minimum, max: maximum)
         deadlineMillis = Int32(clamping: Self.millis(remaining))
+    }
+
+    /// Whole nanoseconds of `d` (the clocks' resolution).
+    private static func nanos(_ d: Duration) -> Int64 {
+        let c = d.components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }
 
     /// Whole milliseconds of `d` (the suspicion formulas round to them).
@@ -141,9 +160,13 @@ struct Suspicions: Sendable {
     /// again at the new wake. So a confirmation, which leaves the wake at the nudge, costs no heap entry.
     private var heap: [Entry] = []
     private var nextSerial: UInt64 = 0
+    /// The instant the heap's times count from (the first suspicion's wake).
+    private var base: Instant?
 
     private struct Entry {
-        var at: Instant
+        /// Nanoseconds after `base`, rounded up: an entry never comes up before its wake. (8 bytes where an
+        /// instant takes 16, and compared as an integer.)
+        var at: Int64
         var serial: UInt64
         var key: MemberKey
 
@@ -154,7 +177,10 @@ struct Suspicions: Sendable {
     var count: Int { byMember.count }
 
     /// No suspicion needs attention before this (a lower bound: the earliest entry may be stale).
-    var wake: Instant? { heap.first?.at }
+    var wake: Instant? {
+        guard let base, let first = heap.first else { return nil }
+        return base + .nanoseconds(first.at)
+    }
 
     subscript(key: MemberKey) -> Suspicion? { byMember[key] }
 
@@ -208,7 +234,8 @@ struct Suspicions: Sendable {
         }
         var due: [MemberKey] = []
         var later: [MemberKey] = []
-        while let top = heap.first, now >= top.at {
+        let nowNanos = base.map { Self.nanos(now - $0, roundingUp: false) } ?? .min
+        while let top = heap.first, nowNanos >= top.at {
             pop()
             guard let i = byMember.index(forKey: top.key), byMember.values[i].queuedSerial == top.serial else { continue }
             byMember.values[i].queuedSerial = 0
@@ -230,7 +257,18 @@ struct Suspicions: Sendable {
         nextSerial += 1
         byMember.values[i].queuedAt = wake
         byMember.values[i].queuedSerial = nextSerial
-        push(Entry(at: wake, serial: nextSerial, key: key))
+        if base == nil { base = wake }
+        push(Entry(at: Self.nanos(wake - base!, roundingUp: true), serial: nextSerial, key: key))
+    }
+
+    /// Whole nanoseconds of `d`, rounded up or down.
+    private static func nanos(_ d: Duration, roundingUp: Bool) -> Int64 {
+        let c = d.components
+        let whole = c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+        let rest = c.attoseconds % 1_000_000_000
+        if roundingUp, rest > 0 { return whole + 1 }
+        if !roundingUp, rest < 0 { return whole - 1 }
+        return whole
     }
 
     private mutating func push(_ entry: Entry) {

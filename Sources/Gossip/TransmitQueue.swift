@@ -13,16 +13,32 @@ import Wire
 /// a copy of the bucket for every update while a cluster of 1,250 did.)
 ///
 /// The entries themselves stay put in a slab (a freed place is reused); the buckets hold 16-byte references to
-/// them. Moving whole entries (about 110 bytes, a message among them) between buckets that each kept the room of
+/// them. Moving whole entries (about 100 bytes, a message among them) between buckets that each kept the room of
 /// their fullest moment was most of a simulated mesh's memory while a cluster of 1,250 failed, and every
 /// replacement shifted a bucket of them.
 struct TransmitQueue: Sendable {
     struct Entry: Sendable {
         var key: String
         var message: GossipMessage
-        var size: Int
-        var transmits: Int
         var serial: UInt64
+        // 4 bytes each (a datagram's size, a retransmit limit): every survivor of a cluster of 1,250 killed at once
+        // queues news of each.
+        private var size32: Int32
+        private var transmits32: Int32
+
+        init(key: String, message: GossipMessage, size: Int, transmits: Int, serial: UInt64) {
+            self.key = key
+            self.message = message
+            self.serial = serial
+            size32 = Int32(clamping: size)
+            transmits32 = Int32(clamping: transmits)
+        }
+
+        var size: Int { Int(size32) }
+        var transmits: Int {
+            get { Int(transmits32) }
+            set { transmits32 = Int32(clamping: newValue) }
+        }
     }
 
     /// A bucket's reference to an entry: the serial it is ordered by, and its place in the slab.
