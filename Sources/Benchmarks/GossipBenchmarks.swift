@@ -124,10 +124,11 @@ enum GossipBenchmarks {
         if ProcessInfo.processInfo.environment["GOSSIP_CLUSTER_ONLY"] == nil {
             // Steady state: probes, acks and periodic state syncs, nothing new to say. Every member's first sync
             // comes 30–60 s after it started (all at once here: 10⁴ syncs of 10⁴ records at N = 10,000, most of
-            // this phase's cost), later ones once every 30 s · ⌈N / 32⌉ (`pushPullScale`): so the window starts
-            // after the first ones, and from N = 1,000 up, where the mesh runs about one sync a second, it holds some
-            // 60 of them (it was 180 s: two minutes of wall time more at N = 10,000).
-            net.run(for: .seconds(65))
+            // this phase's cost), later ones once every 30 s · ⌈N / 32⌉ (`pushPullScale`). The window starts a
+            // minute after the first ones, when what they set going has died down (a window from 65 s measured
+            // 160 B/s at N = 10,000 against 134 from 60 s to 240 s), and lasts a minute (it was three: a minute of
+            // wall time more at N = 10,000).
+            net.run(for: .seconds(120))
             let before = net.bytesSent.reduce(0, +)
             let window: Duration = .seconds(60)
             net.run(for: window)

@@ -153,7 +153,7 @@ struct AccuserSet: Sendable {
 struct Suspicions: Sendable {
     typealias Instant = ContinuousClock.Instant
 
-    private var byMember: [MemberKey: Suspicion] = [:]
+    private var byMember = SuspicionTable()
     /// (wake, serial, member), earliest first (then lowest serial, so the order is fixed). Each suspicion has one
     /// live entry, the one whose serial it holds; the others (of a suspicion since changed or ended) are dropped as
     /// they surface. A change that moves the wake later pushes nothing: its live entry comes up early and is pushed
@@ -182,48 +182,43 @@ struct Suspicions: Sendable {
         return base + .nanoseconds(first.at)
     }
 
-    subscript(key: MemberKey) -> Suspicion? { byMember[key] }
+    subscript(key: MemberKey) -> Suspicion? { byMember.slot(of: key).map { byMember[$0] } }
 
     /// Stores `suspicion` of `key` (a new one, replacing any held) and wakes for it.
     mutating func set(_ suspicion: Suspicion, of key: MemberKey) {
         var suspicion = suspicion
         suspicion.queuedSerial = 0
-        byMember[key] = suspicion
-        requeue(key)
+        requeue(key, at: byMember.set(suspicion, of: key))
     }
 
     /// Ends the suspicion of `key`, if any (refuted, declared dead, or the member gone).
     mutating func end(_ key: MemberKey) {
-        guard !byMember.isEmpty, byMember.removeValue(forKey: key) != nil else { return }
-        // The last one gone: give the room back, which after a cluster failed is some hundreds of kB a member (a
-        // dictionary keeps the room of its fullest moment otherwise).
-        if byMember.isEmpty {
-            byMember = [:]
-            heap.removeAll(keepingCapacity: heap.capacity <= 64)
-        }
+        guard byMember.remove(key) else { return }
+        // The last one gone: give the heap's room back too.
+        if byMember.isEmpty { heap.removeAll(keepingCapacity: heap.capacity <= 64) }
     }
 
     /// Whether there is a suspicion of `key` on which `accuser`'s word would change nothing (`Suspicion.hasCounted`).
     func hasCounted(_ key: MemberKey, accuser: String) -> Bool {
-        guard !byMember.isEmpty, let i = byMember.index(forKey: key) else { return false }
-        return byMember.values[i].hasCounted(accuser)
+        guard let i = byMember.slot(of: key) else { return false }
+        return byMember[i].hasCounted(accuser)
     }
 
     /// Counts a confirmation of the suspicion of `key`: nil when there is none, false when `accuser` had accused
     /// already, true when it shortened the suspicion.
     mutating func confirm(_ key: MemberKey, by accuser: String) -> Bool? {
-        guard let i = byMember.index(forKey: key) else { return nil }
-        // In place, through the index: a copy out and back would hash the key twice more.
-        guard byMember.values[i].confirm(by: accuser) else { return false }
-        requeue(key)
+        guard let i = byMember.slot(of: key) else { return nil }
+        // In place, through the slot: a copy out and back would look the key up twice more.
+        guard byMember[i].confirm(by: accuser) else { return false }
+        requeue(key, at: i)
         return true
     }
 
     /// Moves the next nudge of the suspicion of `key` to `at`.
     mutating func nudged(_ key: MemberKey, next at: Instant) {
-        guard let i = byMember.index(forKey: key) else { return }
-        byMember.values[i].nextNudgeAt = at
-        requeue(key)
+        guard let i = byMember.slot(of: key) else { return }
+        byMember[i].nextNudgeAt = at
+        requeue(key, at: i)
     }
 
     /// The suspicions that need attention at `now` (a nudge or their end), sorted by member.
@@ -237,12 +232,14 @@ struct Suspicions: Sendable {
         let nowNanos = base.map { Self.nanos(now - $0, roundingUp: false) } ?? .min
         while let top = heap.first, nowNanos >= top.at {
             pop()
-            guard let i = byMember.index(forKey: top.key), byMember.values[i].queuedSerial == top.serial else { continue }
-            byMember.values[i].queuedSerial = 0
-            if now >= byMember.values[i].wake { due.append(top.key) } else { later.append(top.key) }
+            guard let i = byMember.slot(of: top.key), byMember[i].queuedSerial == top.serial else { continue }
+            byMember[i].queuedSerial = 0
+            if now >= byMember[i].wake { due.append(top.key) } else { later.append(top.key) }
         }
         // Their wakes moved later since they were queued: queued again, at the new wake.
-        for key in later { requeue(key) }
+        for key in later {
+            if let i = byMember.slot(of: key) { requeue(key, at: i) }
+        }
         // Each key comes up once (one live entry each); the order is by member, not by heap position.
         if due.count > 1 { due.sort { ($0.name, $0.generation) < ($1.name, $1.generation) } }
         return due
@@ -250,13 +247,12 @@ struct Suspicions: Sendable {
 
     /// Makes sure the live entry of `key`'s suspicion comes up no later than its wake: pushes one when it has
     /// none, or when its wake moved earlier than the entry; an entry earlier than the wake is left to surface.
-    private mutating func requeue(_ key: MemberKey) {
-        guard let i = byMember.index(forKey: key) else { return }
-        let wake = byMember.values[i].wake
-        if byMember.values[i].queuedSerial != 0, byMember.values[i].queuedAt <= wake { return }
+    private mutating func requeue(_ key: MemberKey, at i: Int) {
+        let wake = byMember[i].wake
+        if byMember[i].queuedSerial != 0, byMember[i].queuedAt <= wake { return }
         nextSerial += 1
-        byMember.values[i].queuedAt = wake
-        byMember.values[i].queuedSerial = nextSerial
+        byMember[i].queuedAt = wake
+        byMember[i].queuedSerial = nextSerial
         if base == nil { base = wake }
         push(Entry(at: Self.nanos(wake - base!, roundingUp: true), serial: nextSerial, key: key))
     }
