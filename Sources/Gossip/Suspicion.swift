@@ -268,7 +268,7 @@ struct Suspicions: Sendable {
     }
 
     private mutating func push(_ entry: Entry) {
-        heap.append(entry)
+        heap.appendGrowingByAQuarter(entry)
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2

@@ -37,8 +37,8 @@ struct SuspicionTable: Sendable {
             values[s] = suspicion
             return s
         }
-        values.append(suspicion)
-        keys.append(key)
+        values.appendGrowingByAQuarter(suspicion)
+        keys.appendGrowingByAQuarter(key)
         // The index hashes the keys as it grows: it reads a reference to them, not `self`, which it changes.
         let held = keys
         index.insert(Int32(held.count - 1), hash: Self.hash(key)) { Self.hash(held[Int($0)]) }

@@ -52,8 +52,9 @@ struct TransmitQueue: Sendable {
     private var free: [Int32] = []
     /// `buckets[t]`: the entries sent `t` times, oldest (lowest serial) first.
     private var buckets: [[Ref]] = []
-    /// Where each key's entry is in the slab.
-    private var index: [String: Int32] = [:]
+    /// Where each key's entry is in the slab: its place, found by comparing the key with the entry's (a dictionary
+    /// kept a copy of every key beside it).
+    private var index = SlotIndex()
     private var nextSerial: UInt64 = 0
     /// No entry was ever smaller: once less room than this is left, nothing more fits.
     private var smallest = Int.max
@@ -63,7 +64,7 @@ struct TransmitQueue: Sendable {
         self.capacity = capacity
     }
 
-    var isEmpty: Bool { index.isEmpty }
+    var isEmpty: Bool { index.count == 0 }
     var count: Int { index.count }
 
     /// Every entry, oldest first (for tests and inspection).
@@ -78,7 +79,11 @@ struct TransmitQueue: Sendable {
         let place = store(Entry(key: key, message: message, size: size, transmits: 0, serial: nextSerial))
         // The newest of all: last in the bucket of the unsent.
         buckets[0].append(Ref(serial: nextSerial, place: place))
-        index[key] = place
+        do {
+            // The index hashes the keys as it grows: it reads a reference to the slab, given up before it changes.
+            let held = slab
+            index.insert(place, hash: Self.hash(key)) { Self.hash(held[Int($0)]!.key) }
+        }
         if index.count > capacity, let t = buckets.lastIndex(where: { !$0.isEmpty }) {
             // Drop the most-sent (then oldest) entry: it has had the most chances already.
             let victim = buckets[t].removeFirst()
@@ -89,9 +94,17 @@ struct TransmitQueue: Sendable {
 
     /// Removes what is queued about `key`.
     mutating func remove(key: String) {
-        guard let place = index[key], let entry = release(place) else { return }
+        guard let place = place(of: key), let entry = release(place) else { return }
         if let i = position(of: entry.serial, in: buckets[entry.transmits]) { buckets[entry.transmits].remove(at: i) }
         releaseIfEmpty(entry.transmits)
+    }
+
+    /// `NameHash` of a key (a member's name, or a digest origin's): every one came in a signed record or digest.
+    private static func hash(_ key: String) -> Int { Int(truncatingIfNeeded: NameHash.of(key)) }
+
+    /// The place of `key`'s entry, if one is queued.
+    private func place(of key: String) -> Int32? {
+        index.find(hash: Self.hash(key)) { slab[Int($0)]?.key == key }
     }
 
     private mutating func store(_ entry: Entry) -> Int32 {
@@ -99,7 +112,7 @@ struct TransmitQueue: Sendable {
             slab[Int(place)] = entry
             return place
         }
-        slab.append(entry)
+        slab.appendGrowingByAQuarter(entry)
         return Int32(slab.count - 1)
     }
 
@@ -107,12 +120,15 @@ struct TransmitQueue: Sendable {
     @discardableResult
     private mutating func release(_ place: Int32) -> Entry? {
         guard let entry = slab[Int(place)].take() else { return nil }
-        index[entry.key] = nil
+        do {
+            let held = slab
+            index.remove(place, hash: Self.hash(entry.key)) { Self.hash(held[Int($0)]!.key) }
+        }
         free.append(place)
         if free.count == slab.count {
             slab.removeAll(keepingCapacity: slab.capacity <= 64)
             free.removeAll(keepingCapacity: free.capacity <= 64)
-            if index.capacity > 64 { index = [:] }
+            index.removeAll()
         }
         return entry
     }
@@ -148,7 +164,7 @@ struct TransmitQueue: Sendable {
 
     /// `take(budget:limit:)`, appending the messages to `messages`; returns the bytes they take.
     mutating func take(budget: Int, limit: Int, into messages: inout [GossipMessage]) -> Int {
-        guard !index.isEmpty, budget > 0 else { return 0 }
+        guard index.count > 0, budget > 0 else { return 0 }
         var remaining = budget
         var chosen: [(bucket: Int, slot: Int)] = []
         scan: for t in buckets.indices {
