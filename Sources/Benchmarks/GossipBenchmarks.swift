@@ -17,9 +17,9 @@ import Wire
 ///
 /// Every member holds the whole membership, so the simulation holds N² member entries: about 64 bytes each once the
 /// mesh is set up (6.4 GB at N = 10,000), but the peak comes when N/8 members are killed at once and every survivor
-/// holds N/8 suspicions and their news: 138 bytes an entry at N = 4,000, so some 14 GB at N = 10,000 (measured:
-/// 14.8 GB and still rising when the run was stopped in that phase). A size that does not fit in the memory
-/// available is skipped with a note rather than run into the out-of-memory killer.
+/// holds N/8 suspicions and their news, some 500 bytes each (at N = 10,000 the peak is about 12 GB, 120 bytes an
+/// entry of the N²). A size that does not fit in the memory available is skipped with a note rather than run into
+/// the out-of-memory killer.
 enum GossipBenchmarks {
     static func run(arguments: [String]) {
         if arguments.first == "kill-cluster" {
@@ -34,7 +34,7 @@ enum GossipBenchmarks {
         let sizes = arguments.compactMap { Int($0) }
         print("gossip (simulated: 1 ms ± 0.5 ms links, 1% loss, lan profile)")
         for n in sizes.isEmpty ? [100, 1000, 10_000] : sizes {
-            let bytesPerEntry: UInt64 = 150   // the peak per entry measured at N = 4,000 (138), and a margin
+            let bytesPerEntry: UInt64 = 135   // the peak per entry measured at N = 10,000 (about 120), and a margin
             let needed = 20_000_000 + UInt64(n) * UInt64(n) * bytesPerEntry
             if let available = availableMemory(), needed > available {
                 print("N = \(grouped(Double(n))): skipped, needs about \(needed >> 30) GB and \(available >> 30) GB is available")
