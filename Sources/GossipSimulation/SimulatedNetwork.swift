@@ -90,6 +90,8 @@ public final class SimulatedNetwork {
     public private(set) var bytesSent: [UInt64]
     /// Datagrams each member has sent.
     public private(set) var packetsSent: [UInt64]
+    /// Bytes of state-sync frames all members have sent (counted in `bytesSent` too), if `countSyncBytes`.
+    public private(set) var syncBytesSent: UInt64 = 0
 
     let wallClockBase: UInt64 = 1_800_000_000_000
     var nodes: [Node] = []
@@ -395,7 +397,9 @@ public final class SimulatedNetwork {
 
     func sendSync(from i: Int, to j: Int, stream: SyncStream, messages: [GossipMessage]) {
         if countSyncBytes {
-            bytesSent[i] += UInt64(WireEncoding.packetSize(messageSizes: messages.map { WireEncoding.encodedSize(of: $0) }))
+            let bytes = UInt64(WireEncoding.packetSize(messageSizes: messages.map { WireEncoding.encodedSize(of: $0) }))
+            bytesSent[i] += bytes
+            syncBytesSent += bytes
         }
         // A stream is reliable but needs a path: across a partition the connection fails.
         guard reachable(i, j) || streamsCrossPartitionFrom.contains(stream.opener) else { return }
