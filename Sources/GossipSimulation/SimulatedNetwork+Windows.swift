@@ -66,18 +66,22 @@ extension SimulatedNetwork {
         var keys: [(at: Int64, then: UInt64, thread: Int32, place: Int32)] = []
         keys.reserveCapacity(results.reduce(0) { $0 + $1.count })
         for t in results.indices {
-            for (place, record) in results[t].enumerated() {
-                keys.append((heapTime(record.time), UInt64(record.node) << 32 | UInt64(record.order), Int32(t), Int32(place)))
+            results[t].withUnsafeBufferPointer { records in
+                // Fields read in place: a copy of a record would retain its messages.
+                for place in records.indices {
+                    let at = heapTime(records[place].time)
+                    keys.append((at, UInt64(records[place].node) << 32 | UInt64(records[place].order), Int32(t), Int32(place)))
+                }
             }
         }
         keys.sort { ($0.at, $0.then) < ($1.at, $1.then) }
         for key in keys {
             results[Int(key.thread)].withUnsafeBufferPointer { records in
-                let record = records[Int(key.place)]
-                now = record.time
-                switch record.request {
-                case .action(let action): apply(action, from: record.node)
-                case .syncReply(let reply): sendSync(from: record.node, to: reply.peer, stream: reply.stream, messages: reply.messages)
+                let place = Int(key.place)
+                now = records[place].time
+                switch records[place].request {
+                case .action(let action): apply(action, from: records[place].node)
+                case .syncReply(let reply): sendSync(from: records[place].node, to: reply.peer, stream: reply.stream, messages: reply.messages)
                 }
             }
         }
