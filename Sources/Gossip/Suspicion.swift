@@ -28,7 +28,7 @@ struct Suspicion: Sendable {
          nextNudgeAt: Instant, expectedConfirmations: Int) {
         self.start = start
         self.incarnation = incarnation
-        self.nudgeNanos = Self.nanos(nextNudgeAt - start)
+        self.nudgeNanos = wholeNanoseconds(nextNudgeAt - start, roundingUp: false)
         self.queuedNanos = 0
         self.accusers = AccuserSet(first: accuser)
         self.minimumMillis = Int32(clamping: Self.millis(minimum))
@@ -50,13 +50,13 @@ struct Suspicion: Sendable {
     /// When the suspect is next told of the suspicion directly, in case the last word or its answer was lost.
     var nextNudgeAt: Instant {
         get { start + .nanoseconds(nudgeNanos) }
-        set { nudgeNanos = Self.nanos(newValue - start) }
+        set { nudgeNanos = wholeNanoseconds(newValue - start, roundingUp: false) }
     }
 
     /// When this suspicion's live entry in `Suspicions`' heap comes up.
     fileprivate var queuedAt: Instant {
         get { start + .nanoseconds(queuedNanos) }
-        set { queuedNanos = Self.nanos(newValue - start) }
+        set { queuedNanos = wholeNanoseconds(newValue - start, roundingUp: false) }
     }
 
     var minimum: Duration { .milliseconds(Int64(minimumMillis)) }
@@ -86,12 +86,6 @@ struct Suspicion: Sendable {
         let remaining = GossipFormulas.remainingSuspicionTime(
             confirmations: confirmations, k: Int(expectedConfirmations), elapsed: .zero, min: minimum, max: maximum)
         deadlineMillis = Int32(clamping: Self.millis(remaining))
-    }
-
-    /// Whole nanoseconds of `d` (the clocks' resolution).
-    private static func nanos(_ d: Duration) -> Int64 {
-        let c = d.components
-        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }
 
     /// Whole milliseconds of `d` (the suspicion formulas round to them).
@@ -229,7 +223,7 @@ struct Suspicions: Sendable {
         }
         var due: [MemberKey] = []
         var later: [MemberKey] = []
-        let nowNanos = base.map { Self.nanos(now - $0, roundingUp: false) } ?? .min
+        let nowNanos = base.map { wholeNanoseconds(now - $0, roundingUp: false) } ?? .min
         while let top = heap.first, nowNanos >= top.at {
             pop()
             guard let i = byMember.slot(of: top.key), byMember[i].queuedSerial == top.serial else { continue }
@@ -254,17 +248,7 @@ struct Suspicions: Sendable {
         byMember[i].queuedAt = wake
         byMember[i].queuedSerial = nextSerial
         if base == nil { base = wake }
-        push(Entry(at: Self.nanos(wake - base!, roundingUp: true), serial: nextSerial, key: key))
-    }
-
-    /// Whole nanoseconds of `d`, rounded up or down.
-    private static func nanos(_ d: Duration, roundingUp: Bool) -> Int64 {
-        let c = d.components
-        let whole = c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
-        let rest = c.attoseconds % 1_000_000_000
-        if roundingUp, rest > 0 { return whole + 1 }
-        if !roundingUp, rest < 0 { return whole - 1 }
-        return whole
+        push(Entry(at: wholeNanoseconds(wake - base!, roundingUp: true), serial: nextSerial, key: key))
     }
 
     private mutating func push(_ entry: Entry) {
@@ -293,4 +277,14 @@ struct Suspicions: Sendable {
             i = least
         }
     }
+}
+
+/// Whole nanoseconds of `d` (the clocks' resolution), rounded up or down.
+private func wholeNanoseconds(_ d: Duration, roundingUp: Bool) -> Int64 {
+    let c = d.components
+    let whole = c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    let rest = c.attoseconds % 1_000_000_000
+    if roundingUp, rest > 0 { return whole + 1 }
+    if !roundingUp, rest < 0 { return whole - 1 }
+    return whole
 }
