@@ -141,7 +141,7 @@ struct RequestFields {
 
 /// Request serialisation for the upstream hop.
 enum RequestEncoding {
-    /// Writes the request line and headers for the upstream hop.
+    /// The request line and headers for the upstream hop, in a buffer of their own.
     ///
     /// The proxy owns the framing: the client's `Content-Length` and `Transfer-Encoding` lines stay
     /// behind and the proxy writes its own from `fields.framing`, the framing its parser used. Hop-by-hop
@@ -154,18 +154,21 @@ enum RequestEncoding {
     ///   - target: the request target to send, when it differs from the client's (a normalised path,
     ///     or origin form for an absolute-form target); nil sends the client's.
     ///   - host: the `Host` to send instead of the client's (an absolute-form target's authority).
-    static func writeUpstreamHead(
+    ///   - allocator: gives the buffer, sized by `estimatedUpstreamHeadSize` so that most heads take one allocation.
+    static func upstreamHead(
         _ head: HTTPRequestHead, fields: RequestFields, target: String? = nil, host: Substring? = nil,
-        clientIP: String, forwarded: String, into out: inout ByteBuffer
-    ) {
+        clientIP: String, forwarded: String, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         let estimate = estimatedUpstreamHeadSize(head, target: target, host: host, clientIP: clientIP, forwarded: forwarded)
+        var out = allocator.buffer(capacity: estimate)
         out.writeHead(UpstreamHead(head: head, fields: fields, target: target, host: host, clientIP: clientIP, forwarded: forwarded),
                       estimatedSize: estimate)
+        return out
     }
 
     /// What most upstream heads fit in: the fixed lines, the target, this hop's additions and 384 bytes of the
     /// client's fields (a larger head is counted and written in a second pass).
-    static func estimatedUpstreamHeadSize(_ head: HTTPRequestHead, target: String?, host: Substring?, clientIP: String, forwarded: String) -> Int {
+    private static func estimatedUpstreamHeadSize(_ head: HTTPRequestHead, target: String?, host: Substring?, clientIP: String, forwarded: String) -> Int {
         512 + (target ?? head.uri).utf8.count + (host?.utf8.count ?? 0) + 2 * clientIP.utf8.count + forwarded.utf8.count
     }
 

@@ -88,10 +88,8 @@ enum RequestPlan {
             }
             upstream = picked
         }
-        var out = allocator.buffer(capacity: RequestEncoding.estimatedUpstreamHeadSize(
-            sent, target: target, host: authority, clientIP: clientIP, forwarded: forwarded))
-        RequestEncoding.writeUpstreamHead(
-            sent, fields: fields, target: target, host: authority, clientIP: clientIP, forwarded: forwarded, into: &out
+        let out = RequestEncoding.upstreamHead(
+            sent, fields: fields, target: target, host: authority, clientIP: clientIP, forwarded: forwarded, allocator: allocator
         )
         return .forward(ForwardPlan(route: route, upstream: upstream, head: out, framing: fields.framing, expectsContinue: bodyWaits))
     }

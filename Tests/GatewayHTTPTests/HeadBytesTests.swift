@@ -43,8 +43,7 @@ final class HeadBytesTests: XCTestCase {
         for i in 0..<30 { headers.add(name: "X-Long-\(i)", value: String(repeating: "x", count: 90)) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/p", headers: headers)
         guard case .success(let fields) = RequestFields.inspect(head) else { return XCTFail("refused") }
-        var out = ByteBuffer()
-        RequestEncoding.writeUpstreamHead(head, fields: fields, clientIP: "10.1.2.3", forwarded: "for=10.1.2.3", into: &out)
+        let out = RequestEncoding.upstreamHead(head, fields: fields, clientIP: "10.1.2.3", forwarded: "for=10.1.2.3", allocator: ByteBufferAllocator())
         let expected = "GET /p HTTP/1.1\r\nHost: a\r\n" + (0..<30).map { "X-Long-\($0): " + String(repeating: "x", count: 90) + "\r\n" }.joined()
             + "x-forwarded-for: 10.1.2.3\r\nforwarded: for=10.1.2.3\r\n\r\n"
         XCTAssertEqual(String(buffer: out), expected)

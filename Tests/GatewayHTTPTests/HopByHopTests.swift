@@ -5,13 +5,12 @@ import XCTest
 
 final class HopByHopTests: XCTestCase {
     private func upstreamHead(_ headers: HTTPHeaders, method: HTTPMethod = .GET, version: HTTPVersion = .http1_0) -> (String, RequestFraming) {
-        var out = ByteBuffer()
         let head = HTTPRequestHead(version: version, method: method, uri: "/p?q=1", headers: headers)
         guard case .success(let fields) = RequestFields.inspect(head) else {
             XCTFail("refused: \(headers)")
             return ("", .none)
         }
-        RequestEncoding.writeUpstreamHead(head, fields: fields, clientIP: "10.1.2.3", forwarded: "for=10.1.2.3;proto=http", into: &out)
+        let out = RequestEncoding.upstreamHead(head, fields: fields, clientIP: "10.1.2.3", forwarded: "for=10.1.2.3;proto=http", allocator: ByteBufferAllocator())
         return (String(buffer: out), fields.framing)
     }
 
