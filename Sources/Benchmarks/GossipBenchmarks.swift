@@ -13,7 +13,8 @@ import Wire
 ///
 /// Members run on every core (`SimulatedNetwork.workers`, windows of the shortest link delay; `GOSSIP_WORKERS=1` runs
 /// one event at a time, with other draws of the same seed). `GOSSIP_PHASES=1` prints the CPU and memory spent by
-/// each phase; `GOSSIP_CLUSTER_ONLY=1` goes from the set-up straight to the cluster killed, to profile it.
+/// each phase; `GOSSIP_CLUSTER_ONLY=1` goes from the set-up straight to the cluster killed, to profile it;
+/// `GOSSIP_BURST=B` sets `gossipBurst` (1: memberlist's one datagram to a member a round).
 ///
 /// Every member holds the whole membership, so the simulation holds N² member entries: about 64 bytes each once the
 /// mesh is set up (6.4 GB at N = 10,000), but the peak comes when N/8 members are killed at once and every survivor
@@ -74,7 +75,11 @@ enum GossipBenchmarks {
         let wallStart = DispatchTime.now().uptimeNanoseconds
         let cpuStart = cpuSeconds()
         let seed = ProcessInfo.processInfo.environment["GOSSIP_SEED"].flatMap(UInt64.init) ?? UInt64(n)
-        let net = SimulatedNetwork(count: n, seed: seed, link: .init(latency: .milliseconds(1), jitter: .microseconds(500), loss: 0.01),
+        // GOSSIP_BURST=1 pushes one datagram to a member a gossip round, as memberlist does (`gossipBurst`).
+        var settings = GossipSettings()
+        if let burst = ProcessInfo.processInfo.environment["GOSSIP_BURST"].flatMap(Int.init) { settings.gossipBurst = max(1, burst) }
+        let net = SimulatedNetwork(count: n, settings: settings, seed: seed,
+                                   link: .init(latency: .milliseconds(1), jitter: .microseconds(500), loss: 0.01),
                                    clusters: 8, crypto: .checksum, encodePackets: false)
         // Members run on every core (`SimulatedNetwork.workers`); GOSSIP_WORKERS=1 runs one event at a time.
         net.workers = ProcessInfo.processInfo.environment["GOSSIP_WORKERS"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
@@ -197,6 +202,14 @@ enum GossipBenchmarks {
         clusterDown.sort()
         figure("cluster of \(cluster.count) killed: none alive, median", format(percentile(clusterDown, 0.5), "s"), aim: "≤ 1.5 s")
         figure("cluster of \(cluster.count) killed: none alive, p99", format(percentile(clusterDown, 0.99), "s"))
+        // What the figures above are made of: when each member of the cluster was first suspected by anyone (no view
+        // can lose it sooner), and how long its news took from there to the last survivor.
+        let firstSuspected = clusterNames.map { firstSuspect[$0].map { seconds($0 - clusterAt) } ?? .infinity }
+        let spread = zip(clusterNames, firstSuspected).map { name, first in
+            survivors.map { notAlive[name]![$0].map { $0 - seconds(clusterAt) } ?? .infinity }.max()! - first
+        }
+        figure("cluster of \(cluster.count) killed: last of it first suspected", format(firstSuspected.max() ?? .nan, "s"))
+        figure("cluster of \(cluster.count) killed: one's news to all, median", format(percentile(spread.sorted(), 0.5), "s"))
         _ = net.run(until: { clusterNames.allSatisfy { deadSeen[$0]!.count >= survivors.count } },
                     step: .milliseconds(50), limit: .seconds(60))
         let clusterDead = clusterNames.flatMap { name in deadSeen[name]!.times.map { $0 - seconds(clusterAt) } }.sorted()

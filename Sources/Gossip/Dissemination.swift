@@ -31,25 +31,33 @@ struct Dissemination: Sendable {
         digests.enqueue(message, key: key, size: size)
     }
 
-    /// Fills the room `budget` (bytes of messages, header excluded) left after `used` bytes of control messages
-    /// with pending news, appended to `messages`, each counted as one transmission of at most `limit`: membership
-    /// first, but at most `membershipShare` of the budget while digests wait, then digests, then more membership
-    /// news if room is left. Returns the bytes added. (Appended in place: a datagram's worth of news copied from
-    /// array to array was a tenth of a member's work while a cluster failed.)
-    mutating func piggyback(budget: Int, used: Int, limit: Int, into messages: inout [GossipMessage]) -> Int {
+    /// Fills each datagram of `fills` up to `budget` bytes (header excluded) with pending news, each update into at
+    /// most one of them and counted as one transmission of at most `limit`: membership first, but at most
+    /// `membershipShare` of a datagram while digests wait, then digests, then more membership news where room is
+    /// left. Returns the bytes added. (Appended in place: a datagram's worth of news copied from array to array was
+    /// a tenth of a member's work while a cluster failed.)
+    mutating func piggyback(into fills: inout [TransmitQueue.Fill], budget: Int, limit: Int) -> Int {
         guard !isEmpty else { return 0 }
-        var used = used
-        var bytes = 0
-        let share = digests.isEmpty ? budget - used : min(budget - used, Int(Double(budget) * membershipShare))
-        let first = membership.take(budget: share, limit: limit, into: &messages)
-        used += first
-        bytes += first
-        let more = digests.take(budget: budget - used, limit: limit, into: &messages)
-        used += more
-        bytes += more
-        if budget - used > 32 {
-            bytes += membership.take(budget: budget - used, limit: limit, into: &messages)
-        }
+        guard !digests.isEmpty else { return membership.take(into: &fills, budget: budget, limit: limit) }
+        let share = Int(Double(budget) * membershipShare)
+        // What the first pass took is passed over by the last: each update goes once in a datagram. (Taken again,
+        // a queue shorter than the share went twice in every datagram, and spent two of its sends on one.)
+        var first: Set<Int32>? = []
+        var bytes = membership.take(into: &fills, budget: budget, limit: limit, cap: share, skipping: [], noting: &first)
+        bytes += digests.take(into: &fills, budget: budget, limit: limit)
+        // Only where a few updates still fit: a datagram with less room would mostly scan the queue for nothing.
+        var notTracked: Set<Int32>? = nil
+        bytes += membership.take(into: &fills, budget: budget, limit: limit, openingRoom: 33, skipping: first ?? [], noting: &notTracked)
+        return bytes
+    }
+
+    /// Fills the room `budget` left after `used` bytes of control messages in `messages` (one datagram) with
+    /// pending news; returns the bytes added.
+    mutating func piggyback(budget: Int, used: Int, limit: Int, into messages: inout [GossipMessage]) -> Int {
+        var fills = [TransmitQueue.Fill(messages: messages, bytes: used)]
+        messages = []
+        let bytes = piggyback(into: &fills, budget: budget, limit: limit)
+        messages = fills[0].messages
         return bytes
     }
 

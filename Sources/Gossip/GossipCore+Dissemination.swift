@@ -68,14 +68,10 @@ extension GossipCore {
 
     /// Packs `control` and as many pending updates as fit into one datagram and emits it (`Dissemination`).
     mutating func sendWithPiggyback(_ control: [GossipMessage], to target: PeerAddress) {
-        let budget = settings.datagramBudget - WireEncoding.packetHeaderSize
         let used = control.reduce(0) { $0 + WireEncoding.encodedSize(of: $1) }
-        let limit = GossipFormulas.retransmitLimit(mult: settings.retransmitMult, n: table.activeCount + 1)
-        var messages = control
-        let news = dissemination.piggyback(budget: budget, used: used, limit: limit, into: &messages)
-        guard !messages.isEmpty else { return }
-        // Header: magic (2), version (1), message count as a varint; to be taken from Wire once it computes the header in one place.
-        out.append(.send(messages, to: target, bytes: used + news + 3 + (messages.count < 128 ? 1 : 2)))
+        var fills = [TransmitQueue.Fill(messages: control, bytes: used)]
+        _ = dissemination.piggyback(into: &fills, budget: newsBudget, limit: retransmitLimit)
+        send(fills, to: target)
     }
 
     mutating func gossipRound(rng: inout some RandomNumberGenerator) {
@@ -85,7 +81,23 @@ extension GossipCore {
             // Suspects are told of their suspicion directly; gossip goes where it is most likely to travel on.
             guard let peer = randomActive(excluding: chosen, aliveOnly: true, rng: &rng) else { return }
             chosen.insert(peer.name)
-            sendWithPiggyback([], to: peer.address)
+            // Up to `gossipBurst` datagrams, each update in one of them: all that waits when it fits.
+            var fills = Array(repeating: TransmitQueue.Fill(), count: max(1, settings.gossipBurst))
+            _ = dissemination.piggyback(into: &fills, budget: newsBudget, limit: retransmitLimit)
+            send(fills, to: peer.address)
+        }
+    }
+
+    /// The bytes of a datagram's messages: the budget less the packet's header.
+    private var newsBudget: Int { settings.datagramBudget - WireEncoding.packetHeaderSize }
+
+    private var retransmitLimit: Int { GossipFormulas.retransmitLimit(mult: settings.retransmitMult, n: table.activeCount + 1) }
+
+    /// Emits each datagram of `fills` that holds a message.
+    private mutating func send(_ fills: [TransmitQueue.Fill], to target: PeerAddress) {
+        for fill in fills where !fill.messages.isEmpty {
+            out.append(.send(fill.messages, to: target,
+                             bytes: WireEncoding.packetHeaderSize(messageCount: fill.messages.count) + fill.bytes))
         }
     }
 

@@ -154,39 +154,79 @@ struct TransmitQueue: Sendable {
         return i < bucket.count && bucket[i].serial == serial ? i : nil
     }
 
+    /// A datagram being filled: the messages in it and the bytes they take (its header left out).
+    struct Fill: Sendable {
+        var messages: [GossipMessage]
+        var bytes: Int
+
+        init(messages: [GossipMessage] = [], bytes: Int = 0) {
+            self.messages = messages
+            self.bytes = bytes
+        }
+    }
+
     /// Takes updates fitting in `budget` bytes, least-sent and newest first, counting one transmission for each and
     /// dropping those that reached `limit`. Returns the messages and the bytes they take.
     mutating func take(budget: Int, limit: Int) -> (messages: [GossipMessage], bytes: Int) {
-        var messages: [GossipMessage] = []
-        let bytes = take(budget: budget, limit: limit, into: &messages)
-        return (messages, bytes)
+        var fills = [Fill()]
+        let bytes = take(into: &fills, budget: budget, limit: limit)
+        return (fills[0].messages, bytes)
     }
 
-    /// `take(budget:limit:)`, appending the messages to `messages`; returns the bytes they take.
-    mutating func take(budget: Int, limit: Int, into messages: inout [GossipMessage]) -> Int {
+    /// Fills each datagram of `fills` up to `budget` bytes with updates, least-sent and newest first, each into the
+    /// first datagram with room for it (so that no update goes twice to one member in a round), counting one
+    /// transmission for each and dropping those that reached `limit`. `cap`: at most this many bytes are added to
+    /// any one datagram; `openingRoom`: a datagram with less room than this takes nothing. Returns the bytes added.
+    mutating func take(into fills: inout [Fill], budget: Int, limit: Int, cap: Int = .max, openingRoom: Int = 1) -> Int {
+        var notTracked: Set<Int32>? = nil
+        return take(into: &fills, budget: budget, limit: limit, cap: cap, openingRoom: openingRoom, skipping: [], noting: &notTracked)
+    }
+
+    /// `take(into:budget:limit:cap:openingRoom:)` in passes over the same datagrams: passes over `skipping` (the
+    /// places of the entries an earlier pass took, which would otherwise go twice) and adds the places of those it
+    /// takes to `noting`, if given.
+    mutating func take(
+        into fills: inout [Fill], budget: Int, limit: Int, cap: Int = .max, openingRoom: Int = 1,
+        skipping: Set<Int32>, noting taken: inout Set<Int32>?
+    ) -> Int {
         guard index.count > 0, budget > 0 else { return 0 }
-        var remaining = budget
-        var chosen: [(bucket: Int, slot: Int)] = []
+        // Each datagram's room; a closed one (too little room for anything more) is set to 0.
+        var rooms = fills.map { min(budget - $0.bytes, cap) }
+        var open = 0
+        for i in rooms.indices {
+            if rooms[i] >= max(openingRoom, 1) { open += 1 } else { rooms[i] = 0 }
+        }
+        guard open > 0 else { return 0 }
+        var chosen: [(bucket: Int, slot: Int, fill: Int)] = []
         scan: for t in buckets.indices {
             for i in buckets[t].indices.reversed() {
-                let size = slab[Int(buckets[t][i].place)]!.size
-                guard size <= remaining else { continue }
-                chosen.append((t, i))
-                remaining -= size
-                if remaining < 16 || remaining < smallest { break scan }
+                let place = buckets[t][i].place
+                let size = slab[Int(place)]!.size
+                guard let f = rooms.firstIndex(where: { $0 >= size }) else { continue }
+                if !skipping.isEmpty, skipping.contains(place) { continue }
+                taken?.insert(place)
+                chosen.append((t, i, f))
+                rooms[f] -= size
+                if rooms[f] < 16 || rooms[f] < smallest {
+                    rooms[f] = 0
+                    open -= 1
+                    if open == 0 { break scan }
+                }
             }
         }
         guard !chosen.isEmpty else { return 0 }
-        messages.reserveCapacity(messages.count + chosen.count)
         var moved: [Ref] = []
         moved.reserveCapacity(chosen.count)
         // Take the chosen out in the order chosen: within a bucket from its end, so that the slots still to go stay
         // valid.
         var expired = false
-        for (t, i) in chosen {
+        var added = 0
+        for (t, i, f) in chosen {
             let ref = buckets[t].remove(at: i)
             let place = Int(ref.place)
-            messages.append(slab[place]!.message)
+            fills[f].messages.append(slab[place]!.message)
+            fills[f].bytes += slab[place]!.size
+            added += slab[place]!.size
             slab[place]!.transmits += 1
             if slab[place]!.transmits >= limit {
                 release(ref.place)
@@ -195,7 +235,7 @@ struct TransmitQueue: Sendable {
                 moved.append(ref)
             }
         }
-        for (t, _) in chosen where t < buckets.count { releaseIfEmpty(t) }
+        for (t, _, _) in chosen where t < buckets.count { releaseIfEmpty(t) }
         if expired, buckets.count > limit {
             // The limit fell (the mesh shrank): what was sent that often already goes too.
             for bucket in buckets[max(0, limit)...] {
@@ -209,6 +249,6 @@ struct TransmitQueue: Sendable {
             if buckets.count <= transmits { buckets.append(contentsOf: repeatElement([], count: transmits + 1 - buckets.count)) }
             buckets[transmits].insert(ref, at: insertionPoint(of: ref.serial, in: buckets[transmits]))
         }
-        return budget - remaining
+        return added
     }
 }

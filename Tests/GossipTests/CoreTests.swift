@@ -95,10 +95,41 @@ final class CoreTests: XCTestCase {
         let out = a.onTick(now: start + .seconds(1), wallClockMillis: wall, rng: &rng)
         let packets = sends(out)
         XCTAssertFalse(packets.isEmpty)
+        for (i, p) in packets.enumerated() where !packets[..<i].contains(where: { $0.to == p.to }) {
+            XCTAssertTrue(p.messages.contains(.digest(signed)), "every member's first gossip datagram carries the pending digest")
+        }
         for p in packets {
-            XCTAssertTrue(p.messages.contains(.digest(signed)), "every gossip datagram carries the pending digest")
             let size = WireEncoding.encodePacket(p.messages).readableBytes
             XCTAssertLessThanOrEqual(size, WireEncoding.datagramBudget)
+        }
+        for case .send(let messages, _, let bytes) in out {
+            XCTAssertEqual(bytes, WireEncoding.encodePacket(messages).readableBytes, "the size estimate is exact")
+        }
+    }
+
+    func testAGossipRoundPushesABacklogInSeveralDatagramsEachUpdateOnceAMember() {
+        var a = makeCore("a", at: 1)
+        // News of forty members waits: more than one datagram holds, less than a round's burst to one member.
+        for i in 0..<40 {
+            var core = makeCore("m\(i)", at: UInt32(10 + i))
+            _ = core.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+            _ = a.onPacket([.member(core.ownRecord)], from: address(UInt32(10 + i)), now: start, wallClockMillis: wall, rng: &rng)
+        }
+        let settings = GossipSettings()
+        let out = a.onTick(now: start + .seconds(1), wallClockMillis: wall, rng: &rng)
+        // The round's datagrams (a probe went out in the same tick, with what fitted beside it).
+        let pushes = sends(out).filter { !$0.messages.contains { if case .ping = $0 { return true } else { return false } } }
+        let byPeer = Dictionary(grouping: pushes, by: \.to)
+        XCTAssertEqual(byPeer.count, settings.gossipFanout)
+        for (peer, datagrams) in byPeer {
+            XCTAssertGreaterThan(datagrams.count, 1, "the backlog does not fit one datagram")
+            XCTAssertLessThanOrEqual(datagrams.count, settings.gossipBurst)
+            for d in datagrams {
+                XCTAssertLessThanOrEqual(WireEncoding.encodePacket(d.messages).readableBytes, WireEncoding.datagramBudget)
+            }
+            let news = datagrams.flatMap(\.messages).compactMap { if case .member(let r) = $0 { return r.record.identity.name } else { return nil } }
+            XCTAssertEqual(news.count, Set(news).count, "an update went twice to \(peer) in one round")
+            XCTAssertEqual(Set(news), Set((0..<40).map { "m\($0)" }), "the whole backlog reaches each member of the round")
         }
         for case .send(let messages, _, let bytes) in out {
             XCTAssertEqual(bytes, WireEncoding.encodePacket(messages).readableBytes, "the size estimate is exact")

@@ -40,6 +40,24 @@ final class DisseminationConceptTests: XCTestCase {
         XCTAssertEqual(Set(store.summaryEntries.map(\.origin)), ["a", "b"])
     }
 
+    func testEachUpdateGoesOnceInADatagramWhetherOrNotDigestsWait() {
+        for digestWaits in [false, true] {
+            var queue = Dissemination(capacity: 100, membershipShare: 0.5)
+            for i in 0..<3 {
+                queue.enqueueMembership(.accusation(Accusation(kind: .suspect, target: "m\(i)", generation: 1, incarnation: 0, accuser: "x")), key: "m\(i)")
+            }
+            let digest = GossipMessage.digest(Fixture.digest("a", version: 1))
+            if digestWaits { queue.enqueueDigest(digest, key: "d:a", size: WireEncoding.encodedSize(of: digest)) }
+            // Three accusations take far less than the share: before, the last pass took them again, and each went
+            // twice in every datagram, spending two of its sends.
+            let taken = queue.piggyback(budget: 1_000, used: 0, limit: 4)
+            XCTAssertEqual(taken.messages.count, digestWaits ? 4 : 3, "digest waits: \(digestWaits)")
+            var sent = taken.messages.count
+            for _ in 0..<10 { sent += queue.piggyback(budget: 1_000, used: 0, limit: 4).messages.count }
+            XCTAssertEqual(sent, (digestWaits ? 4 : 3) * 4, "each update in `limit` datagrams")
+        }
+    }
+
     func testPiggybackGivesMembershipNewsAtMostItsShareWhileDigestsWait() {
         var queue = Dissemination(capacity: 100, membershipShare: 0.5)
         XCTAssertTrue(queue.isEmpty)

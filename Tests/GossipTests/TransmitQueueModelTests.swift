@@ -23,24 +23,25 @@ final class TransmitQueueModelTests: XCTestCase {
             }) { entries.remove(at: victim) }
         }
 
-        mutating func take(budget: Int, limit: Int) -> [GossipMessage] {
-            guard !entries.isEmpty, budget > 0 else { return [] }
+        /// Fills datagrams with `rooms` bytes free: each entry in order goes into the first with room for it, and
+        /// one with less than 16 bytes left takes nothing more.
+        mutating func take(rooms: [Int], limit: Int) -> [[GossipMessage]] {
+            var rooms = rooms
+            var out = Array(repeating: [GossipMessage](), count: rooms.count)
+            guard !entries.isEmpty else { return out }
             let order = entries.indices.sorted { a, b in
                 entries[a].transmits != entries[b].transmits ? entries[a].transmits < entries[b].transmits : entries[a].serial > entries[b].serial
             }
-            var remaining = budget
-            var chosen: [Int] = []
-            for i in order where entries[i].size <= remaining {
-                chosen.append(i)
-                remaining -= entries[i].size
-                if remaining < 16 { break }
-            }
-            var out: [GossipMessage] = []
+            var closed = rooms.map { $0 <= 0 }
             var expired = false
-            for i in chosen {
-                out.append(entries[i].message)
+            for i in order {
+                guard let f = rooms.indices.first(where: { !closed[$0] && rooms[$0] >= entries[i].size }) else { continue }
+                out[f].append(entries[i].message)
+                rooms[f] -= entries[i].size
+                if rooms[f] < 16 { closed[f] = true }
                 entries[i].transmits += 1
                 if entries[i].transmits >= limit { expired = true }
+                if closed.allSatisfy({ $0 }) { break }
             }
             if expired { entries.removeAll { $0.transmits >= limit } }
             return out
@@ -58,9 +59,16 @@ final class TransmitQueueModelTests: XCTestCase {
                 if Int.random(in: 0..<3, using: &rng) == 0 {
                     let budget = Int.random(in: 0...400, using: &rng)
                     if Int.random(in: 0..<40, using: &rng) == 0 { limit = max(1, limit + Int.random(in: -2...1, using: &rng)) }
-                    let got = queue.take(budget: budget, limit: limit)
-                    let want = model.take(budget: budget, limit: limit)
-                    XCTAssertEqual(got.messages, want, "round \(round), step \(step)")
+                    // One datagram or several (a gossip round's burst to one member), some partly filled already.
+                    var fills = (0..<Int.random(in: 1...3, using: &rng)).map { _ in
+                        TransmitQueue.Fill(bytes: Int.random(in: 0..<2, using: &rng) == 0 ? 0 : Int.random(in: 0...budget, using: &rng))
+                    }
+                    let before = fills.map(\.bytes)
+                    let added = queue.take(into: &fills, budget: budget, limit: limit)
+                    let want = model.take(rooms: before.map { budget - $0 }, limit: limit)
+                    XCTAssertEqual(fills.map(\.messages), want, "round \(round), step \(step)")
+                    XCTAssertEqual(added, zip(fills, before).map { $0.bytes - $1 }.reduce(0, +))
+                    XCTAssertTrue(zip(fills, before).allSatisfy { $0.bytes <= max(budget, $1) })
                 } else {
                     let n = UInt32.random(in: 0..<80, using: &rng)
                     let message = GossipMessage.ack(Ack(sequence: UInt32(step), source: "s\(n)"))
