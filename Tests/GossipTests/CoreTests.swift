@@ -25,6 +25,15 @@ final class CoreTests: XCTestCase {
         directives.compactMap { if case .send(let m, let to, _) = $0 { return (m, to) } else { return nil } }
     }
 
+    /// Has `core` hear the records of `count` members m0, m1, … that just joined: news it then has to gossip.
+    func hearOfJoins(_ count: Int, into core: inout GossipCore) {
+        for i in 0..<count {
+            var joiner = makeCore("m\(i)", at: UInt32(10 + i))
+            _ = joiner.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
+            _ = core.onPacket([.member(joiner.ownRecord)], from: address(UInt32(10 + i)), now: start, wallClockMillis: wall, rng: &rng)
+        }
+    }
+
     func testPingForThisMemberIsAckedAndPingForAnotherIsNot() {
         var a = makeCore("a", at: 1)
         let mine = a.onPacket([.ping(Ping(sequence: 7, source: "b", target: "a", targetGeneration: 1))], from: address(2),
@@ -83,11 +92,7 @@ final class CoreTests: XCTestCase {
     func testDigestsAreNeverStarvedByMembershipChatter() {
         var a = makeCore("a", at: 1)
         // Sixty members' join news is waiting to be gossiped.
-        for i in 0..<60 {
-            var core = makeCore("m\(i)", at: UInt32(10 + i))
-            _ = core.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
-            _ = a.onPacket([.member(core.ownRecord)], from: address(UInt32(10 + i)), now: start, wallClockMillis: wall, rng: &rng)
-        }
+        hearOfJoins(60, into: &a)
         let digest = HealthDigest(origin: a.identity, incarnation: 0, version: 1, issuedAtMillis: wall,
                                   endpoints: [EndpointHealth(service: "s/a", host: "10.0.0.1", port: 80, state: .healthy)])
         let signed = SignedDigest(signing: digest, with: keyC1)
@@ -110,11 +115,7 @@ final class CoreTests: XCTestCase {
     func testAGossipRoundPushesABacklogInSeveralDatagramsEachUpdateOnceAMember() {
         var a = makeCore("a", at: 1)
         // News of forty members waits: more than one datagram holds, less than a round's burst to one member.
-        for i in 0..<40 {
-            var core = makeCore("m\(i)", at: UInt32(10 + i))
-            _ = core.join(seeds: [], now: start, wallClockMillis: wall, rng: &rng)
-            _ = a.onPacket([.member(core.ownRecord)], from: address(UInt32(10 + i)), now: start, wallClockMillis: wall, rng: &rng)
-        }
+        hearOfJoins(40, into: &a)
         let settings = GossipSettings()
         let out = a.onTick(now: start + .seconds(1), wallClockMillis: wall, rng: &rng)
         // The round's datagrams (a probe went out in the same tick, with what fitted beside it).
