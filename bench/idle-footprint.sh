@@ -27,38 +27,19 @@ cd "$WORK"
 
 # Cold: drop the binary's pages from the page cache (only if no process maps them), before any run reads it.
 [ "$CACHE" = cold ] && dd if="$Z" iflag=nocache count=0 status=none
-"$Z" keygen --cluster c1 --out keys >/dev/null
-"$Z" keygen --cluster c2 --out keys >/dev/null
-"$Z" keygen --mesh --out keys >/dev/null
-printf 'clusters:\n  c1: [%s]\n  c2: [%s]\n' "$(head -1 keys/c1.pub)" "$(head -1 keys/c2.pub)" > keys/trust.yaml
-sed -e 's/\${cluster1-id}/c1/; s/\${cluster2-id}/c2/' "$ROOT/deploy/agents/gateway/envoy/ingress-demo.yaml" > ingress.yaml
-JOIN="[$NET.1.1:7946, $NET.2.1:7946]"
-
+# shellcheck source=../scripts/loopback-mesh.sh
+. "$ROOT/scripts/loopback-mesh.sh"
+mesh_keys
 for c in 1 2; do
   "$Z" backend --name "web-c$c" --listen "$NET.$c.100:8080" >/dev/null 2>&1 & PIDS+=($!)
   count=$([ $c = 1 ] && echo 9 || echo 10)
   for i in $(seq 1 "$count"); do
-    cat > "agent-c$c-$i.yaml" <<YAML
-node: c$c-$i
-cluster: c$c
-gossip: { bind: "$NET.$c.$i:7946", join: $JOIN }
-keys: { signing: keys/c$c.key, trust: keys/trust.yaml, mesh: keys/mesh.key }
-admin: { listen: "$NET.$c.$i:9101" }
-endpoints: { static: [ { service: gateway-demo/service1, address: "$NET.$c.100:8080" } ] }
-probe: { http: { path: /healthz }, interval: 1s, timeout: 500ms }
-YAML
+    agent_config $c "$i"
     "$Z" agent --config "agent-c$c-$i.yaml" >"agent-c$c-$i.log" 2>&1 & PIDS+=($!)
     [ "$c$i" = 11 ] && AGENT=$!   # the agent measured (its own PID: other runs may be going on beside this one)
   done
 done
-cat > gateway.yaml <<YAML
-node: gateway
-gossip: { bind: "$NET.99.1:7946", join: $JOIN }
-keys: { trust: keys/trust.yaml, mesh: keys/mesh.key }
-admin: { listen: "$NET.99.1:9101" }
-routes: { ingress: ingress.yaml }
-proxy: { listen: "$NET.99.1:8001" }
-YAML
+gateway_config
 "$Z" gateway --config gateway.yaml >gateway.log 2>&1 & GATEWAY=$!; PIDS+=($GATEWAY)
 
 sleep "$SETTLE"
