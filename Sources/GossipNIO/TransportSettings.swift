@@ -34,7 +34,10 @@ public struct GossipTransportSettings: Sendable {
     public var replayWindow: Duration = .seconds(10)
     /// Nonces remembered to refuse replays inside the window (32,768, about 1.3 MB). Only packets that opened
     /// enter, so only members fill it: 32,768 over 2 × 10 s is 1,600 genuine packets a second, ~50× what a member
-    /// receives at the `lan` profile. At the bound the window shrinks, replays stay refused (see `ReplayWindow`).
+    /// receives at the `lan` profile, and over 3× what it receives while news of a failed cluster is pushed in bursts
+    /// (`GossipSettings.gossipBurst`: about 3 members a round push to it, at most 16 datagrams each, so ~500 a
+    /// second at `lan` while the backlog lasts). At the bound the window shrinks, replays stay refused (see
+    /// `ReplayWindow`).
     public var replayCacheSize = 32_768
     /// Datagrams a second one source IP address may send on average (1,000): about 10× what one member sends
     /// another at the `fast` profile's peak (gossip every 20 ms, probes, acks, relays), with room for a few

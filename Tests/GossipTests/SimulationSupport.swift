@@ -77,9 +77,10 @@ func seconds(_ d: Duration) -> Double {
 /// and `SimulationWindowTests` run it: for each survivor, how long until no member of the killed cluster was alive
 /// in its view (sorted; nil when some survivor never got there within 30 s), and how many live members were
 /// suspected meanwhile.
-func killOneClusterOfFour(workers: Int) -> (perSurvivor: [Double]?, falseSuspects: Int) {
+func killOneClusterOfFour(workers: Int, settings: GossipSettings = GossipSettings()) -> (perSurvivor: [Double]?, falseSuspects: Int) {
     let n = 200
-    let net = SimulatedNetwork(count: n, seed: 21, link: .init(loss: 0.01), clusters: 4, crypto: .checksum, encodePackets: false)
+    let net = SimulatedNetwork(count: n, settings: settings, seed: 21, link: .init(loss: 0.01), clusters: 4, crypto: .checksum,
+                               encodePackets: false)
     net.workers = workers
     net.minimumParallelBatch = 1
     var lastSeenAlive: [Int: [String: Duration]] = [:]

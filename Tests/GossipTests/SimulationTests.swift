@@ -86,6 +86,32 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(falseSuspects, 0, "members of the live clusters were suspected")
     }
 
+    func testNewsOfManyDatagramsSpreadsAsFastAsNewsOfOne() {
+        // The cluster of 50 again, with datagrams of 400 bytes: its 50 accusations (about 1.5 kB) take four or five
+        // of them, as 1,250 take some thirty of 1,400 bytes in a mesh of 10,000. Pushed one datagram to a member a
+        // round (memberlist's way), each went once in several rounds and the last survivors heard late; in a burst
+        // of datagrams (`gossipBurst`) each goes about as often as news that fits one datagram.
+        func median(budget: Int, burst: Int) -> Double {
+            var settings = GossipSettings()
+            settings.datagramBudget = budget
+            settings.gossipBurst = burst
+            let (perSurvivor, falseSuspects) = killOneClusterOfFour(workers: 1, settings: settings)
+            XCTAssertEqual(falseSuspects, 0, "budget \(budget), burst \(burst)")
+            guard let perSurvivor else {
+                XCTFail("budget \(budget), burst \(burst): some survivor still saw a member of the killed cluster alive")
+                return .infinity
+            }
+            return perSurvivor[perSurvivor.count / 2]
+        }
+        let whole = median(budget: 1_400, burst: 16)
+        let single = median(budget: 400, burst: 1)
+        let burst = median(budget: 400, burst: 16)
+        print("cluster of 50 killed in a mesh of 200, none alive for a survivor, median: \(whole) s in datagrams of 1,400 bytes; "
+              + "in datagrams of 400, \(single) s one a member a round, \(burst) s in bursts")
+        XCTAssertLessThan(burst, single, "a burst spreads a backlog faster than one datagram a round")
+        XCTAssertLessThanOrEqual(burst, whole + 0.1, "news of several datagrams spreads about as fast as news of one")
+    }
+
     func testLanProfileFindsADeadClusterOfThreeInAboutThreePeriods() {
         // The demo's shape: two clusters of three agents and a gateway-like seventh member; c1 (members 1, 3, 5)
         // is killed, twenty times over. Per surviving observer, the time until no member of c1 is alive in its view:
