@@ -36,6 +36,7 @@ struct Dissemination: Sendable {
     /// `membershipShare` of a datagram while digests wait, then digests, then more membership news where room is
     /// left. Returns the bytes added. (Appended in place: a datagram's worth of news copied from array to array was
     /// a tenth of a member's work while a cluster failed.)
+    @discardableResult
     mutating func piggyback(into fills: inout [TransmitQueue.Fill], budget: Int, limit: Int) -> Int {
         guard !isEmpty else { return 0 }
         guard !digests.isEmpty else { return membership.take(into: &fills, budget: budget, limit: limit) }
@@ -51,20 +52,10 @@ struct Dissemination: Sendable {
         return bytes
     }
 
-    /// Fills the room `budget` left after `used` bytes of control messages in `messages` (one datagram) with
-    /// pending news; returns the bytes added.
-    mutating func piggyback(budget: Int, used: Int, limit: Int, into messages: inout [GossipMessage]) -> Int {
-        var fills = [TransmitQueue.Fill(messages: messages, bytes: used)]
-        messages = []
-        let bytes = piggyback(into: &fills, budget: budget, limit: limit)
-        messages = fills[0].messages
-        return bytes
-    }
-
-    /// `piggyback(budget:used:limit:into:)` into a new array.
+    /// The news that fits one datagram whose control messages take `used` bytes of `budget`, and the bytes it takes.
     mutating func piggyback(budget: Int, used: Int, limit: Int) -> (messages: [GossipMessage], bytes: Int) {
-        var messages: [GossipMessage] = []
-        let bytes = piggyback(budget: budget, used: used, limit: limit, into: &messages)
-        return (messages, bytes)
+        var fills = [TransmitQueue.Fill(bytes: used)]
+        let bytes = piggyback(into: &fills, budget: budget, limit: limit)
+        return (fills[0].messages, bytes)
     }
 }

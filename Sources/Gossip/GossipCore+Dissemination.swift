@@ -70,7 +70,7 @@ extension GossipCore {
     mutating func sendWithPiggyback(_ control: [GossipMessage], to target: PeerAddress) {
         let used = control.reduce(0) { $0 + WireEncoding.encodedSize(of: $1) }
         var fills = [TransmitQueue.Fill(messages: control, bytes: used)]
-        _ = dissemination.piggyback(into: &fills, budget: newsBudget, limit: retransmitLimit)
+        dissemination.piggyback(into: &fills, budget: newsBudget, limit: retransmitLimit)
         send(fills, to: target)
     }
 
@@ -83,7 +83,7 @@ extension GossipCore {
             chosen.insert(peer.name)
             // Up to `gossipBurst` datagrams, each update in one of them: all that waits when it fits.
             var fills = Array(repeating: TransmitQueue.Fill(), count: max(1, settings.gossipBurst))
-            _ = dissemination.piggyback(into: &fills, budget: newsBudget, limit: retransmitLimit)
+            dissemination.piggyback(into: &fills, budget: newsBudget, limit: retransmitLimit)
             send(fills, to: peer.address)
         }
     }
