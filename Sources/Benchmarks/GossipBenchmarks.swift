@@ -18,7 +18,7 @@ import Wire
 ///
 /// Every member holds the whole membership, so the simulation holds N² member entries: about 64 bytes each once the
 /// mesh is set up (6.4 GB at N = 10,000), but the peak comes when N/8 members are killed at once and every survivor
-/// holds N/8 suspicions and their news, some 500 bytes each (at N = 10,000 the peak is about 12 GB, 120 bytes an
+/// holds N/8 suspicions and their news, some 500 bytes each (at N = 10,000 the peak is about 11 GB, 110 bytes an
 /// entry of the N²). A size that does not fit in the memory available is skipped with a note rather than run into
 /// the out-of-memory killer.
 enum GossipBenchmarks {

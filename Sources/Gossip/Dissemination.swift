@@ -47,8 +47,7 @@ struct Dissemination: Sendable {
         var bytes = membership.take(into: &fills, budget: budget, limit: limit, cap: share, skipping: [], noting: &first)
         bytes += digests.take(into: &fills, budget: budget, limit: limit)
         // Only where a few updates still fit: a datagram with less room would mostly scan the queue for nothing.
-        var notTracked: Set<Int32>? = nil
-        bytes += membership.take(into: &fills, budget: budget, limit: limit, openingRoom: 33, skipping: first ?? [], noting: &notTracked)
+        bytes += membership.take(into: &fills, budget: budget, limit: limit, openingRoom: 33, skipping: first ?? [])
         return bytes
     }
 

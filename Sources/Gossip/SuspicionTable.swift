@@ -4,7 +4,7 @@
 /// Every survivor of a cluster of N/8 killed at once holds N/8 suspicions. A dictionary kept each one's key and
 /// value in buckets at a load of at most 3/4 (at 250 suspicions, 512 buckets of 128 bytes: 262 bytes a suspicion,
 /// the largest part of what the cluster's failure adds to a simulated mesh); here they take their own size in
-/// arrays that grow by doubling, and 4 to 11 bytes of index (at 250, about 140 bytes a suspicion).
+/// arrays that grow by a quarter (`appendGrowingByAQuarter`), and 4 to 11 bytes of index (at 250, about 140 bytes a suspicion).
 ///
 /// A removal moves the last suspicion into the gap, so slots are not stable across `remove`.
 struct SuspicionTable: Sendable {

@@ -176,15 +176,18 @@ struct TransmitQueue: Sendable {
     /// Fills each datagram of `fills` up to `budget` bytes with updates, least-sent and newest first, each into the
     /// first datagram with room for it (so that no update goes twice to one member in a round), counting one
     /// transmission for each and dropping those that reached `limit`. `cap`: at most this many bytes are added to
-    /// any one datagram; `openingRoom`: a datagram with less room than this takes nothing. Returns the bytes added.
-    mutating func take(into fills: inout [Fill], budget: Int, limit: Int, cap: Int = .max, openingRoom: Int = 1) -> Int {
+    /// any one datagram; `openingRoom`: a datagram with less room than this takes nothing; `skipping`: the places of
+    /// entries an earlier pass over the same datagrams took (`noting`), which would otherwise go twice. Returns the
+    /// bytes added.
+    mutating func take(
+        into fills: inout [Fill], budget: Int, limit: Int, cap: Int = .max, openingRoom: Int = 1, skipping: Set<Int32> = []
+    ) -> Int {
         var notTracked: Set<Int32>? = nil
-        return take(into: &fills, budget: budget, limit: limit, cap: cap, openingRoom: openingRoom, skipping: [], noting: &notTracked)
+        return take(into: &fills, budget: budget, limit: limit, cap: cap, openingRoom: openingRoom, skipping: skipping, noting: &notTracked)
     }
 
-    /// `take(into:budget:limit:cap:openingRoom:)` in passes over the same datagrams: passes over `skipping` (the
-    /// places of the entries an earlier pass took, which would otherwise go twice) and adds the places of those it
-    /// takes to `noting`, if given.
+    /// `take(into:budget:limit:cap:openingRoom:skipping:)` that also adds the places of the entries it takes to
+    /// `noting`, if given, for a later pass to skip.
     mutating func take(
         into fills: inout [Fill], budget: Int, limit: Int, cap: Int = .max, openingRoom: Int = 1,
         skipping: Set<Int32>, noting taken: inout Set<Int32>?
