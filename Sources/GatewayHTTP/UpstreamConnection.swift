@@ -13,27 +13,28 @@ protocol UpstreamConnectionOwner: AnyObject {
 
 /// The only handler of an upstream connection: encodes requests, parses responses with
 /// ``ResponseParser``, forwards them to its owner, and holds reads back while the client cannot take more.
+/// Its stored state is `@exclusivity(unchecked)`, for the reasons ``ProxyHandler`` gives.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let upstream: Upstream
-    private(set) var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private(set) var context: ChannelHandlerContext?
     /// The exchange using this connection; nil while the connection idles in the pool.
     /// Held strongly and cleared explicitly at the end of every exchange, which is cheaper than weak.
-    var owner: (any UpstreamConnectionOwner)?
-    var pool: UpstreamPool?
-    var isIdle = false
-    var idleSince = NIODeadline.now()
+    @exclusivity(unchecked) var owner: (any UpstreamConnectionOwner)?
+    @exclusivity(unchecked) var pool: UpstreamPool?
+    @exclusivity(unchecked) var isIdle = false
+    @exclusivity(unchecked) var idleSince = NIODeadline.now()
     /// Set when the upstream sent bytes beyond its response: the connection cannot be reused.
-    private(set) var isPoisoned = false
-    private var parser = ResponseParser()
+    @exclusivity(unchecked) private(set) var isPoisoned = false
+    @exclusivity(unchecked) private var parser = ResponseParser()
     /// Bytes of a response line or head that has not fully arrived yet.
-    private var partial: ByteBuffer?
-    private var requestIsChunked = false
-    private var readsHeld = false
-    private var readPending = false
+    @exclusivity(unchecked) private var partial: ByteBuffer?
+    @exclusivity(unchecked) private var requestIsChunked = false
+    @exclusivity(unchecked) private var readsHeld = false
+    @exclusivity(unchecked) private var readPending = false
 
     init(upstream: Upstream) {
         self.upstream = upstream

@@ -4,17 +4,18 @@ import NIOCore
 import NIOPosix
 
 /// The idle keep-alive connections of one event loop, per upstream, bounded per upstream and in all.
+/// Its stored state is `@exclusivity(unchecked)`, for the reasons ``ProxyHandler`` gives.
 final class UpstreamPool {
     let eventLoop: any EventLoop
-    private var idle: [Upstream: [UpstreamConnection]] = [:]
+    @exclusivity(unchecked) private var idle: [Upstream: [UpstreamConnection]] = [:]
     private let maxIdlePerUpstream: Int
     /// The most idle connections kept on this loop over all upstreams: the loop's share of the
     /// proxy's connection limit, so idle connections cannot exhaust the descriptors the limit leaves.
     private let maxIdleTotal: Int
-    private var idleCount = 0
+    @exclusivity(unchecked) private var idleCount = 0
     private let idleTimeout: TimeAmount
     private let connectTimeout: TimeAmount
-    private var closed = false
+    @exclusivity(unchecked) private var closed = false
 
     init(eventLoop: any EventLoop, maxIdlePerUpstream: Int, maxIdleTotal: Int = .max, idleTimeout: TimeAmount, connectTimeout: TimeAmount) {
         self.eventLoop = eventLoop
@@ -27,15 +28,23 @@ final class UpstreamPool {
     /// The most recently used live idle connection to `upstream`, if any; the most recent is the
     /// least likely to have been closed by the upstream's own idle timeout.
     func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
+        guard idleCount > 0 else { return nil }
         let oldest = NIODeadline.now() - idleTimeout
-        // Optional chaining mutates the stored array in place (no copy of the list).
-        while let connection = idle[upstream]?.popLast() {
+        // One dictionary lookup, the list modified in place through the subscript (a lookup per connection popped
+        // cost twice as much); the stale ones are closed after it, since a close may call back into the pool.
+        var stale: [UpstreamConnection] = []
+        let live = Self.popLive(from: &idle[upstream, default: []], after: oldest, stale: &stale)
+        idleCount -= stale.count + (live == nil ? 0 : 1)
+        for connection in stale { connection.close() }
+        return live
+    }
+
+    private static func popLive(from list: inout [UpstreamConnection], after oldest: NIODeadline,
+                                stale: inout [UpstreamConnection]) -> UpstreamConnection? {
+        while let connection = list.popLast() {
             connection.isIdle = false
-            idleCount -= 1
-            if connection.isActive && connection.idleSince > oldest {
-                return connection
-            }
-            connection.close()
+            if connection.isActive && connection.idleSince > oldest { return connection }
+            stale.append(connection)
         }
         return nil
     }
