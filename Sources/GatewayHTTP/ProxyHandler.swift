@@ -17,7 +17,8 @@ import NIOHTTP1
 /// change that held an access across a call out (a stored property passed `inout` to a closure that reaches a
 /// handler) must drop the attribute from that property.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
-    typealias InboundIn = HTTPServerRequestPart
+    /// The client's bytes: requests are read here (``RequestParser``), not by a decoder ahead in the pipeline.
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     /// Responses are written as bytes: proxied heads are spliced from the upstream's own bytes.
     typealias OutboundOut = ByteBuffer
@@ -33,6 +34,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     /// The exchange's state and rules.
     @exclusivity(unchecked) private var exchange: ProxyExchange
+    /// Reads the client's requests; bytes of a head or chunk line not complete yet wait in `unreadRequestBytes`.
+    @exclusivity(unchecked) private var parser = RequestParser()
+    @exclusivity(unchecked) private var unreadRequestBytes: ByteBuffer?
     /// The upstream connection of the current try once connected.
     @exclusivity(unchecked) private var connection: UpstreamConnection?
     /// Bumped whenever a try ends, so late connects of an earlier try do nothing.
@@ -83,6 +87,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func handlerRemoved(context: ChannelHandlerContext) {
         abandonExchange()
         clients?.remove(self)
+        unreadRequestBytes = nil
         self.context = nil
     }
 
@@ -92,26 +97,46 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A request that does not parse gets 400 when no response is under way (this replaces NIO's
-        // HTTPServerProtocolErrorHandler, one pipeline hop less for every part of every request).
-        let canAnswer = error is HTTPParserError && exchange.canAnswerParseError
+        // Resets and the like: the connection is unusable.
+        abandonExchange()
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if var earlier = unreadRequestBytes {
+            unreadRequestBytes = nil
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        inClientReadBatch = true
+        do {
+            while !exchange.isClosed, let part = try parser.next(&bytes) { received(part) }
+        } catch {
+            requestUnreadable(error as? RequestParseError ?? .malformedRequestLine, context: context)
+            return
+        }
+        if bytes.readableBytes > 0, !exchange.isClosed { unreadRequestBytes = bytes }
+    }
+
+    /// A request that does not parse gets 400 (431, 505) when no response is under way; the connection closes.
+    private func requestUnreadable(_ error: RequestParseError, context: ChannelHandlerContext) {
+        let canAnswer = exchange.canAnswerParseError
         abandonExchange()
         guard canAnswer else {
             context.close(promise: nil)
             return
         }
-        let head = ClientResponseHead(status: .local(.badRequest), framing: .empty, keepAlive: false)
+        let head = ClientResponseHead(status: .local(error.status), framing: .empty, keepAlive: false)
         var out = context.channel.allocator.buffer(capacity: head.estimatedSize)
         head.write(clientMinor: 1, into: &out)
         context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
-        shared.hooks.onResponse(nil, HTTPResponseStatus.badRequest.code)
+        shared.hooks.onResponse(nil, error.status.code)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        inClientReadBatch = true
+    private func received(_ part: HTTPServerRequestPart) {
         exchange.partRead(part)
         // Pipelined requests wait, in order, until the response before them is complete. (This
         // replaces NIO's HTTPServerPipelineHandler, which stops and restarts reading around every
@@ -127,7 +152,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private func handle(_ part: HTTPServerRequestPart) {
         switch part {
         case .head(let head):
-            // Not idle only while closing: the decoder never sends a head inside a request.
+            // Not idle only while closing: the parser never sends a head inside a request.
             guard exchange.isIdle else { return }
             startExchange(head)
         case .body(let chunk):

@@ -164,25 +164,12 @@ struct ResponseParser {
     // MARK: Head
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
-        guard let headLength = Self.headLength(buffer) else {
+        guard let headLength = HTTPBytes.headLength(buffer, limit: Self.maxHeadSize) else {
             if buffer.readableBytes > Self.maxHeadSize { throw ResponseParseError.headTooLarge }
             return nil
         }
         guard let head = buffer.readSlice(length: headLength) else { return nil }
         return try Self.parseHead(head, requestWasHEAD: requestWasHEAD)
-    }
-
-    /// The length of the head including its final empty line, when all of it has arrived.
-    static func headLength(_ buffer: ByteBuffer) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes -> Int? in
-            let limit = min(bytes.count, maxHeadSize + 4)
-            var i = 3
-            while i < limit {
-                if bytes[i] == 0x0A && bytes[i - 1] == 0x0D && bytes[i - 2] == 0x0A && bytes[i - 3] == 0x0D { return i + 1 }
-                i += 1
-            }
-            return nil
-        }
     }
 
     static func parseHead(_ head: ByteBuffer, requestWasHEAD: Bool) throws -> UpstreamResponseHead {
@@ -261,7 +248,7 @@ struct ResponseParser {
         }
         guard status >= 100 else { throw ResponseParseError.malformedStatusLine }
         scan.status = status
-        guard let lineEnd = findCRLF(bytes, from: 12) else { throw ResponseParseError.malformedStatusLine }
+        guard let lineEnd = HTTPBytes.findCRLF(bytes, from: 12) else { throw ResponseParseError.malformedStatusLine }
         guard lineEnd == 12 || bytes[12] == 0x20 else { throw ResponseParseError.malformedStatusLine }
         scan.statusLineEnd = lineEnd
 
@@ -270,20 +257,20 @@ struct ResponseParser {
         var lineStart = lineEnd + 2
         let blockEnd = bytes.count - 2
         while lineStart < blockEnd {
-            guard let end = findCRLF(bytes, from: lineStart) else { throw ResponseParseError.malformedHeader }
+            guard let end = HTTPBytes.findCRLF(bytes, from: lineStart) else { throw ResponseParseError.malformedHeader }
             var colon = lineStart
             while colon < end && bytes[colon] != 0x3A { colon += 1 }
             // No colon, an empty name, or a name with whitespace (obs-fold included) is malformed.
             guard colon < end, colon > lineStart else { throw ResponseParseError.malformedHeader }
-            for i in lineStart..<colon where !isTokenByte(bytes[i]) { throw ResponseParseError.malformedHeader }
+            for i in lineStart..<colon where !HTTPBytes.isTokenByte(bytes[i]) { throw ResponseParseError.malformedHeader }
             let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon])
             // Hop-by-hop fields go, and so does an upstream's own `x-zone-cluster`: the proxy's header names the cluster.
             if HopByHop.isHopByHop(name) || (name.count == 14 && equalsLowercase(name, "x-zone-cluster")) {
                 scan.dropped.append(lineStart..<(end + 2))
             }
-            let value = trimmed(bytes, colon + 1, end)
+            let value = HTTPBytes.trimmed(bytes, colon + 1, end)
             if equalsLowercase(name, "content-length") {
-                guard let length = parseDecimal(bytes, value.0, value.1) else { throw ResponseParseError.invalidContentLength }
+                guard let length = HTTPBytes.parseDecimal(bytes, value.0, value.1) else { throw ResponseParseError.invalidContentLength }
                 if let earlier = scan.contentLength, earlier != length { throw ResponseParseError.invalidContentLength }
                 scan.contentLength = length
             } else if equalsLowercase(name, "transfer-encoding") {
@@ -310,7 +297,7 @@ struct ResponseParser {
         guard scan.transferEncoding || !namedByConnection.isEmpty else { return scan }
         scan.dropped.removeAll(keepingCapacity: true)
         lineStart = lineEnd + 2
-        while lineStart < blockEnd, let end = findCRLF(bytes, from: lineStart) {
+        while lineStart < blockEnd, let end = HTTPBytes.findCRLF(bytes, from: lineStart) {
             var colon = lineStart
             while colon < end && bytes[colon] != 0x3A { colon += 1 }
             let name = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<colon])
@@ -334,7 +321,7 @@ struct ResponseParser {
     // MARK: Byte helpers
 
     private mutating func readLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        let end = buffer.withUnsafeReadableBytes { Self.findCRLF($0, from: 0) }
+        let end = buffer.withUnsafeReadableBytes { HTTPBytes.findCRLF($0, from: 0) }
         guard let end else {
             if buffer.readableBytes > Self.maxLineSize { throw ResponseParseError.invalidChunk }
             return nil
@@ -370,53 +357,13 @@ struct ResponseParser {
         }
     }
 
-    static func findCRLF(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        var i = start
-        while i + 1 < bytes.count {
-            if bytes[i] == 0x0D {
-                if bytes[i + 1] == 0x0A { return i }
-            } else if bytes[i] == 0x0A {
-                // A bare LF is not a line end we accept.
-                return nil
-            }
-            i += 1
-        }
-        return nil
-    }
-
-    private static func isTokenByte(_ b: UInt8) -> Bool {
-        // RFC 9110 tchar: visible ASCII except separators.
-        switch b {
-        case 0x21, 0x23...0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x30...0x39, 0x41...0x5A, 0x5E...0x7A, 0x7C, 0x7E: return true
-        default: return false
-        }
-    }
-
-    private static func trimmed(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> (Int, Int) {
-        var s = start, e = end
-        while s < e && (bytes[s] == 0x20 || bytes[s] == 0x09) { s += 1 }
-        while e > s && (bytes[e - 1] == 0x20 || bytes[e - 1] == 0x09) { e -= 1 }
-        return (s, e)
-    }
-
-    private static func parseDecimal(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
-        guard end > start, end - start <= 18 else { return nil }
-        var n = 0
-        for i in start..<end {
-            let d = bytes[i]
-            guard d >= 0x30 && d <= 0x39 else { return nil }
-            n = n * 10 + Int(d - 0x30)
-        }
-        return n
-    }
-
     private static func forEachToken(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Int, Int) -> Void) {
         var i = start
         while i < end {
             while i < end && (bytes[i] == 0x2C || bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
             let tokenStart = i
             while i < end && bytes[i] != 0x2C { i += 1 }
-            let (s, e) = trimmed(bytes, tokenStart, i)
+            let (s, e) = HTTPBytes.trimmed(bytes, tokenStart, i)
             if e > s { body(s, e) }
         }
     }

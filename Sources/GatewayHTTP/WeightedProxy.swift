@@ -247,8 +247,7 @@ public final class WeightedProxy: Sendable {
                 return
             }
             channel.closeFuture.whenComplete { _ in limit.release() }
-            // Only NIO's request decoder: responses are written as bytes by ProxyHandler.
-            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            // The one handler: it reads requests from the bytes and writes responses as bytes.
             if let loop = pools[ObjectIdentifier(channel.eventLoop)]?.value {
                 try sync.addHandler(ProxyHandler(shared: shared, pool: loop.pool, clients: loop.clients))
             } else {

@@ -89,8 +89,8 @@ final class ProxyHardeningWireTests: XCTestCase {
     func testDoubleHostAndAmbiguousFramingGet400AndReachNoBackend() async throws {
         let (backend, seen) = try await startRecordingBackend()
         let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]))
-        // Which layer refuses tells what NIO's parser (llhttp) already catches: its errors get the bare
-        // 400 of errorCaught, the proxy's own checks a 400 or 417 with a reason.
+        // Which layer refuses: the proxy's request parser (RequestParser) refuses any framing it could read two ways
+        // with a bare 400, the proxy's checks of the head (RequestFields) the rest with a 400 or 417 and a reason.
         let parser = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n"
         let proxyRefusal = "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain"
         let cases: [(String, String)] = [
@@ -101,9 +101,9 @@ final class ProxyHardeningWireTests: XCTestCase {
             ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", parser),
             ("POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", parser),
             ("POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5, 6\r\n\r\nhello!", parser),
-            // llhttp lets a lone unknown coding through (and would read the body until close): the proxy refuses it.
-            ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", proxyRefusal),
-            ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", proxyRefusal),
+            // llhttp let a lone unknown coding through (and would read the body until close); both are refused.
+            ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", parser),
+            ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", parser),
             ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", parser),
             ("POST / HTTP/1.1\r\nHost: app.test\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", "HTTP/1.1 417 Expectation Failed\r\n"),
         ]
@@ -113,6 +113,28 @@ final class ProxyHardeningWireTests: XCTestCase {
             XCTAssertTrue(text.contains("connection: close\r\n"), text)
         }
         XCTAssertEqual(seen.withLock { $0.count }, 0, "no refused request may reach the backend")
+        await proxy.shutdown()
+        await backend.shutdown()
+    }
+
+    func testTheProxysOwnRequestParserFramesBodiesAsTheBackendReadsThem() async throws {
+        let (backend, seen) = try await startRecordingBackend()
+        let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]))
+        // A chunked body with extensions and a trailer, split oddly, then a request with a length: each reaches the
+        // backend whole, and the bytes after the first body are read as the second request, not as body.
+        let text = try await rawExchange(port: proxy.port,
+            "POST /echo HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n3;x=\"y\"\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
+            + "POST /echo HTTP/1.1\r\nHost: app.test\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz")
+        XCTAssertEqual(text.components(separatedBy: "HTTP/1.1 200 OK").count, 3, text)
+        XCTAssertTrue(text.hasSuffix("xyz"), text)
+        XCTAssertEqual(seen.withLock { $0.map { String(buffer: $0.body) } }, ["abcde", "xyz"])
+        // A head past 64 KiB gets 431 without the proxy waiting for its end.
+        let large = try await rawExchange(port: proxy.port, "GET / HTTP/1.1\r\nHost: app.test\r\nX: " + String(repeating: "a", count: 70_000))
+        XCTAssertTrue(large.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), large)
+        // An HTTP/1.0 request is the connection's last: whatever follows it is dropped, and its answer still comes.
+        let last = try await rawExchange(port: proxy.port, "GET /one HTTP/1.0\r\nHost: app.test\r\n\r\nNOT A REQUEST\r\n\r\n")
+        XCTAssertTrue(last.hasPrefix("HTTP/1.0 200 OK\r\n") && last.hasSuffix("answer for /one"), last)
+        XCTAssertEqual(seen.withLock { $0.map(\.uri) }, ["/echo", "/echo", "/one"])
         await proxy.shutdown()
         await backend.shutdown()
     }
