@@ -25,7 +25,7 @@
 #                   their ratio (figures that do not depend on the machine's load) and the gateway's costliest
 #                   functions, and leaves the profiles in DIR/NAME.callgrind. Names need a binary with its symbols: build `make release` without
 #                   `--strip-all` (as `make startup-order` does) and `objcopy --strip-debug` it (valgrind 3.19
-#                   cannot read Swift 6's DWARF 5); Z=that file.
+#                   cannot read Swift 6's DWARF 5); Z=that file. CALLGRIND_CLOSE=1: a new connection per request.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -181,11 +181,12 @@ served() {
     fi
 }
 
-wrk_args() { # MODE
+wrk_args() { # MODE: sets WRK_ARGS. An array: wrk takes a header only as "Name: value", and the space must survive
+    # (as one word of a string, `-H Connection:close` was dropped by wrk, so "close" measured keep-alive until 2026-12-04).
     case $1 in
-        c32) echo "-t2 -c32" ;;
-        c256) echo "-t2 -c256" ;;
-        close) echo "-t2 -c32 -H Connection:close" ;;
+        c32) WRK_ARGS=(-t2 -c32) ;;
+        c256) WRK_ARGS=(-t2 -c256) ;;
+        close) WRK_ARGS=(-t2 -c32 -H "Connection: close") ;;
     esac
 }
 
@@ -204,8 +205,8 @@ measure() { # NAME ADDRESS PID MODE
         timeout -s INT "${DURATION%s}" strace -c -f -p "$pid" -o "$SYSCALLS/$name-$mode.strace" >/dev/null 2>&1 & strace_pid=$!
     fi
     before=$(cpu_ticks "$pid")
-    # shellcheck disable=SC2046
-    out=$(wrk $(wrk_args "$mode") -d"$DURATION" --latency -H "Host: bench.test" "http://$address/svc1")
+    wrk_args "$mode"
+    out=$(wrk "${WRK_ARGS[@]}" -d"$DURATION" --latency -H "Host: bench.test" "http://$address/svc1")
     after=$(cpu_ticks "$pid")
     if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
     if [ -n "$strace_pid" ]; then wait "$strace_pid" || true; fi
@@ -234,7 +235,9 @@ if [ -n "${CALLGRIND:-}" ]; then
     count() { # NAME ADDRESS PID: instructions per request
         callgrind_control -z "$3" >/dev/null 2>&1
         local out total dump
-        out=$(wrk -t1 -c8 -d15s -H "Host: bench.test" "http://$2/svc1")
+        local close=()
+        if [ "${CALLGRIND_CLOSE:-0}" = 1 ]; then close=(-H "Connection: close"); fi
+        out=$(wrk -t1 -c8 -d15s "${close[@]}" -H "Host: bench.test" "http://$2/svc1")
         callgrind_control -d "$3" >/dev/null 2>&1
         total=$(echo "$out" | awk '/requests in/ {print $1}')
         dump=$(ls -t "$CALLGRIND/$1.exit".* | head -1)

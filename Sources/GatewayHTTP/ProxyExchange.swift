@@ -156,8 +156,10 @@ struct ProxyExchange {
 
     /// A request head arrived while idle: the exchange begins (it is routed next, or answered).
     mutating func requestStarted(_ head: HTTPRequestHead, mayResend: Bool) {
+        // A pattern, not `==`: HTTPMethod compares its raw strings.
+        let isHEAD = if case .HEAD = head.method { true } else { false }
         request = Request(
-            clientVersion: head.version, clientKeepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD,
+            clientVersion: head.version, clientKeepAlive: head.keepsConnectionOpen, isHEAD: isHEAD,
             tries: ExchangeTries(mayResend: mayResend)
         )
         phase = .exchange

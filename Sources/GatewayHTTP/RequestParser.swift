@@ -70,7 +70,7 @@ struct RequestParser {
             switch state {
             case .head:
                 guard let (head, framing) = try parseHead(&buffer) else { return nil }
-                lastRequest = !head.isKeepAlive
+                lastRequest = !head.keepsConnectionOpen
                 switch framing {
                 case .none: state = .endPending
                 case .length(let n): state = n == 0 ? .endPending : .fixed(remaining: n)
@@ -160,7 +160,10 @@ struct RequestParser {
         guard i > targetStart, i < bytes.count, bytes[i] == 0x20 else { throw RequestParseError.malformedRequestLine }
         let targetEnd = i
         let method = Self.method(UnsafeRawBufferPointer(rebasing: bytes[0..<methodEnd]))
-        guard method == .CONNECT || Self.isTargetForm(UnsafeRawBufferPointer(rebasing: bytes[targetStart..<targetEnd])) else {
+        // A pattern, not `==`: HTTPMethod compares its raw strings.
+        let isCONNECT: Bool
+        if case .CONNECT = method { isCONNECT = true } else { isCONNECT = false }
+        guard isCONNECT || Self.isTargetForm(UnsafeRawBufferPointer(rebasing: bytes[targetStart..<targetEnd])) else {
             throw RequestParseError.malformedRequestLine
         }
         i += 1

@@ -1,0 +1,33 @@
+@testable import GatewayHTTP
+import NIOCore
+import NIOHTTP1
+import XCTest
+
+/// What the proxy works out once per client connection or request without NIO's slower paths: it must agree with them.
+final class ClientConnectionTests: XCTestCase {
+    func testKeepAliveIsDecidedAsNIODecidesIt() {
+        let values = ["close", "keep-alive", "Keep-Alive", "CLOSE", " close ", "upgrade", "keep-alive, close", "close, keep-alive",
+                      "keep-alive, keep-alive", "te, keep-alive", "", ",", "keep-alive,", "closed", "keep-alive-x"]
+        var lists: [[String]] = [[]] + values.map { [$0] }
+        lists += [["keep-alive", "keep-alive"], ["close", "upgrade"], ["upgrade", "keep-alive"]]
+        for version in [HTTPVersion.http1_0, .http1_1, HTTPVersion(major: 2, minor: 0)] {
+            for list in lists {
+                var headers = HTTPHeaders([("Host", "a")])
+                for value in list { headers.add(name: "Connection", value: value) }
+                let head = HTTPRequestHead(version: version, method: .GET, uri: "/", headers: headers)
+                XCTAssertEqual(head.keepsConnectionOpen, head.isKeepAlive, "\(version) \(list)")
+            }
+        }
+    }
+
+    func testClientAddressesAreNamedAsSocketAddressNamesThem() throws {
+        for ip in ["0.0.0.0", "1.2.3.4", "10.20.30.40", "127.0.0.1", "192.168.100.9", "255.255.255.255"] {
+            let names = try XCTUnwrap(ProxyHandler.forwardingNames(of: try SocketAddress(ipAddress: ip, port: 80)))
+            XCTAssertEqual(names.clientIP, ip)
+            XCTAssertEqual(names.forwarded, "for=\(ip);proto=http")
+        }
+        let v6 = try XCTUnwrap(ProxyHandler.forwardingNames(of: try SocketAddress(ipAddress: "::1", port: 80)))
+        XCTAssertEqual(v6.clientIP, "::1")
+        XCTAssertEqual(v6.forwarded, "for=\"[::1]\";proto=http")
+    }
+}
