@@ -97,10 +97,16 @@ enum HopByHop {
     }
 
     static func trimmed(_ s: Substring) -> Substring {
-        var s = s
-        while let first = s.first, first == " " || first == "\t" { s.removeFirst() }
-        while let last = s.last, last == " " || last == "\t" { s.removeLast() }
-        return s
+        // Over the UTF-8 view: by Character, each end looked at is a grapheme break.
+        let bytes = s.utf8
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last] == 0x20 || bytes[last] == 0x09 else { break }
+            end = last
+        }
+        return Substring(bytes[start..<end])
     }
 }
 

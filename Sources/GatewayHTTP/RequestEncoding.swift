@@ -77,6 +77,9 @@ struct RequestFields {
                 chunkedOnly = chunkedOnly && !transferEncoding && HopByHop.equalsIgnoringCase(HopByHop.trimmed(value[...]), "chunked")
                 transferEncoding = true
             case .connection:
+                // The usual values name no field: no list to split (4 k instructions a request, callgrind).
+                let whole = HopByHop.trimmed(value[...])
+                if HopByHop.equalsIgnoringCase(whole, "close") || HopByHop.equalsIgnoringCase(whole, "keep-alive") { break }
                 for token in value.split(separator: ",") {
                     let token = HopByHop.trimmed(token)
                     switch HopByHop.role(of: token) {
