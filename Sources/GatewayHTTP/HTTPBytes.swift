@@ -18,6 +18,21 @@ enum HTTPBytes {
         }
     }
 
+    /// Up to `remaining` bytes of a body from `buffer`, and how many remain after them; nil when `buffer` has none.
+    static func readBody(_ buffer: inout ByteBuffer, remaining: Int) -> (bytes: ByteBuffer, left: Int)? {
+        guard buffer.readableBytes > 0, let slice = buffer.readSlice(length: min(remaining, buffer.readableBytes)) else { return nil }
+        return (slice, remaining - slice.readableBytes)
+    }
+
+    /// `bytes` after the bytes an earlier read left unread, if any (taken from `unread`, so they are not copied twice).
+    static func afterUnread(_ unread: inout ByteBuffer?, _ bytes: ByteBuffer) -> ByteBuffer {
+        guard var earlier = unread else { return bytes }
+        unread = nil
+        var bytes = bytes
+        earlier.writeBuffer(&bytes)
+        return earlier
+    }
+
     /// Where the first CRLF at or after `start` begins; nil when there is none, or a bare LF comes first (a line end
     /// two parsers could read differently, RFC 9112 §2.2).
     static func findCRLF(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {

@@ -126,12 +126,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if var earlier = unreadRequestBytes {
-            unreadRequestBytes = nil
-            earlier.writeBuffer(&bytes)
-            bytes = earlier
-        }
+        var bytes = HTTPBytes.afterUnread(&unreadRequestBytes, unwrapInboundIn(data))
         inClientReadBatch = true
         do {
             while !exchange.isClosed, let part = try parser.next(&bytes) { received(part) }

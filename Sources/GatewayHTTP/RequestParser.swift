@@ -81,19 +81,15 @@ struct RequestParser {
                 state = lastRequest ? .closing : .head
                 return .end(nil)
             case .fixed(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let n = min(remaining, buffer.readableBytes)
-                guard let slice = buffer.readSlice(length: n) else { return nil }
-                state = n == remaining ? .endPending : .fixed(remaining: remaining - n)
+                guard let (slice, left) = HTTPBytes.readBody(&buffer, remaining: remaining) else { return nil }
+                state = left == 0 ? .endPending : .fixed(remaining: left)
                 return .body(slice)
             case .chunkSize:
                 guard let size = try fail(on: { try Self.chunkSize(&buffer) }) else { return nil }
                 state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let n = min(remaining, buffer.readableBytes)
-                guard let slice = buffer.readSlice(length: n) else { return nil }
-                state = n == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - n)
+                guard let (slice, left) = HTTPBytes.readBody(&buffer, remaining: remaining) else { return nil }
+                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
                 return .body(slice)
             case .chunkDataEnd:
                 guard buffer.readableBytes >= 2 else { return nil }

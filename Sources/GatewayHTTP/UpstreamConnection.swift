@@ -53,12 +53,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        if var earlier = partial {
-            partial = nil
-            earlier.writeBuffer(&buffer)
-            buffer = earlier
-        }
+        var buffer = HTTPBytes.afterUnread(&partial, unwrapInboundIn(data))
         guard owner != nil, !parser.isDone else {
             // A response nobody asked for (or bytes after one): the connection cannot be reused.
             isPoisoned = true
