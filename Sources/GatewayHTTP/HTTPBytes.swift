@@ -5,11 +5,12 @@ import NIOCore
 
 enum HTTPBytes {
     /// The length of a head including its final empty line, once all of it is in `buffer`; nil while it is not, or
-    /// when no end lies within `limit` bytes (the caller tells the two apart by the buffer's size).
-    static func headLength(_ buffer: ByteBuffer, limit: Int) -> Int? {
+    /// when no end lies within `limit` bytes (the caller tells the two apart by the buffer's size). The first `from`
+    /// bytes were searched before and held no end.
+    static func headLength(_ buffer: ByteBuffer, limit: Int, from: Int = 0) -> Int? {
         buffer.withUnsafeReadableBytes { bytes -> Int? in
             let end = min(bytes.count, limit + 4)
-            var i = 3
+            var i = max(3, from)
             while i < end {
                 if bytes[i] == 0x0A && bytes[i - 1] == 0x0D && bytes[i - 2] == 0x0A && bytes[i - 3] == 0x0D { return i + 1 }
                 i += 1
@@ -22,6 +23,17 @@ enum HTTPBytes {
     static func readBody(_ buffer: inout ByteBuffer, remaining: Int) -> (bytes: ByteBuffer, left: Int)? {
         guard buffer.readableBytes > 0, let slice = buffer.readSlice(length: min(remaining, buffer.readableBytes)) else { return nil }
         return (slice, remaining - slice.readableBytes)
+    }
+
+    /// The bytes of `buffer` not read yet, in storage of their own; nil when there are none. Keeping `buffer` itself would
+    /// keep everything it holds, read or not, and every later read joined to it: a client whose reads all end inside a
+    /// message grew one buffer without bound.
+    static func unread(_ buffer: ByteBuffer) -> ByteBuffer? {
+        guard buffer.readableBytes > 0 else { return nil }
+        var copy = ByteBuffer()
+        copy.reserveCapacity(buffer.readableBytes)
+        copy.writeImmutableBuffer(buffer)
+        return copy
     }
 
     /// `bytes` after the bytes an earlier read left unread, if any (taken from `unread`, so they are not copied twice).

@@ -134,7 +134,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             requestUnreadable(error as? RequestParseError ?? .malformedRequestLine, context: context)
             return
         }
-        if bytes.readableBytes > 0, !exchange.isClosed { unreadRequestBytes = bytes }
+        if !exchange.isClosed { unreadRequestBytes = HTTPBytes.unread(bytes) }
     }
 
     /// A request that does not parse gets 400 (431, 505) when no response is under way; the connection closes.

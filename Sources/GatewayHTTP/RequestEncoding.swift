@@ -49,10 +49,15 @@ struct RequestFields {
     /// Refused with 400 (RFC 9112 §3.2, §6.1, §6.3): more than one `Host`, an HTTP/1.1 request
     /// without one, an invalid `Host` value, both `Content-Length` and `Transfer-Encoding`, differing
     /// or malformed `Content-Length` values, a `Transfer-Encoding` other than exactly `chunked`.
-    /// NIO's parser (llhttp) already rejects most of these before the proxy sees them; this check
+    /// The proxy's parser (RequestParser) already rejects most of these before the proxy sees them; this check
     /// stands on its own so the proxy's framing never depends on the parser's leniency. An `Expect`
-    /// other than `100-continue` gets 417 (RFC 9110 §10.1.1).
+    /// other than `100-continue` gets 417 (RFC 9110 §10.1.1), `CONNECT` 405.
     static func inspect(_ head: HTTPRequestHead) -> Result<RequestFields, RequestRejection> {
+        if case .CONNECT = head.method {
+            // A tunnel: an upstream would read whatever follows its head as tunnel bytes, and the pooled connection
+            // would carry the next client's request into it.
+            return .failure(RequestRejection(status: .methodNotAllowed, reason: "CONNECT is not supported: this proxy does not tunnel\n"))
+        }
         var fields = RequestFields()
         var hostLines = 0
         var contentLength: Int?
@@ -118,16 +123,21 @@ struct RequestFields {
 
     /// A `Host` value the proxy can route by and forward: no whitespace, no list, no path or user part.
     static func isValidHost<S: StringProtocol>(_ value: S) -> Bool {
-        for byte in value.utf8 {
-            switch byte {
-            case 0...0x20, 0x7F, UInt8(ascii: ","), UInt8(ascii: "/"), UInt8(ascii: "\\"), UInt8(ascii: "?"),
-                 UInt8(ascii: "#"), UInt8(ascii: "@"):
-                return false
-            default:
-                continue
-            }
+        value.utf8.allSatisfy(isHostByte)
+    }
+
+    /// What a URI's host and port may hold (RFC 3986 §3.2.2: unreserved, sub-delims but the comma, `%` escapes, an
+    /// IPv6 literal's brackets, the port's colon); no `@` (userinfo), nothing a router or an upstream could split on.
+    static func isHostByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+             UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "%"):
+            return true
+        default:
+            return false
         }
-        return true
     }
 
     private static func parseContentLength(_ value: String) -> Int? {

@@ -38,7 +38,7 @@ enum RequestParseError: Error, Equatable {
 /// trailer section, is at most ``maxHeadSize`` bytes (431 beyond; llhttp has no limit). Not stricter: any token is a
 /// method (the proxy's checks judge it). After `CONNECT` or an `Upgrade` request llhttp stops reading the
 /// connection; this goes on reading requests, which is what the upstream does too, since the proxy forwards neither
-/// (`Upgrade` is hop-by-hop, and `CONNECT`'s authority-form target gets 400).
+/// (`Upgrade` is hop-by-hop, and `CONNECT` gets 405 and the connection closes: RequestFields).
 struct RequestParser {
     private enum State {
         case head
@@ -62,10 +62,23 @@ struct RequestParser {
     private var state = State.head
     /// The request being read is the connection's last.
     private var lastRequest = false
+    /// How many bytes at the front of the buffer were searched for the end of the head or line awaited, and held none:
+    /// the next search resumes there (searching from the start each read made a head sent a byte a read cost its
+    /// length squared).
+    private var scanned = 0
 
     /// The next part the bytes in `buffer` complete, consuming them; nil when more bytes are needed (an incomplete
-    /// head or chunk line stays unread in `buffer`). After an error every call throws it again.
+    /// head or chunk line stays unread in `buffer`). After an error every call throws again.
     mutating func next(_ buffer: inout ByteBuffer) throws -> HTTPServerRequestPart? {
+        do {
+            return try step(&buffer)
+        } catch {
+            state = .failed
+            throw error
+        }
+    }
+
+    private mutating func step(_ buffer: inout ByteBuffer) throws -> HTTPServerRequestPart? {
         while true {
             switch state {
             case .head:
@@ -85,7 +98,7 @@ struct RequestParser {
                 state = left == 0 ? .endPending : .fixed(remaining: left)
                 return .body(slice)
             case .chunkSize:
-                guard let size = try fail(on: { try Self.chunkSize(&buffer) }) else { return nil }
+                guard let size = try Self.chunkSize(&buffer, scanned: &scanned) else { return nil }
                 state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
                 guard let (slice, left) = HTTPBytes.readBody(&buffer, remaining: remaining) else { return nil }
@@ -93,11 +106,11 @@ struct RequestParser {
                 return .body(slice)
             case .chunkDataEnd:
                 guard buffer.readableBytes >= 2 else { return nil }
-                guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { return try fail(.invalidChunk) }
+                guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw RequestParseError.invalidChunk }
                 state = .chunkSize
             case .trailers(let bytes):
                 // Trailer fields are read, checked and dropped: the upstream hop ends its own chunked body.
-                guard let line = try fail(on: { try Self.trailerLine(&buffer, after: bytes) }) else { return nil }
+                guard let line = try Self.trailerLine(&buffer, after: bytes, scanned: &scanned) else { return nil }
                 if line == 0 {
                     state = lastRequest ? .closing : .head
                     return .end(nil)
@@ -113,33 +126,22 @@ struct RequestParser {
         }
     }
 
-    private mutating func fail<T>(_ error: RequestParseError) throws -> T {
-        state = .failed
-        throw error
-    }
-
-    private mutating func fail<T>(on body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch {
-            state = .failed
-            throw error
-        }
-    }
-
     // MARK: Head
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> (HTTPRequestHead, RequestFraming)? {
         // RFC 9112 §2.2: empty lines before a request line are ignored (clients send one after a POST body).
         while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
             buffer.moveReaderIndex(forwardBy: 2)
+            scanned = 0
         }
-        guard let length = HTTPBytes.headLength(buffer, limit: Self.maxHeadSize) else {
-            if buffer.readableBytes > Self.maxHeadSize { return try fail(.headTooLarge) }
+        guard let length = HTTPBytes.headLength(buffer, limit: Self.maxHeadSize, from: scanned) else {
+            if buffer.readableBytes > Self.maxHeadSize { throw RequestParseError.headTooLarge }
+            scanned = buffer.readableBytes
             return nil
         }
+        scanned = 0
         guard let head = buffer.readSlice(length: length) else { return nil }
-        return try fail { try head.withUnsafeReadableBytes { try Self.parseHead($0) } }
+        return try head.withUnsafeReadableBytes { try Self.parseHead($0) }
     }
 
     /// Reads a whole head, from its request line to its empty line.
@@ -194,7 +196,9 @@ struct RequestParser {
                     throw RequestParseError.invalidTransferEncoding
                 }
                 transferEncoding = true
-            } else if !framingValueEnds, name.count == 10, HopByHop.equalsLowercase(name, "connection") {
+            } else if name.count == 10, HopByHop.equalsLowercase(name, "connection"),
+                      UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]).contains(0x09) {
+                // llhttp reads `keep-alive<tab>` as another token and ends the connection; NIO read it as keep-alive.
                 throw RequestParseError.malformedHeader
             }
             headers.add(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
@@ -211,19 +215,25 @@ struct RequestParser {
         return (HTTPRequestHead(version: version, method: method, uri: uri, headers: headers), framing)
     }
 
-    /// Origin form (`/path`), asterisk form (`*`) or absolute form (`scheme://…`); CONNECT's authority form is let
-    /// through by the caller (the proxy refuses it).
+    /// Origin form (`/path`), asterisk form (`*`) or absolute form (`http://host…` or `https://host…`, the host of the
+    /// characters a URI's host may hold); CONNECT's authority form is let through by the caller (the proxy refuses it).
     private static func isTargetForm(_ target: UnsafeRawBufferPointer) -> Bool {
         if target[0] == 0x2F { return true }
         if target.count == 1 { return target[0] == 0x2A }
-        // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then "://".
-        func isAlpha(_ b: UInt8) -> Bool { (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) }
-        guard isAlpha(target[0]) else { return false }
-        var i = 1
-        while i < target.count, isAlpha(target[i]) || (0x30...0x39).contains(target[i]) || target[i] == 0x2B || target[i] == 0x2D || target[i] == 0x2E {
+        let scheme: Int
+        if target.count > 7, HopByHop.equalsLowercase(target.prefix(7), "http://") {
+            scheme = 7
+        } else if target.count > 8, HopByHop.equalsLowercase(target.prefix(8), "https://") {
+            scheme = 8
+        } else {
+            return false
+        }
+        var i = scheme
+        while i < target.count, target[i] != 0x2F, target[i] != 0x3F {
+            guard RequestFields.isHostByte(target[i]) else { return false }
             i += 1
         }
-        return target.count >= i + 3 && target[i] == 0x3A && target[i + 1] == 0x2F && target[i + 2] == 0x2F
+        return i > scheme
     }
 
     private static func version(_ text: UnsafeRawBufferPointer) throws -> HTTPVersion {
@@ -246,12 +256,12 @@ struct RequestParser {
 
     // MARK: Chunked body
 
-    /// Reads a chunk-size line: `1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ) CRLF`
-    /// (RFC 9112 §7.1.1); nil until the whole line is in `buffer`.
-    static func chunkSize(_ buffer: inout ByteBuffer) throws -> Int? {
+    /// Reads a chunk-size line: `1*HEXDIG *( ";" token [ "=" ( token / quoted-string ) ] ) CRLF`, RFC 9112 §7.1.1
+    /// without the optional whitespace, which llhttp refuses too; nil until the whole line is in `buffer`.
+    static func chunkSize(_ buffer: inout ByteBuffer, scanned: inout Int) throws -> Int? {
         let parsed = try buffer.withUnsafeReadableBytes { bytes -> (size: Int, length: Int)? in
-            guard let end = HTTPBytes.findCRLF(bytes, from: 0) else {
-                if bytes.count > maxChunkLineSize || bytes.contains(0x0A) { throw RequestParseError.invalidChunk }
+            guard let end = try lineEnd(bytes, scanned: scanned, error: .invalidChunk) else {
+                if bytes.count > maxChunkLineSize { throw RequestParseError.invalidChunk }
                 return nil
             }
             guard end <= maxChunkLineSize else { throw RequestParseError.invalidChunk }
@@ -266,30 +276,43 @@ struct RequestParser {
             try extensions(bytes, from: i, to: end)
             return (size, end + 2)
         }
-        guard let parsed else { return nil }
+        guard let parsed else {
+            scanned = buffer.readableBytes
+            return nil
+        }
+        scanned = 0
         buffer.moveReaderIndex(forwardBy: parsed.length)
         return parsed.size
     }
 
+    /// Where the line at the front of `bytes` ends (its CR), searching on from `scanned` (the bytes before held no line
+    /// end); nil until it has arrived. A bare LF is `error`: a line end two readers could see differently.
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, scanned: Int, error: RequestParseError) throws -> Int? {
+        var i = scanned
+        while i < bytes.count {
+            if bytes[i] == 0x0A {
+                guard i > 0, bytes[i - 1] == 0x0D else { throw error }
+                return i - 1
+            }
+            i += 1
+        }
+        return nil
+    }
+
     private static func extensions(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws {
         var i = start
-        func skipWhitespace() { while i < end && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 } }
         func token() throws {
             let from = i
             while i < end && HTTPBytes.isTokenByte(bytes[i]) { i += 1 }
             guard i > from else { throw RequestParseError.invalidChunk }
         }
         while true {
-            skipWhitespace()
             if i == end { return }
             guard bytes[i] == 0x3B else { throw RequestParseError.invalidChunk }
             i += 1
-            skipWhitespace()
             try token()
-            skipWhitespace()
             guard i < end, bytes[i] == 0x3D else { continue }
             i += 1
-            skipWhitespace()
             guard i < end, bytes[i] == 0x22 else {
                 try token()
                 continue
@@ -320,10 +343,9 @@ struct RequestParser {
 
     /// Reads one line of a trailer section and returns its length with CRLF (2: the empty line that ends it); nil until
     /// the whole line is in `buffer`. `after` bytes of the section came before it.
-    static func trailerLine(_ buffer: inout ByteBuffer, after: Int) throws -> Int? {
+    static func trailerLine(_ buffer: inout ByteBuffer, after: Int, scanned: inout Int) throws -> Int? {
         let length = try buffer.withUnsafeReadableBytes { bytes -> Int? in
-            guard let end = HTTPBytes.findCRLF(bytes, from: 0) else {
-                if bytes.contains(0x0A) { throw RequestParseError.malformedHeader }
+            guard let end = try lineEnd(bytes, scanned: scanned, error: .malformedHeader) else {
                 if after + bytes.count > maxHeadSize { throw RequestParseError.headTooLarge }
                 return nil
             }
@@ -335,7 +357,11 @@ struct RequestParser {
             for j in (colon + 1)..<end where !HTTPBytes.isFieldValueByte(bytes[j]) { throw RequestParseError.malformedHeader }
             return end + 2
         }
-        guard let length else { return nil }
+        guard let length else {
+            scanned = buffer.readableBytes
+            return nil
+        }
+        scanned = 0
         buffer.moveReaderIndex(forwardBy: length)
         return length == 2 ? 0 : length
     }

@@ -73,8 +73,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if isPoisoned {
             context.close(promise: nil)
-        } else if buffer.readableBytes > 0 {
-            partial = buffer
+        } else {
+            partial = HTTPBytes.unread(buffer)
         }
     }
 

@@ -106,6 +106,10 @@ final class ProxyHardeningWireTests: XCTestCase {
             ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", parser),
             ("POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", parser),
             ("POST / HTTP/1.1\r\nHost: app.test\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", "HTTP/1.1 417 Expectation Failed\r\n"),
+            // A tunnel would swallow what follows on a pooled upstream connection: refused in every form.
+            ("CONNECT /x HTTP/1.1\r\nHost: app.test\r\nContent-Length: 3\r\n\r\nabc", "HTTP/1.1 405 Method Not Allowed\r\n"),
+            ("CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n", "HTTP/1.1 405 Method Not Allowed\r\n"),
+            ("GET / HTTP/1.1\r\nHost: app.test}\r\n\r\n", proxyRefusal),
         ]
         for (request, answer) in cases {
             let text = try await rawExchange(port: proxy.port, request)
