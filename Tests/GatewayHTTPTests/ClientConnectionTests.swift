@@ -22,11 +22,11 @@ final class ClientConnectionTests: XCTestCase {
 
     func testClientAddressesAreNamedAsSocketAddressNamesThem() throws {
         for ip in ["0.0.0.0", "1.2.3.4", "10.20.30.40", "127.0.0.1", "192.168.100.9", "255.255.255.255"] {
-            let names = try XCTUnwrap(ProxyHandler.forwardingNames(of: try SocketAddress(ipAddress: ip, port: 80)))
+            let names = try XCTUnwrap(try SocketAddress(ipAddress: ip, port: 80).forwardingNames)
             XCTAssertEqual(names.clientIP, ip)
             XCTAssertEqual(names.forwarded, "for=\(ip);proto=http")
         }
-        let v6 = try XCTUnwrap(ProxyHandler.forwardingNames(of: try SocketAddress(ipAddress: "::1", port: 80)))
+        let v6 = try XCTUnwrap(try SocketAddress(ipAddress: "::1", port: 80).forwardingNames)
         XCTAssertEqual(v6.clientIP, "::1")
         XCTAssertEqual(v6.forwarded, "for=\"[::1]\";proto=http")
     }
