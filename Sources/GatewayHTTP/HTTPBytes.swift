@@ -84,6 +84,18 @@ enum HTTPBytes {
         return (s, e)
     }
 
+    /// Calls `body` with the bounds of each non-empty, trimmed element of the comma-separated list `start..<end`.
+    static func forEachToken(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Int, Int) -> Void) {
+        var i = start
+        while i < end {
+            while i < end && (bytes[i] == 0x2C || bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+            let tokenStart = i
+            while i < end && bytes[i] != 0x2C { i += 1 }
+            let (s, e) = trimmed(bytes, tokenStart, i)
+            if e > s { body(s, e) }
+        }
+    }
+
     /// The decimal number `start..<end` spells, digits only and at most 18 of them (so it cannot overflow).
     static func parseDecimal(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
         guard end > start, end - start <= 18 else { return nil }

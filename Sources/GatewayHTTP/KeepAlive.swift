@@ -23,16 +23,9 @@ extension HTTPRequestHead {
 
     private static func forEachToken(of value: String, _ body: (UnsafeRawBufferPointer) -> Void) {
         var value = value
-        value.withUTF8 { bytes in
-            let bytes = UnsafeRawBufferPointer(bytes)
-            var start = 0
-            while start <= bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
-                let (s, e) = HTTPBytes.trimmed(bytes, start, end)
-                body(UnsafeRawBufferPointer(rebasing: bytes[s..<e]))
-                start = end + 1
-            }
+        value.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            HTTPBytes.forEachToken(bytes, 0, bytes.count) { body(UnsafeRawBufferPointer(rebasing: bytes[$0..<$1])) }
         }
     }
 }

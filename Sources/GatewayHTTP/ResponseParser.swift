@@ -273,7 +273,7 @@ struct ResponseParser {
                 scan.transferEncoding = true
                 scan.chunked = lastTokenIsChunked(bytes, value.0, value.1)
             } else if equalsLowercase(name, "connection") {
-                forEachToken(bytes, value.0, value.1) { start, end in
+                HTTPBytes.forEachToken(bytes, value.0, value.1) { start, end in
                     let token = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
                     if equalsLowercase(token, "close") {
                         scan.connectionClose = true
@@ -353,20 +353,9 @@ struct ResponseParser {
         }
     }
 
-    private static func forEachToken(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Int, Int) -> Void) {
-        var i = start
-        while i < end {
-            while i < end && (bytes[i] == 0x2C || bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
-            let tokenStart = i
-            while i < end && bytes[i] != 0x2C { i += 1 }
-            let (s, e) = HTTPBytes.trimmed(bytes, tokenStart, i)
-            if e > s { body(s, e) }
-        }
-    }
-
     private static func lastTokenIsChunked(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
         var last: (Int, Int)?
-        forEachToken(bytes, start, end) { last = ($0, $1) }
+        HTTPBytes.forEachToken(bytes, start, end) { last = ($0, $1) }
         guard let (s, e) = last else { return false }
         return equalsLowercase(UnsafeRawBufferPointer(rebasing: bytes[s..<e]), "chunked")
     }
