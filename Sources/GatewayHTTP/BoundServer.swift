@@ -10,18 +10,19 @@ import NIOHTTP1
 public final class BoundServer: Sendable {
     /// The address the listening socket is bound to (the real port when port 0 was asked for).
     public let localAddress: SocketAddress
-    private let serverChannel: any Channel
+    /// One listening socket per event loop, all on one port.
+    let serverChannels: [any Channel]
     private let connections: ConnectionTracker
     private let afterClose: @Sendable () async -> Void
 
     init(
-        serverChannel: any Channel,
+        serverChannels: [any Channel],
         localAddress: SocketAddress,
         connections: ConnectionTracker,
         afterClose: @escaping @Sendable () async -> Void = {}
     ) {
         self.localAddress = localAddress
-        self.serverChannel = serverChannel
+        self.serverChannels = serverChannels
         self.connections = connections
         self.afterClose = afterClose
     }
@@ -38,14 +39,25 @@ public final class BoundServer: Sendable {
     /// Stops accepting, asks open connections to finish their current exchange, waits for them up to
     /// `gracePeriod`, then closes whatever is left.
     public func shutdown(gracePeriod: Duration = .seconds(5)) async {
-        try? await serverChannel.close()
+        await closeListeners()
         await connections.quiesce(gracePeriod: gracePeriod)
         await afterClose()
     }
 
-    /// Completes when the listening socket has closed, by ``shutdown(gracePeriod:)`` or otherwise.
+    /// Completes when the listening sockets have closed, by ``shutdown(gracePeriod:)`` or otherwise; when one
+    /// closes on its own the others are closed too, so the server never listens on fewer loops unnoticed.
     public func waitUntilClosed() async {
-        try? await serverChannel.closeFuture.get()
+        await withTaskGroup(of: Void.self) { group in
+            for channel in serverChannels {
+                group.addTask { try? await channel.closeFuture.get() }
+            }
+            await group.next()
+            await closeListeners()
+        }
+    }
+
+    private func closeListeners() async {
+        for channel in serverChannels { try? await channel.close() }
     }
 
     /// Serves until the calling task is cancelled, then shuts down gracefully.
@@ -56,7 +68,7 @@ public final class BoundServer: Sendable {
         await withTaskCancellationHandler {
             await waitUntilClosed()
         } onCancel: {
-            serverChannel.close(promise: nil)
+            for channel in serverChannels { channel.close(promise: nil) }
         }
         await shutdown(gracePeriod: gracePeriod)
     }
