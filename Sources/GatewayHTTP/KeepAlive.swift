@@ -1,7 +1,7 @@
 // Whether a client's connection stays open after a request. NIO's HTTPRequestHead.isKeepAlive decides it
 // the same way but splits every `Connection` value into a new array of strings: 5.6 k instructions a call
-// when a client says `Connection: close` (callgrind, a new connection per request), and the proxy asks
-// twice a request.
+// when a client says `Connection: close` (callgrind, a new connection per request). The request parser asks
+// once a request, and the exchange takes its answer.
 import NIOHTTP1
 
 extension HTTPRequestHead {

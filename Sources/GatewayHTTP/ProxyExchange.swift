@@ -154,12 +154,13 @@ struct ProxyExchange {
         }
     }
 
-    /// A request head arrived while idle: the exchange begins (it is routed next, or answered).
-    mutating func requestStarted(_ head: HTTPRequestHead, mayResend: Bool) {
+    /// A request head arrived while idle: the exchange begins (it is routed next, or answered). `keepAlive`: the head
+    /// keeps the connection open (`keepsConnectionOpen`, which the parser has already decided).
+    mutating func requestStarted(_ head: HTTPRequestHead, keepAlive: Bool, mayResend: Bool) {
         // A pattern, not `==`: HTTPMethod compares its raw strings.
         let isHEAD = if case .HEAD = head.method { true } else { false }
         request = Request(
-            clientVersion: head.version, clientKeepAlive: head.keepsConnectionOpen, isHEAD: isHEAD,
+            clientVersion: head.version, clientKeepAlive: keepAlive, isHEAD: isHEAD,
             tries: ExchangeTries(mayResend: mayResend)
         )
         phase = .exchange

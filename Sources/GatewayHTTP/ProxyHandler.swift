@@ -203,7 +203,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     private func startExchange(_ head: HTTPRequestHead) {
-        exchange.requestStarted(head, mayResend: shared.resend.mayResend(head.method))
+        // The parser decided keep-alive for the last head it read. A later head waiting in `pipelined` means this
+        // one kept the connection open (nothing is read after a connection's last request).
+        let laterHeadWaits = pipelined.contains { if case .head = $0 { true } else { false } }
+        exchange.requestStarted(
+            head, keepAlive: laterHeadWaits || !parser.lastRequest, mayResend: shared.resend.mayResend(head.method))
         switch RequestPlan.make(
             head, table: shared.selector.currentTable(), clientIP: clientIP, forwarded: forwardedFor,
             allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin

@@ -60,8 +60,8 @@ struct RequestParser {
     static let maxChunkLineSize = 4 << 10
 
     private var state = State.head
-    /// The request being read is the connection's last.
-    private var lastRequest = false
+    /// The request being read is the connection's last: its head does not keep the connection open.
+    private(set) var lastRequest = false
     /// How many bytes at the front of the buffer were searched for the end of the head or line awaited, and held none:
     /// the next search resumes there (searching from the start each read made a head sent a byte a read cost its
     /// length squared).

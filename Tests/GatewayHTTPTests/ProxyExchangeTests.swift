@@ -25,7 +25,7 @@ final class ProxyExchangeTests: XCTestCase {
     ) -> ProxyExchange {
         var exchange = ProxyExchange(timeouts: Self.timeouts, retryBodyLimit: limit, now: Self.t0)
         let head = HTTPRequestHead(version: version, method: method, uri: "/x", headers: headers)
-        exchange.requestStarted(head, mayResend: mayResend ?? ResendPolicy().mayResend(method))
+        exchange.requestStarted(head, keepAlive: head.keepsConnectionOpen, mayResend: mayResend ?? ResendPolicy().mayResend(method))
         guard case .forward(let plan) = RequestPlan.make(
             head, table: table(retry: retry), clientIP: "10.0.0.1", forwarded: "for=10.0.0.1", allocator: ByteBufferAllocator()
         ) else {
@@ -180,7 +180,7 @@ final class ProxyExchangeTests: XCTestCase {
         var exchange = ProxyExchange(timeouts: Self.timeouts, retryBodyLimit: 0, now: Self.t0)
         XCTAssertEqual(exchange.currentWait, .firstHead)
         XCTAssertTrue(exchange.readBatchEnded(), "a batch that completed no head began one")
-        exchange.requestStarted(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), mayResend: true)
+        exchange.requestStarted(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), keepAlive: true, mayResend: true)
         _ = exchange.answer(.notFound, now: Self.t0)
         XCTAssertEqual(exchange.requestEnded(nil, now: Self.t0), .drained(closeNow: false))
         XCTAssertEqual(exchange.currentWait, .keepAlive)

@@ -77,6 +77,9 @@ final class ProxyWireTests: XCTestCase {
         let text = try await rawExchange(port: proxy.port, request + request + last)
         let bodies = text.components(separatedBy: "\r\n\r\n").dropFirst().map { $0.prefix(3) }
         XCTAssertEqual(bodies, ["c1\n", "c2\n", "c1\n"], text)
+        // Only the last request closes: keep-alive is each request's own, though the parser read all three at once.
+        let responses = text.lowercased().components(separatedBy: "http/1.1 ").dropFirst()
+        XCTAssertEqual(responses.map { $0.contains("connection: close") }, [false, false, true], text)
         await proxy.shutdown()
         await b1.shutdown()
         await b2.shutdown()
