@@ -155,7 +155,7 @@ struct ProxyExchange {
     }
 
     /// A request head arrived while idle: the exchange begins (it is routed next, or answered). `keepAlive`: the head
-    /// keeps the connection open (`keepsConnectionOpen`, which the parser has already decided).
+    /// keeps the connection open (the request parser decided it).
     mutating func requestStarted(_ head: HTTPRequestHead, keepAlive: Bool, mayResend: Bool) {
         // A pattern, not `==`: HTTPMethod compares its raw strings.
         let isHEAD = if case .HEAD = head.method { true } else { false }

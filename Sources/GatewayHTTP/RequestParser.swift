@@ -82,8 +82,8 @@ struct RequestParser {
         while true {
             switch state {
             case .head:
-                guard let (head, framing) = try parseHead(&buffer) else { return nil }
-                lastRequest = !head.keepsConnectionOpen
+                guard let (head, framing, keepAlive) = try parseHead(&buffer) else { return nil }
+                lastRequest = !keepAlive
                 switch framing {
                 case .none: state = .endPending
                 case .length(let n): state = n == 0 ? .endPending : .fixed(remaining: n)
@@ -128,7 +128,7 @@ struct RequestParser {
 
     // MARK: Head
 
-    private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> (HTTPRequestHead, RequestFraming)? {
+    private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> (HTTPRequestHead, RequestFraming, keepAlive: Bool)? {
         // RFC 9112 §2.2: empty lines before a request line are ignored (clients send one after a POST body).
         while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
             buffer.moveReaderIndex(forwardBy: 2)
@@ -144,8 +144,8 @@ struct RequestParser {
         return try head.withUnsafeReadableBytes { try Self.parseHead($0) }
     }
 
-    /// Reads a whole head, from its request line to its empty line.
-    static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPRequestHead, RequestFraming) {
+    /// Reads a whole head, from its request line to its empty line; `keepAlive`: the connection stays open after it.
+    static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPRequestHead, RequestFraming, keepAlive: Bool) {
         // The request line: method SP target SP HTTP/1.x CRLF, single spaces (RFC 9112 §3).
         var i = 0
         while i < bytes.count && HTTPBytes.isTokenByte(bytes[i]) { i += 1 }
@@ -172,6 +172,7 @@ struct RequestParser {
         var headers = HTTPHeaders()
         var contentLength: Int?
         var transferEncoding = false
+        var keepAlive = KeepAliveTokens()
         var lineStart = lineEnd + 2
         let blockEnd = bytes.count - 2
         while lineStart < blockEnd {
@@ -196,10 +197,12 @@ struct RequestParser {
                     throw RequestParseError.invalidTransferEncoding
                 }
                 transferEncoding = true
-            } else if name.count == 10, HopByHop.equalsLowercase(name, "connection"),
-                      UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]).contains(0x09) {
+            } else if name.count == 10, HopByHop.equalsLowercase(name, "connection") {
                 // llhttp reads `keep-alive<tab>` as another token and ends the connection; NIO read it as keep-alive.
-                throw RequestParseError.malformedHeader
+                guard !UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end]).contains(0x09) else {
+                    throw RequestParseError.malformedHeader
+                }
+                keepAlive.read(bytes, valueStart, valueEnd)
             }
             headers.add(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
             lineStart = end + 2
@@ -212,7 +215,7 @@ struct RequestParser {
             framing = contentLength.map { .length($0) } ?? .none
         }
         let uri = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[targetStart..<targetEnd]), as: UTF8.self)
-        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: headers), framing)
+        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: headers), framing, keepAlive.keepsOpen(version))
     }
 
     /// Origin form (`/path`), asterisk form (`*`) or absolute form (`http://host…` or `https://host…`, the host of the

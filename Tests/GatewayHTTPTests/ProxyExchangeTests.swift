@@ -25,7 +25,7 @@ final class ProxyExchangeTests: XCTestCase {
     ) -> ProxyExchange {
         var exchange = ProxyExchange(timeouts: Self.timeouts, retryBodyLimit: limit, now: Self.t0)
         let head = HTTPRequestHead(version: version, method: method, uri: "/x", headers: headers)
-        exchange.requestStarted(head, keepAlive: head.keepsConnectionOpen, mayResend: mayResend ?? ResendPolicy().mayResend(method))
+        exchange.requestStarted(head, keepAlive: head.isKeepAlive, mayResend: mayResend ?? ResendPolicy().mayResend(method))
         guard case .forward(let plan) = RequestPlan.make(
             head, table: table(retry: retry), clientIP: "10.0.0.1", forwarded: "for=10.0.0.1", allocator: ByteBufferAllocator()
         ) else {
