@@ -25,8 +25,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     private let shared: ProxyShared
     private let pool: UpstreamPool
-    /// This loop's client connections, which this one joins while it lives (for table publications).
-    private let clients: LoopClients?
+    /// This loop's client connections, which this one joins while it lives (for table publications and deadlines).
+    private let clients: LoopClients
     @exclusivity(unchecked) private var context: ChannelHandlerContext?
     /// The client's address as `X-Forwarded-For` and `Forwarded` name it; fixed per connection.
     @exclusivity(unchecked) private var clientIP = "unknown"
@@ -46,10 +46,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     @exclusivity(unchecked) private var discardedAttempt: UInt64?
     /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
     @exclusivity(unchecked) private var heldHead: ByteBuffer?
-    /// The connection's one timer, for every deadline. It is not moved per request: it is armed at
-    /// most the shortest timeout ahead (ClientTimeouts.checkPeriod), so it never fires after a
-    /// deadline set later, and it re-arms whenever it fires, whatever the state.
-    @exclusivity(unchecked) private var timer: NIOScheduledCallback?
+    /// When the exchange's deadlines are checked next (the loop's sweep looks every tick: LoopClients); nil once the
+    /// connection is done. It is not moved per request: it is set at most the shortest timeout ahead
+    /// (ClientTimeouts.checkPeriod), so it never comes after a deadline set later, and it is set again after each check,
+    /// whatever the state.
+    @exclusivity(unchecked) private var checkAt: NIODeadline?
     @exclusivity(unchecked) private var clientReadsHeld = false
     @exclusivity(unchecked) private var clientReadPending = false
     /// Request parts that arrived while an earlier request's response was still due. Small at first:
@@ -61,7 +62,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// so a request whose head and end arrive together is flushed once, not once per part.
     @exclusivity(unchecked) private var inClientReadBatch = false
 
-    init(shared: ProxyShared, pool: UpstreamPool, clients: LoopClients? = nil) {
+    init(shared: ProxyShared, pool: UpstreamPool, clients: LoopClients) {
         self.shared = shared
         self.pool = pool
         self.clients = clients
@@ -73,10 +74,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        clients?.add(self)
+        clients.add(self)
         let now = NIODeadline.now()
         exchange.clock = ClientClock(now: now)
-        armTimer(context: context, now: now)
+        scheduleCheck(now: now)
         if let names = context.channel.remoteAddress?.forwardingNames {
             (clientIP, forwardedFor) = names
         }
@@ -84,7 +85,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         abandonExchange()
-        clients?.remove(self)
+        clients.remove(self)
         unreadRequestBytes = nil
         self.context = nil
     }
@@ -337,16 +338,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     // MARK: Deadlines
 
-    private func armTimer(context: ChannelHandlerContext, now: NIODeadline) {
-        guard timer == nil else { return }
-        let at = exchange.nextCheck(now: now, underPressure: shared.limit.underPressure)
-        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: ConnectionTimer(proxy: self))
+    private func scheduleCheck(now: NIODeadline) {
+        guard checkAt == nil else { return }
+        checkAt = exchange.nextCheck(now: now, underPressure: shared.limit.underPressure)
     }
 
-    func timerFired() {
-        timer = nil
-        guard let context, !exchange.isClosed else { return }
-        let now = NIODeadline.now()
+    /// The loop's sweep: acts on the exchange's deadlines once their check is due.
+    func checkDeadlines(now: NIODeadline) {
+        guard let at = checkAt, now >= at else { return }
+        checkAt = nil
+        guard context != nil, !exchange.isClosed else { return }
         let upstreamHeldBody = clientReadsHeld && !(connection?.isWritable ?? true)
         switch exchange.timerFired(now: now, underPressure: shared.limit.underPressure, upstreamHeldBody: upstreamHeldBody) {
         case .rearm:
@@ -361,7 +362,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             respondLocally(status, text, close: close)
             if exchange.isClosed { return }
         }
-        armTimer(context: context, now: now)
+        scheduleCheck(now: now)
     }
 
     // MARK: Upstream side
@@ -496,8 +497,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Drops the current exchange for good (client gone or connection being closed).
     private func abandonExchange() {
         exchange.clientClosed()
-        timer?.cancel()
-        timer = nil
+        checkAt = nil
         if let connection {
             self.connection = nil
             connection.close()

@@ -208,6 +208,7 @@ public final class WeightedProxy: Sendable {
         let loops = Array(group.makeIterator())
         // Each loop's share of the connection limit bounds its idle upstream connections in all.
         let maxIdlePerLoop = max(1, shared.limit.maximum / max(1, loops.count))
+        let tick = LoopClients.tick(for: shared.timeouts)
         for loop in loops {
             pools[ObjectIdentifier(loop)] = try await loop.submit {
                 NIOLoopBound(
@@ -217,7 +218,7 @@ public final class WeightedProxy: Sendable {
                         maxIdleTotal: maxIdlePerLoop,
                         idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
                         connectTimeout: TimeAmount(configuration.connectTimeout)
-                    )),
+                    ), tick: tick),
                     eventLoop: loop
                 )
             }.get()
@@ -247,21 +248,11 @@ public final class WeightedProxy: Sendable {
                 return
             }
             channel.closeFuture.whenComplete { _ in limit.release() }
+            // Each loop's listener keeps its connections on that loop (bindServer), so every connection's loop has its
+            // share of the proxy; the channel closes should that ever not hold.
+            guard let loop = pools[ObjectIdentifier(channel.eventLoop)]?.value else { throw ChannelError.inappropriateOperationForState }
             // The one handler: it reads requests from the bytes and writes responses as bytes.
-            if let loop = pools[ObjectIdentifier(channel.eventLoop)]?.value {
-                try sync.addHandler(ProxyHandler(shared: shared, pool: loop.pool, clients: loop.clients))
-            } else {
-                // A loop outside the group's iterator (never with NIO's groups): a private pool still
-                // works, only table publications do not reach it.
-                let pool = UpstreamPool(
-                    eventLoop: channel.eventLoop,
-                    maxIdlePerUpstream: configuration.maxIdleConnectionsPerUpstream,
-                    maxIdleTotal: maxIdlePerLoop,
-                    idleTimeout: TimeAmount(configuration.idleConnectionTimeout),
-                    connectTimeout: TimeAmount(configuration.connectTimeout)
-                )
-                try sync.addHandler(ProxyHandler(shared: shared, pool: pool))
-            }
+            try sync.addHandler(ProxyHandler(shared: shared, pool: loop.pool, clients: loop.clients))
         }
         logger.info("proxy listening", metadata: [
             "address": "\(bound.localAddress)", "maxConnections": "\(shared.limit.maximum)",

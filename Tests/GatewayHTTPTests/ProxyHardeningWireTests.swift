@@ -222,6 +222,23 @@ final class ProxyHardeningWireTests: XCTestCase {
         return text
     }
 
+    func testManySilentConnectionsAreCutOffAtTheHeadTimeoutNotBefore() async throws {
+        // The deadlines of every connection of a loop are checked by one pass a tick (LoopClients): each silent
+        // connection closes after its 150 ms, at most a tick (19 ms) and the machine's delays later.
+        let backend = try await DemoBackend(name: "c1", port: 0).start()
+        let proxy = try await startProxy(CycleSelector(cycle: [upstream("c1", backend.port)]), Self.shortDeadlines)
+        var clients: [(RawClient, ContinuousClock.Instant)] = []
+        for _ in 0..<50 { clients.append((try await RawClient.connect(port: proxy.port), .now)) }
+        for (client, connected) in clients {
+            _ = try await client.waitForClose(timeout: .seconds(3))
+            let lived = ContinuousClock.now - connected
+            XCTAssertGreaterThanOrEqual(lived, .milliseconds(150))
+            XCTAssertLessThan(lived, .seconds(2))
+        }
+        await proxy.shutdown()
+        await backend.shutdown()
+    }
+
     func testABodyThatNeverArrivesAfterAnEarlyAnswerIsCutOff() async throws {
         let upstreamChannel = try await startScriptedUpstream { _ in
             ("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", true)
