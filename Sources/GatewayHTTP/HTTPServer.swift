@@ -227,7 +227,9 @@ public final class HTTPServer: Sendable {
 ///
 /// Every loop of `group` gets a listening socket of its own on the same port (`SO_REUSEPORT`), and keeps the
 /// connections it accepts. With one listener for all loops, NIO hands every other connection to another thread:
-/// two cross-thread tasks, a wake-up and a hop back per connection.
+/// two cross-thread tasks, a wake-up and a hop back per connection. The port is claimed first (`claimPort`), so a port
+/// in use is refused as before. What sharing still allows: a process of the same user may join the port on purpose
+/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway.
 func bindServer(
     host: String,
     port: Int,
@@ -241,15 +243,7 @@ func bindServer(
     var address: SocketAddress
     do {
         address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        if loops.count > 1 {
-            // Sockets that all set SO_REUSEPORT share a port silently, so a second gateway started on the same
-            // port by mistake would take half the first one's connections. A plain bind first fails as usual
-            // when anything listens there, and picks the port when 0 was asked for.
-            let claim = try await listener(on: loops[0], sharing: false, tracker: tracker, refuse: refuse, configure: configure)
-                .bind(to: address).get()
-            if let claimed = claim.localAddress { address = claimed }
-            try await claim.close()
-        }
+        if loops.count > 1 { address = try claimPort(address) }
     } catch {
         throw HTTPServerError.bindFailed(host: host, port: port, reason: "\(error)")
     }

@@ -67,6 +67,19 @@ final class ListenerTests: XCTestCase {
         await again.shutdown()
     }
 
+    func testAClaimPicksAFreePortAndNeverListens() throws {
+        for host in ["127.0.0.1", "::1"] {
+            guard let address = try? SocketAddress(ipAddress: host, port: 0) else { continue }
+            let claimed: SocketAddress
+            do { claimed = try claimPort(address) } catch { continue }  // no IPv6 on this host
+            let port = try XCTUnwrap(claimed.port)
+            XCTAssertNotEqual(port, 0, host)
+            XCTAssertEqual(claimed.ipAddress, address.ipAddress)
+            // Nothing listens there: a connect is refused rather than accepted and reset.
+            XCTAssertThrowsError(try ClientBootstrap(group: group).connect(to: claimed).wait(), host)
+        }
+    }
+
     func testWhenOneListenerClosesTheServerStopsListeningOnAll() async throws {
         let server = try await bind(into: NIOLockedValueBox(Accepted()))
         try await server.serverChannels[1].close()
