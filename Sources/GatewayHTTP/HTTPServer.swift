@@ -229,7 +229,8 @@ public final class HTTPServer: Sendable {
 /// connections it accepts. With one listener for all loops, NIO hands every other connection to another thread:
 /// two cross-thread tasks, a wake-up and a hop back per connection. The port is claimed first (`claimPort`), so a port
 /// in use is refused as before. What sharing still allows: a process of the same user may join the port on purpose
-/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway.
+/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway;
+/// and two servers started on one port in the same instant (both claims made before either listens) share it.
 func bindServer(
     host: String,
     port: Int,
@@ -254,7 +255,10 @@ func bindServer(
             channels.append(try await bootstrap.bind(to: address).get())
         }
     } catch {
+        // The listeners bound so far may have accepted connections already: they end with the server that failed.
         for channel in channels { try? await channel.close() }
+        await tracker.quiesce(gracePeriod: .zero)
+        await afterClose()
         throw HTTPServerError.bindFailed(host: host, port: port, reason: "\(error)")
     }
     guard let local = channels.first?.localAddress else {

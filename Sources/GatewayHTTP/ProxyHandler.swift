@@ -115,18 +115,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
 
     /// A request that does not parse gets 400 (431, 505) when no response is under way; the connection closes.
     private func requestUnreadable(_ error: RequestParseError, context: ChannelHandlerContext) {
-        let canAnswer = exchange.canAnswerParseError
-        abandonExchange()
-        guard canAnswer else {
-            context.close(promise: nil)
+        guard exchange.canAnswerParseError else {
+            closeClient()
             return
         }
         let head = ClientResponseHead(status: .local(error.status), framing: .empty, keepAlive: false)
         var out = context.channel.allocator.buffer(capacity: head.estimatedSize)
         head.write(clientMinor: 1, into: &out)
-        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
+        closeAfterWriting(out, context: context)
         shared.hooks.onResponse(nil, error.status.code)
     }
 
@@ -347,7 +343,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func checkDeadlines(now: NIODeadline) {
         guard let at = checkAt, now >= at else { return }
         checkAt = nil
-        guard context != nil, !exchange.isClosed else { return }
+        guard let context else { return }
+        guard !exchange.isClosed else {
+            // The last bytes of a closing connection were not taken in time (closeAfterWriting).
+            context.close(promise: nil)
+            return
+        }
         let upstreamHeldBody = clientReadsHeld && !(connection?.isWritable ?? true)
         switch exchange.timerFired(now: now, underPressure: shared.limit.underPressure, upstreamHeldBody: upstreamHeldBody) {
         case .rearm:
@@ -475,16 +476,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Writes the last bytes of a response and flushes; then closes, or moves on to a pipelined request.
     private func writeEnd(_ last: ByteBuffer?, close: Bool, context: ChannelHandlerContext) {
         if close {
-            abandonExchange()
-            // Close only once everything before has been written: an empty write's promise says so.
-            let last = last ?? context.channel.allocator.buffer(capacity: 0)
-            context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            closeAfterWriting(last ?? context.channel.allocator.buffer(capacity: 0), context: context)
         } else {
             if let last { context.write(wrapOutboundOut(last), promise: nil) }
             context.flush()
             if !pipelined.isEmpty { deliverPipelined() }
+        }
+    }
+
+    /// Drops the exchange, writes `last` and closes once everything before it has been written (its promise says so).
+    /// A client that never takes those bytes, its window shut, is cut off after the response timeout; otherwise the
+    /// connection, and its place under the limit, would last as long as the client kept answering window probes.
+    private func closeAfterWriting(_ last: ByteBuffer, context: ChannelHandlerContext) {
+        abandonExchange()
+        checkAt = .now() + shared.timeouts.response
+        context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 
