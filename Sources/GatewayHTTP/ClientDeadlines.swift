@@ -21,12 +21,12 @@ struct ClientTimeouts: Sendable, Equatable {
     /// head before a request that may be sent twice goes to another cluster; nil: never (the default).
     var perTry: TimeAmount? = nil
 
-    /// How far ahead a connection's one timer is set at most: the shortest timeout. A deadline set
-    /// later (always now + a timeout) so never lies before the timer, which therefore never has to be
-    /// moved, only re-armed when it fires: a busy connection touches the timer heap about once per
+    /// How far ahead a connection's one check (its timer: the loop's sweep acts on it, LoopClients) is set at most:
+    /// the shortest timeout. A deadline set later (always now + a timeout) so never lies before the check, which
+    /// therefore never has to be moved, only set again when it is due: a busy connection is checked about once per
     /// period instead of twice per request. Progress (body bytes either way) is counted, not timed:
-    /// it is noticed when the timer fires, so a stall is detected between one timeout and one timeout
-    /// plus one period after the last byte.
+    /// it is noticed when the check is due, so a stall is detected between one timeout and one timeout
+    /// plus one period (and a sweep's tick) after the last byte.
     /// With a per-try timeout the period is at most that timeout too, so a slow try is given up
     /// between one and two per-try timeouts after the upstream had the request.
     var checkPeriod: TimeAmount {

@@ -370,7 +370,8 @@ struct ProxyExchange {
         return clock.deadline(for: wait, timeouts: timeouts)
     }
 
-    /// When the connection's one timer fires next, from `now` (see ClientTimeouts.checkPeriod).
+    /// When the connection's one timer (its check, acted on by the loop's sweep) is due next, from `now` (see
+    /// ClientTimeouts.checkPeriod).
     func nextCheck(now: NIODeadline, underPressure: Bool) -> NIODeadline {
         var at = now + timeouts.checkPeriod
         if let deadline = deadline(for: currentWait, underPressure: underPressure), deadline < at { at = deadline }
