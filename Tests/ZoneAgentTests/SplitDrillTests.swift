@@ -42,6 +42,25 @@ final class SplitDrillTests: XCTestCase {
         XCTAssertTrue(checks.contains { $0.what.contains("hash after") && $0.what.hasSuffix("1.10 s after the heal)") }, "\(checks)")
     }
 
+    /// A table built at 1.25 s is first seen at 1.3 s; the sample before it, seen at 1.28 s, still shows the old table
+    /// (its answer left the gateway before the rebuild). That is no evidence the other side came back: the split
+    /// is judged from the drop's sample on.
+    func testASampleTakenBeforeTheDropButSeenAfterItsBuildTimeIsNotJudgedAsSplit() {
+        var a = record(during: (100, 0), movedAt: 1_300, backAt: 3_800, own: "c1")
+        let drop = a.samples.firstIndex { $0.atMs == 1_300 }!
+        a.samples[drop].builtAtMs = 1_250
+        a.samples.insert(.init(atMs: 1_280, weights: ["c1": 20, "c2": 80], reasons: [:], hash: "before"), at: drop)
+        let b = record(during: (0, 100), movedAt: 1_500, backAt: 4_100, own: "c2")
+        let (checks, gateways) = DrillRunner.splitJudgement(records: [a, b], sides: sides, configured: configured, policy: DrillPolicy())
+        XCTAssertTrue(checks.allSatisfy(\.held), "\(checks)")
+        XCTAssertEqual(gateways[0].figures.failoverTableSeconds, 0.25, "the move is still timed by the table's build")
+
+        // A sample taken after the drop that shows the other side again is judged, and fails.
+        a.samples[drop + 3].weights = ["c1": 20, "c2": 80]
+        let again = DrillRunner.splitJudgement(records: [a, b], sides: sides, configured: configured, policy: DrillPolicy()).checks
+        XCTAssertTrue(again.contains { !$0.held && $0.what.hasPrefix("gateway served its own side until the heal") }, "\(again)")
+    }
+
     /// The report carries both gateways: each with its own chart and figures in the page, and in the JSON.
     func testTheReportShowsBothGateways() throws {
         let a = record(during: (100, 0), movedAt: 1_300, backAt: 3_800, own: "c1")

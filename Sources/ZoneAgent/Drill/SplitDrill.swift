@@ -103,10 +103,13 @@ extension DrillRunner {
                 check(false, "\(name): the split was made and healed")
                 continue
             }
-            let dropAt = record.samples.first { sample in sample.atMs >= fault && other.allSatisfy { sample.weights[$0] == 0 } }
-                .map { max(fault, $0.effectiveMs) }
+            let dropIndex = record.samples.firstIndex { sample in sample.atMs >= fault && other.allSatisfy { sample.weights[$0] == 0 } }
+            let dropAt = dropIndex.map { max(fault, record.samples[$0].effectiveMs) }
             check(dropAt != nil, "\(name) dropped the other side's \(other.joined(separator: ", ")) (\(fmt(dropAt.map { $0 - fault })) after the split)")
-            let during = record.samples.filter { $0.atMs > (dropAt ?? Int.max) && $0.atMs < recovery }
+            // The samples from the drop's on, in the order they were taken. Not those seen after the drop's build
+            // time: a sample whose answer left the gateway just before the rebuild is seen after it, with the old
+            // table, and is no evidence that the other side came back.
+            let during = dropIndex.map { record.samples[$0...].filter { $0.atMs < recovery } } ?? []
             let last = during.last.map { policy.holds($0.weights, configured: configured, cut: Set(other)) }
             check(last?.held == true && during.allSatisfy { policy.holds($0.weights, configured: configured, cut: Set(other)).held },
                   "\(name) served its own side until the heal: \(last?.why ?? "no table seen") (table while split: \(DrillHTML.weights(during.last?.weights ?? [:])))")
