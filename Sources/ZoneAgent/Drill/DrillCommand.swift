@@ -203,13 +203,27 @@ struct DrillCommand: AsyncParsableCommand {
             say("  starting a local mesh (\(directory))")
         }
         current.set(target)
+        var keep = dir != nil
         defer {
             current.tearDown()
-            if file == nil && dir == nil, let local = target as? LocalDrillTarget { try? FileManager.default.removeItem(atPath: local.mesh.dir) }
+            if !keep, let local = target as? LocalDrillTarget { try? FileManager.default.removeItem(atPath: local.mesh.dir) }
         }
         try await target.prepare()
         let runner = DrillRunner(target: target, cluster: cluster, configured: configured, options: options) { say($0) }
-        return try await runner.run(s)
+        let report = try await runner.run(s)
+        if !report.held, let local = target as? LocalDrillTarget {
+            // A failure seen once must say whose judgement was late; the whole logs stay for a closer look.
+            keep = true
+            let started = ISO8601DateFormatter().date(from: report.startedAt) ?? Date()
+            func at(_ kind: DrillRecord.Event.Kind) -> Date? {
+                report.events.first { $0.kind == kind }.map { started.addingTimeInterval(Double($0.atMs) / 1000) }
+            }
+            let fault = at(.fault) ?? started
+            say("  what the mesh decided from the fault (\(report.startedAt) + \(DrillHTML.seconds(fault.timeIntervalSince(started)))) "
+                + "to the recovery, from its logs in \(local.mesh.dir):\n"
+                + local.mesh.decisions(of: cluster, from: fault, until: at(.recovery) ?? Date()))
+        }
+        return report
     }
 
     /// The configured weights of the deployment's first route, from its gateway.
