@@ -4,9 +4,9 @@ import Foundation
 /// whose judgement was late: an agent that went on reporting an endpoint healthy, or a gateway that did not hear it.
 extension LocalMesh {
     /// The log lines in which the mesh changed its mind between `from` and `until`: endpoint health, probe shares
-    /// and member states for the agents of `cluster`, routing changes of `cluster`, member states and
-    /// records refused for every gateway. The text logs stamp whole seconds, so the window is widened by one each side. At most `perProcess`
-    /// lines of each process (the first ones), prefixed with its name.
+    /// and member states for the agents of `cluster`; routing changes of `cluster`, member states and records
+    /// refused for every gateway. The text logs stamp whole seconds, so the window is widened by one each side. At
+    /// most `perProcess` lines of each process (the first ones), under its name.
     func decisions(of cluster: String, from: Date, until: Date, perProcess: Int = 16) -> String {
         let markers = ["endpoint health changed", "probe share changed", "member ", "digest lease", "endpoints changed",
                        "probe loop", "record rejected", "cluster=\(cluster) from="]
