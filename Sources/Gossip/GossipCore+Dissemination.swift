@@ -47,6 +47,26 @@ extension GossipCore {
         }
     }
 
+    /// The most gateways a new digest of our own goes to directly. A mesh has one or two; more members without a
+    /// cluster than this are a mistake or an attack, and the rest get the epidemic only.
+    static let directGatewayLimit = 8
+
+    /// Sends our own new digest straight to the alive members without a cluster (the gateways, which build the table
+    /// from digests) as well as by the epidemic. With memberlist's retransmit limit a mesh of 7 sends each update 6
+    /// times all told, and a simulated gateway missed about one digest in 2,500 until the next state sync (10 s at
+    /// `fast`, 30 s at `lan`), keeping a dead endpoint in its table that long: a scale-to-zero drill once moved in
+    /// 8.3 s instead of 0.8. Only the origin does it, once a digest: at most `directGatewayLimit` datagrams a
+    /// change, whatever the mesh's size. A digest too large for a datagram travels by state sync (`disseminate`).
+    mutating func sendToGateways(_ signed: SignedDigest) {
+        let gateways = table.aliveSlots(of: "")
+        guard !gateways.isEmpty else { return }
+        let message = GossipMessage.digest(signed)
+        guard WireEncoding.encodedSize(of: message) <= digestSizeLimit else { return }
+        for slot in gateways.prefix(Self.directGatewayLimit) {
+            sendAlone(message, to: table.member(atSlot: slot).address)
+        }
+    }
+
     mutating func enqueueMembership(_ message: GossipMessage, about name: String, now: Instant, rng: inout some RandomNumberGenerator) {
         dissemination.enqueueMembership(message, key: name)
         scheduleGossip(now: now, rng: &rng)

@@ -275,6 +275,7 @@ public struct GossipCore: Sendable {
         memo.insert(digest)
         out.append(.digestAccepted(digest))
         disseminate(digest, now: now, rng: &rng)
+        sendToGateways(digest)
         return finish(now: now)
     }
 

@@ -60,9 +60,10 @@ struct MemberTable: Sendable {
     private(set) var activeCount = 0
     /// Members dead or left, kept to reject stale rumours about them.
     private(set) var tombstoneCount = 0
-    /// The slots of each named cluster's alive members, for the cluster search: without it every member scanned its
-    /// whole table for alive siblings on every suspicion it heard. Slots, not names, so that it adds 4 bytes per
-    /// member to a table that a simulation holds N² times.
+    /// The slots of each cluster's alive members, for the cluster search: without it every member scanned its whole
+    /// table for alive siblings on every suspicion it heard. The members without a cluster (the gateways) are listed
+    /// under "", for the digests sent to them directly. Slots, not names, so that it adds 4 bytes per member to a
+    /// table that a simulation holds N² times.
     private var rosters: [String: [Int32]] = [:]
     /// The slots of the members dead or left, for the tombstones' upkeep: without it every member scanned its whole
     /// table every few seconds once any member had died (10⁸ entries a sweep in a simulated mesh of 10,000).
@@ -179,7 +180,7 @@ struct MemberTable: Sendable {
 
     private static func list(of m: Member) -> List? {
         if !m.state.isActive { return .tombstones }
-        return m.state == .alive && !m.cluster.isEmpty ? .roster(m.cluster) : nil
+        return m.state == .alive ? .roster(m.cluster) : nil
     }
 
     /// Adds the member at `slot` to the list its state puts it in, if any.
@@ -228,7 +229,7 @@ struct MemberTable: Sendable {
         }
     }
 
-    /// The slots of the alive members of `cluster`, in no particular order.
+    /// The slots of the alive members of `cluster` ("": those without a cluster), in no particular order.
     func aliveSlots(of cluster: String) -> [Int32] { rosters[cluster] ?? [] }
 
     /// The member in `slot` (from `aliveSlots` or `tombstoneSlots`).

@@ -95,7 +95,8 @@ public final class SimulatedNetwork {
 
     let wallClockBase: UInt64 = 1_800_000_000_000
     var nodes: [Node] = []
-    /// Each member's name and cluster: `m<i>` in cluster `i mod clusters`, except a namesake's.
+    /// Each member's name and cluster: `m<i>` in cluster `i mod clusters`, except a namesake's; -1 for a gateway
+    /// (no cluster, no signing key).
     private var names: [String] = []
     private var clusterOf: [Int] = []
     private var byAddress: [PeerAddress: Int] = [:]
@@ -112,11 +113,12 @@ public final class SimulatedNetwork {
     private let memo = VerificationMemo(capacity: 1_000_000)
     private let clusterCount: Int
 
-    /// Creates `count` members (not yet joined) named `m0`, `m1`, … in `clusters` clusters, at 127.x.y.z:7946.
-    /// `signatureVerifier` replaces the one `crypto` implies (to count or fault verifications in tests).
+    /// Creates `count` members (not yet joined) named `m0`, `m1`, … in `clusters` clusters, at 127.x.y.z:7946; the
+    /// last `gateways` of them belong to no cluster, as gateways do. `signatureVerifier` replaces the one `crypto`
+    /// implies (to count or fault verifications in tests).
     public init(
         count: Int, settings: GossipSettings = GossipSettings(), seed: UInt64 = 1, link: Link = Link(),
-        clusters: Int = 2, crypto: Crypto = .ed25519, encodePackets: Bool = true,
+        clusters: Int = 2, gateways: Int = 0, crypto: Crypto = .ed25519, encodePackets: Bool = true,
         signatureVerifier: (any SignatureVerifier)? = nil
     ) {
         self.settings = settings
@@ -158,7 +160,7 @@ public final class SimulatedNetwork {
         self.packetsSent = Array(repeating: 0, count: count)
         for i in 0..<count {
             names.append(Self.name(of: i))
-            clusterOf.append(i % clusterCount)
+            clusterOf.append(i >= count - gateways ? -1 : i % clusterCount)
             let node = makeNode(i, generation: 1)
             nodes.append(node)
             byAddress[Self.address(of: i)] = i
@@ -190,9 +192,11 @@ public final class SimulatedNetwork {
 
     private func makeNode(_ i: Int, generation: UInt64) -> Node {
         let cluster = clusterOf[i]
-        let identity = MemberIdentity(name: names[i], cluster: "c\(cluster)", zone: "z\(cluster)", generation: generation)
+        let identity = cluster < 0
+            ? MemberIdentity(name: names[i], cluster: "", zone: "", generation: generation)
+            : MemberIdentity(name: names[i], cluster: "c\(cluster)", zone: "z\(cluster)", generation: generation)
         let core = GossipCore(identity: identity, address: Self.address(of: i), settings: settings,
-                              signer: signers[cluster], verifier: verifier, memo: memo)
+                              signer: cluster < 0 ? nil : signers[cluster], verifier: verifier, memo: memo)
         var seedRNG = rng
         let nodeSeed = seedRNG.next() ^ UInt64(i) &* 0x9E37_79B9 ^ generation
         rng = seedRNG
@@ -297,6 +301,7 @@ public final class SimulatedNetwork {
         let core = nodes[i].member.core
         let digest = HealthDigest(origin: core.identity, incarnation: core.incarnation, version: version,
                                   issuedAtMillis: wallClockMillis, endpoints: endpoints)
+        precondition(clusterOf[i] >= 0, "a gateway has no cluster key to sign a digest with")
         let signer = signers[clusterOf[i]]
         let signed = SignedDigest(digest: digest, keyID: signer.keyID, signature: signer.sign(WireEncoding.signedBytes(of: digest)))
         let now = now
