@@ -44,6 +44,13 @@ extension GossipCore {
                 }
             }
         }
+        if let held = existing ?? predecessor, !held.cluster.isEmpty, held.cluster != record.identity.cluster,
+           existing != nil || record.identity.cluster.isEmpty {
+            // Clusterless records may be unsigned (gateways): without this, one at a higher incarnation or generation
+            // would take a signed agent's name and address. A generation may move to another cluster, signed.
+            out.append(.recordRejected(.clusterChanged(origin: name, held: held.cluster, received: record.identity.cluster)))
+            return
+        }
         if let m = existing {
             // Within one generation, only a strictly newer incarnation says anything new; a left member stays
             // left, and an accusation at the same incarnation outranks the alive record it accused.

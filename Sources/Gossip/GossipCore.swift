@@ -271,11 +271,13 @@ public struct GossipCore: Sendable {
         _ digest: SignedDigest, now: ContinuousClock.Instant, rng: inout some RandomNumberGenerator
     ) -> [GossipDirective] {
         start(now: now, rng: &rng)
+        let previous = store[identity.name]
         guard store.storeOwn(digest) else { return finish(now: now) }
         memo.insert(digest)
         out.append(.digestAccepted(digest))
         disseminate(digest, now: now, rng: &rng)
-        sendToGateways(digest)
+        // A re-issue that reports the same health (the periodic refresh) is no news to hurry.
+        if previous?.digest.endpoints != digest.digest.endpoints { sendToGateways(digest, rng: &rng) }
         return finish(now: now)
     }
 

@@ -12,6 +12,9 @@ public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible 
     case untrustedOperator(keyID: KeyID)
     /// A drain that would last longer than `DrainRules.maxDuration`.
     case drainTooLong(cluster: String, millis: UInt64)
+    /// A member record that would move a member of one cluster to another within its generation, or take a
+    /// cluster's member out of every cluster: an unsigned clusterless record must not take over a signed member.
+    case clusterChanged(origin: String, held: String, received: String)
 
     public var reason: String {
         switch self {
@@ -23,6 +26,7 @@ public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible 
         case .unsigned: return "unsigned"
         case .untrustedOperator: return "untrusted_operator"
         case .drainTooLong: return "drain_too_long"
+        case .clusterChanged: return "cluster_changed"
         }
     }
 
@@ -36,6 +40,8 @@ public enum RecordRejection: Error, Hashable, Sendable, CustomStringConvertible 
         case .unsigned(let o): return "\(o) serves a cluster but its record is unsigned"
         case .untrustedOperator(let k): return "key \(k) is not an operator key of the trust roster (trust.yaml `operators`)"
         case .drainTooLong(let c, let ms): return "the drain of \(c) would last \(ms / 1000) s, more than the \(DrainRules.maxDurationMillis / 3_600_000) h allowed"
+        case .clusterChanged(let o, let held, let received):
+            return "a record would move \(o) from cluster \(held) to \(received.isEmpty ? "no cluster" : received)"
         }
     }
 }

@@ -1,5 +1,6 @@
 import Gossip
 import GossipSimulation
+import MeshCrypto
 import Wire
 import XCTest
 
@@ -27,7 +28,8 @@ final class GatewayDigestTests: XCTestCase {
         var unspread: [UInt64] = []
         for version in UInt64(1)...300 {
             let origin = Int(version % 6)
-            let state: EndpointHealthState = version % 2 == 0 ? .healthy : .unhealthy
+            // Each digest reports a change from its origin's last one: only changes are sent directly.
+            let state: EndpointHealthState = (version / 6) % 2 == 0 ? .healthy : .unhealthy
             let digest = net.publishDigest(from: origin, version: version,
                                            endpoints: [EndpointHealth(service: "s", host: "10.0.0.\(origin)", port: 80, state: state)])
             let published = net.elapsed
@@ -58,5 +60,48 @@ final class GatewayDigestTests: XCTestCase {
         XCTAssertEqual(direct.count, 8, "sent alone at publication: \(direct)")
         XCTAssertTrue(Set(direct).isSubset(of: gateways), "only gateways get it directly")
         XCTAssertEqual(Set(direct).count, 8, "each at most once")
+    }
+
+    /// The periodic re-issue of an unchanged report goes by the epidemic alone: whoever slipped fake clusterless
+    /// members into the mesh gets datagrams per health change, not a steady stream.
+    func testARefreshThatReportsTheSameHealthIsNotSentDirectly() {
+        let net = SimulatedNetwork(count: 7, seed: 32, clusters: 2, gateways: 1, crypto: .checksum, encodePackets: false)
+        net.bootstrapFullView()
+        net.run(for: .seconds(2))
+        var direct = 0
+        net.onSend = { from, messages, _ in
+            if from == 1, messages.count == 1, case .digest = messages[0] { direct += 1 }
+        }
+        let healthy = [EndpointHealth(service: "s", host: "10.0.0.1", port: 80, state: .healthy)]
+        net.publishDigest(from: 1, version: 1, endpoints: healthy)
+        XCTAssertEqual(direct, 1, "the first report is news")
+        net.publishDigest(from: 1, version: 2, endpoints: healthy)
+        XCTAssertEqual(direct, 1, "the same report again is a refresh")
+        net.publishDigest(from: 1, version: 3, endpoints: healthy.map { var e = $0; e.state = .unhealthy; return e })
+        XCTAssertEqual(direct, 2, "a change is news")
+    }
+
+    /// Clusterless member records may be unsigned (gateways). One that names a signed agent, at a higher
+    /// incarnation or a newer generation, must not take its place (and with it, its address as a gateway's).
+    func testAnUnsignedClusterlessRecordCannotTakeOverAnAgent() throws {
+        let net = SimulatedNetwork(count: 7, seed: 33, clusters: 2, gateways: 1, crypto: .checksum, encodePackets: false)
+        let obs = Observations()
+        obs.recordChanges = false
+        obs.attach(to: net)
+        net.bootstrapFullView()
+        net.run(for: .seconds(2))
+        let agent = try XCTUnwrap(net.core(0).member(named: "m1"))
+        let thief = PeerAddress(host: .v4(0x7F00_0063), port: 7946)
+        for generation in [agent.identity.generation, agent.identity.generation + 1] {
+            let record = MemberRecord(identity: MemberIdentity(name: "m1", cluster: "", generation: generation), address: thief,
+                                      incarnation: agent.incarnation + 5, status: .alive)
+            net.inject([.member(SignedMemberRecord(record: record, keyID: KeyID(rawValue: 0), signature: []))], to: 0,
+                       from: SimulatedNetwork.address(of: 2))
+            net.run(for: .milliseconds(50))
+            let held = try XCTUnwrap(net.core(0).member(named: "m1"))
+            XCTAssertEqual(held.identity.cluster, agent.identity.cluster, "generation \(generation)")
+            XCTAssertEqual(held.address, agent.address, "generation \(generation)")
+        }
+        XCTAssertEqual(obs.rejected.filter { $0.observer == 0 && $0.rejection.reason == "cluster_changed" }.count, 2)
     }
 }

@@ -47,7 +47,7 @@ final class MeshMetrics: Sendable {
 
     /// Every `RecordRejection.reason`, so each series exists at 0.
     static let rejectionReasons = ["unknown_cluster", "untrusted_key", "bad_signature", "not_newer", "future_timestamp", "unsigned",
-                                   "untrusted_operator", "drain_too_long"]
+                                   "untrusted_operator", "drain_too_long", "cluster_changed"]
 
     /// Counts a member's new state, and times its failure from the first suspicion.
     func memberChanged(_ member: MemberSnapshot, previous: MemberState?, now: ContinuousClock.Instant) {
