@@ -29,8 +29,7 @@ final class ConnectionGate: ChannelDuplexHandler, RemovableChannelHandler {
     struct RequestBytesArrived {}
 
     private var watching = false
-    private var paused = false
-    private var readHeld = false
+    private var reads = ReadHold()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if watching {
@@ -41,11 +40,7 @@ final class ConnectionGate: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if paused {
-            readHeld = true
-        } else {
-            context.read()
-        }
+        if reads.admit() { context.read() }
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
@@ -56,13 +51,9 @@ final class ConnectionGate: ChannelDuplexHandler, RemovableChannelHandler {
         case .watchForRequestBytes:
             watching = true
         case .pauseReading:
-            paused = true
+            _ = reads.hold(true)
         case .resumeReading:
-            paused = false
-            if readHeld {
-                readHeld = false
-                context.read()
-            }
+            if reads.hold(false) { context.read() }
         }
         promise?.succeed()
     }

@@ -51,8 +51,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// (ClientTimeouts.checkPeriod), so it never comes after a deadline set later, and it is set again after each check,
     /// whatever the state.
     @exclusivity(unchecked) private var checkAt: NIODeadline?
-    @exclusivity(unchecked) private var clientReadsHeld = false
-    @exclusivity(unchecked) private var clientReadPending = false
+    /// The client's reads, held while the exchange says so (ProxyExchange.holdsClientReads).
+    @exclusivity(unchecked) private var clientReads = ReadHold()
     /// Request parts that arrived while an earlier request's response was still due. Small at first:
     /// most clients never pipeline, and NIO's default ring of 16 was allocated for every connection.
     @exclusivity(unchecked) private var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
@@ -192,11 +192,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     }
 
     func read(context: ChannelHandlerContext) {
-        if clientReadsHeld {
-            clientReadPending = true
-        } else {
-            context.read()
-        }
+        if clientReads.admit() { context.read() }
     }
 
     private func startExchange(_ head: HTTPRequestHead) {
@@ -349,7 +345,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             context.close(promise: nil)
             return
         }
-        let upstreamHeldBody = clientReadsHeld && !(connection?.isWritable ?? true)
+        let upstreamHeldBody = clientReads.isHeld && !(connection?.isWritable ?? true)
         switch exchange.timerFired(now: now, underPressure: shared.limit.underPressure, upstreamHeldBody: upstreamHeldBody) {
         case .rearm:
             break
@@ -511,7 +507,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         resetTry()
         if !pipelined.isEmpty { pipelined.removeAll() }
-        clientReadsHeld = false
+        clientReads.end()
     }
 
     /// Forgets the held head of the current try; a bumped attempt number keeps late connects away.
@@ -526,11 +522,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         // of it (every string and buffer of the request retained and released).
         let (waiting, writable) = (pipelined.count, connection?.isWritable)
         let hold = exchange.holdsClientReads(pipelined: waiting, upstreamWritable: writable)
-        guard hold != clientReadsHeld else { return }
-        clientReadsHeld = hold
-        if !hold, clientReadPending, let context {
-            clientReadPending = false
-            context.read()
-        }
+        guard hold != clientReads.isHeld else { return }
+        if clientReads.hold(hold), let context { context.read() }
     }
 }

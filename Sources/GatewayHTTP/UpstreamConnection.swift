@@ -33,8 +33,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes of a response line or head that has not fully arrived yet.
     @exclusivity(unchecked) private var partial: ByteBuffer?
     @exclusivity(unchecked) private var requestIsChunked = false
-    @exclusivity(unchecked) private var readsHeld = false
-    @exclusivity(unchecked) private var readPending = false
+    @exclusivity(unchecked) private var reads = ReadHold()
 
     init(upstream: Upstream) {
         self.upstream = upstream
@@ -107,20 +106,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsHeld {
-            readPending = true
-        } else {
-            context.read()
-        }
+        if reads.admit() { context.read() }
     }
 
     /// Stops or resumes reading responses, for backpressure from a slow client.
     func holdReads(_ hold: Bool) {
-        readsHeld = hold
-        if !hold, readPending, let context {
-            readPending = false
-            context.read()
-        }
+        if reads.hold(hold), let context { context.read() }
     }
 
     /// Writes an encoded request head (unflushed) and prepares for its response.
