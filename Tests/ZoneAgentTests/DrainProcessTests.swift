@@ -15,7 +15,7 @@ final class DrainProcessTests: XCTestCase {
         p.arguments = arguments
         p.currentDirectoryURL = URL(fileURLWithPath: mesh.dir)
         let file = mesh.dir + "/cli-\(UUID().uuidString.prefix(6)).out"
-        FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
         p.standardOutput = handle
         p.standardError = handle
