@@ -281,24 +281,13 @@ private func listener(
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: sharing ? 1 : 0)
         // Accepted sockets inherit TCP_NODELAY from the listener (Linux; tested). Setting it again per connection
-        // cost NIO a getsockname and an address formatted as text, 5 k instructions (callgrind). No child channel
-        // options at all for the same reason: NIO applies them through a chain of futures, 12 k a connection.
+        // cost NIO a getsockname and an address formatted as text, 5 k instructions (callgrind). Child channel
+        // options would not be applied: `ConnectionAcceptor` takes every connection before NIO's accept handler.
         .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        .childChannelInitializer { channel in
-            do {
-                switch tracker.admit(channel) {
-                case .admitted:
-                    try configure(channel)
-                case .overLimit:
-                    // Set up to answer and close; without a way to answer, close at once.
-                    if let refuse { try refuse(channel) } else { channel.close(promise: nil) }
-                case .shuttingDown:
-                    channel.close(promise: nil)
-                }
-                // The loop's one cached future, not a new one a connection (1.5 k instructions with its `Result`).
-                return channel.eventLoop.makeSucceededVoidFuture()
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
+        .serverChannelInitializer { server in
+            server.eventLoop.makeCompletedFuture {
+                try server.pipeline.syncOperations.addHandler(
+                    ConnectionAcceptor(tracker: tracker, refuse: refuse, configure: configure))
             }
         }
 }
