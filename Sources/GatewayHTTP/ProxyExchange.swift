@@ -81,7 +81,7 @@ struct ProxyExchange {
     let unreachable: UnreachableUpstreams?
     /// Request parts not yet written to the current try (it is still connecting), and their body bytes.
     /// (It grows when needed; a new connection should not pay for NIO's default ring of 16.)
-    private var pending = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 2)
+    private var pending = LazyQueue<HTTPClientRequestPart>()
     private(set) var pendingBytes = 0
     /// Request parts already written, kept while a retry is still possible, and their body bytes.
     private var replay: [HTTPClientRequestPart] = []
@@ -424,7 +424,7 @@ struct ProxyExchange {
             if request!.attached {
                 // Closed or given up while sent: the head is rewritten on attach, the parts so far come
                 // from the replay copy.
-                pending = CircularBuffer(replay)
+                pending = LazyQueue(replay)
                 pendingBytes = replayBytes
             }
             request!.tries.retrying()
@@ -444,8 +444,8 @@ struct ProxyExchange {
 
     private mutating func resetTry() {
         responseBodyFraming = .drop
-        // Keeping capacity matters: removeAll() would allocate fresh storage on every request.
-        if !pending.isEmpty { pending.removeAll(keepingCapacity: true) }
+        // The queue keeps its storage: a fresh buffer on every request would be an allocation each.
+        if !pending.isEmpty { pending.removeAll() }
         pendingBytes = 0
         if !replay.isEmpty { replay.removeAll(keepingCapacity: true) }
         replayBytes = 0

@@ -12,8 +12,8 @@ import NIOHTTP1
 /// Its stored state, and that of ``UpstreamConnection`` and ``UpstreamPool``, is `@exclusivity(unchecked)`: the
 /// runtime's check of each access (about 75 instructions, some 30 a request over the three classes, 4% of a proxied
 /// request, callgrind) guards nothing here. Every access is a load, a store, or a mutating call into pure value code
-/// (``ProxyExchange``, ``ResponseParser``, a `CircularBuffer`, the pool's lists) that cannot call back into a
-/// handler, so no two accesses to one property can overlap; all of it runs on the connection's own event loop. A
+/// (``ProxyExchange``, ``ResponseParser``, ``LazyQueue``, the pool's lists) that cannot call back into a handler,
+/// so no two accesses to one property can overlap; all of it runs on the connection's own event loop. A
 /// change that held an access across a call out (a stored property passed `inout` to a closure that reaches a
 /// handler) must drop the attribute from that property.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
@@ -55,7 +55,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     @exclusivity(unchecked) private var clientReads = ReadHold()
     /// Request parts that arrived while an earlier request's response was still due. Small at first:
     /// most clients never pipeline, and NIO's default ring of 16 was allocated for every connection.
-    @exclusivity(unchecked) private var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
+    @exclusivity(unchecked) private var pipelined = LazyQueue<HTTPServerRequestPart>()
     /// Request bytes were written upstream since the last flush; flushed once per read batch.
     @exclusivity(unchecked) private var upstreamNeedsFlush = false
     /// Between a client read and the end of its batch: upstream writes wait for channelReadComplete,
@@ -163,7 +163,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Hands waiting pipelined parts over once the exchange before them has ended.
     private func deliverPipelined() {
         while let part = pipelined.first, !exchange.mustWait(part) {
-            pipelined.removeFirst()
+            _ = pipelined.popFirst()
             handle(part)
         }
         updateClientReadHold()
