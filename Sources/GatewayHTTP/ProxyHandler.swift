@@ -86,6 +86,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     func handlerRemoved(context: ChannelHandlerContext) {
         abandonExchange()
         clients.remove(self)
+        // The connection's place under the limit, taken before this handler was added (`WeightedProxy.start`).
+        shared.limit.release()
         unreadRequestBytes = nil
         self.context = nil
     }

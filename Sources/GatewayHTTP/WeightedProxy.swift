@@ -247,12 +247,20 @@ public final class WeightedProxy: Sendable {
                 try sync.addHandler(OverloadAnswerHandler(limit: limit))
                 return
             }
-            channel.closeFuture.whenComplete { _ in limit.release() }
-            // Each loop's listener keeps its connections on that loop (bindServer), so every connection's loop has its
-            // share of the proxy; the channel closes should that ever not hold.
-            guard let loop = pools[ObjectIdentifier(channel.eventLoop)]?.value else { throw ChannelError.inappropriateOperationForState }
-            // The one handler: it reads requests from the bytes and writes responses as bytes.
-            try sync.addHandler(ProxyHandler(shared: shared, pool: loop.pool, clients: loop.clients))
+            do {
+                // Each loop's listener keeps its connections on that loop (bindServer), so every connection's loop has
+                // its share of the proxy; the channel closes should that ever not hold.
+                guard let loop = pools[ObjectIdentifier(channel.eventLoop)]?.value else {
+                    throw ChannelError.inappropriateOperationForState
+                }
+                // The one handler: it reads requests from the bytes and writes responses as bytes. It gives the place
+                // under the limit back when it is removed, as the connection closes: a callback on the close future
+                // instead would be its second, which NIO keeps in an array it copies into a queue (1.4 k instructions).
+                try sync.addHandler(ProxyHandler(shared: shared, pool: loop.pool, clients: loop.clients))
+            } catch {
+                limit.release()
+                throw error
+            }
         }
         logger.info("proxy listening", metadata: [
             "address": "\(bound.localAddress)", "maxConnections": "\(shared.limit.maximum)",

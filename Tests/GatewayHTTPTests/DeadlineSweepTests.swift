@@ -15,6 +15,7 @@ final class DeadlineSweepTests: XCTestCase {
             selector: CycleSelector(cycle: [upstream("c1", 1)]), hooks: ProxyHooks(), timeouts: timeouts,
             retryBodyLimit: 0, limit: ConnectionLimit(maximum: 10) { _, _ in })
         let pool = UpstreamPool(eventLoop: loop, maxIdlePerUpstream: 1, idleTimeout: .seconds(1), connectTimeout: .seconds(1))
+        _ = shared.limit.admit()  // the place the handler gives back when it is removed, as the proxy's set-up takes it
         return ProxyHandler(shared: shared, pool: pool, clients: clients)
     }
 
