@@ -4,8 +4,11 @@ import Wire
 /// piggybacked on probes and acks and pushed in gossip rounds, and the upkeep of tombstones (`Tombstones`).
 extension GossipCore {
     /// A digest from another member: stored and passed on when it is newer than the one held of its origin and
-    /// verifies; `wallClockMillis` bounds how far in the future it may claim to be issued.
-    mutating func receive(_ signed: SignedDigest, now: Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator) {
+    /// verifies; `wallClockMillis` bounds how far in the future it may claim to be issued. `bySync`: it came in a
+    /// state-sync frame rather than a datagram.
+    mutating func receive(
+        _ signed: SignedDigest, bySync: Bool = false, now: Instant, wallClockMillis: UInt64, rng: inout some RandomNumberGenerator
+    ) {
         let d = signed.digest
         // Our own digests come only from ourselves; a copy relayed back is old news.
         guard d.origin.name != identity.name else { return }
@@ -23,7 +26,9 @@ extension GossipCore {
             memo.insert(signed)
         }
         store.store(signed, in: slot, table: table)
-        out.append(.digestAccepted(signed))
+        // A digest too large for a datagram travels by state sync alone: its coming that way is no news of a miss.
+        let missed = bySync && WireEncoding.encodedSize(of: .digest(signed)) <= digestSizeLimit
+        out.append(.digestAccepted(signed, bySync: missed))
         disseminate(signed, now: now, rng: &rng)
     }
 

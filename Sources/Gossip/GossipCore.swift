@@ -274,7 +274,7 @@ public struct GossipCore: Sendable {
         let previous = store[identity.name]
         guard store.storeOwn(digest) else { return finish(now: now) }
         memo.insert(digest)
-        out.append(.digestAccepted(digest))
+        out.append(.digestAccepted(digest, bySync: false))
         disseminate(digest, now: now, rng: &rng)
         // A re-issue that reports the same health (the periodic refresh) is no news to hurry.
         if previous?.digest.endpoints != digest.digest.endpoints { sendToGateways(digest, rng: &rng) }
@@ -348,7 +348,7 @@ public struct GossipCore: Sendable {
                 receive(record, relay: record.name == peerName, deadAt: verdicts.isEmpty ? nil : verdicts[key],
                         viaSync: true, now: now, rng: &rng)
             case .accusation(let accusation): receive(accusation, now: now, rng: &rng)
-            case .digest(let digest): receive(digest, now: now, wallClockMillis: wallClockMillis, rng: &rng)
+            case .digest(let digest): receive(digest, bySync: true, now: now, wallClockMillis: wallClockMillis, rng: &rng)
             case .drain(let drain): receive(drain, now: now, wallClockMillis: wallClockMillis, rng: &rng)
             default: break
             }

@@ -387,7 +387,7 @@ public final class SimulatedNetwork {
             push(time, .tick(node: i))
         case .event(.memberChanged(let snapshot, let previous)):
             onEvent?(.memberChanged(observer: i, member: snapshot, previous: previous, at: at))
-        case .event(.digestAccepted(let digest)):
+        case .event(.digestAccepted(let digest, _)):
             onEvent?(.digestAccepted(observer: i, digest: digest, at: at))
         case .event(.drainAccepted(let drain)):
             onEvent?(.drainAccepted(observer: i, drain: drain, at: at))

@@ -155,6 +155,34 @@ final class CoreTests: XCTestCase {
         let (again, _) = a.onStateSync(b.stateSyncRequest(), from: address(2), now: start, wallClockMillis: wall, rng: &rng)
         XCTAssertEqual(again.count, 1, "only the summary: \(again)")
     }
+
+    /// A digest that a state sync brings is reported so (gossip had not brought it), unless it is too large for a
+    /// datagram and so could only come that way; one that a datagram brings is not.
+    func testADigestThatOnlyAStateSyncBroughtIsReportedSo() {
+        let a = makeCore("a", at: 1)
+        func digest(version: UInt64, endpoints: Int) -> SignedDigest {
+            let health = (0..<endpoints).map {
+                EndpointHealth(service: "service-with-a-long-name-\($0)", host: "10.0.\($0 / 250).\($0 % 250)", port: 8080, state: .healthy)
+            }
+            return SignedDigest(signing: HealthDigest(origin: a.identity, incarnation: 0, version: version, issuedAtMillis: wall,
+                                                      endpoints: health), with: keyC1)
+        }
+        func bySync(_ out: [GossipDirective]) -> [Bool] {
+            out.compactMap { if case .digestAccepted(_, let bySync) = $0 { return bySync } else { return nil } }
+        }
+        var b = makeCore("b", at: 2)
+        let small = digest(version: 1, endpoints: 2)
+        let (_, synced) = b.onStateSync([.member(a.ownRecord), .digest(small)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(bySync(synced), [true])
+        let large = digest(version: 2, endpoints: 60)
+        XCTAssertGreaterThan(WireEncoding.encodedSize(of: .digest(large)), WireEncoding.datagramBudget)
+        let (_, syncedLarge) = b.onStateSync([.digest(large)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(bySync(syncedLarge), [false], "a digest too large for a datagram travels by state sync alone")
+        var c = makeCore("c", at: 3)
+        _ = c.onStateSync([.member(a.ownRecord)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        let gossiped = c.onPacket([.digest(small)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(bySync(gossiped), [false])
+    }
 }
 
 extension CoreTests {

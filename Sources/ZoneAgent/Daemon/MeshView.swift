@@ -49,7 +49,7 @@ struct MeshView {
             replay?.append(event)
             update(member)
             return true
-        case .digestAccepted(let signed):
+        case .digestAccepted(let signed, _):
             replay?.append(event)
             return store(signed)
         case .drainAccepted:

@@ -15,12 +15,20 @@ final class MeshMetrics: Sendable {
     let suspicions: Counter
     let detection: DurationHistogram
     let digestsAccepted: Counter
+    let digestsBySync: Counter
     let digestAge: DurationHistogram
     let rejected: [String: Counter]
     let nameConflicts: Counter
     private let suspectedSince = Mutex(SuspicionClock())
+    /// Digests issued before this instant (the process's start, and a little after) come by state sync as a matter of
+    /// course: the first syncs bring everything issued before this member was there to hear it.
+    private let heardFromMillis: UInt64
 
-    init(registry: PrometheusCollectorRegistry) {
+    /// How long after start a member's first state syncs may still bring news it could not have heard by gossip.
+    static let joinGraceMillis: UInt64 = 5_000
+
+    init(registry: PrometheusCollectorRegistry, startedAtMillis: UInt64 = wallClockMillis()) {
+        heardFromMillis = startedAtMillis + Self.joinGraceMillis
         members = Dictionary(uniqueKeysWithValues: Self.states.map { state in
             (state, registry.gauge("zone_agent_members", [("state", state)],
                                        help: "Members this process knows, by state (this process counts as alive)."))
@@ -35,6 +43,8 @@ final class MeshMetrics: Sendable {
             help: "Time from the first suspicion of a member to its declaration as dead, as this process saw it.")
         digestsAccepted = registry.counter("zone_agent_digests_accepted_total",
                                                help: "Verified health digests stored (newer than the one held).")
+        digestsBySync = registry.counter("zone_agent_digests_by_state_sync_total",
+            help: "Accepted digests, issued since this process started, that a state sync brought first although small enough for gossip: news the epidemic and the direct send to gateways missed or had not brought yet.")
         digestAge = registry.histogram("zone_agent_digest_age_seconds", buckets: MetricBuckets.digestAge,
             help: "Age of each accepted digest on arrival: received minus issued, by the wall clocks of both ends.")
         rejected = Dictionary(uniqueKeysWithValues: Self.rejectionReasons.map { reason in
@@ -65,9 +75,11 @@ final class MeshMetrics: Sendable {
         for (state, gauge) in members { gauge.set(Int64(counts[state] ?? 0)) }
     }
 
-    /// Counts a stored digest and how old it was when it got here (never below zero: clocks differ).
-    func digestAccepted(_ digest: HealthDigest, receivedAtMillis: UInt64) {
+    /// Counts a stored digest and how old it was when it got here (never below zero: clocks differ), and whether a
+    /// state sync brought it though gossip should have (`bySync`, from the gossip core).
+    func digestAccepted(_ digest: HealthDigest, bySync: Bool = false, receivedAtMillis: UInt64) {
         digestsAccepted.increment()
+        if bySync, digest.issuedAtMillis >= heardFromMillis { digestsBySync.increment() }
         let ageMillis = receivedAtMillis > digest.issuedAtMillis ? receivedAtMillis - digest.issuedAtMillis : 0
         digestAge.record(.milliseconds(Int64(clamping: ageMillis)))
     }
