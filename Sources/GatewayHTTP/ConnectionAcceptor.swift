@@ -13,6 +13,10 @@ import NIOCore
 ///
 /// `registerAlreadyConfigured0` is what NIO itself uses for a socket that arrives connected (`withConnectedSocket`),
 /// and an accepted socket is one: it registers the channel with the selector and makes it active, which starts reads.
+/// One difference: NIO's own path closes a connection whose epoll registration fails, and this one traps (NIO's
+/// `try!`, for errors it deems fatal: no kernel memory, or the user's epoll watches used up). The default connection
+/// limit keeps the proxy's descriptors within half of the user's watches (`ConnectionLimit.descriptorLimit`), so a
+/// flood of connections is answered 503 long before; what remains is a kernel out of memory.
 /// NIO's accept handler stays in the pipeline behind this one and still closes the listener on quiesce; it sees no
 /// connection.
 final class ConnectionAcceptor: ChannelInboundHandler {
