@@ -1,30 +1,30 @@
-// Sets up and starts each accepted connection in the listener's read, without NIO's chain of futures.
+// Sets up each accepted connection in the listener's read, without NIO's chain of futures around the set-up.
 import NIOCore
 
 /// The first handler of a listening channel: it takes every accepted connection before `ServerBootstrap`'s own
-/// accept handler would, admits it, lets `configure` build its pipeline, and registers it with the loop at once.
+/// accept handler would, admits it, lets `configure` build its pipeline, and passes it on past that handler to the
+/// listener's own end of the pipeline, which registers it with the loop.
 ///
-/// Why not `childChannelInitializer`: NIO's accept handler applies the (empty) child options through a promise, chains
-/// the initializer's future with two `flatMap`s and a `makeSucceededFuture`, and its listener then schedules a task
-/// that registers the connection through another promise and `flatMapThrowing`. Each of those six futures is made
-/// and freed by generic code that looks its type up at run time: 19.7 k of a new connection's 127.5 k instructions
-/// (callgrind, a new connection per request) went to that path alone. Here there is one: the registration's own
-/// promise inside `registerAlreadyConfigured0`.
+/// Why not `childChannelInitializer`: NIO's accept handler applies the (empty) child options through a promise, then
+/// chains the initializer's future with two `flatMap`s and a `makeSucceededFuture`. Each of those four futures is
+/// made and freed by generic code that looks its type up at run time, some 2 k instructions apiece (callgrind, a new
+/// connection per request). The registration is left to NIO as it was (a task, a promise, a `flatMapThrowing`): it
+/// closes a connection whose epoll registration fails, where the shorter way for a socket that arrives connected
+/// (`registerAlreadyConfigured0`) traps, and a flood of connections on a node short of epoll watches must cost
+/// connections, not the process.
 ///
-/// `registerAlreadyConfigured0` is what NIO itself uses for a socket that arrives connected (`withConnectedSocket`),
-/// and an accepted socket is one: it registers the channel with the selector and makes it active, which starts reads.
-/// One difference: NIO's own path closes a connection whose epoll registration fails, and this one traps (NIO's
-/// `try!`, for errors it deems fatal: no kernel memory, or the user's epoll watches used up). The default connection
-/// limit keeps the proxy's descriptors within half of the user's watches (`ConnectionLimit.descriptorLimit`), so a
-/// flood of connections is answered 503 long before; what remains is a kernel out of memory.
-/// NIO's accept handler stays in the pipeline behind this one and still closes the listener on quiesce; it sees no
-/// connection.
+/// NIO's accept handler stays in the pipeline and still closes the listener on quiesce; it sees no connection,
+/// unless NIO ever renames it, when connections go through it as before.
 final class ConnectionAcceptor: ChannelInboundHandler {
     typealias InboundIn = any Channel
 
     private let tracker: ConnectionTracker
     private let refuse: (@Sendable (any Channel) throws -> Void)?
     private let configure: @Sendable (any Channel) throws -> Void
+    /// NIO's accept handler (`ServerBootstrap` names it so): a connection fired from its context reaches the listener's
+    /// end of the pipeline without passing through it. Looked up at the first connection, as it is added after this
+    /// handler; this handler's own context when it cannot be found.
+    private var passOn: ChannelHandlerContext?
 
     init(
         tracker: ConnectionTracker,
@@ -51,10 +51,17 @@ final class ConnectionAcceptor: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
-        accepted._channelCore.registerAlreadyConfigured0(promise: nil)
+        if passOn == nil {
+            passOn = (try? context.pipeline.syncOperations.context(name: "AcceptHandler")) ?? context
+        }
+        passOn?.fireChannelRead(data)
     }
 
-    /// Admits `channel` and builds its pipeline; false when it was closed instead (and must not be registered).
+    func handlerRemoved(context: ChannelHandlerContext) {
+        passOn = nil
+    }
+
+    /// Admits `channel` and builds its pipeline; false when it was closed instead (and goes no further).
     private func setUp(_ channel: any Channel) throws -> Bool {
         switch tracker.admit(channel) {
         case .admitted:

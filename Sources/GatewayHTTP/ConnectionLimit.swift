@@ -102,36 +102,8 @@ final class ConnectionLimit: Sendable {
         max(16, min(descriptorLimit - reservedDescriptors, 1 << 30) / 3)
     }
 
-    /// The descriptors the proxy may count on: the process's soft limit on open descriptors (`RLIMIT_NOFILE`; 1,024 if
-    /// it cannot be read), or half of the user's epoll watch limit (`fs.epoll.max_user_watches`) if that is lower.
-    ///
-    /// Every descriptor the proxy holds is registered with epoll, and the watches are counted per user, across its
-    /// processes (hence half). A registration past the limit fails, and for an accepted connection NIO treats that
-    /// as fatal (`ConnectionAcceptor`): a flood of connections must meet the connection limit first. On a small node
-    /// with a container's usual `RLIMIT_NOFILE` of 2^20 the watches are the lower bound (some 200,000 a gigabyte of
-    /// memory).
-    static func descriptorLimit() -> Int {
-        let files = fileLimit()
-        guard let watches = epollWatchLimit() else { return files }
-        return min(files, max(1024, watches / 2))
-    }
-
-    /// The user's epoll watch limit, nil where there is none to read (not Linux).
-    static func epollWatchLimit() -> Int? {
-        #if os(Linux)
-        guard let file = fopen("/proc/sys/fs/epoll/max_user_watches", "r") else { return nil }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 32)
-        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
-        let value = strtol(line, nil, 10)
-        return value > 0 ? value : nil
-        #else
-        return nil
-        #endif
-    }
-
     /// The process's soft limit on open descriptors (`RLIMIT_NOFILE`); 1,024 if it cannot be read.
-    private static func fileLimit() -> Int {
+    static func descriptorLimit() -> Int {
         var limit = rlimit()
         #if canImport(Glibc)
         let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)

@@ -137,8 +137,7 @@ public final class WeightedProxy: Sendable {
         }
     }
 
-    /// The default connection limit for a descriptor limit (when nil, this process's `RLIMIT_NOFILE`, or half the
-    /// user's epoll watch limit if lower: ``descriptorLimit()``):
+    /// The default connection limit for a descriptor limit (this process's `RLIMIT_NOFILE` when nil):
     /// `max(16, (limit − 128) / 3)`. Each client connection may use three descriptors (its own, its
     /// upstream connection, and one idle pooled upstream connection: the pools keep at most the limit's
     /// worth of idle connections in all); 128 stay for the admin API, gossip, the Kubernetes watch, the
@@ -147,8 +146,7 @@ public final class WeightedProxy: Sendable {
         ConnectionLimit.defaultMaximum(descriptorLimit: descriptorLimit ?? ConnectionLimit.descriptorLimit())
     }
 
-    /// The descriptors this process may count on: its soft `RLIMIT_NOFILE`, or half of the user's epoll watch limit
-    /// (`fs.epoll.max_user_watches`) if that is lower.
+    /// This process's soft limit on open file descriptors (`RLIMIT_NOFILE`).
     public static func descriptorLimit() -> Int {
         ConnectionLimit.descriptorLimit()
     }

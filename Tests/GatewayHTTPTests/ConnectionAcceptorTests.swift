@@ -53,6 +53,19 @@ final class ConnectionAcceptorTests: XCTestCase {
         await server.shutdown()
     }
 
+    /// Connections skip NIO's accept handler by being fired on from its context, found by the name `ServerBootstrap`
+    /// gives it. Should NIO rename it they would pass through it again: still served, but slower.
+    func testNIOsAcceptHandlerIsFoundByItsName() async throws {
+        let (server, _) = try await serve(tracker: ConnectionTracker())
+        for listener in server.serverChannels {
+            let found = try await listener.eventLoop.submit {
+                (try? listener.pipeline.syncOperations.context(name: "AcceptHandler")) != nil
+            }.get()
+            XCTAssertTrue(found, "NIO's accept handler is no longer called AcceptHandler")
+        }
+        await server.shutdown()
+    }
+
     func testAConnectionWhoseSetUpFailsIsClosedAndTheNextIsServed() async throws {
         let (server, setUps) = try await serve(tracker: ConnectionTracker(), failing: [1])
         let first = try await RawClient.connect(port: server.port)

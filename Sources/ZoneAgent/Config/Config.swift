@@ -427,9 +427,8 @@ extension Config {
                 let capacity = WeightedProxy.connectionCapacity(descriptorLimit: limit)
                 guard max <= capacity else {
                     throw y.fail("proxy.maxConnections", "\(max) connections need up to \(3 * max + 128) file descriptors "
-                        + "(3 per connection: client, upstream, one idle pooled; 128 kept for the rest), but this process may "
-                        + "hold \(limit) (RLIMIT_NOFILE, or half of fs.epoll.max_user_watches if lower), enough for \(capacity); "
-                        + "raise the limit (ulimit -n, LimitNOFILE=, sysctl fs.epoll.max_user_watches) or lower proxy.maxConnections")
+                        + "(3 per connection: client, upstream, one idle pooled; 128 kept for the rest), but RLIMIT_NOFILE is "
+                        + "\(limit), enough for \(capacity); raise the limit (ulimit -n, LimitNOFILE=) or lower proxy.maxConnections")
                 }
                 proxy.maxConnections = max
             }
