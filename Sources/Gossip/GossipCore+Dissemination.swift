@@ -26,10 +26,20 @@ extension GossipCore {
             memo.insert(signed)
         }
         store.store(signed, in: slot, table: table)
-        // A digest too large for a datagram travels by state sync alone: its coming that way is no news of a miss.
-        let missed = bySync && WireEncoding.encodedSize(of: .digest(signed)) <= digestSizeLimit
-        out.append(.digestAccepted(signed, bySync: missed))
+        out.append(.digestAccepted(signed, bySync: bySync && missedByGossip(signed, wallClockMillis: wallClockMillis)))
         disseminate(signed, now: now, rng: &rng)
+    }
+
+    /// Whether gossip should have brought `signed` before the state sync that did: it fits a datagram (larger ones
+    /// travel by state sync alone), it was issued after this member's first sync had made it known (what came before
+    /// that sync is its catch-up), and the time gossip takes to spread has passed since (a sync landing while gossip is
+    /// still on its way is a race, not a miss). Ages are read across two wall clocks: skew moves them.
+    private func missedByGossip(_ signed: SignedDigest, wallClockMillis: UInt64) -> Bool {
+        guard let joined = firstSyncAtMillis else { return false }
+        let spread = UInt64(GossipFormulas.seconds(GossipFormulas.spreadBound(settings: settings, n: table.activeCount + 1)) * 1000)
+        let issued = signed.digest.issuedAtMillis
+        return issued >= joined + spread && wallClockMillis >= issued + spread
+            && WireEncoding.encodedSize(of: .digest(signed)) <= digestSizeLimit
     }
 
     /// The largest digest message that is piggybacked; larger ones travel by state sync only.

@@ -56,6 +56,9 @@ public struct GossipCore: Sendable {
     var returned = ReturnedMembers()
     /// Set by `join` until the first state sync has told us whom to announce ourselves to.
     var announcePending = false
+    /// The wall clock at the first state-sync frame merged: digests issued before it could not reach this member by
+    /// gossip, and come by that sync as a matter of course.
+    var firstSyncAtMillis: UInt64?
     /// Older generations of a name being pinged to tell a restart from a name started twice, and those found gone.
     var generationChecks: GenerationChecks
     /// Other live processes found using this member's own name, by generation (each reported once).
@@ -329,6 +332,7 @@ public struct GossipCore: Sendable {
         rng: inout some RandomNumberGenerator
     ) -> (reply: [GossipMessage], directives: [GossipDirective]) {
         start(now: now, rng: &rng)
+        if firstSyncAtMillis == nil { firstSyncAtMillis = wallClockMillis }
         var peerSummary: SyncSummary?
         for case .syncSummary(let s) in messages { peerSummary = s }
         let peerName = peerSummary?.sender

@@ -200,8 +200,12 @@ public enum GossipFormulas {
         let probePeriod = settings.probeInterval
         let minimum = suspicionMinimum(mult: settings.suspicionMult, n: n, probeInterval: settings.probeInterval)
         let maximum = minimum * settings.suspicionMaxMult
-        let spread = settings.gossipInterval * (2 * logScale(n) + 2)
-        return firstProbe + probePeriod + maximum + spread
+        return firstProbe + probePeriod + maximum + spreadBound(settings: settings, n: n)
+    }
+
+    /// The time gossip takes to bring news to every member under no loss: `log(N)` rounds and a little more.
+    public static func spreadBound(settings: GossipSettings, n: Int) -> Duration {
+        settings.gossipInterval * (2 * logScale(n) + 2)
     }
 
     static func seconds(_ d: Duration) -> Double {

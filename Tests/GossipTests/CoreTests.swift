@@ -156,31 +156,39 @@ final class CoreTests: XCTestCase {
         XCTAssertEqual(again.count, 1, "only the summary: \(again)")
     }
 
-    /// A digest that a state sync brings is reported so (gossip had not brought it), unless it is too large for a
-    /// datagram and so could only come that way; one that a datagram brings is not.
-    func testADigestThatOnlyAStateSyncBroughtIsReportedSo() {
+    /// A digest that a state sync brings is reported as missed by gossip only when gossip should have brought it by
+    /// then: it fits a datagram, it was issued after this member's first sync, and gossip's spread time has passed.
+    func testADigestThatOnlyAStateSyncBroughtIsReportedSoWhenGossipShouldHaveBroughtIt() {
         let a = makeCore("a", at: 1)
-        func digest(version: UInt64, endpoints: Int) -> SignedDigest {
+        func digest(version: UInt64, endpoints: Int = 2, issuedAt: UInt64) -> SignedDigest {
             let health = (0..<endpoints).map {
                 EndpointHealth(service: "service-with-a-long-name-\($0)", host: "10.0.\($0 / 250).\($0 % 250)", port: 8080, state: .healthy)
             }
-            return SignedDigest(signing: HealthDigest(origin: a.identity, incarnation: 0, version: version, issuedAtMillis: wall,
+            return SignedDigest(signing: HealthDigest(origin: a.identity, incarnation: 0, version: version, issuedAtMillis: issuedAt,
                                                       endpoints: health), with: keyC1)
         }
         func bySync(_ out: [GossipDirective]) -> [Bool] {
             out.compactMap { if case .digestAccepted(_, let bySync) = $0 { return bySync } else { return nil } }
         }
+        let later: UInt64 = 20_000   // well past gossip's spread (tenths of a second here)
         var b = makeCore("b", at: 2)
-        let small = digest(version: 1, endpoints: 2)
-        let (_, synced) = b.onStateSync([.member(a.ownRecord), .digest(small)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
-        XCTAssertEqual(bySync(synced), [true])
-        let large = digest(version: 2, endpoints: 60)
+        // The first sync is the join's catch-up: what it brings was issued before b could hear it.
+        let (_, joined) = b.onStateSync([.member(a.ownRecord), .digest(digest(version: 1, issuedAt: wall - 5_000))],
+                                        from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        XCTAssertEqual(bySync(joined), [false])
+        func sync(_ d: SignedDigest, at millis: UInt64) -> [Bool] {
+            bySync(b.onStateSync([.digest(d)], from: address(1), now: start, wallClockMillis: millis, rng: &rng).directives)
+        }
+        XCTAssertEqual(sync(digest(version: 2, issuedAt: wall + later), at: wall + later + 50), [false],
+                       "a sync landing while gossip is still on its way is a race")
+        XCTAssertEqual(sync(digest(version: 3, issuedAt: wall + later), at: wall + 2 * later), [true])
+        let large = digest(version: 4, endpoints: 60, issuedAt: wall + 2 * later)
         XCTAssertGreaterThan(WireEncoding.encodedSize(of: .digest(large)), WireEncoding.datagramBudget)
-        let (_, syncedLarge) = b.onStateSync([.digest(large)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
-        XCTAssertEqual(bySync(syncedLarge), [false], "a digest too large for a datagram travels by state sync alone")
+        XCTAssertEqual(sync(large, at: wall + 3 * later), [false], "a digest too large for a datagram travels by state sync alone")
         var c = makeCore("c", at: 3)
         _ = c.onStateSync([.member(a.ownRecord)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
-        let gossiped = c.onPacket([.digest(small)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
+        let gossiped = c.onPacket([.digest(digest(version: 5, issuedAt: wall + later))], from: address(1), now: start,
+                                  wallClockMillis: wall + 2 * later, rng: &rng)
         XCTAssertEqual(bySync(gossiped), [false])
     }
 }

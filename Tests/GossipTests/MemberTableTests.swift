@@ -52,18 +52,20 @@ final class MemberTableTests: XCTestCase {
         for step in 0..<3_000 {
             let i = Int.random(in: 0..<60, using: &rng)
             let name = "m\(i)"
+            // Every fourth member has no cluster (a gateway): the "" roster is what the direct digest send reads.
+            let cluster = i % 4 == 3 ? "" : "c\(i % 3)"
             switch Int.random(in: 0..<5, using: &rng) {
             case 0: table.removeValue(forKey: MemberKey(name: name, generation: 1))
             case 1:
                 // A restart: the next generation takes the slot.
                 if let m = table[name] {
-                    table.replace(m.key, with: Fixture.member(name, cluster: "c\(i % 3)", generation: m.identity.generation + 1))
+                    table.replace(m.key, with: Fixture.member(name, cluster: cluster, generation: m.identity.generation + 1))
                 }
             default:
                 let generation = table[name]?.identity.generation ?? 1
-                table.set(Fixture.member(name, cluster: "c\(i % 3)", generation: generation, state: states.randomElement(using: &rng)!))
+                table.set(Fixture.member(name, cluster: cluster, generation: generation, state: states.randomElement(using: &rng)!))
             }
-            for c in ["c0", "c1", "c2"] {
+            for c in ["c0", "c1", "c2", ""] {
                 let listed = table.aliveSlots(of: c).map { table.member(atSlot: $0).name }
                 let alive = table.members.filter { $0.state == .alive && $0.identity.cluster == c }.map(\.name)
                 XCTAssertEqual(listed.sorted(), alive.sorted(), "step \(step), cluster \(c)")

@@ -20,15 +20,8 @@ final class MeshMetrics: Sendable {
     let rejected: [String: Counter]
     let nameConflicts: Counter
     private let suspectedSince = Mutex(SuspicionClock())
-    /// Digests issued before this instant (the process's start, and a little after) come by state sync as a matter of
-    /// course: the first syncs bring everything issued before this member was there to hear it.
-    private let heardFromMillis: UInt64
 
-    /// How long after start a member's first state syncs may still bring news it could not have heard by gossip.
-    static let joinGraceMillis: UInt64 = 5_000
-
-    init(registry: PrometheusCollectorRegistry, startedAtMillis: UInt64 = wallClockMillis()) {
-        heardFromMillis = startedAtMillis + Self.joinGraceMillis
+    init(registry: PrometheusCollectorRegistry) {
         members = Dictionary(uniqueKeysWithValues: Self.states.map { state in
             (state, registry.gauge("zone_agent_members", [("state", state)],
                                        help: "Members this process knows, by state (this process counts as alive)."))
@@ -44,7 +37,7 @@ final class MeshMetrics: Sendable {
         digestsAccepted = registry.counter("zone_agent_digests_accepted_total",
                                                help: "Verified health digests stored (newer than the one held).")
         digestsBySync = registry.counter("zone_agent_digests_by_state_sync_total",
-            help: "Accepted digests, issued since this process started, that a state sync brought first although small enough for gossip: news the epidemic and the direct send to gateways missed or had not brought yet.")
+            help: "Accepted digests that a state sync brought although gossip should have by then (small enough for a datagram, issued after this member's first sync, older than gossip's spread): news the epidemic and the direct send to gateways missed.")
         digestAge = registry.histogram("zone_agent_digest_age_seconds", buckets: MetricBuckets.digestAge,
             help: "Age of each accepted digest on arrival: received minus issued, by the wall clocks of both ends.")
         rejected = Dictionary(uniqueKeysWithValues: Self.rejectionReasons.map { reason in
@@ -79,7 +72,7 @@ final class MeshMetrics: Sendable {
     /// state sync brought it though gossip should have (`bySync`, from the gossip core).
     func digestAccepted(_ digest: HealthDigest, bySync: Bool = false, receivedAtMillis: UInt64) {
         digestsAccepted.increment()
-        if bySync, digest.issuedAtMillis >= heardFromMillis { digestsBySync.increment() }
+        if bySync { digestsBySync.increment() }
         let ageMillis = receivedAtMillis > digest.issuedAtMillis ? receivedAtMillis - digest.issuedAtMillis : 0
         digestAge.record(.milliseconds(Int64(clamping: ageMillis)))
     }
