@@ -80,7 +80,7 @@ struct ProxyExchange {
     /// Endpoints the proxy could not connect to a moment ago: a retry avoids them where it can.
     let unreachable: UnreachableUpstreams?
     /// Request parts not yet written to the current try (it is still connecting), and their body bytes.
-    /// (It grows when needed; a new connection should not pay for NIO's default ring of 16.)
+    /// (No storage until the first: a pooled connection is attached at once, and nothing waits.)
     private var pending = LazyQueue<HTTPClientRequestPart>()
     private(set) var pendingBytes = 0
     /// Request parts already written, kept while a retry is still possible, and their body bytes.

@@ -53,8 +53,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     @exclusivity(unchecked) private var checkAt: NIODeadline?
     /// The client's reads, held while the exchange says so (ProxyExchange.holdsClientReads).
     @exclusivity(unchecked) private var clientReads = ReadHold()
-    /// Request parts that arrived while an earlier request's response was still due. Small at first:
-    /// most clients never pipeline, and NIO's default ring of 16 was allocated for every connection.
+    /// Request parts that arrived while an earlier request's response was still due. No storage until the first:
+    /// most clients never pipeline.
     @exclusivity(unchecked) private var pipelined = LazyQueue<HTTPServerRequestPart>()
     /// Request bytes were written upstream since the last flush; flushed once per read batch.
     @exclusivity(unchecked) private var upstreamNeedsFlush = false
