@@ -76,9 +76,10 @@ public enum GossipDirective: Sendable, Equatable {
     case startStateSync(with: PeerAddress)
     /// A member was learned or changed state; `previous` is nil for a member not known before.
     case memberChanged(MemberSnapshot, previous: MemberState?)
-    /// A verified digest newer than any before from its origin was stored. `bySync`: a state sync brought it although
-    /// gossip should have, by then (`missedByGossip`): news the epidemic and the direct send to gateways missed.
-    case digestAccepted(SignedDigest, bySync: Bool)
+    /// A verified digest newer than any before from its origin was stored. `missedByGossip`: a state sync brought it
+    /// although gossip should have by then (`GossipCore.missedByGossip`): news the epidemic and the direct send to
+    /// gateways missed.
+    case digestAccepted(SignedDigest, missedByGossip: Bool)
     /// A verified drain order newer than any held for its cluster and route was stored.
     case drainAccepted(SignedDrain)
     /// A received digest or member record was refused (never a mere duplicate).

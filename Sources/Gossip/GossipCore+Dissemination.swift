@@ -26,7 +26,7 @@ extension GossipCore {
             memo.insert(signed)
         }
         store.store(signed, in: slot, table: table)
-        out.append(.digestAccepted(signed, bySync: bySync && missedByGossip(signed, wallClockMillis: wallClockMillis)))
+        out.append(.digestAccepted(signed, missedByGossip: bySync && missedByGossip(signed, wallClockMillis: wallClockMillis)))
         disseminate(signed, now: now, rng: &rng)
     }
 

@@ -277,7 +277,7 @@ public struct GossipCore: Sendable {
         let previous = store[identity.name]
         guard store.storeOwn(digest) else { return finish(now: now) }
         memo.insert(digest)
-        out.append(.digestAccepted(digest, bySync: false))
+        out.append(.digestAccepted(digest, missedByGossip: false))
         disseminate(digest, now: now, rng: &rng)
         // A re-issue that reports the same health (the periodic refresh) is no news to hurry.
         if previous?.digest.endpoints != digest.digest.endpoints { sendToGateways(digest, rng: &rng) }

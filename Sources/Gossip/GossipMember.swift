@@ -18,8 +18,8 @@ public protocol GossipShell {
 public enum GossipEvent: Sendable, Equatable {
     /// A member was learned or changed state; `previous` is nil for a member not known before.
     case memberChanged(MemberSnapshot, previous: MemberState?)
-    /// A verified, newer digest was stored; `bySync` as in `GossipDirective.digestAccepted`.
-    case digestAccepted(SignedDigest, bySync: Bool)
+    /// A verified, newer digest was stored; `missedByGossip` as in `GossipDirective.digestAccepted`.
+    case digestAccepted(SignedDigest, missedByGossip: Bool)
     /// A verified drain order newer than any held for its cluster and route was stored.
     case drainAccepted(SignedDrain)
     /// A received record was refused.
@@ -127,8 +127,8 @@ public struct GossipMember<Randomness: RandomNumberGenerator> {
                 shell.wake(at: at)
             case .memberChanged(let snapshot, let previous):
                 shell.observe(.memberChanged(snapshot, previous: previous))
-            case .digestAccepted(let digest, let bySync):
-                shell.observe(.digestAccepted(digest, bySync: bySync))
+            case .digestAccepted(let digest, let missed):
+                shell.observe(.digestAccepted(digest, missedByGossip: missed))
             case .drainAccepted(let drain):
                 shell.observe(.drainAccepted(drain))
             case .recordRejected(let rejection):

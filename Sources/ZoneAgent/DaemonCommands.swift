@@ -218,8 +218,8 @@ enum Daemon {
                 var counts = Dictionary(grouping: await mesh.gossip.members(), by: \.state.rawValue).mapValues(\.count)
                 counts["alive", default: 0] += 1   // this member
                 ZoneMetrics.mesh.membersByState(counts)
-            case .digestAccepted(let signed, let bySync):
-                ZoneMetrics.mesh.digestAccepted(signed.digest, bySync: bySync, receivedAtMillis: wallClockMillis())
+            case .digestAccepted(let signed, let missed):
+                ZoneMetrics.mesh.digestAccepted(signed.digest, missedByGossip: missed, receivedAtMillis: wallClockMillis())
                 if !digestsMatter { continue }
             case .drainAccepted(let signed):
                 mesh.logger.notice("drain order accepted", metadata: [

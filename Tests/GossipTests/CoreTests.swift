@@ -167,17 +167,17 @@ final class CoreTests: XCTestCase {
             return SignedDigest(signing: HealthDigest(origin: a.identity, incarnation: 0, version: version, issuedAtMillis: issuedAt,
                                                       endpoints: health), with: keyC1)
         }
-        func bySync(_ out: [GossipDirective]) -> [Bool] {
-            out.compactMap { if case .digestAccepted(_, let bySync) = $0 { return bySync } else { return nil } }
+        func missed(_ out: [GossipDirective]) -> [Bool] {
+            out.compactMap { if case .digestAccepted(_, let missed) = $0 { return missed } else { return nil } }
         }
         let later: UInt64 = 20_000   // well past gossip's spread (tenths of a second here)
         var b = makeCore("b", at: 2)
         // The first sync is the join's catch-up: what it brings was issued before b could hear it.
         let (_, joined) = b.onStateSync([.member(a.ownRecord), .digest(digest(version: 1, issuedAt: wall - 5_000))],
                                         from: address(1), now: start, wallClockMillis: wall, rng: &rng)
-        XCTAssertEqual(bySync(joined), [false])
+        XCTAssertEqual(missed(joined), [false])
         func sync(_ d: SignedDigest, at millis: UInt64) -> [Bool] {
-            bySync(b.onStateSync([.digest(d)], from: address(1), now: start, wallClockMillis: millis, rng: &rng).directives)
+            missed(b.onStateSync([.digest(d)], from: address(1), now: start, wallClockMillis: millis, rng: &rng).directives)
         }
         XCTAssertEqual(sync(digest(version: 2, issuedAt: wall + later), at: wall + later + 50), [false],
                        "a sync landing while gossip is still on its way is a race")
@@ -189,7 +189,7 @@ final class CoreTests: XCTestCase {
         _ = c.onStateSync([.member(a.ownRecord)], from: address(1), now: start, wallClockMillis: wall, rng: &rng)
         let gossiped = c.onPacket([.digest(digest(version: 5, issuedAt: wall + later))], from: address(1), now: start,
                                   wallClockMillis: wall + 2 * later, rng: &rng)
-        XCTAssertEqual(bySync(gossiped), [false])
+        XCTAssertEqual(missed(gossiped), [false])
     }
 }
 

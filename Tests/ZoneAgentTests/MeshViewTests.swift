@@ -26,7 +26,7 @@ final class MeshViewTests: XCTestCase {
     }
 
     func changed(_ m: MemberSnapshot) -> GossipEvent { .memberChanged(m, previous: nil) }
-    func accepted(_ d: HealthDigest) -> GossipEvent { .digestAccepted(signed(d), bySync: false) }
+    func accepted(_ d: HealthDigest) -> GossipEvent { .digestAccepted(signed(d), missedByGossip: false) }
 
     func weights(_ view: MeshView) -> [String: Int] {
         let table = TableBuilder.build(inputs(view), state: TableState(), now: .now).table

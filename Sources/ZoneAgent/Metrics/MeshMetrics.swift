@@ -15,7 +15,7 @@ final class MeshMetrics: Sendable {
     let suspicions: Counter
     let detection: DurationHistogram
     let digestsAccepted: Counter
-    let digestsBySync: Counter
+    let digestsMissedByGossip: Counter
     let digestAge: DurationHistogram
     let rejected: [String: Counter]
     let nameConflicts: Counter
@@ -36,7 +36,7 @@ final class MeshMetrics: Sendable {
             help: "Time from the first suspicion of a member to its declaration as dead, as this process saw it.")
         digestsAccepted = registry.counter("zone_agent_digests_accepted_total",
                                                help: "Verified health digests stored (newer than the one held).")
-        digestsBySync = registry.counter("zone_agent_digests_by_state_sync_total",
+        digestsMissedByGossip = registry.counter("zone_agent_digests_by_state_sync_total",
             help: "Accepted digests that a state sync brought although gossip should have by then (small enough for a datagram, issued after this member's first sync, older than gossip's spread): news the epidemic and the direct send to gateways missed.")
         digestAge = registry.histogram("zone_agent_digest_age_seconds", buckets: MetricBuckets.digestAge,
             help: "Age of each accepted digest on arrival: received minus issued, by the wall clocks of both ends.")
@@ -69,10 +69,10 @@ final class MeshMetrics: Sendable {
     }
 
     /// Counts a stored digest and how old it was when it got here (never below zero: clocks differ), and whether a
-    /// state sync brought it though gossip should have (`bySync`, from the gossip core).
-    func digestAccepted(_ digest: HealthDigest, bySync: Bool = false, receivedAtMillis: UInt64) {
+    /// state sync brought it though gossip should have (`missedByGossip`, the gossip core's judgement).
+    func digestAccepted(_ digest: HealthDigest, missedByGossip: Bool = false, receivedAtMillis: UInt64) {
         digestsAccepted.increment()
-        if bySync { digestsBySync.increment() }
+        if missedByGossip { digestsMissedByGossip.increment() }
         let ageMillis = receivedAtMillis > digest.issuedAtMillis ? receivedAtMillis - digest.issuedAtMillis : 0
         digestAge.record(.milliseconds(Int64(clamping: ageMillis)))
     }
