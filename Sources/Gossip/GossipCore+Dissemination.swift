@@ -38,12 +38,16 @@ extension GossipCore {
         guard let joined = firstSyncAtMillis else { return false }
         let spread = UInt64(GossipFormulas.seconds(GossipFormulas.spreadBound(settings: settings, n: table.activeCount + 1)) * 1000)
         let issued = signed.digest.issuedAtMillis
-        return issued >= joined + spread && wallClockMillis >= issued + spread
-            && WireEncoding.encodedSize(of: .digest(signed)) <= digestSizeLimit
+        return issued >= joined + spread && wallClockMillis >= issued + spread && fitsDatagram(.digest(signed))
     }
 
     /// The largest digest message that is piggybacked; larger ones travel by state sync only.
     private var digestSizeLimit: Int { settings.datagramBudget - 160 }
+
+    /// Whether a digest message is small enough to travel in datagrams (`digestSizeLimit`).
+    private func fitsDatagram(_ message: GossipMessage) -> Bool {
+        WireEncoding.encodedSize(of: message) <= digestSizeLimit
+    }
 
     mutating func disseminate(_ signed: SignedDigest, now: Instant, rng: inout some RandomNumberGenerator) {
         let message = GossipMessage.digest(signed)
@@ -78,7 +82,7 @@ extension GossipCore {
         var gateways = table.aliveSlots(of: "")
         guard !gateways.isEmpty else { return }
         let message = GossipMessage.digest(signed)
-        guard WireEncoding.encodedSize(of: message) <= digestSizeLimit else { return }
+        guard fitsDatagram(message) else { return }
         let count = min(gateways.count, Self.directGatewayLimit)
         if gateways.count > count {
             for i in 0..<count { gateways.swapAt(i, Int.random(in: i..<gateways.count, using: &rng)) }
