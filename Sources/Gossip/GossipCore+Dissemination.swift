@@ -70,16 +70,23 @@ extension GossipCore {
     /// cluster than this are a mistake or an attack, and each digest then goes to as many of them drawn at random.
     static let directGatewayLimit = 8
 
-    /// Sends our own digest, when the health it reports changed, straight to the alive members without a cluster
-    /// (the gateways, which build the table from digests) as well as by the epidemic. With memberlist's retransmit
-    /// limit a mesh of 7 sends each update 6 times all told, and a simulated gateway missed about one digest in
-    /// 2,500 until the next state sync (10 s at `fast`, 30 s at `lan`), keeping a dead endpoint in its table that
-    /// long: a scale-to-zero drill once moved in 8.3 s instead of 0.8. Only the origin does it, for changes only
-    /// (not the periodic re-issue), to at most `directGatewayLimit` members: whoever slips fake clusterless records
-    /// into the mesh (they may be unsigned) gets a few datagrams per health change, not a stream. A digest too large
-    /// for a datagram travels by state sync (`disseminate`).
+    /// Sends our own digest, when the health it reports changed, straight to the alive and suspect members without a
+    /// cluster (the gateways, which build the table from digests) as well as by the epidemic. With memberlist's
+    /// retransmit limit a mesh of 7 sends each update 6 times all told, and a simulated gateway missed about one digest
+    /// in 2,500 until the next state sync (10 s at `fast`, 30 s at `lan`), keeping a dead endpoint in its table that
+    /// long: a scale-to-zero drill once moved in 8.3 s instead of 0.8. Only the origin does it, for changes only (not
+    /// the periodic re-issue), to at most `directGatewayLimit` members: whoever slips fake clusterless records into the
+    /// mesh (they may be unsigned) gets a few datagrams per health change, not a stream. A digest too large for a
+    /// datagram travels by state sync (`disseminate`).
     mutating func sendToGateways(_ signed: SignedDigest, rng: inout some RandomNumberGenerator) {
-        var gateways = table.aliveSlots(of: "")
+        var gateways = table.aliveSlots(of: "").map { table.member(atSlot: $0).address }
+        // A suspect gateway too: most often it is alive (an ack lost, a pause), and its table needs the news the
+        // more for it, since gossip rounds pass suspects by.
+        for key in suspicions.keys {
+            if let m = table[key.name], m.generation == key.generation, m.cluster.isEmpty, m.state == .suspect {
+                gateways.append(m.address)
+            }
+        }
         guard !gateways.isEmpty else { return }
         let message = GossipMessage.digest(signed)
         guard fitsDatagram(message) else { return }
@@ -87,8 +94,8 @@ extension GossipCore {
         if gateways.count > count {
             for i in 0..<count { gateways.swapAt(i, Int.random(in: i..<gateways.count, using: &rng)) }
         }
-        for slot in gateways.prefix(count) {
-            sendAlone(message, to: table.member(atSlot: slot).address)
+        for address in gateways.prefix(count) {
+            sendAlone(message, to: address)
         }
     }
 

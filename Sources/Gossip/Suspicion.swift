@@ -169,6 +169,8 @@ struct Suspicions: Sendable {
 
     var isEmpty: Bool { byMember.isEmpty }
     var count: Int { byMember.count }
+    /// The members suspected, in no particular order.
+    var keys: [MemberKey] { byMember.keys }
 
     /// No suspicion needs attention before this (a lower bound: the earliest entry may be stale).
     var wake: Instant? {

@@ -45,6 +45,29 @@ final class GatewayDigestTests: XCTestCase {
         XCTAssertLessThanOrEqual(unspread.count, 3, "digests some agent did not hold 300 ms after they were published: \(unspread)")
     }
 
+    /// A gateway its agents suspect (cut off for a moment, or paused) is most often alive, and gossip rounds pass it by
+    /// until it refutes: a digest published the instant the cut heals must still reach it one network delay later.
+    func testANewDigestReachesASuspectGatewayAtOnce() throws {
+        let net = SimulatedNetwork(count: 7, seed: 34, clusters: 2, gateways: 1, crypto: .checksum, encodePackets: false)
+        let obs = Observations()
+        obs.recordChanges = false
+        obs.attach(to: net)
+        net.bootstrapFullView()
+        net.run(for: .seconds(2))
+        let gateway = 6, origin = 1
+        net.partition([Array(0..<6), [gateway]])
+        let suspected = net.run(until: { net.core(origin).member(named: "m6")?.state == .suspect },
+                                step: .milliseconds(1), limit: .seconds(5))
+        XCTAssertNotNil(suspected, "the origin never suspected the gateway")
+        net.heal()
+        let digest = net.publishDigest(from: origin, version: 1,
+                                       endpoints: [EndpointHealth(service: "s", host: "10.0.0.1", port: 80, state: .unhealthy)])
+        XCTAssertEqual(net.core(origin).member(named: "m6")?.state, .suspect, "still suspect when the digest left")
+        net.run(for: .milliseconds(3))
+        XCTAssertTrue(obs.accepted.contains { $0.observer == gateway && $0.digest == digest },
+                      "the suspect gateway did not hold the digest 3 ms after it was published")
+    }
+
     /// Only the origin sends directly, once a digest, to at most `directGatewayLimit` gateways: ten members without a
     /// cluster (a mistake or an attack) cost an agent 8 datagrams a change, not 10.
     func testTheDirectSendsAreBoundedWhateverTheNumberOfMembersWithoutACluster() {
