@@ -3,10 +3,11 @@ import Foundation
 /// The local mesh's gateways: `gateway` on group 99 and, for `split-mesh`, `gateway-b` on group 98, with the same
 /// routes, trust and mesh key.
 ///
-/// With two gateways each runs under a uid of its own. Their upstream connections all come from 127.0.0.1 (the
-/// proxy binds no source address), so on one loopback only the socket's owner tells gateway A's requests from
-/// gateway B's: iptables' `-m owner --uid-owner` in OUTPUT. The agents and backends stay root, so a rule on a
-/// gateway's uid never touches an agent's probes of its own backends.
+/// For the drills that cut requests (`Layout.gatewaysUnderOwnUIDs`) each gateway runs under a uid of its own. Its
+/// upstream connections come from 127.0.0.1 (the proxy binds no source address), as do the agents' probes of their
+/// own backends and the other gateway's requests, so on one loopback only the socket's owner tells them apart:
+/// iptables' `-m owner --uid-owner` in OUTPUT (and the connection mark it sets, for the replies). The agents and
+/// backends stay root, so a rule on a gateway's uid never touches an agent's probes of its own backends.
 extension LocalMesh {
     static let secondGatewayName = "gateway-b"
 
@@ -21,10 +22,10 @@ extension LocalMesh {
     /// The address range of a gateway's gossip, for a packet filter: 127.N.GROUP.0/24.
     func gatewaySubnet(_ name: String) -> String { "127.\(net).\(gatewayGroup(name)).0/24" }
 
-    /// The uid a gateway runs under: nil (this process's) with one gateway; with two, one each, no other process
-    /// of the drill's network namespace uses (an owner match sees only that namespace's sockets).
+    /// The uid a gateway runs under: nil (this process's) unless the layout gives each its own, one no other
+    /// process of the drill's network namespace uses (an owner match sees only that namespace's sockets).
     func uid(ofGateway name: String) -> UInt32? {
-        guard layout.secondGateway else { return nil }
+        guard layout.gatewaysUnderOwnUIDs else { return nil }
         return name == Self.secondGatewayName ? 64_902 : 64_901
     }
 
@@ -55,14 +56,18 @@ extension LocalMesh {
         """)
     }
 
-    /// Starts a gateway; one with a uid of its own through `setpriv` (util-linux), which execs it, so the process
-    /// signalled is the gateway itself.
+    /// Starts a gateway.
     func startGateway(_ name: String = "gateway") throws {
-        let arguments = ["gateway", "--config", "\(name).yaml"]
-        guard let uid = uid(ofGateway: name) else { return try start(name, arguments) }
+        try startAsGateway(name, executable: binary, ["gateway", "--config", "\(name).yaml"])
+    }
+
+    /// Starts the program in gateway `name`'s place (ours, or HAProxy for `bench-failover`); under the gateway's
+    /// uid, if it has one, through `setpriv` (util-linux), which execs it, so the process signalled is the program.
+    func startAsGateway(_ name: String, executable: String, _ arguments: [String]) throws {
+        guard let uid = uid(ofGateway: name) else { return try start(name, executable: executable, arguments) }
         guard let setpriv = NetworkNamespace.find("setpriv") else {
-            throw DrillError("two gateways under uids of their own need setpriv (Debian: util-linux)")
+            throw DrillError("a gateway under a uid of its own needs setpriv (Debian: util-linux)")
         }
-        try start(name, executable: setpriv, ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", binary] + arguments)
+        try start(name, executable: setpriv, ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", executable] + arguments)
     }
 }

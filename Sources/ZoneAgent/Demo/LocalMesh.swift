@@ -23,9 +23,12 @@ final class LocalMesh: @unchecked Sendable {
         var failoverExtra = ""
         /// More `proxy:` entries of the gateway, flow YAML (`pinHeader: x-zone-cluster-pin`).
         var proxyExtra = ""
-        /// A second gateway, `gateway-b` on group 98, and each gateway under a uid of its own, so a packet filter
-        /// can tell one gateway's requests from the other's (`split-mesh`). See LocalMesh+Gateways.swift.
+        /// A second gateway, `gateway-b` on group 98 (`split-mesh`). See LocalMesh+Gateways.swift.
         var secondGateway = false
+        /// Each gateway under a uid of its own, so that a packet filter can tell its requests from the agents'
+        /// probes and from the other gateway's (`partition`, `pin`, `split-mesh`; root in the drill's network
+        /// namespace). See LocalMesh+Gateways.swift.
+        var gatewaysUnderOwnUIDs = false
     }
 
     static let host = "alb.ingress.alibaba.com"

@@ -12,9 +12,10 @@ struct DrillCommand: AsyncParsableCommand {
         Scenarios: \((DrillScenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", ")). Without --mesh the \
         drill builds its own mesh of real processes on loopback (two clusters of three agents, two backends each, a \
         gateway on the seed's Ingress at 20/80) and tears it down; partition, packet-loss, isolate-gateway, pin and \
-        split-mesh run it in a network namespace of their own (root). split-mesh adds a second gateway and cuts the mesh in two: \
-        --cluster (c2) with the second gateway, the other clusters with the first; each gateway runs under a uid of \
-        its own (setpriv) so its requests to the other side can be dropped too. --weights and --failover shape that mesh's clusters and its \
+        split-mesh run it in a network namespace of their own (root); partition, pin and split-mesh run each gateway \
+        under a uid of its own (setpriv), so that its requests can be cut while the agents still probe their own \
+        backends. split-mesh adds a second gateway and cuts the mesh in two: --cluster (c2) with the second gateway, \
+        the other clusters with the first. --weights and --failover shape that mesh's clusters and its \
         gateway's traffic policy, and the expectations follow the policy. With --mesh FILE it drives a deployment through the shell commands the file \
         gives (deploy/drills/ has one for the layout of deploy/agents and one for a mesh started by hand).
         """)
@@ -191,6 +192,7 @@ struct DrillCommand: AsyncParsableCommand {
             layout.failoverExtra = [policy.gatewayEntries, s.localFailoverExtra].filter { !$0.isEmpty }.joined(separator: ", ")
             layout.proxyExtra = s.localProxyExtra
             layout.secondGateway = s == .splitMesh
+            layout.gatewaysUnderOwnUIDs = s.cutsRequests && NetworkNamespace.isInside
             options.policy = policy
             let directory = dir.map { "\($0)/\(index)-\(s.rawValue)" } ?? NSTemporaryDirectory() + "zone-agent-drill-\(getpid())-\(index)"
             let mesh = try LocalMesh(directory: directory, binary: DemoCommand.selfPath(), layout: layout)

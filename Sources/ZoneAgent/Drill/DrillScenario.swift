@@ -58,6 +58,10 @@ enum DrillScenario: String, Sendable, CaseIterable, Codable {
     /// Whether the local mesh must run in a network namespace of its own (the fault is a packet filter).
     var needsNetworkNamespace: Bool { [.partition, .packetLoss, .isolateGateway, .pin, .splitMesh].contains(self) }
 
+    /// Whether its fault cuts a gateway's requests on the local mesh, which tells them from the agents' probes by the
+    /// gateway's uid (`LocalMesh.Layout.gatewaysUnderOwnUIDs`).
+    var cutsRequests: Bool { [.partition, .pin, .splitMesh].contains(self) }
+
     /// Whether only the local mesh can play it (a mesh file has no command for it, or does not say the pin header).
     var localOnly: Bool { [.isolateGateway, .pin, .splitMesh].contains(self) }
 

@@ -15,6 +15,8 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     private var cuts: [String: [[String]]] = [:]
     private var lossRule: [String]?
     private var isolation: [[String]] = []
+    /// The rules that mark the gateways' connections (`markGatewayConnections`), for the whole drill.
+    private var marks: [[String]] = []
 
     /// HAProxy in the gateway's place, for `make bench-failover`; nil: zone-agent's gateway.
     let anchor: HAProxyAnchor?
@@ -38,7 +40,8 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
         if let anchor {
             guard let haproxy = HAProxyAnchor.executable() else { throw DrillError("haproxy is not installed (Debian: haproxy)") }
             try mesh.write("haproxy.cfg", anchor.configuration(for: mesh))
-            try mesh.start("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
+            try markGatewayConnections()
+            try mesh.startAsGateway("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
             let configured = mesh.layout.clusters
             try await mesh.waitFor("HAProxy with every server up", timeout: .seconds(30)) {
                 guard let answer = try? await self.mesh.get(self.mesh.adminURL + "/stats;csv") else { return false }
@@ -46,6 +49,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
             }
             return
         }
+        try markGatewayConnections()
         for name in mesh.gatewayNames { try mesh.startGateway(name) }
         try await mesh.waitFor("both clusters active at their configured weights", timeout: .seconds(60)) { await self.mesh.isSteady() }
     }
@@ -78,17 +82,44 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     func pause(_ cluster: String) async throws { mesh.signal(mesh.agentNames(cluster) + mesh.backendNames(cluster), SIGSTOP) }
     func resume(_ cluster: String) async throws { mesh.signal(mesh.agentNames(cluster) + mesh.backendNames(cluster), SIGCONT) }
 
+    /// The connection mark of the gateways' connections: conntrack carries it to both directions of each.
+    private static let gatewayMark = "0x2a"
+
+    /// Marks every connection a gateway (or HAProxy in its place) opens, by its uid, before it opens any: a cut
+    /// tells them from the agents' probes by it (`cut`). Needs the gateways under uids of their own; else nothing.
+    private func markGatewayConnections() throws {
+        guard let filter, mesh.gatewayNames.allSatisfy({ mesh.uid(ofGateway: $0) != nil }) else { return }
+        for uid in mesh.gatewayNames.compactMap(mesh.uid(ofGateway:)) {
+            let rule = ["OUTPUT", "-t", "mangle", "-m", "owner", "--uid-owner", "\(uid)", "-j", "CONNMARK", "--set-mark", Self.gatewayMark]
+            try filter.insert(rule)
+            lock.withLock { marks.append(rule) }
+        }
+    }
+
+    /// Cuts the cluster's network: every packet between its addresses and any other, both ways. DROP, not REJECT:
+    /// connections hang, as across a cut link.
+    ///
+    /// Across zones the cluster's agents would still reach their own backends. On one loopback their probes leave
+    /// from 127.0.0.1, as the gateway's requests do, so streams between 127.0.0.1 and the cluster pass unless they
+    /// are gossip (state sync, port 7946) or the gateway's, marked by its uid as they were opened
+    /// (`markGatewayConnections`): the gateway loses the cluster both ways, its agents keep their backends. Before,
+    /// the agents saw their backends die, and the digests they issued during the cut reached the gateway after the
+    /// heal and restarted its hold-down (the pin drill at `fast` with a 20 s cut failed about half the time).
     func cut(_ cluster: String) async throws {
         let filter = try requireFilter("partition")
         let net = mesh.subnet(of: cluster)
-        // Both ways, except between the cluster's own members. DROP, not REJECT: connections hang, as across a
-        // cut link. On one loopback the cluster's agents lose their own backends too (their probes come from
-        // 127.0.0.1); across zones they would not. The gateway sees it only after the heal: the digests issued
-        // during the cut (endpoints unhealthy) can reach it after the cluster is back, and restart its hold-down
-        // (at `fast` with a 20 s cut, the pin drill's "served again every time since" fails about half the time).
-        let rules = [["INPUT", "-s", net, "!", "-d", net, "-j", "DROP"], ["INPUT", "!", "-s", net, "-d", net, "-j", "DROP"]]
-        for rule in rules { try filter.insert(rule) }
-        lock.withLock { cuts[cluster] = rules }
+        var rules = [["INPUT", "-s", net, "!", "-d", net, "-j", "DROP"], ["INPUT", "!", "-s", net, "-d", net, "-j", "DROP"]]
+        if !lock.withLock({ marks.isEmpty }) {
+            // Inserted last, so matched first.
+            let notGateway = ["-m", "connmark", "!", "--mark", Self.gatewayMark, "-j", "ACCEPT"]
+            rules += [["INPUT", "-s", "127.0.0.1", "-d", net, "-p", "tcp", "!", "--dport", "7946"] + notGateway,
+                      ["INPUT", "-s", net, "-d", "127.0.0.1", "-p", "tcp", "!", "--sport", "7946"] + notGateway]
+        }
+        // Kept as each goes in, so a heal or tear-down after a failed insert removes exactly what is there.
+        for rule in rules {
+            try filter.insert(rule)
+            lock.withLock { cuts[cluster, default: []].append(rule) }
+        }
     }
 
     func heal(_ cluster: String) async throws {
@@ -182,7 +213,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     func recoverFault(_ cluster: String) async throws { try await mesh.postBackends(cluster, "/admin/recover") }
     func startGateway() async throws {
         guard anchor != nil, let haproxy = HAProxyAnchor.executable() else { return try mesh.startGateway() }
-        try mesh.start("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
+        try mesh.startAsGateway("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
     }
 
     /// Signs the order with the mesh's operator key (`keys/operator.key`) and posts it, as `zone-agent drain` does.
@@ -206,7 +237,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
 
     private func clearFilters() throws {
         guard let filter else { return }
-        let rules = lock.withLock { cuts.values.flatMap { $0 } + (lossRule.map { [$0] } ?? []) + isolation }
+        let rules = lock.withLock { cuts.values.flatMap { $0 } + (lossRule.map { [$0] } ?? []) + isolation + marks }
         for rule in rules { try? filter.delete(rule) }
     }
 }
