@@ -40,7 +40,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
         if let anchor {
             guard let haproxy = HAProxyAnchor.executable() else { throw DrillError("haproxy is not installed (Debian: haproxy)") }
             try mesh.write("haproxy.cfg", anchor.configuration(for: mesh))
-            try markGatewayConnections()
+            markGatewayConnections()
             try mesh.startAsGateway("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
             let configured = mesh.layout.clusters
             try await mesh.waitFor("HAProxy with every server up", timeout: .seconds(30)) {
@@ -49,7 +49,7 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
             }
             return
         }
-        try markGatewayConnections()
+        markGatewayConnections()
         for name in mesh.gatewayNames { try mesh.startGateway(name) }
         try await mesh.waitFor("both clusters active at their configured weights", timeout: .seconds(60)) { await self.mesh.isSteady() }
     }
@@ -87,12 +87,19 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
 
     /// Marks every connection a gateway (or HAProxy in its place) opens, by its uid, before it opens any: a cut
     /// tells them from the agents' probes by it (`cut`). Needs the gateways under uids of their own; else nothing.
-    private func markGatewayConnections() throws {
+    /// A kernel without connection marks (conntrack) gets none, and the cut then cuts the agents' probes too.
+    private func markGatewayConnections() {
         guard let filter, mesh.gatewayNames.allSatisfy({ mesh.uid(ofGateway: $0) != nil }) else { return }
         for uid in mesh.gatewayNames.compactMap(mesh.uid(ofGateway:)) {
             let rule = ["OUTPUT", "-t", "mangle", "-m", "owner", "--uid-owner", "\(uid)", "-j", "CONNMARK", "--set-mark", Self.gatewayMark]
-            try filter.insert(rule)
-            lock.withLock { marks.append(rule) }
+            do {
+                try filter.insert(rule)
+                lock.withLock { marks.append(rule) }
+            } catch {
+                // All or none: a gateway whose connections went unmarked would keep the cut cluster.
+                for rule in lock.withLock({ () -> [[String]] in defer { marks = [] }; return marks }) { try? filter.delete(rule) }
+                return
+            }
         }
     }
 
