@@ -7,6 +7,18 @@ import XCTest
 /// An agent's new digest goes straight to the gateways (the members without a cluster) as well as by the epidemic:
 /// a gateway must not depend on the epidemic's luck for the digests its table is built from.
 final class GatewayDigestTests: XCTestCase {
+    /// Six agents in two clusters and one gateway (m6), each knowing all, after 2 s of running; accepted digests observed.
+    private func formedMesh(seed: UInt64, settings: GossipSettings = GossipSettings()) -> (SimulatedNetwork, Observations) {
+        let net = SimulatedNetwork(count: 7, settings: settings, seed: seed, clusters: 2, gateways: 1, crypto: .checksum,
+                                   encodePackets: false)
+        let obs = Observations()
+        obs.recordChanges = false
+        obs.attach(to: net)
+        net.bootstrapFullView()
+        net.run(for: .seconds(2))
+        return (net, obs)
+    }
+
     /// Six agents in two clusters and one gateway (m6) at the drill timing, state sync out of reach: with
     /// memberlist's retransmit limit each update goes 6 times in a mesh of 7, and a gateway then missed about one
     /// digest in 2,500. Every digest must reach the gateway one network delay after it is published (the epidemic's
@@ -16,13 +28,7 @@ final class GatewayDigestTests: XCTestCase {
         var settings = GossipSettings(profile: .fast)
         settings.syncInterval = .seconds(100_000)
         settings.seedSyncInterval = .seconds(100_000)
-        let net = SimulatedNetwork(count: 7, settings: settings, seed: 30, clusters: 2, gateways: 1, crypto: .checksum,
-                                   encodePackets: false)
-        let obs = Observations()
-        obs.recordChanges = false
-        obs.attach(to: net)
-        net.bootstrapFullView()
-        net.run(for: .seconds(2))
+        let (net, obs) = formedMesh(seed: 30, settings: settings)
         let gateway = 6
         var late: [UInt64] = []
         var unspread: [UInt64] = []
@@ -48,12 +54,7 @@ final class GatewayDigestTests: XCTestCase {
     /// A gateway its agents suspect (cut off for a moment, or paused) is most often alive, and gossip rounds pass it by
     /// until it refutes: a digest published the instant the cut heals must still reach it one network delay later.
     func testANewDigestReachesASuspectGatewayAtOnce() throws {
-        let net = SimulatedNetwork(count: 7, seed: 34, clusters: 2, gateways: 1, crypto: .checksum, encodePackets: false)
-        let obs = Observations()
-        obs.recordChanges = false
-        obs.attach(to: net)
-        net.bootstrapFullView()
-        net.run(for: .seconds(2))
+        let (net, obs) = formedMesh(seed: 34)
         let gateway = 6, origin = 1
         net.partition([Array(0..<6), [gateway]])
         let suspected = net.run(until: { net.core(origin).member(named: "m6")?.state == .suspect },
@@ -107,12 +108,7 @@ final class GatewayDigestTests: XCTestCase {
     /// Clusterless member records may be unsigned (gateways). One that names a signed agent, at a higher
     /// incarnation or a newer generation, must not take its place (and with it, its address as a gateway's).
     func testAnUnsignedClusterlessRecordCannotTakeOverAnAgent() throws {
-        let net = SimulatedNetwork(count: 7, seed: 33, clusters: 2, gateways: 1, crypto: .checksum, encodePackets: false)
-        let obs = Observations()
-        obs.recordChanges = false
-        obs.attach(to: net)
-        net.bootstrapFullView()
-        net.run(for: .seconds(2))
+        let (net, obs) = formedMesh(seed: 33)
         let agent = try XCTUnwrap(net.core(0).member(named: "m1"))
         let thief = PeerAddress(host: .v4(0x7F00_0063), port: 7946)
         for generation in [agent.identity.generation, agent.identity.generation + 1] {
