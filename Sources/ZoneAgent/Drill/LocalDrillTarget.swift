@@ -37,10 +37,10 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
     func prepare() async throws {
         try mesh.writeConfiguration()
         for cluster in mesh.clusters { try mesh.startCluster(cluster) }
+        markGatewayConnections()
         if let anchor {
             guard let haproxy = HAProxyAnchor.executable() else { throw DrillError("haproxy is not installed (Debian: haproxy)") }
             try mesh.write("haproxy.cfg", anchor.configuration(for: mesh))
-            markGatewayConnections()
             try mesh.startAsGateway("gateway", executable: haproxy, ["-f", "\(mesh.dir)/haproxy.cfg", "-db"])
             let configured = mesh.layout.clusters
             try await mesh.waitFor("HAProxy with every server up", timeout: .seconds(30)) {
@@ -49,7 +49,6 @@ final class LocalDrillTarget: DrillTarget, @unchecked Sendable {
             }
             return
         }
-        markGatewayConnections()
         for name in mesh.gatewayNames { try mesh.startGateway(name) }
         try await mesh.waitFor("both clusters active at their configured weights", timeout: .seconds(60)) { await self.mesh.isSteady() }
     }
