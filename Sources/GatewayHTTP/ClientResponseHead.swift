@@ -42,6 +42,22 @@ struct ClientResponseHead {
         return size
     }
 
+    /// The interim answer to a request that expects `100-continue`, sent once the request is routed.
+    static let continueLine = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
+
+    /// One of the proxy's own answers, whole: its head, and `text` as a plain-text body unless the request was a HEAD.
+    /// An empty `text` is no body at all (`content-length: 0`, no content type).
+    static func answer(_ status: HTTPResponseStatus, text: StaticString, keepAlive: Bool, clientMinor: Int, isHEAD: Bool,
+                       allocator: ByteBufferAllocator) -> ByteBuffer {
+        let length = text.utf8CodeUnitCount
+        let head = ClientResponseHead(status: .local(status), framing: length == 0 ? .empty : .plainText(length: length),
+                                      keepAlive: keepAlive)
+        var out = allocator.buffer(capacity: head.estimatedSize + length)
+        head.write(clientMinor: clientMinor, into: &out)
+        if !isHEAD { out.writeStaticString(text) }
+        return out
+    }
+
     /// Writes the head for a client speaking HTTP/1.`clientMinor`, in one piece (`HeadBytes.swift`).
     func write(clientMinor: Int, into out: inout ByteBuffer) {
         out.writeHead(ForClient(head: self, clientMinor: clientMinor), estimatedSize: estimatedSize)

@@ -1,13 +1,13 @@
-// One client connection of the proxy: checks and routes each request, streams it to an upstream
-// connection of the same event loop, streams the response back, and retries once when the upstream
-// connection fails before answering. The decisions are ProxyExchange's (a pure state machine); this
-// handler carries them out. Everything runs on the connection's loop, so no state is shared.
+// One client connection of the proxy: checks and routes each request, streams it to an upstream connection of the
+// same event loop, streams the response back, and retries once when the upstream connection fails before answering.
+// The decisions are ProxyExchange's (a pure state machine); this handler carries them out. Everything runs on the
+// connection's loop, so no state is shared.
 import NIOCore
 import NIOHTTP1
 
-/// The NIO shell of one client connection: it feeds the connection's events to its ``ProxyExchange``
-/// and carries out what the exchange decides (connects, writes, answers, closes, timers). What it
-/// keeps itself is what a pure value cannot: the channels, the held response head and the timer.
+/// The NIO shell of one client connection: it feeds the connection's events to its ``ProxyExchange`` and carries out
+/// what the exchange decides (connects, writes, answers, closes, timers). What it keeps itself is what a pure value
+/// cannot: the channels, the response on its way (``ClientResponseStream``) and the timer.
 ///
 /// Its stored state, and that of ``UpstreamConnection`` and ``UpstreamPool``, is `@exclusivity(unchecked)`: the
 /// runtime's check of each access (about 75 instructions, some 30 a request over the three classes, 4% of a proxied
@@ -29,8 +29,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     private let clients: LoopClients
     @exclusivity(unchecked) private var context: ChannelHandlerContext?
     /// The client's address as `X-Forwarded-For` and `Forwarded` name it; fixed per connection.
-    @exclusivity(unchecked) private var clientIP = "unknown"
-    @exclusivity(unchecked) private var forwardedFor = "for=unknown"
+    @exclusivity(unchecked) private var client = (clientIP: "unknown", forwarded: "for=unknown")
 
     /// The exchange's state and rules.
     @exclusivity(unchecked) private var exchange: ProxyExchange
@@ -44,8 +43,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// A try given up while still connecting to an endpoint the table dropped: its late connection
     /// is closed rather than pooled.
     @exclusivity(unchecked) private var discardedAttempt: UInt64?
-    /// A response head not written yet, so a small body can join it in one buffer (one write, not writev).
-    @exclusivity(unchecked) private var heldHead: ByteBuffer?
+    /// The current response's bytes to the client.
+    @exclusivity(unchecked) private var response = ClientResponseStream()
     /// When the exchange's deadlines are checked next (the loop's sweep looks every tick: LoopClients); nil once the
     /// connection is done. It is not moved per request: it is set at most the shortest timeout ahead
     /// (ClientTimeouts.checkPeriod), so it never comes after a deadline set later, and it is set again after each check,
@@ -78,9 +77,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         let now = NIODeadline.now()
         exchange.clock = ClientClock(now: now)
         scheduleCheck(now: now)
-        if let names = context.channel.remoteAddress?.forwardingNames {
-            (clientIP, forwardedFor) = names
-        }
+        client = context.channel.remoteAddress?.forwardingNames ?? client
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -121,9 +118,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             closeClient()
             return
         }
-        let head = ClientResponseHead(status: .local(error.status), framing: .empty, keepAlive: false)
-        var out = context.channel.allocator.buffer(capacity: head.estimatedSize)
-        head.write(clientMinor: 1, into: &out)
+        let out = ClientResponseHead.answer(error.status, text: "", keepAlive: false, clientMinor: 1, isHEAD: false,
+                                            allocator: context.channel.allocator)
         closeAfterWriting(out, context: context)
         shared.hooks.onResponse(nil, error.status.code)
     }
@@ -204,20 +200,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         exchange.requestStarted(
             head, keepAlive: laterHeadWaits || !parser.lastRequest, mayResend: shared.resend.mayResend(head.method))
         switch RequestPlan.make(
-            head, table: shared.selector.currentTable(), clientIP: clientIP, forwarded: forwardedFor,
+            head, table: shared.selector.currentTable(), clientIP: client.clientIP, forwarded: client.forwarded,
             allocator: context?.channel.allocator ?? ByteBufferAllocator(), pin: shared.pin
         ) {
         case .forward(let plan):
             if exchange.routed(plan), let context {
-                context.writeAndFlush(wrapOutboundOut(Self.continueLine), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(ClientResponseHead.continueLine), promise: nil)
             }
             startAttempt(plan.upstream, pooled: true)
         case .answer(let status, let reason, let close):
             respondLocally(status, reason, close: close)
         }
     }
-
-    private static let continueLine = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     /// Writes one request part to the current try, or lets the read hold follow the queue it joined.
     private func forward(_ part: HTTPClientRequestPart, _ forwarding: ProxyExchange.Forwarding) {
@@ -304,7 +298,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         case .closeClient:
             closeClient()
         case .answer(let status, let text):
-            heldHead = nil
+            response.discard()
             respondLocally(status, text)
         case .retry(let failed, let next, let reason):
             if let connection {
@@ -379,44 +373,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             if let outcome = shared.hooks.onUpstreamResponse, let upstream = exchange.upstream {
                 outcome(upstream, UInt(head.status))
             }
-            if start.heldBodyLength > 0 {
-                heldHead = out
-            } else {
-                context.write(wrapOutboundOut(out), promise: nil)
-            }
+            response.head(out, heldBodyLength: start.heldBodyLength, context: context)
             if !context.channel.isWritable { connection.holdReads(true) }
         case .body(var chunk):
-            let framing = exchange.responseBodyFraming
-            if framing == .drop { return }
-            if var held = heldHead {
-                // Taken out first so the append does not copy the buffer.
-                heldHead = nil
-                held.writeBuffer(&chunk)
-                heldHead = held
-            } else if framing == .chunked {
-                guard chunk.readableBytes > 0 else { return }
-                var size = context.channel.allocator.buffer(capacity: 18)
-                RequestEncoding.writeChunkSize(chunk.readableBytes, into: &size)
-                context.write(wrapOutboundOut(size), promise: nil)
-                context.write(wrapOutboundOut(chunk), promise: nil)
-                context.write(wrapOutboundOut(Self.crlf), promise: nil)
-            } else {
-                context.write(wrapOutboundOut(chunk), promise: nil)
-            }
+            response.body(&chunk, framing: exchange.responseBodyFraming, context: context)
         case .end:
             finishExchange(connection: connection, context: context)
         }
     }
-
-    private static let crlf = ByteBuffer(string: "\r\n")
-    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     func upstreamReadComplete(from connection: UpstreamConnection) {
         guard connection === self.connection, let context else { return }
         exchange.clock.progress &+= 1
         // A held head waits for the rest of its small body (at most joinedBodyLimit bytes), so an
         // upstream failing before then still lets the client have a clean 502.
-        if heldHead == nil { context.flush() }
+        if !response.holdsHead { context.flush() }
     }
 
     func upstreamWritabilityChanged(_ connection: UpstreamConnection, isWritable: Bool) {
@@ -444,7 +415,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
             // The upstream answered before taking the whole request: the connection's framing is lost.
             connection.close()
         }
-        let terminator = end.lastChunk ? Self.lastChunk : heldHead
+        let terminator = response.end(lastChunk: end.lastChunk)
         resetTry()
         updateClientReadHold()
         writeEnd(terminator, close: end.close, context: context)
@@ -462,10 +433,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
         }
         shared.hooks.onResponse(nil, status.code)
         let answer = exchange.answer(status, close: close, now: .now())
-        let head = ClientResponseHead(status: .local(status), framing: .plainText(length: text.utf8CodeUnitCount), keepAlive: !answer.close)
-        var out = context.channel.allocator.buffer(capacity: head.estimatedSize + text.utf8CodeUnitCount)
-        head.write(clientMinor: answer.clientMinor, into: &out)
-        if !answer.isHEAD { out.writeStaticString(text) }
+        let out = ClientResponseHead.answer(status, text: text, keepAlive: !answer.close, clientMinor: answer.clientMinor,
+                                            isHEAD: answer.isHEAD, allocator: context.channel.allocator)
         resetTry()
         updateClientReadHold()
         writeEnd(out, close: answer.close, context: context)
@@ -515,7 +484,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamConnectionOwner {
     /// Forgets the held head of the current try; a bumped attempt number keeps late connects away.
     private func resetTry() {
         attempt &+= 1
-        heldHead = nil
+        response.discard()
     }
 
     /// Holds or releases the client's reads as the exchange decides (ProxyExchange.holdsClientReads).
