@@ -70,10 +70,15 @@ struct ResponseParser {
 
     private var state = State.head
     private var requestWasHEAD = false
+    /// How many bytes at the front of the buffer were searched for the end of the head or line awaited, and held none:
+    /// the next search resumes there. Searching from the start each read made an upstream that sent its head a byte a
+    /// read cost the loop the head's length squared, a second of CPU for a 64 KiB head.
+    private var scanned = 0
 
     /// Prepares for the response to a new request.
     mutating func reset(requestWasHEAD: Bool) {
         state = .head
+        scanned = 0
         self.requestWasHEAD = requestWasHEAD
     }
 
@@ -160,10 +165,12 @@ struct ResponseParser {
     // MARK: Head
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws -> UpstreamResponseHead? {
-        guard let headLength = HTTPBytes.headLength(buffer, limit: Self.maxHeadSize) else {
+        guard let headLength = HTTPBytes.headLength(buffer, limit: Self.maxHeadSize, from: scanned) else {
             if buffer.readableBytes > Self.maxHeadSize { throw ResponseParseError.headTooLarge }
+            scanned = buffer.readableBytes
             return nil
         }
+        scanned = 0
         guard let head = buffer.readSlice(length: headLength) else { return nil }
         return try Self.parseHead(head, requestWasHEAD: requestWasHEAD)
     }
@@ -316,12 +323,22 @@ struct ResponseParser {
 
     // MARK: Byte helpers
 
+    /// The line at the front of `buffer`, without its CRLF; nil while it is incomplete. A line feed without a carriage
+    /// return before it is an error at once, rather than a wait for the line limit.
     private mutating func readLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        let end = buffer.withUnsafeReadableBytes { HTTPBytes.findCRLF($0, from: 0) }
-        guard let end else {
-            if buffer.readableBytes > Self.maxLineSize { throw ResponseParseError.invalidChunk }
+        let end = try buffer.withUnsafeReadableBytes { bytes -> Int? in
+            for i in min(scanned, bytes.count)..<bytes.count where bytes[i] == 0x0A {
+                guard i > 0, bytes[i - 1] == 0x0D else { throw ResponseParseError.invalidChunk }
+                return i - 1
+            }
             return nil
         }
+        guard let end else {
+            if buffer.readableBytes > Self.maxLineSize { throw ResponseParseError.invalidChunk }
+            scanned = buffer.readableBytes
+            return nil
+        }
+        scanned = 0
         let line = buffer.readSlice(length: end)
         buffer.moveReaderIndex(forwardBy: 2)
         return line

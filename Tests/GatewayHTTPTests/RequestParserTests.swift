@@ -173,6 +173,24 @@ final class RequestParserTests: XCTestCase {
         XCTAssertNil(HTTPBytes.unread(read))
     }
 
+    func testBytesMostlyUnreadAreKeptInPlaceAndTheWasteStaysBounded() {
+        // A read all of it unread is kept as it is: copying it at every read made a head a byte a read cost its length squared.
+        var read = ByteBuffer(string: String(repeating: "h", count: 3_000))
+        read.moveReaderIndex(forwardBy: 10)
+        let kept = HTTPBytes.unread(read)
+        let address = { (b: ByteBuffer) in b.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } }
+        XCTAssertEqual(kept.map(address), address(read), "not copied")
+        // Reads of a byte joined one after another, parts read off now and then: never more spent than held, and 1 KiB.
+        var unread: ByteBuffer?
+        for i in 0..<20_000 {
+            var joined = HTTPBytes.afterUnread(&unread, ByteBuffer(string: "x"))
+            if i % 997 == 0 { joined.moveReaderIndex(forwardBy: joined.readableBytes / 2) }
+            unread = HTTPBytes.unread(joined)
+            let held = unread?.readableBytes ?? 0
+            XCTAssertLessThanOrEqual(unread?.capacity ?? 0, 2 * held + 1024, "read \(i)")
+        }
+    }
+
     func testAHeadPastTheLimitIsRefusedWithoutWaitingForItsEnd() {
         var parser = RequestParser()
         var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: RequestParser.maxHeadSize))

@@ -118,6 +118,30 @@ final class ResponseParserTests: XCTestCase {
         }
     }
 
+    func testALineFeedWithoutCarriageReturnInTheChunkFramingIsAnErrorAtOnce() {
+        // Not a wait for the 8 KiB line limit: the bytes after the bare LF never arrive here.
+        for framing in ["5\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\r\nX-T: 1\n\r\n"] {
+            let wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framing
+            for step in [1, 7, wire.utf8.count] {
+                XCTAssertThrowsError(try parse(wire, step: step), "\(framing.debugDescription), step \(step)") {
+                    // Not `truncated`, which is what the end of input says after a wait.
+                    XCTAssertEqual($0 as? ResponseParseError, .invalidChunk)
+                }
+            }
+        }
+    }
+
+    func testAHeadSentAByteARead() throws {
+        // Each read searches on from where the last stopped, so a head of many fields sent a byte a read parses as whole.
+        let fields = (0..<400).map { "X-Field-\($0): \(String(repeating: "v", count: 20))\r\n" }.joined()
+        let wire = "HTTP/1.1 200 OK\r\n" + fields + "Transfer-Encoding: chunked\r\n\r\n"
+            + "3;\(String(repeating: "e", count: 200))\r\nabc\r\n0\r\n\r\n"
+        let (head, body, ended) = try parse(wire, step: 1)
+        XCTAssertEqual(head.map { String(buffer: $0.headerBlock) }, fields)
+        XCTAssertEqual(body, "abc")
+        XCTAssertTrue(ended)
+    }
+
     func testArbitraryBytesNeverCrashAndEveryEventConsumesInput() {
         // Seeded: a failure names its case and comes back on every run.
         var generator = SplitMix64(seed: 0x5EED_2026)
