@@ -55,6 +55,20 @@ enum HTTPBytes {
         return earlier
     }
 
+    /// Where the line at the front of `bytes` ends (its CR), searching on from `scanned` (the bytes before held no line
+    /// end); nil until it has arrived. A bare LF throws `bareLF`: a line end two readers could see differently.
+    static func lineEnd(_ bytes: UnsafeRawBufferPointer, scanned: Int, bareLF: some Error) throws -> Int? {
+        var i = scanned
+        while i < bytes.count {
+            if bytes[i] == 0x0A {
+                guard i > 0, bytes[i - 1] == 0x0D else { throw bareLF }
+                return i - 1
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// Where the first CRLF at or after `start` begins; nil when there is none, or a bare LF comes first (a line end
     /// two parsers could read differently, RFC 9112 §2.2).
     static func findCRLF(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {

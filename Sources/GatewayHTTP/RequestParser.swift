@@ -263,7 +263,7 @@ struct RequestParser {
     /// without the optional whitespace, which llhttp refuses too; nil until the whole line is in `buffer`.
     static func chunkSize(_ buffer: inout ByteBuffer, scanned: inout Int) throws -> Int? {
         let parsed = try buffer.withUnsafeReadableBytes { bytes -> (size: Int, length: Int)? in
-            guard let end = try lineEnd(bytes, scanned: scanned, error: .invalidChunk) else {
+            guard let end = try HTTPBytes.lineEnd(bytes, scanned: scanned, bareLF: RequestParseError.invalidChunk) else {
                 if bytes.count > maxChunkLineSize { throw RequestParseError.invalidChunk }
                 return nil
             }
@@ -286,20 +286,6 @@ struct RequestParser {
         scanned = 0
         buffer.moveReaderIndex(forwardBy: parsed.length)
         return parsed.size
-    }
-
-    /// Where the line at the front of `bytes` ends (its CR), searching on from `scanned` (the bytes before held no line
-    /// end); nil until it has arrived. A bare LF is `error`: a line end two readers could see differently.
-    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, scanned: Int, error: RequestParseError) throws -> Int? {
-        var i = scanned
-        while i < bytes.count {
-            if bytes[i] == 0x0A {
-                guard i > 0, bytes[i - 1] == 0x0D else { throw error }
-                return i - 1
-            }
-            i += 1
-        }
-        return nil
     }
 
     private static func extensions(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws {
@@ -348,7 +334,7 @@ struct RequestParser {
     /// the whole line is in `buffer`. `after` bytes of the section came before it.
     static func trailerLine(_ buffer: inout ByteBuffer, after: Int, scanned: inout Int) throws -> Int? {
         let length = try buffer.withUnsafeReadableBytes { bytes -> Int? in
-            guard let end = try lineEnd(bytes, scanned: scanned, error: .malformedHeader) else {
+            guard let end = try HTTPBytes.lineEnd(bytes, scanned: scanned, bareLF: RequestParseError.malformedHeader) else {
                 if after + bytes.count > maxHeadSize { throw RequestParseError.headTooLarge }
                 return nil
             }

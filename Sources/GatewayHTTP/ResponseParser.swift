@@ -326,12 +326,8 @@ struct ResponseParser {
     /// The line at the front of `buffer`, without its CRLF; nil while it is incomplete. A line feed without a carriage
     /// return before it is an error at once, rather than a wait for the line limit.
     private mutating func readLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        let end = try buffer.withUnsafeReadableBytes { bytes -> Int? in
-            for i in min(scanned, bytes.count)..<bytes.count where bytes[i] == 0x0A {
-                guard i > 0, bytes[i - 1] == 0x0D else { throw ResponseParseError.invalidChunk }
-                return i - 1
-            }
-            return nil
+        let end = try buffer.withUnsafeReadableBytes {
+            try HTTPBytes.lineEnd($0, scanned: scanned, bareLF: ResponseParseError.invalidChunk)
         }
         guard let end else {
             if buffer.readableBytes > Self.maxLineSize { throw ResponseParseError.invalidChunk }
