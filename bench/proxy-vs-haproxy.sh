@@ -45,15 +45,7 @@ if [ -z "${Z:-}" ]; then
 fi
 [ -x "$Z" ] || { echo "no zone-agent binary at $Z" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/proxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
+. "$ROOT/bench/scratch.sh" proxy-bench
 
 wait_for() { # HOST:PORT [tries of 50 ms]
     local host=${1%:*} port=${1##*:}
