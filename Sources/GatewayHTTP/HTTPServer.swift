@@ -1,4 +1,9 @@
 // The small reusable HTTP/1.1 server behind the admin API and the demo backends.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -229,8 +234,9 @@ public final class HTTPServer: Sendable {
 /// connections it accepts. With one listener for all loops, NIO hands every other connection to another thread:
 /// two cross-thread tasks, a wake-up and a hop back per connection. The port is claimed first (`claimPort`), so a port
 /// in use is refused as before. What sharing still allows: a process of the same user may join the port on purpose
-/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway;
-/// and two servers started on one port in the same instant (both claims made before either listens) share it.
+/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway.
+/// Two servers started on one port in the same instant both claim it before either listens; once listening, each
+/// counts the port's listeners (`PortSharing`), and one that finds more than its own stops.
 func bindServer(
     host: String,
     port: Int,
@@ -246,7 +252,7 @@ func bindServer(
         address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         if loops.count > 1 { address = try claimPort(address) }
     } catch {
-        throw HTTPServerError.bindFailed(host: host, port: port, reason: "\(error)")
+        throw HTTPServerError.bindFailed(host: host, port: port, reason: bindFailureReason(error))
     }
     var channels: [any Channel] = []
     do {
@@ -259,13 +265,26 @@ func bindServer(
         for channel in channels { try? await channel.close() }
         await tracker.quiesce(gracePeriod: .zero)
         await afterClose()
-        throw HTTPServerError.bindFailed(host: host, port: port, reason: "\(error)")
+        throw HTTPServerError.bindFailed(host: host, port: port, reason: bindFailureReason(error))
     }
     guard let local = channels.first?.localAddress else {
         for channel in channels { try? await channel.close() }
         throw HTTPServerError.bindFailed(host: host, port: port, reason: "the socket has no local address")
     }
+    if loops.count > 1, let listening = PortSharing.listeners(at: local), listening > loops.count {
+        for channel in channels { try? await channel.close() }
+        await tracker.quiesce(gracePeriod: .zero)
+        await afterClose()
+        throw HTTPServerError.bindFailed(host: host, port: port, reason: PortSharing.sharedReason(listening - loops.count))
+    }
     return BoundServer(serverChannels: channels, localAddress: local, connections: tracker, afterClose: afterClose)
+}
+
+/// What a failed bind says to an operator: the system's words for a system call's error (NIO's own description of
+/// one reads "bind: Address already in use) (errno: 98)").
+private func bindFailureReason(_ error: any Error) -> String {
+    guard let io = error as? IOError else { return "\(error)" }
+    return String(cString: strerror(io.errnoCode)).lowercased()
 }
 
 /// A listener on `loop` whose connections stay on `loop`.

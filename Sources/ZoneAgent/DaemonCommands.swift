@@ -298,7 +298,7 @@ struct BackendCommand: AsyncParsableCommand {
         let address = HostPort(listen)!
         let backend = DemoBackend(name: name, host: address.host, port: address.port)
         do { try await backend.run() } catch {
-            printError("zone-agent backend: cannot serve on \(listen): \(error)")
+            printError("zone-agent backend: \(error)")
             throw ExitCode(1)
         }
     }
