@@ -29,23 +29,29 @@ enum PortSharing {
         case .v6: path = "/proc/net/tcp6"
         case .unixDomainSocket: return nil
         }
-        guard let table = try? readTable(path), let target = kernelText(address) else { return nil }
-        return listeners(in: table, at: target)
+        guard let target = kernelText(address) else { return nil }
+        var count = 0
+        var heading = true
+        let read: Void? = try? forEachLine(of: path) { line in
+            if heading { heading = false } else if isListener(line, at: target) { count += 1 }
+        }
+        return read == nil ? nil : count
     }
 
-    /// The same count in a table as /proc/net/tcp prints it: a heading line, then a line a socket with its local
-    /// `ADDRESS:PORT` (hexadecimal) second and its state (`0A`: listening) fourth.
+    /// The same count in a table as /proc/net/tcp prints it: a heading line, then a line a socket.
     static func listeners(in table: Substring, at target: (address: Substring, port: Substring)) -> Int {
-        let wildcard = String(repeating: "0", count: target.address.count)
-        var count = 0
-        for line in table.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true)
-            guard fields.count >= 4, fields[3] == "0A" else { continue }
-            let local = fields[1].split(separator: ":")
-            guard local.count == 2, local[1] == target.port else { continue }
-            if local[0] == target.address || local[0] == wildcard || target.address == wildcard { count += 1 }
-        }
-        return count
+        table.split(separator: "\n").dropFirst().filter { isListener($0, at: target) }.count
+    }
+
+    /// Whether a line of the table, its local `ADDRESS:PORT` (hexadecimal) second and its state (`0A`: listening)
+    /// fourth, is a socket listening where a connection to `target` could reach it.
+    private static func isListener(_ line: Substring, at target: (address: Substring, port: Substring)) -> Bool {
+        let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true)
+        guard fields.count >= 4, fields[3] == "0A" else { return false }
+        let local = fields[1].split(separator: ":")
+        guard local.count == 2, local[1] == target.port else { return false }
+        let wildcard = { (address: Substring) in address.allSatisfy { $0 == "0" } }
+        return local[0] == target.address || wildcard(local[0]) || wildcard(target.address)
     }
 
     /// `address` as the kernel's table writes it: each 4 bytes of the address as the host reads them as an integer,
@@ -74,22 +80,34 @@ enum PortSharing {
         return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
-    /// The whole table (a /proc file reports its size as 0, so it is read until its end).
-    private static func readTable(_ path: String) throws -> Substring {
+    /// Calls `body` with each line of the file at `path`, read a block at a time: a node's table of sockets can run to
+    /// megabytes, and only a line of it is held (a line longer than a block, which the kernel never writes, is skipped).
+    static func forEachLine(of path: String, _ body: (Substring) -> Void) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "open \(path)") }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        let block = 16384
+        var pending: [UInt8] = []
+        pending.reserveCapacity(2 * block)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let start = pending.count
+            pending.append(contentsOf: repeatElement(0, count: block))
+            let n = pending.withUnsafeMutableBytes { read(fd, $0.baseAddress! + start, block) }
             if n < 0 {
+                pending.removeLast(block)
                 if errno == EINTR { continue }
                 throw IOError(errnoCode: errno, reason: "read \(path)")
             }
+            pending.removeLast(block - n)
+            var lineStart = 0
+            while let end = pending[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                body(Substring(String(decoding: pending[lineStart..<end], as: UTF8.self)))
+                lineStart = end + 1
+            }
+            pending.removeFirst(lineStart)
+            if pending.count >= block { pending.removeAll(keepingCapacity: true) }
             if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
         }
-        return Substring(String(decoding: bytes, as: UTF8.self))
+        if !pending.isEmpty { body(Substring(String(decoding: pending, as: UTF8.self))) }
     }
 }

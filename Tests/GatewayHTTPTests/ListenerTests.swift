@@ -2,6 +2,7 @@
 import Glibc
 #endif
 @testable import GatewayHTTP
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -105,6 +106,19 @@ final class ListenerTests: XCTestCase {
         XCTAssertEqual(PortSharing.listeners(in: table[...], at: ("00000000", "1F41")), 4)
         XCTAssertEqual(PortSharing.listeners(in: "", at: v4), 0)
         XCTAssertEqual(PortSharing.listeners(in: "heading only\n 0: garbage", at: v4), 0)
+    }
+
+    func testATableOfMegabytesIsReadALineAtATimeAndEveryLineArrivesWhole() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcp-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Lines of varying length, so that they straddle the reads' block boundaries at every offset.
+        let lines = (0..<20_000).map { "\($0): " + String(repeating: "x", count: $0 % 300) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        var seen: [Substring] = []
+        try PortSharing.forEachLine(of: path) { seen.append($0) }
+        XCTAssertEqual(seen.count, lines.count)
+        XCTAssertTrue(zip(seen, lines).allSatisfy { $0 == $1 })
+        XCTAssertThrowsError(try PortSharing.forEachLine(of: path + "-missing") { _ in })
     }
 
     func testASocketOfAnotherServerListeningOnTheSharedPortIsSeen() async throws {
