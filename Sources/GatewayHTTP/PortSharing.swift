@@ -30,28 +30,32 @@ enum PortSharing {
         case .unixDomainSocket: return nil
         }
         guard let target = kernelText(address) else { return nil }
-        var count = 0
+        var sockets = Set<Substring>()
         var heading = true
         let read: Void? = try? forEachLine(of: path) { line in
-            if heading { heading = false } else if isListener(line, at: target) { count += 1 }
+            if heading { heading = false } else if let inode = listener(line, at: target) { sockets.insert(inode) }
         }
-        return read == nil ? nil : count
+        return read == nil ? nil : sockets.count
     }
 
     /// The same count in a table as /proc/net/tcp prints it: a heading line, then a line a socket.
     static func listeners(in table: Substring, at target: (address: Substring, port: Substring)) -> Int {
-        table.split(separator: "\n").dropFirst().filter { isListener($0, at: target) }.count
+        Set(table.split(separator: "\n").dropFirst().compactMap { listener($0, at: target) }).count
     }
 
-    /// Whether a line of the table, its local `ADDRESS:PORT` (hexadecimal) second and its state (`0A`: listening)
-    /// fourth, is a socket listening where a connection to `target` could reach it.
-    private static func isListener(_ line: Substring, at target: (address: Substring, port: Substring)) -> Bool {
-        let fields = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true)
-        guard fields.count >= 4, fields[3] == "0A" else { return false }
+    /// The inode of the socket on a line of the table (its local `ADDRESS:PORT` in hexadecimal second, its state
+    /// fourth, `0A` for listening, its inode tenth) if it listens where a connection to `target` could reach it.
+    /// Counted by inode: the kernel writes the table a block a read, walking its hash chains again at each, so a
+    /// socket can appear twice while others are added to the same chain (sockets on one port share a chain), and
+    /// servers starting together on one port at different addresses saw themselves twice.
+    private static func listener(_ line: Substring, at target: (address: Substring, port: Substring)) -> Substring? {
+        let fields = line.split(separator: " ", maxSplits: 10, omittingEmptySubsequences: true)
+        guard fields.count >= 10, fields[3] == "0A" else { return nil }
         let local = fields[1].split(separator: ":")
-        guard local.count == 2, local[1] == target.port else { return false }
+        guard local.count == 2, local[1] == target.port else { return nil }
         let wildcard = { (address: Substring) in address.allSatisfy { $0 == "0" } }
-        return local[0] == target.address || wildcard(local[0]) || wildcard(target.address)
+        guard local[0] == target.address || wildcard(local[0]) || wildcard(target.address) else { return nil }
+        return fields[9]
     }
 
     /// `address` as the kernel's table writes it: each 4 bytes of the address as the host reads them as an integer,
