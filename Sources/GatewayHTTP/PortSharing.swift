@@ -2,8 +2,9 @@
 // refuses a port anything listens on, but two servers started in the same instant both claim before either listens,
 // and then split the port's connections between them without a word. After listening, the kernel's table of
 // listening sockets says how many sockets listen where ours do: more than ours is that race, and the server refuses
-// to start. Of two racing, at least the one that looks second sees the other; both may, and both then stop with the
-// same clear error, which a restart settles.
+// to start. Of two racing, the one that looks second sees the other; both may, and both then stop with the same clear
+// error, which a restart settles. The table is not a snapshot (the kernel writes it a block a read), so a socket added
+// while it is read can be missed: the check narrows the race to nearly nothing rather than closing it by proof.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
