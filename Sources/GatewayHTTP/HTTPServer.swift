@@ -234,9 +234,8 @@ public final class HTTPServer: Sendable {
 /// connections it accepts. With one listener for all loops, NIO hands every other connection to another thread:
 /// two cross-thread tasks, a wake-up and a hop back per connection. The port is claimed first (`claimPort`), so a port
 /// in use is refused as before. What sharing still allows: a process of the same user may join the port on purpose
-/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway.
-/// Two servers started on one port in the same instant both claim it before either listens; once listening, each
-/// counts the port's listeners (`PortSharing`), and one that finds more than its own stops.
+/// (Linux lets only the same effective user), which a process of the same user could do to us in worse ways anyway;
+/// and two servers started on one port in the same instant (both claims made before either listens) share it.
 func bindServer(
     host: String,
     port: Int,
@@ -270,12 +269,6 @@ func bindServer(
     guard let local = channels.first?.localAddress else {
         for channel in channels { try? await channel.close() }
         throw HTTPServerError.bindFailed(host: host, port: port, reason: "the socket has no local address")
-    }
-    if loops.count > 1, let listening = PortSharing.listeners(at: local), listening > loops.count {
-        for channel in channels { try? await channel.close() }
-        await tracker.quiesce(gracePeriod: .zero)
-        await afterClose()
-        throw HTTPServerError.bindFailed(host: host, port: port, reason: PortSharing.sharedReason(listening - loops.count))
     }
     return BoundServer(serverChannels: channels, localAddress: local, connections: tracker, afterClose: afterClose)
 }

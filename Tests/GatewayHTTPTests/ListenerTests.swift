@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 @testable import GatewayHTTP
-import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -82,64 +78,6 @@ final class ListenerTests: XCTestCase {
             // Nothing listens there: a connect is refused rather than accepted and reset.
             XCTAssertThrowsError(try ClientBootstrap(group: group).connect(to: claimed).wait(), host)
         }
-    }
-
-    func testTheKernelsTableOfListeningSocketsIsReadAsTheKernelWritesIt() throws {
-        let v4 = try XCTUnwrap(PortSharing.kernelText(try SocketAddress(ipAddress: "127.0.0.1", port: 8001)))
-        XCTAssertEqual(v4.address, "0100007F")
-        XCTAssertEqual(v4.port, "1F41")
-        let v6 = try XCTUnwrap(PortSharing.kernelText(try SocketAddress(ipAddress: "::1", port: 80)))
-        XCTAssertEqual(v6.address, "00000000000000000000000001000000")
-        XCTAssertEqual(v6.port, "0050")
-        let table = """
-              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-               0: 0100007F:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1
-               1: 0100007F:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 102 1
-               2: 00000000:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 103 1
-               3: 0200007F:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 104 1
-               4: 0100007F:1F42 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 105 1
-               5: 0100007F:1F41 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 106 1
-               6: 0100007F:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1
-            """
-        // Ours twice and the wildcard; not another address, another port, or a connection; and a socket the kernel
-        // wrote twice (its table is walked again at each read) once.
-        XCTAssertEqual(PortSharing.listeners(in: table[...], at: v4), 3)
-        // Listening on the wildcard, every address's listener on the port reaches ours.
-        XCTAssertEqual(PortSharing.listeners(in: table[...], at: ("00000000", "1F41")), 4)
-        XCTAssertEqual(PortSharing.listeners(in: "", at: v4), 0)
-        XCTAssertEqual(PortSharing.listeners(in: "heading only\n 0: garbage", at: v4), 0)
-    }
-
-    func testATableOfMegabytesIsReadALineAtATimeAndEveryLineArrivesWhole() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcp-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        // Lines of varying length, so that they straddle the reads' block boundaries at every offset.
-        let lines = (0..<20_000).map { "\($0): " + String(repeating: "x", count: $0 % 300) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        var seen: [Substring] = []
-        try PortSharing.forEachLine(of: path) { seen.append($0) }
-        XCTAssertEqual(seen.count, lines.count)
-        XCTAssertTrue(zip(seen, lines).allSatisfy { $0 == $1 })
-        XCTAssertThrowsError(try PortSharing.forEachLine(of: path + "-missing") { _ in })
-    }
-
-    func testASocketOfAnotherServerListeningOnTheSharedPortIsSeen() async throws {
-        let server = try await bind(into: NIOLockedValueBox(Accepted()))
-        let local = try XCTUnwrap(server.serverChannels.first?.localAddress)
-        XCTAssertEqual(PortSharing.listeners(at: local), 2, "one listener per loop")
-        // What a second server racing for the port leaves there: a listener beside ours, as SO_REUSEPORT lets it.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        var one: Int32 = 1
-        for option in [SO_REUSEADDR, SO_REUSEPORT] {
-            XCTAssertEqual(setsockopt(fd, SOL_SOCKET, option, &one, socklen_t(MemoryLayout<Int32>.size)), 0)
-        }
-        XCTAssertEqual(local.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }, 0)
-        XCTAssertEqual(Glibc.listen(fd, 8), 0)
-        XCTAssertEqual(PortSharing.listeners(at: local), 3)
-        XCTAssertTrue(PortSharing.sharedReason(1).hasPrefix("another socket listens on this port too"))
-        await server.shutdown()
     }
 
     func testWhenOneListenerClosesTheServerStopsListeningOnAll() async throws {
