@@ -59,7 +59,10 @@ final class ListenerTests: XCTestCase {
             let second = try await bind(port: first.port, into: seen)
             await second.shutdown()
             XCTFail("a second server shared port \(first.port)")
-        } catch HTTPServerError.bindFailed {}
+        } catch HTTPServerError.bindFailed(_, _, let reason) {
+            // The system's words, not NIO's description of its error.
+            XCTAssertEqual(reason, "address already in use")
+        }
         let port = first.port
         await first.shutdown()
         let again = try await bind(port: port, into: seen)
